@@ -1,0 +1,23 @@
+//! Banter's actors and domain rules, written against ports.
+//!
+//! Layout:
+//! - [`model`]: ids and records; [`rules`]: validation of what users type;
+//! - [`ports`]: the traits for the store, the journal and the clock (adapters live in `banter-node`);
+//! - [`directory`]: get-or-spawn, routing, lazy restart and safe passivation of entity actors;
+//! - [`room`]: the room actor, single writer of a room; [`user`]: the user actor;
+//! - [`delivery`]: what actors hand to the light per-connection sessions; [`encode`]: frames built once.
+//!
+//! Supervision tree on a node: a `Directory<Rooms>` supervises every room actor and a `Directory<Users>`
+//! every user actor (both spawned by the node's root). A crashed room is forgotten by its directory and
+//! respawned on next use, reloading its state from the store and the journal; its subscribers are told
+//! ([`delivery::LostGuard`]) and resubscribe from their last seq. Sessions are tasks, not actors: a
+//! crashed session affects nobody else.
+
+pub mod delivery;
+pub mod directory;
+pub mod encode;
+pub mod model;
+pub mod ports;
+pub mod room;
+pub mod rules;
+pub mod user;

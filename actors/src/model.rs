@@ -1,0 +1,212 @@
+//! Domain types shared by the actors, the ports and the adapters.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Identifies a user; assigned by the store at registration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct UserId(pub i64);
+
+/// Identifies a room (group, DM or feed); assigned by the store at creation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RoomId(pub i64);
+
+/// Position of a message in its room: 1, 2, 3, … assigned by the room actor, never reused.
+pub type Seq = u64;
+
+impl std::fmt::Display for UserId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::fmt::Display for RoomId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// A registered user as the store keeps it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct User {
+    /// Store-assigned id.
+    pub id: UserId,
+    /// Unique login name, lowercase (see [`crate::rules::validate_username`]).
+    pub username: String,
+    /// Name shown to others.
+    pub display_name: String,
+    /// argon2id PHC string.
+    pub password_hash: String,
+    /// Reference to an avatar object; filled by the media stage.
+    pub avatar_ref: Option<String>,
+    /// Milliseconds since the Unix epoch.
+    pub created_at_ms: i64,
+}
+
+/// What registration hands to the store.
+#[derive(Clone, Debug)]
+pub struct NewUser {
+    /// Validated, lowercase username.
+    pub username: String,
+    /// Validated display name.
+    pub display_name: String,
+    /// argon2id PHC string.
+    pub password_hash: String,
+    /// Milliseconds since the Unix epoch.
+    pub created_at_ms: i64,
+}
+
+/// Kind of a room.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RoomKind {
+    /// A named room that users create, join and leave.
+    Group,
+    /// The direct-message room of exactly two users.
+    Dm,
+    /// A room fed by an ingest source.
+    Feed,
+}
+
+impl RoomKind {
+    /// Returns the name stored in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RoomKind::Group => "group",
+            RoomKind::Dm => "dm",
+            RoomKind::Feed => "feed",
+        }
+    }
+
+    /// Parses the name stored in the database.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "group" => Some(RoomKind::Group),
+            "dm" => Some(RoomKind::Dm),
+            "feed" => Some(RoomKind::Feed),
+            _ => None,
+        }
+    }
+}
+
+/// A room as the store keeps it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Room {
+    /// Store-assigned id.
+    pub id: RoomId,
+    /// Group, DM or feed.
+    pub kind: RoomKind,
+    /// Display name (for a DM, empty: clients show the other member).
+    pub name: String,
+    /// User who created the room.
+    pub created_by: UserId,
+    /// Milliseconds since the Unix epoch.
+    pub created_at_ms: i64,
+}
+
+/// Role of a member in a room.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Created the room.
+    Owner,
+    /// Joined or was added.
+    Member,
+}
+
+impl Role {
+    /// Returns the name stored in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::Member => "member",
+        }
+    }
+
+    /// Parses the name stored in the database.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "owner" => Some(Role::Owner),
+            "member" => Some(Role::Member),
+            _ => None,
+        }
+    }
+}
+
+/// A member of a room with the user's public fields.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Member {
+    /// The member.
+    pub user_id: UserId,
+    /// The member's username.
+    pub username: String,
+    /// The member's display name.
+    pub display_name: String,
+    /// Owner or member.
+    pub role: Role,
+    /// Highest seq the member has marked read (0: none).
+    pub last_read_seq: Seq,
+}
+
+/// A room as listed for one of its members.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoomSummary {
+    /// The room.
+    pub room: Room,
+    /// The listing user's role.
+    pub role: Role,
+    /// Highest stored seq in the room (0: no message).
+    pub last_seq: Seq,
+    /// Highest seq the listing user marked read.
+    pub last_read_seq: Seq,
+    /// Stored messages with a seq above `last_read_seq`.
+    pub unread: u64,
+    /// For a DM, the other member's user id.
+    pub dm_peer: Option<UserId>,
+}
+
+/// A chat message, as journaled, stored and delivered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChatMessage {
+    /// Room of the message.
+    pub room_id: RoomId,
+    /// Position in the room.
+    pub seq: Seq,
+    /// Globally unique id (UUIDv7).
+    pub message_id: Uuid,
+    /// Authenticated sender.
+    pub sender_id: UserId,
+    /// UTF-8 text.
+    pub body: String,
+    /// Milliseconds since the Unix epoch when the room accepted it.
+    pub created_at_ms: i64,
+}
+
+impl ChatMessage {
+    /// Returns the protobuf record of this message, as the journal and peers carry it.
+    pub fn to_proto(&self) -> banter_proto::v1::ChatMessage {
+        banter_proto::v1::ChatMessage {
+            room_id: self.room_id.0,
+            seq: self.seq,
+            message_id: bytes::Bytes::copy_from_slice(self.message_id.as_bytes()),
+            sender_id: self.sender_id.0,
+            body: self.body.clone(),
+            created_at_ms: self.created_at_ms,
+            epoch: 0,
+        }
+    }
+
+    /// Builds a message from its protobuf record; fails on a malformed message id.
+    pub fn from_proto(p: banter_proto::v1::ChatMessage) -> Result<Self, uuid::Error> {
+        Ok(ChatMessage {
+            room_id: RoomId(p.room_id),
+            seq: p.seq,
+            message_id: Uuid::from_slice(&p.message_id)?,
+            sender_id: UserId(p.sender_id),
+            body: p.body,
+            created_at_ms: p.created_at_ms,
+        })
+    }
+}

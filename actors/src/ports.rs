@@ -1,0 +1,165 @@
+//! Ports: the traits through which actors reach the outside world.
+//!
+//! Adapters live node-side (`banter-node`): SQLite and MySQL stores (sqlx), the in-process journal and,
+//! in a later stage, the Kafka journal. Actors only ever see these traits, so every actor runs against a
+//! fake in unit tests and the embedded default and the full stack share one actor code.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use futures::future::BoxFuture;
+
+use crate::model::{
+    ChatMessage, Member, NewUser, Role, Room, RoomId, RoomKind, RoomSummary, Seq, User, UserId,
+};
+
+/// Error of a store operation.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The row asked for does not exist.
+    #[error("not found")]
+    NotFound,
+    /// A uniqueness rule refused the write (e.g. the username is taken); the text names it.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The database cannot be reached or refused the connection; worth retrying later.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// Any other database error.
+    #[error("store error: {0}")]
+    Other(String),
+}
+
+/// Result of a store operation.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The system of record: users, rooms, members, messages and refresh tokens.
+///
+/// One contract test suite (`banter_node::store::contract_suite!`) runs against every implementation.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Creates a user; [`StoreError::Conflict`] when the username is taken.
+    async fn create_user(&self, user: NewUser) -> StoreResult<User>;
+    /// Returns the user with this id.
+    async fn user_by_id(&self, id: UserId) -> StoreResult<Option<User>>;
+    /// Returns the user with this (lowercase) username.
+    async fn user_by_username(&self, username: &str) -> StoreResult<Option<User>>;
+    /// Returns up to `limit` users whose username starts with `prefix`, ordered by username.
+    /// The prefix is matched literally (`%` and `_` have no special meaning).
+    async fn search_users(&self, prefix: &str, limit: u32) -> StoreResult<Vec<User>>;
+    /// Sets the display name and avatar reference; returns the updated user.
+    async fn update_profile(
+        &self,
+        id: UserId,
+        display_name: &str,
+        avatar_ref: Option<&str>,
+    ) -> StoreResult<User>;
+
+    /// Creates a room with `creator` as its owner.
+    async fn create_room(
+        &self,
+        kind: RoomKind,
+        name: &str,
+        creator: UserId,
+        now_ms: i64,
+    ) -> StoreResult<Room>;
+    /// Returns the room with this id.
+    async fn room(&self, id: RoomId) -> StoreResult<Option<Room>>;
+    /// Returns the DM room of the pair, creating it (with both as members) on first use; the same room
+    /// however often and in whichever order the pair is asked. The bool tells whether it was created now.
+    async fn dm_room(&self, a: UserId, b: UserId, now_ms: i64) -> StoreResult<(Room, bool)>;
+    /// Adds a member; adding an existing member changes nothing. Returns whether it was added now.
+    async fn add_member(
+        &self,
+        room: RoomId,
+        user: UserId,
+        role: Role,
+        now_ms: i64,
+    ) -> StoreResult<bool>;
+    /// Removes a member; returns whether it was a member.
+    async fn remove_member(&self, room: RoomId, user: UserId) -> StoreResult<bool>;
+    /// Returns the members of a room, ordered by user id.
+    async fn members(&self, room: RoomId) -> StoreResult<Vec<Member>>;
+    /// Returns the rooms of a user with unread counts, most recently active first.
+    async fn rooms_of(&self, user: UserId) -> StoreResult<Vec<RoomSummary>>;
+    /// Raises the member's read marker to `seq` (never lowers it); returns the marker now stored.
+    async fn mark_read(&self, room: RoomId, user: UserId, seq: Seq) -> StoreResult<Seq>;
+
+    /// Stores messages; a message whose `(room_id, seq)` is already stored is skipped, so a replay of the
+    /// same batch changes nothing. Returns how many rows were inserted.
+    async fn insert_messages(&self, messages: &[ChatMessage]) -> StoreResult<u64>;
+    /// Returns the highest stored seq of a room (0 when it has none).
+    async fn last_seq(&self, room: RoomId) -> StoreResult<Seq>;
+    /// Returns up to `limit` messages with a seq below `before` (all when `None`), newest first.
+    async fn messages_before(
+        &self,
+        room: RoomId,
+        before: Option<Seq>,
+        limit: u32,
+    ) -> StoreResult<Vec<ChatMessage>>;
+    /// Returns up to `limit` messages with a seq above `after`, oldest first.
+    async fn messages_after(
+        &self,
+        room: RoomId,
+        after: Seq,
+        limit: u32,
+    ) -> StoreResult<Vec<ChatMessage>>;
+
+    /// Records a refresh token id as valid for `user` until `expires_at_ms`.
+    async fn put_refresh_token(
+        &self,
+        jti: &str,
+        user: UserId,
+        expires_at_ms: i64,
+    ) -> StoreResult<()>;
+    /// Consumes a refresh token id: returns its user if it was valid and unexpired at `now_ms`, and
+    /// makes it unusable from then on (rotation), atomically.
+    async fn take_refresh_token(&self, jti: &str, now_ms: i64) -> StoreResult<Option<UserId>>;
+}
+
+/// Error of a journal operation.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum JournalError {
+    /// The journal could not make the record durable; the sender must be told it was not stored.
+    #[error("journal unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// The write-ahead journal: a message is acknowledged once an append resolved.
+pub trait Journal: Send + Sync + 'static {
+    /// Appends a message. The returned future resolves once the message is durable; the caller may start
+    /// further appends before it does (appends are pipelined), and the journal keeps a room's order.
+    fn append(&self, message: ChatMessage) -> BoxFuture<'static, Result<(), JournalError>>;
+    /// Returns the highest durable seq of a room, counting records journaled but not yet stored.
+    fn last_seq(&self, room: RoomId) -> BoxFuture<'static, Result<Seq, JournalError>>;
+}
+
+/// Source of wall-clock time, so tests can fix it.
+pub trait Clock: Send + Sync + 'static {
+    /// Returns milliseconds since the Unix epoch.
+    fn now_ms(&self) -> i64;
+}
+
+/// The system clock.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0)
+    }
+}
+
+/// Shared handles to the ports, as the actors receive them.
+#[derive(Clone)]
+pub struct Ports {
+    /// System of record.
+    pub store: Arc<dyn Store>,
+    /// Write-ahead journal.
+    pub journal: Arc<dyn Journal>,
+    /// Wall clock.
+    pub clock: Arc<dyn Clock>,
+}

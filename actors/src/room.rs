@@ -1,0 +1,632 @@
+//! The room actor: the single writer of one room.
+//!
+//! It checks membership, assigns `seq = last_seq + 1`, encodes the MESSAGE frame once, appends to the
+//! journal without awaiting it (completions come back as [`RoomMessage::Journaled`]), and only when the
+//! journal has the message — in seq order — answers the sender, keeps it in the ring buffer and fans it
+//! out to subscribed sessions. Typing and read events are fanned out the same way, never journaled.
+//!
+//! On activation it loads the room, its members, the true last seq (from the journal, which counts what
+//! is journaled but not yet stored) and refills the ring from the store, so a restarted room never
+//! reuses a seq and a resume right after a restart is served from memory.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use tokio::time::Instant;
+use tracing::{debug, instrument, warn};
+use uuid::Uuid;
+
+use crate::delivery::{LostGuard, Outbound, SessionHandle, SessionId};
+use crate::directory::{DirectoryMessage, Entity, RouteError};
+use crate::encode;
+use crate::model::{ChatMessage, RoomId, Seq, UserId};
+use crate::ports::{JournalError, Ports};
+
+/// Settings of room actors.
+#[derive(Clone, Debug)]
+pub struct RoomConfig {
+    /// Recent messages kept in memory.
+    pub ring_size: usize,
+    /// Time with no subscriber and no traffic after which the room passivates.
+    pub idle_timeout: Duration,
+    /// Shortest time between two typing events of one user that are fanned out.
+    pub typing_interval: Duration,
+}
+
+/// Why a room refused a request.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum RoomError {
+    /// The user is not a member of the room.
+    #[error("not a member of room {0}")]
+    NotMember(RoomId),
+    /// The room does not exist.
+    #[error("room {0} does not exist")]
+    NotFound(RoomId),
+    /// The room could not be reached or started.
+    #[error("room {0} is unavailable: {1}")]
+    Unavailable(RoomId, String),
+}
+
+/// What a subscriber gets back: the messages it missed, then it is live.
+#[derive(Debug)]
+pub struct SubscribeOk {
+    /// Seqs (inclusive range) to read from the store before `replay`: older than the ring.
+    pub backfill: Option<(Seq, Seq)>,
+    /// Pre-encoded frame tails of missed messages from the ring, in seq order.
+    pub replay: Vec<(Seq, Bytes)>,
+    /// Highest acknowledged seq at the time of subscribing.
+    pub last_seq: Seq,
+}
+
+/// Messages of a [`Room`].
+pub enum RoomMessage {
+    /// Posts `body` from the session's user; the session gets [`Outbound::Receipt`] (when `receipt` is
+    /// set) once it is durable, or [`Outbound::Failed`].
+    Publish {
+        /// Sending session (its user is the sender).
+        session: SessionHandle,
+        /// The client's `receipt` header.
+        receipt: Option<String>,
+        /// Validated UTF-8 text.
+        body: String,
+    },
+    /// Subscribes a session; messages after `since` are replayed first.
+    Subscribe {
+        /// The session.
+        session: SessionHandle,
+        /// Last seq the client has.
+        since: Option<Seq>,
+        /// Replay plan, or why not.
+        reply: RpcReplyPort<Result<SubscribeOk, RoomError>>,
+    },
+    /// Removes a session's subscription.
+    Unsubscribe {
+        /// The session.
+        session_id: SessionId,
+    },
+    /// Tells members that `user` is typing.
+    Typing {
+        /// Session of the typing user.
+        session: SessionHandle,
+    },
+    /// Raises a member's read marker and tells the members.
+    MarkRead {
+        /// Session of the reader.
+        session: SessionHandle,
+        /// Seq read up to.
+        seq: Seq,
+    },
+    /// A user became a member (the store already has it).
+    MemberJoined {
+        /// New member.
+        user: UserId,
+        /// The member's username.
+        username: String,
+    },
+    /// A user left (the store already has it); their subscriptions end.
+    MemberLeft {
+        /// Former member.
+        user: UserId,
+    },
+    /// The journal finished an append.
+    Journaled {
+        /// Seq of the appended message.
+        seq: Seq,
+        /// Outcome.
+        result: Result<(), JournalError>,
+    },
+    /// A read marker was stored.
+    ReadStored {
+        /// Reader.
+        user: UserId,
+        /// Marker now stored.
+        seq: Seq,
+    },
+    /// Periodic check for passivation.
+    IdleCheck,
+    /// Stops once no work is pending (sent by the directory after a passivation request).
+    Stop,
+    /// Returns the highest acknowledged seq and the subscriber count.
+    GetInfo(RpcReplyPort<(Seq, usize)>),
+}
+
+/// The room actor (one per active room).
+pub struct Room;
+
+/// Arguments of a [`Room`].
+pub struct RoomArguments {
+    /// Room to serve.
+    pub room_id: RoomId,
+    /// Store, journal, clock.
+    pub ports: Ports,
+    /// Settings.
+    pub config: RoomConfig,
+    /// The directory that spawned it, for passivation and re-routing.
+    pub directory: ActorRef<DirectoryMessage<Rooms>>,
+}
+
+struct Pending {
+    seq: Seq,
+    message_id: Uuid,
+    tail: Bytes,
+    sender: SessionHandle,
+    receipt: Option<String>,
+    outcome: Option<Result<(), JournalError>>,
+}
+
+/// State of a [`Room`].
+pub struct RoomState {
+    id: RoomId,
+    ports: Ports,
+    config: RoomConfig,
+    directory: ActorRef<DirectoryMessage<Rooms>>,
+    members: HashMap<UserId, Arc<str>>,
+    /// Last seq assigned.
+    next_seq: Seq,
+    /// Last seq acknowledged (released in order).
+    acked_seq: Seq,
+    ring: VecDeque<(Seq, Bytes)>,
+    pending: VecDeque<Pending>,
+    subscribers: HashMap<SessionId, LostGuard>,
+    typing: HashMap<UserId, Instant>,
+    tasks_in_flight: usize,
+    last_activity: Instant,
+    passivating: bool,
+    stop_requested: bool,
+}
+
+impl RoomState {
+    fn fan_out(&mut self, seq: Option<Seq>, tail: &Bytes, skip_user: Option<UserId>) {
+        let id = self.id;
+        self.subscribers.retain(|_, guard| {
+            if skip_user == Some(guard.session.user) {
+                return true;
+            }
+            guard.session.offer(Outbound::Room {
+                room_id: id,
+                seq,
+                tail: tail.clone(),
+            })
+        });
+    }
+
+    fn push_ring(&mut self, seq: Seq, tail: Bytes) {
+        if self.ring.len() >= self.config.ring_size.max(1) {
+            self.ring.pop_front();
+        }
+        self.ring.push_back((seq, tail));
+    }
+
+    fn release(&mut self) {
+        while self.pending.front().is_some_and(|p| p.outcome.is_some()) {
+            let Some(p) = self.pending.pop_front() else {
+                break;
+            };
+            match p.outcome {
+                Some(Ok(())) => {
+                    self.acked_seq = p.seq;
+                    if let Some(receipt_id) = p.receipt {
+                        p.sender.offer(Outbound::Receipt {
+                            receipt_id,
+                            seq: p.seq,
+                            message_id: p.message_id,
+                        });
+                    }
+                    self.fan_out(Some(p.seq), &p.tail, None);
+                    self.push_ring(p.seq, p.tail);
+                }
+                Some(Err(e)) => {
+                    warn!(room_id = %self.id, seq = p.seq, error = %e, "message not stored");
+                    p.sender.offer(Outbound::Failed {
+                        receipt_id: p.receipt,
+                        message: format!("message not stored: {e}"),
+                    });
+                }
+                None => {}
+            }
+        }
+    }
+
+    fn is_member(&self, user: UserId) -> bool {
+        self.members.contains_key(&user)
+    }
+
+    fn idle(&self) -> bool {
+        self.subscribers.is_empty() && self.pending.is_empty() && self.tasks_in_flight == 0
+    }
+}
+
+/// Returns the frame tail of a stored message, as subscribers receive it.
+fn message_tail(msg: &ChatMessage, sender_name: &str) -> Bytes {
+    encode::message_tail(msg, sender_name)
+}
+
+impl Room {
+    fn publish(
+        myself: &ActorRef<RoomMessage>,
+        state: &mut RoomState,
+        session: SessionHandle,
+        receipt: Option<String>,
+        body: String,
+    ) {
+        if !state.is_member(session.user) {
+            session.offer(Outbound::Failed {
+                receipt_id: receipt,
+                message: RoomError::NotMember(state.id).to_string(),
+            });
+            return;
+        }
+        state.next_seq += 1;
+        let msg = ChatMessage {
+            room_id: state.id,
+            seq: state.next_seq,
+            message_id: Uuid::now_v7(),
+            sender_id: session.user,
+            body,
+            created_at_ms: state.ports.clock.now_ms(),
+        };
+        let sender_name = state
+            .members
+            .get(&session.user)
+            .cloned()
+            .unwrap_or_else(|| Arc::from(""));
+        let tail = message_tail(&msg, &sender_name);
+        let (seq, message_id) = (msg.seq, msg.message_id);
+        let append = state.ports.journal.append(msg);
+        let me = myself.clone();
+        tokio::spawn(async move {
+            let result = append.await;
+            let _ = me.cast(RoomMessage::Journaled { seq, result });
+        });
+        state.pending.push_back(Pending {
+            seq,
+            message_id,
+            tail,
+            sender: session,
+            receipt,
+            outcome: None,
+        });
+    }
+
+    fn subscribe(
+        state: &mut RoomState,
+        session: SessionHandle,
+        since: Option<Seq>,
+    ) -> Result<SubscribeOk, RoomError> {
+        if !state.is_member(session.user) {
+            return Err(RoomError::NotMember(state.id));
+        }
+        let last_seq = state.acked_seq;
+        let mut ok = SubscribeOk {
+            backfill: None,
+            replay: Vec::new(),
+            last_seq,
+        };
+        if let Some(since) = since.filter(|s| *s < last_seq) {
+            let ring_first = state.ring.front().map_or(last_seq + 1, |(s, _)| *s);
+            if since + 1 < ring_first {
+                ok.backfill = Some((since + 1, ring_first - 1));
+            }
+            ok.replay = state
+                .ring
+                .iter()
+                .filter(|(s, _)| *s > since)
+                .map(|(s, t)| (*s, t.clone()))
+                .collect();
+        }
+        let id = session.id;
+        if let Some(old) = state
+            .subscribers
+            .insert(id, LostGuard::new(session, state.id))
+        {
+            old.disarm();
+        }
+        Ok(ok)
+    }
+
+    fn mark_read(
+        myself: &ActorRef<RoomMessage>,
+        state: &mut RoomState,
+        session: SessionHandle,
+        seq: Seq,
+    ) {
+        if !state.is_member(session.user) {
+            session.offer(Outbound::Failed {
+                receipt_id: None,
+                message: RoomError::NotMember(state.id).to_string(),
+            });
+            return;
+        }
+        let seq = seq.min(state.acked_seq);
+        let (store, room, user, me) = (
+            state.ports.store.clone(),
+            state.id,
+            session.user,
+            myself.clone(),
+        );
+        state.tasks_in_flight += 1;
+        tokio::spawn(async move {
+            match store.mark_read(room, user, seq).await {
+                Ok(stored) => {
+                    let _ = me.cast(RoomMessage::ReadStored { user, seq: stored });
+                }
+                Err(e) => {
+                    warn!(room_id = %room, user_id = %user, error = %e, "read marker not stored");
+                    let _ = me.cast(RoomMessage::ReadStored { user, seq: 0 });
+                }
+            }
+        });
+    }
+}
+
+impl Actor for Room {
+    type Msg = RoomMessage;
+    type State = RoomState;
+    type Arguments = RoomArguments;
+
+    #[instrument(name = "room.activate", skip_all, fields(room_id = %args.room_id))]
+    async fn pre_start(
+        &self,
+        myself: ActorRef<RoomMessage>,
+        args: RoomArguments,
+    ) -> Result<RoomState, ActorProcessingErr> {
+        let ports = args.ports;
+        let room = ports
+            .store
+            .room(args.room_id)
+            .await?
+            .ok_or_else(|| RoomError::NotFound(args.room_id))?;
+        let members = ports.store.members(room.id).await?;
+        let members: HashMap<UserId, Arc<str>> = members
+            .into_iter()
+            .map(|m| (m.user_id, Arc::from(m.username.as_str())))
+            .collect();
+        let last_seq = ports.journal.last_seq(room.id).await?;
+        let mut state = RoomState {
+            id: room.id,
+            ports: ports.clone(),
+            config: args.config,
+            directory: args.directory,
+            members,
+            next_seq: last_seq,
+            acked_seq: last_seq,
+            ring: VecDeque::new(),
+            pending: VecDeque::new(),
+            subscribers: HashMap::new(),
+            typing: HashMap::new(),
+            tasks_in_flight: 0,
+            last_activity: Instant::now(),
+            passivating: false,
+            stop_requested: false,
+        };
+        let recent = ports
+            .store
+            .messages_before(room.id, Some(last_seq + 1), state.config.ring_size as u32)
+            .await?;
+        for msg in recent.into_iter().rev() {
+            let name = match state.members.get(&msg.sender_id) {
+                Some(n) => n.clone(),
+                None => ports
+                    .store
+                    .user_by_id(msg.sender_id)
+                    .await?
+                    .map_or_else(|| Arc::from(""), |u| Arc::from(u.username.as_str())),
+            };
+            let tail = message_tail(&msg, &name);
+            state.push_ring(msg.seq, tail);
+        }
+        let period = (state.config.idle_timeout / 4).max(Duration::from_millis(50));
+        myself.send_interval(period, || RoomMessage::IdleCheck);
+        debug!(room_id = %room.id, last_seq, kind = room.kind.as_str(), "room active");
+        Ok(state)
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<RoomMessage>,
+        message: RoomMessage,
+        state: &mut RoomState,
+    ) -> Result<(), ActorProcessingErr> {
+        if state.passivating {
+            // The directory has forgotten or will forget this actor: send work back through it, so it
+            // reaches the next activation of the room (never two writers).
+            match message {
+                RoomMessage::Stop => myself.stop(Some("passivated".into())),
+                RoomMessage::IdleCheck
+                | RoomMessage::Journaled { .. }
+                | RoomMessage::ReadStored { .. } => {}
+                other => {
+                    let _ = state
+                        .directory
+                        .cast(DirectoryMessage::Route(state.id, other));
+                }
+            }
+            return Ok(());
+        }
+        match message {
+            RoomMessage::Publish {
+                session,
+                receipt,
+                body,
+            } => {
+                state.last_activity = Instant::now();
+                Self::publish(&myself, state, session, receipt, body);
+            }
+            RoomMessage::Journaled { seq, result } => {
+                let Some(front) = state.pending.front().map(|p| p.seq) else {
+                    return Ok(());
+                };
+                if let Some(p) = seq
+                    .checked_sub(front)
+                    .and_then(|i| state.pending.get_mut(i as usize))
+                {
+                    p.outcome = Some(result);
+                }
+                state.release();
+            }
+            RoomMessage::Subscribe {
+                session,
+                since,
+                reply,
+            } => {
+                state.last_activity = Instant::now();
+                let _ = reply.send(Self::subscribe(state, session, since));
+            }
+            RoomMessage::Unsubscribe { session_id } => {
+                if let Some(g) = state.subscribers.remove(&session_id) {
+                    g.disarm();
+                }
+            }
+            RoomMessage::Typing { session } => {
+                if !state.is_member(session.user) {
+                    session.offer(Outbound::Failed {
+                        receipt_id: None,
+                        message: RoomError::NotMember(state.id).to_string(),
+                    });
+                    return Ok(());
+                }
+                let now = Instant::now();
+                let interval = state.config.typing_interval;
+                if state
+                    .typing
+                    .get(&session.user)
+                    .is_some_and(|t| now.duration_since(*t) < interval)
+                {
+                    return Ok(());
+                }
+                state.typing.insert(session.user, now);
+                let name = state
+                    .members
+                    .get(&session.user)
+                    .cloned()
+                    .unwrap_or_else(|| Arc::from(""));
+                let tail = encode::typing_tail(state.id, session.user, &name);
+                state.fan_out(None, &tail, Some(session.user));
+            }
+            RoomMessage::MarkRead { session, seq } => {
+                state.last_activity = Instant::now();
+                Self::mark_read(&myself, state, session, seq);
+            }
+            RoomMessage::ReadStored { user, seq } => {
+                state.tasks_in_flight = state.tasks_in_flight.saturating_sub(1);
+                if seq > 0 {
+                    let tail = encode::read_tail(state.id, user, seq);
+                    state.fan_out(None, &tail, None);
+                }
+            }
+            RoomMessage::MemberJoined { user, username } => {
+                state.members.insert(user, Arc::from(username.as_str()));
+            }
+            RoomMessage::MemberLeft { user } => {
+                state.members.remove(&user);
+                state.typing.remove(&user);
+                state.subscribers.retain(|_, g| g.session.user != user);
+            }
+            RoomMessage::IdleCheck => {
+                state
+                    .typing
+                    .retain(|_, t| t.elapsed() < state.config.typing_interval);
+                if state.stop_requested
+                    || (state.idle() && state.last_activity.elapsed() >= state.config.idle_timeout)
+                {
+                    if state.idle() {
+                        state.passivating = true;
+                        let _ = state
+                            .directory
+                            .cast(DirectoryMessage::Passivate(state.id, myself.clone()));
+                    }
+                }
+            }
+            RoomMessage::Stop => {
+                // Not requested by this actor (e.g. a stale registration): stop once idle.
+                state.stop_requested = true;
+                if state.idle() {
+                    myself.stop(Some("stopped".into()));
+                }
+            }
+            RoomMessage::GetInfo(reply) => {
+                let _ = reply.send((state.acked_seq, state.subscribers.len()));
+            }
+        }
+        Ok(())
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<RoomMessage>,
+        state: &mut RoomState,
+    ) -> Result<(), ActorProcessingErr> {
+        // An orderly stop has no subscriber left; any that remain learn it and resubscribe.
+        debug!(room_id = %state.id, "room stopped");
+        Ok(())
+    }
+}
+
+/// The room entity kind, for the [`crate::directory::Directory`] of rooms.
+pub struct Rooms {
+    /// Ports handed to every room.
+    pub ports: Ports,
+    /// Settings handed to every room.
+    pub config: RoomConfig,
+}
+
+impl Entity for Rooms {
+    type Key = RoomId;
+    type Msg = RoomMessage;
+
+    fn spawn(
+        &self,
+        key: RoomId,
+        supervisor: ractor::ActorCell,
+    ) -> futures::future::BoxFuture<'static, Result<ActorRef<RoomMessage>, RouteError>> {
+        let args = RoomArguments {
+            room_id: key,
+            ports: self.ports.clone(),
+            config: self.config.clone(),
+            directory: ActorRef::from(supervisor.clone()),
+        };
+        Box::pin(async move {
+            match Actor::spawn_linked(None, Room, args, supervisor).await {
+                Ok((actor, _)) => Ok(actor),
+                Err(ractor::SpawnErr::StartupFailed(e))
+                    if matches!(e.downcast_ref::<RoomError>(), Some(RoomError::NotFound(_))) =>
+                {
+                    Err(RouteError::NotFound)
+                }
+                Err(e) => Err(RouteError::Unavailable(e.to_string())),
+            }
+        })
+    }
+
+    fn stop_message(&self) -> RoomMessage {
+        RoomMessage::Stop
+    }
+
+    fn undeliverable(&self, room: RoomId, msg: RoomMessage, error: RouteError) {
+        let error = match error {
+            RouteError::NotFound => RoomError::NotFound(room),
+            RouteError::Unavailable(why) => RoomError::Unavailable(room, why),
+        };
+        let fail = |session: &SessionHandle, receipt_id: Option<String>| {
+            session.offer(Outbound::Failed {
+                receipt_id,
+                message: error.to_string(),
+            });
+        };
+        match msg {
+            RoomMessage::Publish {
+                session, receipt, ..
+            } => fail(&session, receipt),
+            RoomMessage::Typing { session } | RoomMessage::MarkRead { session, .. } => {
+                fail(&session, None)
+            }
+            RoomMessage::Subscribe { reply, .. } => {
+                let _ = reply.send(Err(error));
+            }
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,205 @@
+//! The user actor: one per user with a live connection on this node.
+//!
+//! It owns the user's sessions (the seed of presence), delivers events for the user's own queue
+//! (`/user/queue/events`: a new DM, a joined room) to every session of the user, and owns the user's
+//! send budget: a token bucket shared by all of the user's connections, checked by sessions without a
+//! round trip. It passivates when it has had no session for the idle timeout.
+
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use tokio::time::Instant;
+
+use crate::delivery::{Outbound, SessionHandle, SessionId};
+use crate::directory::{DirectoryMessage, Entity, RouteError};
+use crate::encode;
+use crate::model::UserId;
+
+/// Settings of user actors.
+#[derive(Clone, Debug)]
+pub struct UserConfig {
+    /// Messages a user may send per second over all connections.
+    pub send_per_second: NonZeroU32,
+    /// Burst above that rate.
+    pub send_burst: NonZeroU32,
+    /// Time with no session after which the actor passivates.
+    pub idle_timeout: Duration,
+}
+
+/// A user's send budget, shared by their sessions.
+pub type SendBudget = Arc<DefaultDirectRateLimiter>;
+
+/// Messages of a [`User`].
+pub enum UserMessage {
+    /// Registers a session of the user; replies with the user's send budget.
+    Attach {
+        /// The session.
+        session: SessionHandle,
+        /// The shared budget.
+        reply: RpcReplyPort<SendBudget>,
+    },
+    /// Forgets a session (it closed).
+    Detach {
+        /// The session.
+        session_id: SessionId,
+    },
+    /// Delivers an event to every session of the user; `body` is JSON.
+    Notify {
+        /// Event name, e.g. `room.added`.
+        event: &'static str,
+        /// JSON body.
+        body: Bytes,
+    },
+    /// Returns how many sessions the user has on this node.
+    GetSessionCount(RpcReplyPort<usize>),
+    /// Periodic check for passivation.
+    IdleCheck,
+    /// Stops (sent by the directory after a passivation request).
+    Stop,
+}
+
+/// The user actor.
+pub struct User;
+
+/// Arguments of a [`User`].
+pub struct UserArguments {
+    /// The user.
+    pub user_id: UserId,
+    /// Settings.
+    pub config: UserConfig,
+    /// The directory that spawned it.
+    pub directory: ActorRef<DirectoryMessage<Users>>,
+}
+
+/// State of a [`User`].
+pub struct UserState {
+    id: UserId,
+    config: UserConfig,
+    directory: ActorRef<DirectoryMessage<Users>>,
+    sessions: HashMap<SessionId, SessionHandle>,
+    budget: SendBudget,
+    idle_since: Instant,
+    passivating: bool,
+}
+
+impl Actor for User {
+    type Msg = UserMessage;
+    type State = UserState;
+    type Arguments = UserArguments;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<UserMessage>,
+        args: UserArguments,
+    ) -> Result<UserState, ActorProcessingErr> {
+        let quota =
+            Quota::per_second(args.config.send_per_second).allow_burst(args.config.send_burst);
+        let period = (args.config.idle_timeout / 4).max(Duration::from_millis(50));
+        myself.send_interval(period, || UserMessage::IdleCheck);
+        Ok(UserState {
+            id: args.user_id,
+            config: args.config,
+            directory: args.directory,
+            sessions: HashMap::new(),
+            budget: Arc::new(RateLimiter::direct(quota)),
+            idle_since: Instant::now(),
+            passivating: false,
+        })
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<UserMessage>,
+        message: UserMessage,
+        state: &mut UserState,
+    ) -> Result<(), ActorProcessingErr> {
+        if state.passivating {
+            match message {
+                UserMessage::Stop => myself.stop(Some("passivated".into())),
+                UserMessage::IdleCheck => {}
+                other => {
+                    let _ = state
+                        .directory
+                        .cast(DirectoryMessage::Route(state.id, other));
+                }
+            }
+            return Ok(());
+        }
+        match message {
+            UserMessage::Attach { session, reply } => {
+                state.sessions.insert(session.id, session);
+                let _ = reply.send(state.budget.clone());
+            }
+            UserMessage::Detach { session_id } => {
+                state.sessions.remove(&session_id);
+                if state.sessions.is_empty() {
+                    state.idle_since = Instant::now();
+                }
+            }
+            UserMessage::Notify { event, body } => {
+                let tail = encode::user_event_tail(event, &body);
+                state
+                    .sessions
+                    .retain(|_, s| s.offer(Outbound::User { tail: tail.clone() }));
+            }
+            UserMessage::GetSessionCount(reply) => {
+                let _ = reply.send(state.sessions.len());
+            }
+            UserMessage::IdleCheck => {
+                state.sessions.retain(|_, s| !s.is_closed());
+                if state.sessions.is_empty()
+                    && state.idle_since.elapsed() >= state.config.idle_timeout
+                {
+                    state.passivating = true;
+                    let _ = state
+                        .directory
+                        .cast(DirectoryMessage::Passivate(state.id, myself.clone()));
+                }
+            }
+            UserMessage::Stop => myself.stop(Some("stopped".into())),
+        }
+        Ok(())
+    }
+}
+
+/// The user entity kind, for the [`crate::directory::Directory`] of users.
+pub struct Users {
+    /// Settings handed to every user actor.
+    pub config: UserConfig,
+}
+
+impl Entity for Users {
+    type Key = UserId;
+    type Msg = UserMessage;
+
+    fn spawn(
+        &self,
+        key: UserId,
+        supervisor: ractor::ActorCell,
+    ) -> futures::future::BoxFuture<'static, Result<ActorRef<UserMessage>, RouteError>> {
+        let args = UserArguments {
+            user_id: key,
+            config: self.config.clone(),
+            directory: ActorRef::from(supervisor.clone()),
+        };
+        Box::pin(async move {
+            Actor::spawn_linked(None, User, args, supervisor)
+                .await
+                .map(|(a, _)| a)
+                .map_err(|e| RouteError::Unavailable(e.to_string()))
+        })
+    }
+
+    fn stop_message(&self) -> UserMessage {
+        UserMessage::Stop
+    }
+
+    fn undeliverable(&self, _user: UserId, _msg: UserMessage, _error: RouteError) {
+        // Attach's reply port drops with the message: the session sees the call fail.
+    }
+}

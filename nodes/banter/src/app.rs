@@ -1,0 +1,192 @@
+//! Wiring of a node: opens the store, starts the journal and the actor directories, builds the HTTP
+//! router and serves until a shutdown signal.
+//!
+//! Supervision tree:
+//! ```text
+//! node (this module)
+//! ├── Directory<Rooms>  ── Room actor per active room
+//! ├── Directory<Users>  ── User actor per connected user
+//! ├── journal writer task (in-process journal)
+//! └── axum server ── one session task per WebSocket
+//! ```
+
+use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+use anyhow::Context;
+use banter_actors::directory::{Directory, DirectoryMessage};
+use banter_actors::model::{RoomId, UserId};
+use banter_actors::ports::{Clock, Ports, Store, SystemClock};
+use banter_actors::room::{RoomConfig, RoomMessage, Rooms};
+use banter_actors::user::{UserConfig, UserMessage, Users};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use ractor::{Actor, ActorRef};
+use tokio::net::TcpListener;
+use tracing::info;
+
+use crate::auth::AuthKeys;
+use crate::config::Config;
+use crate::journal::LocalJournal;
+
+/// Everything a request handler or a session needs; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// Node configuration.
+    pub config: Arc<Config>,
+    /// Store, journal, clock.
+    pub ports: Ports,
+    /// Token keys.
+    pub keys: AuthKeys,
+    /// Directory of room actors.
+    pub rooms: ActorRef<DirectoryMessage<Rooms>>,
+    /// Directory of user actors.
+    pub users: ActorRef<DirectoryMessage<Users>>,
+    /// Login and register attempts per client IP.
+    pub auth_limiter: Arc<DefaultKeyedRateLimiter<IpAddr>>,
+    /// Source of session ids.
+    pub next_session: Arc<AtomicU64>,
+}
+
+impl AppState {
+    /// Returns the store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.ports.store
+    }
+
+    /// Returns the current time in ms since the epoch.
+    pub fn now_ms(&self) -> i64 {
+        self.ports.clock.now_ms()
+    }
+
+    /// Tells a room actor something if it is active (or starting); an inactive room loads it anyway.
+    pub fn tell_room(&self, room: RoomId, msg: RoomMessage) {
+        let _ = self.rooms.cast(DirectoryMessage::Tell(room, msg));
+    }
+
+    /// Tells a user actor something if it is active (the user has a connection on this node).
+    pub fn tell_user(&self, user: UserId, msg: UserMessage) {
+        let _ = self.users.cast(DirectoryMessage::Tell(user, msg));
+    }
+}
+
+fn nonzero(v: u32) -> NonZeroU32 {
+    NonZeroU32::new(v).unwrap_or(NonZeroU32::MIN)
+}
+
+/// A started node: its address and the handles to stop it.
+pub struct Node {
+    /// Address the HTTP server listens on.
+    pub addr: SocketAddr,
+    state: AppState,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    shutdown: tokio::sync::watch::Sender<bool>,
+}
+
+impl Node {
+    /// Starts a node with `config`: opens the store (running migrations), starts actors, binds the port.
+    pub async fn start(config: Config) -> anyhow::Result<Node> {
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("failed to create data dir {}", config.data_dir.display()))?;
+        let url = config.store_url();
+        let store = crate::store::open_store(&url)
+            .await
+            .with_context(|| format!("failed to open store {}", redact(&url)))?;
+        let keys = AuthKeys::load_or_create(&config.data_dir)
+            .context("failed to load the token signing key")?;
+        let journal = LocalJournal::start(store.clone(), config.journal.max_batch);
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let ports = Ports {
+            store,
+            journal: Arc::new(journal),
+            clock,
+        };
+        let idle = Duration::from_secs(config.rooms.idle_timeout_secs.max(1));
+        let rooms = Rooms {
+            ports: ports.clone(),
+            config: RoomConfig {
+                ring_size: config.rooms.ring_size.max(1),
+                idle_timeout: idle,
+                typing_interval: Duration::from_millis(1000),
+            },
+        };
+        let users = Users {
+            config: UserConfig {
+                send_per_second: nonzero(config.limits.send_per_second),
+                send_burst: nonzero(config.limits.send_burst),
+                idle_timeout: idle,
+            },
+        };
+        let (rooms, _) = Actor::spawn(None, Directory::new(rooms), ())
+            .await
+            .context("failed to start the room directory")?;
+        let (users, _) = Actor::spawn(None, Directory::new(users), ())
+            .await
+            .context("failed to start the user directory")?;
+        let auth_quota = Quota::per_minute(nonzero(config.limits.auth_per_minute));
+        let listener = TcpListener::bind(config.http.listen)
+            .await
+            .with_context(|| format!("failed to listen on {}", config.http.listen))?;
+        let addr = listener.local_addr()?;
+        let state = AppState {
+            config: Arc::new(config),
+            ports,
+            keys,
+            rooms,
+            users,
+            auth_limiter: Arc::new(RateLimiter::keyed(auth_quota)),
+            next_session: Arc::new(AtomicU64::new(1)),
+        };
+        let router = crate::http::router(state.clone());
+        let (shutdown, mut rx) = tokio::sync::watch::channel(false);
+        let server = tokio::spawn(async move {
+            axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move {
+                let _ = rx.wait_for(|stop| *stop).await;
+            })
+            .await
+        });
+        info!(%addr, store = %redact(&url), "banter node listening");
+        Ok(Node {
+            addr,
+            state,
+            server,
+            shutdown,
+        })
+    }
+
+    /// Returns the node's shared state.
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Stops accepting connections, waits for the server, then stops the actors.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.shutdown.send(true);
+        let served = tokio::time::timeout(Duration::from_secs(10), self.server).await;
+        self.state.rooms.stop(None);
+        self.state.users.stop(None);
+        match served {
+            Ok(Ok(r)) => r.context("server failed"),
+            Ok(Err(join)) => Err(join.into()),
+            Err(_) => Ok(()),
+        }
+    }
+}
+
+/// Hides the password of a database URL for logs.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            let user = creds.split(':').next().unwrap_or("");
+            format!("{}{}:***{}", &url[..s + 3], user, &url[at..])
+        }
+        _ => url.to_string(),
+    }
+}

@@ -1,0 +1,110 @@
+//! The HTTP surface: the REST API (documented by the OpenAPI document generated from these handlers,
+//! served at `/api/openapi.json`), health checks and the WebSocket endpoint `/ws`.
+
+pub mod auth_api;
+pub mod extract;
+pub mod rooms_api;
+pub mod users_api;
+pub mod views;
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub use extract::AuthUser;
+
+use crate::app::AppState;
+use crate::error::{ApiError, ErrorBody};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Banter", description = "REST API of a Banter node. Live chat is STOMP 1.2 over WebSocket at /ws (see docs/PROTOCOL.md)."),
+    components(schemas(ErrorBody)),
+    modifiers(&BearerAuth)
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        if let Some(components) = openapi.components.as_mut() {
+            components.add_security_scheme(
+                "bearer",
+                SecurityScheme::Http(
+                    HttpBuilder::new()
+                        .scheme(HttpAuthScheme::Bearer)
+                        .bearer_format("JWT")
+                        .build(),
+                ),
+            );
+        }
+    }
+}
+
+/// Returns the OpenAPI document of the REST API.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api_router().split_for_parts().1
+}
+
+fn api_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(auth_api::register))
+        .routes(routes!(auth_api::login))
+        .routes(routes!(auth_api::refresh))
+        .routes(routes!(auth_api::jwks))
+        .routes(routes!(users_api::available))
+        .routes(routes!(users_api::search))
+        .routes(routes!(users_api::me, users_api::update_me))
+        .routes(routes!(rooms_api::create, rooms_api::list))
+        .routes(routes!(rooms_api::get))
+        .routes(routes!(rooms_api::join))
+        .routes(routes!(rooms_api::leave))
+        .routes(routes!(rooms_api::members))
+        .routes(routes!(rooms_api::open_dm))
+        .routes(routes!(rooms_api::history))
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+}
+
+/// Builds the node's router.
+pub fn router(state: AppState) -> Router {
+    let (router, api) = api_router().split_for_parts();
+    let max_body = state.config.limits.max_http_body_bytes;
+    router
+        .route("/api/openapi.json", get(move || async move { Json(api) }))
+        .route("/ws", get(crate::ws::upgrade))
+        .fallback(|| async { ApiError::not_found("no such endpoint") })
+        .layer(DefaultBodyLimit::max(max_body))
+        .with_state(state)
+}
+
+/// Liveness: 200 while the process serves.
+#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, body = Object)))]
+async fn healthz() -> Json<serde_json::Value> {
+    Json(serde_json::json!({"status": "ok"}))
+}
+
+/// Readiness: 200 when the store answers, 503 otherwise.
+#[utoipa::path(get, path = "/readyz", tag = "health", responses((status = 200, body = Object), (status = 503, body = ErrorBody)))]
+async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    match state
+        .store()
+        .last_seq(banter_actors::model::RoomId(0))
+        .await
+    {
+        Ok(_) => (StatusCode::OK, Json(serde_json::json!({"status": "ready"}))).into_response(),
+        Err(e) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            format!("store: {e}"),
+        )
+        .into_response(),
+    }
+}

@@ -1,0 +1,147 @@
+//! JSON shapes of the REST API (also the OpenAPI schemas).
+
+use banter_actors::model::{ChatMessage, Member, Role, Room, RoomKind, RoomSummary, User};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// A user as others see it.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct UserView {
+    /// User id.
+    pub id: i64,
+    /// Unique username.
+    pub username: String,
+    /// Name shown to others.
+    pub display_name: String,
+    /// Avatar object reference, if any.
+    pub avatar_ref: Option<String>,
+}
+
+impl From<&User> for UserView {
+    fn from(u: &User) -> Self {
+        UserView {
+            id: u.id.0,
+            username: u.username.clone(),
+            display_name: u.display_name.clone(),
+            avatar_ref: u.avatar_ref.clone(),
+        }
+    }
+}
+
+/// A room.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct RoomView {
+    /// Room id.
+    pub id: i64,
+    /// `group`, `dm` or `feed`.
+    #[schema(value_type = String)]
+    pub kind: RoomKind,
+    /// Display name (empty for a DM).
+    pub name: String,
+    /// Creator's user id.
+    pub created_by: i64,
+    /// Creation time, ms since the epoch.
+    pub created_at_ms: i64,
+}
+
+impl From<&Room> for RoomView {
+    fn from(r: &Room) -> Self {
+        RoomView {
+            id: r.id.0,
+            kind: r.kind,
+            name: r.name.clone(),
+            created_by: r.created_by.0,
+            created_at_ms: r.created_at_ms,
+        }
+    }
+}
+
+/// A room as listed for one of its members.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct RoomSummaryView {
+    /// The room.
+    #[serde(flatten)]
+    pub room: RoomView,
+    /// The caller's role: `owner` or `member`.
+    #[schema(value_type = String)]
+    pub role: Role,
+    /// Highest seq in the room (0: none).
+    pub last_seq: u64,
+    /// The caller's read marker.
+    pub last_read_seq: u64,
+    /// Messages after the read marker.
+    pub unread: u64,
+    /// For a DM, the other member's id.
+    pub dm_peer: Option<i64>,
+}
+
+impl From<&RoomSummary> for RoomSummaryView {
+    fn from(s: &RoomSummary) -> Self {
+        RoomSummaryView {
+            room: RoomView::from(&s.room),
+            role: s.role,
+            last_seq: s.last_seq,
+            last_read_seq: s.last_read_seq,
+            unread: s.unread,
+            dm_peer: s.dm_peer.map(|u| u.0),
+        }
+    }
+}
+
+/// A member of a room.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct MemberView {
+    /// User id.
+    pub user_id: i64,
+    /// Username.
+    pub username: String,
+    /// Display name.
+    pub display_name: String,
+    /// `owner` or `member`.
+    #[schema(value_type = String)]
+    pub role: Role,
+    /// The member's read marker.
+    pub last_read_seq: u64,
+}
+
+impl From<&Member> for MemberView {
+    fn from(m: &Member) -> Self {
+        MemberView {
+            user_id: m.user_id.0,
+            username: m.username.clone(),
+            display_name: m.display_name.clone(),
+            role: m.role,
+            last_read_seq: m.last_read_seq,
+        }
+    }
+}
+
+/// A chat message.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct MessageView {
+    /// Room id.
+    pub room_id: i64,
+    /// Position in the room.
+    pub seq: u64,
+    /// UUID of the message.
+    pub message_id: String,
+    /// Sender's user id.
+    pub sender_id: i64,
+    /// Text.
+    pub body: String,
+    /// Time the room accepted it, ms since the epoch.
+    pub created_at_ms: i64,
+}
+
+impl From<&ChatMessage> for MessageView {
+    fn from(m: &ChatMessage) -> Self {
+        MessageView {
+            room_id: m.room_id.0,
+            seq: m.seq,
+            message_id: m.message_id.to_string(),
+            sender_id: m.sender_id.0,
+            body: m.body.clone(),
+            created_at_ms: m.created_at_ms,
+        }
+    }
+}

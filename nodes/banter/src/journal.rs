@@ -1,0 +1,119 @@
+//! The in-process journal of the embedded default: a group-commit writer in front of the store.
+//!
+//! Appends are queued in call order on one writer task, which writes everything queued (up to
+//! `max_batch`) in one store transaction and then completes each append: a message is acknowledged
+//! only once its row is committed, so it survives `kill -9`. [`Journal::last_seq`] goes through the same
+//! queue, behind every append queued before it: a room that restarts after a crash learns its last seq
+//! only after the appends its previous activation left in flight are settled, so no seq is reused.
+
+use std::sync::Arc;
+
+use banter_actors::model::{ChatMessage, RoomId, Seq};
+use banter_actors::ports::{Journal, JournalError, Store};
+use futures::future::BoxFuture;
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, warn};
+
+enum Op {
+    Append(ChatMessage, oneshot::Sender<Result<(), JournalError>>),
+    LastSeq(RoomId, oneshot::Sender<Result<Seq, JournalError>>),
+}
+
+/// The in-process journal.
+#[derive(Clone)]
+pub struct LocalJournal {
+    tx: mpsc::UnboundedSender<Op>,
+}
+
+impl LocalJournal {
+    /// Starts the writer task over `store`, writing at most `max_batch` messages per transaction.
+    pub fn start(store: Arc<dyn Store>, max_batch: usize) -> LocalJournal {
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(writer(store, rx, max_batch.max(1)));
+        LocalJournal { tx }
+    }
+}
+
+async fn writer(store: Arc<dyn Store>, mut rx: mpsc::UnboundedReceiver<Op>, max_batch: usize) {
+    let mut batch: Vec<ChatMessage> = Vec::with_capacity(max_batch);
+    let mut waiters: Vec<oneshot::Sender<Result<(), JournalError>>> = Vec::with_capacity(max_batch);
+    let mut carried: Option<Op> = None;
+    loop {
+        let first = match carried.take() {
+            Some(op) => op,
+            None => match rx.recv().await {
+                Some(op) => op,
+                None => return,
+            },
+        };
+        match first {
+            Op::LastSeq(room, reply) => {
+                let r = store
+                    .last_seq(room)
+                    .await
+                    .map_err(|e| JournalError::Unavailable(e.to_string()));
+                let _ = reply.send(r);
+                continue;
+            }
+            Op::Append(m, w) => {
+                batch.push(m);
+                waiters.push(w);
+            }
+        }
+        // Take whatever else is already queued, up to a full batch; stop at a barrier.
+        while batch.len() < max_batch {
+            match rx.try_recv() {
+                Ok(Op::Append(m, w)) => {
+                    batch.push(m);
+                    waiters.push(w);
+                }
+                Ok(op @ Op::LastSeq(..)) => {
+                    carried = Some(op);
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        let result = store
+            .insert_messages(&batch)
+            .await
+            .map_err(|e| JournalError::Unavailable(e.to_string()));
+        match &result {
+            Ok(n) => debug!(batch = batch.len(), inserted = n, "journal batch committed"),
+            Err(e) => warn!(batch = batch.len(), error = %e, "journal batch failed"),
+        }
+        let outcome = result.map(|_| ());
+        for w in waiters.drain(..) {
+            let _ = w.send(outcome.clone());
+        }
+        batch.clear();
+    }
+}
+
+fn closed() -> JournalError {
+    JournalError::Unavailable("journal stopped".into())
+}
+
+impl Journal for LocalJournal {
+    fn append(&self, message: ChatMessage) -> BoxFuture<'static, Result<(), JournalError>> {
+        let (tx, rx) = oneshot::channel();
+        let sent = self.tx.send(Op::Append(message, tx)).is_ok();
+        Box::pin(async move {
+            if !sent {
+                return Err(closed());
+            }
+            rx.await.unwrap_or_else(|_| Err(closed()))
+        })
+    }
+
+    fn last_seq(&self, room: RoomId) -> BoxFuture<'static, Result<Seq, JournalError>> {
+        let (tx, rx) = oneshot::channel();
+        let sent = self.tx.send(Op::LastSeq(room, tx)).is_ok();
+        Box::pin(async move {
+            if !sent {
+                return Err(closed());
+            }
+            rx.await.unwrap_or_else(|_| Err(closed()))
+        })
+    }
+}

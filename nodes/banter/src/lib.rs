@@ -1,0 +1,21 @@
+//! The banter node: everything between the actors and the outside world.
+//!
+//! Layout:
+//! - [`config`]: the typed configuration (TOML file, `BANTER_` env vars, CLI flags);
+//! - [`app`]: wiring and the supervision tree of a node ([`app::Node::start`]);
+//! - [`http`]: the REST API with its generated OpenAPI document; [`ws`]: STOMP over WebSocket;
+//! - [`auth`]: passwords (argon2id) and tokens (EdDSA JWT, JWKS);
+//! - [`store`]: the SQLite and MySQL stores (sqlx) behind the `Store` port, with their contract suite;
+//! - [`journal`]: the in-process journal (group commit into the store);
+//! - [`error`]: the one mapping from errors to HTTP and STOMP answers.
+//!
+//! The binary (`src/main.rs`) parses the CLI, loads the config, sets up logging and runs a [`app::Node`].
+
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod journal;
+pub mod store;
+pub mod ws;

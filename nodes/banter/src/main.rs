@@ -1,0 +1,109 @@
+//! `banter`: runs one Banter node. With no configuration it is a working single node on
+//! 127.0.0.1:8080 with SQLite and the in-process journal under `./data`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use banter_node::app::Node;
+use banter_node::config::Config;
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+/// A Banter chat node.
+///
+/// Configuration comes from defaults (an embedded single node), then the TOML file given with
+/// --config, then environment variables `BANTER_<SECTION>__<KEY>` (e.g. `BANTER_HTTP__LISTEN`,
+/// `BANTER_STORE__URL=mysql://user:pass@host/db`, `BANTER_DATA_DIR`), then these flags.
+#[derive(Parser, Debug)]
+#[command(name = "banter", version, about, long_about)]
+struct Cli {
+    /// TOML configuration file.
+    #[arg(long, short, env = "BANTER_CONFIG")]
+    config: Option<PathBuf>,
+    /// Address to listen on (overrides http.listen).
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// Directory for the SQLite database and the signing key (overrides data_dir).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Log output format.
+    #[arg(long, value_enum, default_value = "text")]
+    log_format: LogFormat,
+    /// Prints the effective configuration as TOML and exits.
+    #[arg(long)]
+    print_config: bool,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let filter = EnvFilter::try_from_env("BANTER_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    match cli.log_format {
+        LogFormat::Text => tracing_subscriber::fmt().with_env_filter(filter).init(),
+        LogFormat::Json => tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(filter)
+            .init(),
+    }
+    let mut config = Config::load(cli.config.as_deref()).context("failed to load configuration")?;
+    if let Some(listen) = cli.listen {
+        config.http.listen = listen;
+    }
+    if let Some(dir) = cli.data_dir {
+        config.data_dir = dir;
+    }
+    if cli.print_config {
+        print!("{}", toml_string(&config)?);
+        return Ok(());
+    }
+    raise_nofile_limit();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("failed to start the runtime")?;
+    runtime.block_on(async move {
+        let node = Node::start(config).await?;
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        node.stop().await
+    })
+}
+
+fn toml_string(config: &Config) -> anyhow::Result<String> {
+    toml::to_string_pretty(config).context("failed to render the configuration")
+}
+
+/// Raises the soft open-files limit to the hard one: every connection is a file.
+fn raise_nofile_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) => tracing::debug!(limit = n, "open-files limit"),
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open-files limit"),
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}

@@ -1,0 +1,474 @@
+//! [`SqliteStore`]: the [`Store`] port on one SQLite file, the embedded single-node default.
+//!
+//! The file runs in WAL mode with `synchronous = FULL` (a commit survives a power cut, not only a crash
+//! of the process), foreign keys on and a busy timeout. Readers run in parallel on the pool; writes take
+//! the write lock up front (`BEGIN IMMEDIATE`), so two write transactions queue on the busy timeout
+//! instead of failing with `SQLITE_BUSY` when the second tries to upgrade a read lock.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use banter_actors::model::{
+    ChatMessage, Member, NewUser, Role, Room, RoomId, RoomKind, RoomSummary, Seq, User, UserId,
+};
+use banter_actors::ports::{Store, StoreError, StoreResult};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{QueryBuilder, Sqlite};
+
+use super::{
+    MemberRow, MessageRow, RoomRow, SummaryRow, UserRow, conflict_as, convert_all, dm_key,
+    insert_chunks, like_prefix, map_err, seq_from_db, seq_to_db,
+};
+
+/// How long a statement waits for another connection's write lock before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Connections in the pool: one writer at a time anyway, the rest read in parallel (WAL).
+const MAX_CONNECTIONS: u32 = 8;
+
+/// The [`Store`] on an SQLite file.
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating it and its folder when missing) the database at a path or an `sqlite:` URL, and
+    /// brings its schema up to date. `sqlite::memory:` gives a private in-memory database.
+    pub async fn open(path_or_url: &str) -> StoreResult<Self> {
+        let in_memory = path_or_url.contains(":memory:") || path_or_url.contains("mode=memory");
+        let options = if path_or_url.starts_with("sqlite:") {
+            SqliteConnectOptions::from_str(path_or_url).map_err(map_err)?
+        } else {
+            SqliteConnectOptions::new().filename(path_or_url)
+        };
+        let options = options
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT);
+        if !in_memory {
+            create_parent_dir(options.get_filename())?;
+        }
+        let pool_options = if in_memory {
+            // The database lives as long as one connection does: keep exactly one, forever.
+            SqlitePoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+        } else {
+            SqlitePoolOptions::new().max_connections(MAX_CONNECTIONS)
+        };
+        let pool = pool_options.connect_with(options).await.map_err(map_err)?;
+        sqlx::migrate!("migrations/sqlite")
+            .run(&pool)
+            .await
+            .map_err(|e| map_err(e.into()))?;
+        Ok(SqliteStore { pool })
+    }
+
+    /// Returns the connection pool.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// Starts a write transaction holding the write lock from its first statement on.
+    async fn begin_write(&self) -> StoreResult<sqlx::Transaction<'static, Sqlite>> {
+        self.pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(map_err)
+    }
+}
+
+fn create_parent_dir(file: &Path) -> StoreResult<()> {
+    match file.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => std::fs::create_dir_all(dir).map_err(|e| {
+            StoreError::Unavailable(format!("cannot create folder {}: {e}", dir.display()))
+        }),
+        _ => Ok(()),
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    #[tracing::instrument(level = "debug", skip_all, fields(username = %user.username))]
+    async fn create_user(&self, user: NewUser) -> StoreResult<User> {
+        let username = user.username.to_lowercase();
+        let row: UserRow = sqlx::query_as(
+            "INSERT INTO users (username, display_name, password_hash, created_at_ms) \
+             VALUES (?, ?, ?, ?) \
+             RETURNING id, username, display_name, password_hash, avatar_ref, created_at_ms",
+        )
+        .bind(&username)
+        .bind(&user.display_name)
+        .bind(&user.password_hash)
+        .bind(user.created_at_ms)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| conflict_as(map_err(e), || format!("username {username} is taken")))?;
+        Ok(row.into())
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(user_id = %id))]
+    async fn user_by_id(&self, id: UserId) -> StoreResult<Option<User>> {
+        let row: Option<UserRow> = sqlx::query_as(
+            "SELECT id, username, display_name, password_hash, avatar_ref, created_at_ms \
+             FROM users WHERE id = ?",
+        )
+        .bind(id.0)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(row.map(User::from))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn user_by_username(&self, username: &str) -> StoreResult<Option<User>> {
+        let row: Option<UserRow> = sqlx::query_as(
+            "SELECT id, username, display_name, password_hash, avatar_ref, created_at_ms \
+             FROM users WHERE username = ?",
+        )
+        .bind(username.to_lowercase())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(row.map(User::from))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(limit))]
+    async fn search_users(&self, prefix: &str, limit: u32) -> StoreResult<Vec<User>> {
+        let rows: Vec<UserRow> = sqlx::query_as(
+            "SELECT id, username, display_name, password_hash, avatar_ref, created_at_ms \
+             FROM users WHERE username LIKE ? ESCAPE '!' ORDER BY username LIMIT ?",
+        )
+        .bind(like_prefix(&prefix.to_lowercase()))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(rows.into_iter().map(User::from).collect())
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(user_id = %id))]
+    async fn update_profile(
+        &self,
+        id: UserId,
+        display_name: &str,
+        avatar_ref: Option<&str>,
+    ) -> StoreResult<User> {
+        let row: Option<UserRow> = sqlx::query_as(
+            "UPDATE users SET display_name = ?, avatar_ref = ? WHERE id = ? \
+             RETURNING id, username, display_name, password_hash, avatar_ref, created_at_ms",
+        )
+        .bind(display_name)
+        .bind(avatar_ref)
+        .bind(id.0)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?;
+        row.map(User::from).ok_or(StoreError::NotFound)
+    }
+
+    /// Refuses [`RoomKind::Dm`]: a DM room is made by [`Store::dm_room`], which keys it by its pair.
+    #[tracing::instrument(level = "debug", skip_all, fields(kind = kind.as_str(), creator = %creator))]
+    async fn create_room(
+        &self,
+        kind: RoomKind,
+        name: &str,
+        creator: UserId,
+        now_ms: i64,
+    ) -> StoreResult<Room> {
+        if kind == RoomKind::Dm {
+            return Err(StoreError::Other("a dm room is created by dm_room".into()));
+        }
+        let mut tx = self.begin_write().await?;
+        let row: RoomRow = sqlx::query_as(
+            "INSERT INTO rooms (kind, name, created_by, created_at_ms) VALUES (?, ?, ?, ?) \
+             RETURNING id, kind, name, created_by, created_at_ms",
+        )
+        .bind(kind.as_str())
+        .bind(name)
+        .bind(creator.0)
+        .bind(now_ms)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        insert_member(&mut tx, row.id, creator, Role::Owner, now_ms).await?;
+        tx.commit().await.map_err(map_err)?;
+        row.try_into()
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(room_id = %id))]
+    async fn room(&self, id: RoomId) -> StoreResult<Option<Room>> {
+        let row: Option<RoomRow> = sqlx::query_as(
+            "SELECT id, kind, name, created_by, created_at_ms FROM rooms WHERE id = ?",
+        )
+        .bind(id.0)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?;
+        row.map(Room::try_from).transpose()
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(a = %a, b = %b))]
+    async fn dm_room(&self, a: UserId, b: UserId, now_ms: i64) -> StoreResult<(Room, bool)> {
+        let key = dm_key(a, b);
+        // The write lock serializes racing callers; the unique dm_key would catch them regardless.
+        let mut tx = self.begin_write().await?;
+        let created = sqlx::query(
+            "INSERT INTO rooms (kind, name, created_by, dm_key, created_at_ms) \
+             VALUES ('dm', '', ?, ?, ?) ON CONFLICT (dm_key) DO NOTHING",
+        )
+        .bind(a.0)
+        .bind(&key)
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?
+        .rows_affected()
+            == 1;
+        let row: RoomRow = sqlx::query_as(
+            "SELECT id, kind, name, created_by, created_at_ms FROM rooms WHERE dm_key = ?",
+        )
+        .bind(&key)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        if created {
+            insert_member(&mut tx, row.id, a, Role::Member, now_ms).await?;
+            insert_member(&mut tx, row.id, b, Role::Member, now_ms).await?;
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok((row.try_into()?, created))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(room_id = %room, user_id = %user))]
+    async fn add_member(
+        &self,
+        room: RoomId,
+        user: UserId,
+        role: Role,
+        now_ms: i64,
+    ) -> StoreResult<bool> {
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        insert_member(&mut conn, room.0, user, role, now_ms).await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(room_id = %room, user_id = %user))]
+    async fn remove_member(&self, room: RoomId, user: UserId) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM room_members WHERE room_id = ? AND user_id = ?")
+            .bind(room.0)
+            .bind(user.0)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(room_id = %room))]
+    async fn members(&self, room: RoomId) -> StoreResult<Vec<Member>> {
+        let rows: Vec<MemberRow> = sqlx::query_as(
+            "SELECT m.user_id, u.username, u.display_name, m.role, m.last_read_seq \
+             FROM room_members m JOIN users u ON u.id = m.user_id \
+             WHERE m.room_id = ? ORDER BY m.user_id",
+        )
+        .bind(room.0)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        convert_all(rows)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(user_id = %user))]
+    async fn rooms_of(&self, user: UserId) -> StoreResult<Vec<RoomSummary>> {
+        // One query; each correlated subquery is a seek on the messages primary key (the unread count
+        // scans the unread range only).
+        let rows: Vec<SummaryRow> = sqlx::query_as(
+            "SELECT r.id, r.kind, r.name, r.created_by, r.created_at_ms, r.dm_key, \
+                    m.role, m.last_read_seq, \
+                    COALESCE((SELECT MAX(x.seq) FROM messages x WHERE x.room_id = r.id), 0) AS last_seq, \
+                    (SELECT COUNT(*) FROM messages x \
+                      WHERE x.room_id = r.id AND x.seq > m.last_read_seq) AS unread, \
+                    COALESCE((SELECT x.created_at_ms FROM messages x WHERE x.room_id = r.id \
+                               ORDER BY x.seq DESC LIMIT 1), r.created_at_ms) AS last_activity_ms \
+             FROM room_members m JOIN rooms r ON r.id = m.room_id \
+             WHERE m.user_id = ? \
+             ORDER BY last_activity_ms DESC, r.id DESC",
+        )
+        .bind(user.0)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.into_iter().map(|r| r.into_summary(user)).collect()
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(room_id = %room, user_id = %user, seq))]
+    async fn mark_read(&self, room: RoomId, user: UserId, seq: Seq) -> StoreResult<Seq> {
+        let stored: Option<i64> = sqlx::query_scalar(
+            "UPDATE room_members SET last_read_seq = MAX(last_read_seq, ?) \
+             WHERE room_id = ? AND user_id = ? RETURNING last_read_seq",
+        )
+        .bind(seq_to_db(seq)?)
+        .bind(room.0)
+        .bind(user.0)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?;
+        seq_from_db(stored.ok_or(StoreError::NotFound)?)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(count = messages.len()))]
+    async fn insert_messages(&self, messages: &[ChatMessage]) -> StoreResult<u64> {
+        if messages.is_empty() {
+            return Ok(0);
+        }
+        let mut tx = self.begin_write().await?;
+        let mut inserted = 0;
+        for chunk in insert_chunks(messages) {
+            let mut query = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO messages (room_id, seq, message_id, sender_id, body, created_at_ms) ",
+            );
+            let mut rows = Vec::with_capacity(chunk.len());
+            for m in chunk {
+                rows.push((m, seq_to_db(m.seq)?));
+            }
+            query.push_values(rows, |mut row, (m, seq)| {
+                row.push_bind(m.room_id.0)
+                    .push_bind(seq)
+                    .push_bind(m.message_id.as_bytes().to_vec())
+                    .push_bind(m.sender_id.0)
+                    .push_bind(m.body.clone())
+                    .push_bind(m.created_at_ms);
+            });
+            // Only a stored (room_id, seq) is skipped: a message id stored under another seq is an error.
+            query.push(" ON CONFLICT (room_id, seq) DO NOTHING");
+            let done = query.build().execute(&mut *tx).await.map_err(|e| {
+                conflict_as(map_err(e), || {
+                    "a message id of the batch is stored under another seq".into()
+                })
+            })?;
+            inserted += done.rows_affected();
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(inserted)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(room_id = %room))]
+    async fn last_seq(&self, room: RoomId) -> StoreResult<Seq> {
+        let last: i64 =
+            sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM messages WHERE room_id = ?")
+                .bind(room.0)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(map_err)?;
+        seq_from_db(last)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(room_id = %room, before, limit))]
+    async fn messages_before(
+        &self,
+        room: RoomId,
+        before: Option<Seq>,
+        limit: u32,
+    ) -> StoreResult<Vec<ChatMessage>> {
+        // A bound beyond the stored range means "everything".
+        let before = before.map_or(i64::MAX, |b| i64::try_from(b).unwrap_or(i64::MAX));
+        let rows: Vec<MessageRow> = sqlx::query_as(
+            "SELECT room_id, seq, message_id, sender_id, body, created_at_ms FROM messages \
+             WHERE room_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?",
+        )
+        .bind(room.0)
+        .bind(before)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        convert_all(rows)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(room_id = %room, after, limit))]
+    async fn messages_after(
+        &self,
+        room: RoomId,
+        after: Seq,
+        limit: u32,
+    ) -> StoreResult<Vec<ChatMessage>> {
+        let Ok(after) = i64::try_from(after) else {
+            return Ok(Vec::new());
+        };
+        let rows: Vec<MessageRow> = sqlx::query_as(
+            "SELECT room_id, seq, message_id, sender_id, body, created_at_ms FROM messages \
+             WHERE room_id = ? AND seq > ? ORDER BY seq ASC LIMIT ?",
+        )
+        .bind(room.0)
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        convert_all(rows)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(user_id = %user))]
+    async fn put_refresh_token(
+        &self,
+        jti: &str,
+        user: UserId,
+        expires_at_ms: i64,
+    ) -> StoreResult<()> {
+        sqlx::query("INSERT INTO refresh_tokens (jti, user_id, expires_at_ms) VALUES (?, ?, ?)")
+            .bind(jti)
+            .bind(user.0)
+            .bind(expires_at_ms)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| conflict_as(map_err(e), || "refresh token id already recorded".into()))?;
+        Ok(())
+    }
+
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn take_refresh_token(&self, jti: &str, now_ms: i64) -> StoreResult<Option<UserId>> {
+        // One statement: only one of racing callers deletes the row and gets it back. An expired token
+        // is deleted too, as it can never be used again.
+        let taken: Option<(i64, i64)> = sqlx::query_as(
+            "DELETE FROM refresh_tokens WHERE jti = ? RETURNING user_id, expires_at_ms",
+        )
+        .bind(jti)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(
+            taken
+                .and_then(|(user, expires_at_ms)| (expires_at_ms > now_ms).then_some(UserId(user))),
+        )
+    }
+}
+
+/// Inserts a membership unless it exists; returns whether it was inserted.
+async fn insert_member(
+    conn: &mut sqlx::SqliteConnection,
+    room: i64,
+    user: UserId,
+    role: Role,
+    now_ms: i64,
+) -> StoreResult<bool> {
+    let done = sqlx::query(
+        "INSERT INTO room_members (room_id, user_id, role, joined_at_ms) VALUES (?, ?, ?, ?) \
+         ON CONFLICT (room_id, user_id) DO NOTHING",
+    )
+    .bind(room)
+    .bind(user.0)
+    .bind(role.as_str())
+    .bind(now_ms)
+    .execute(conn)
+    .await
+    .map_err(map_err)?;
+    Ok(done.rows_affected() == 1)
+}

@@ -1,0 +1,699 @@
+//! One STOMP session: a task per WebSocket, not an actor (an idle connection must stay small).
+//!
+//! It authenticates CONNECT, registers with the user's actor (which hands back the shared send budget),
+//! turns frames into room commands, and writes what actors put in its bounded outbox. Every bad frame is
+//! answered with an ERROR frame and the connection is closed, as STOMP 1.2 prescribes; nothing a client
+//! sends can affect another connection. A client too slow to drain its outbox is closed with an ERROR
+//! and resumes by seq.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+
+use futures::SinkExt;
+use std::time::Duration;
+
+use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
+use banter_actors::delivery::{Outbound, SessionHandle, SessionInbox};
+use banter_actors::directory::DirectoryMessage;
+use banter_actors::encode::{self, USER_QUEUE};
+use banter_actors::model::{RoomId, Seq, UserId};
+use banter_actors::room::{RoomError, RoomMessage, SubscribeOk};
+use banter_actors::rules;
+use banter_actors::user::{SendBudget, UserMessage};
+use banter_proto::stomp::{self, Command, Frame, Limits, Parsed};
+use bytes::{Bytes, BytesMut};
+use ractor::{ActorRef, RpcReplyPort};
+use tokio::time::{Instant, MissedTickBehavior, interval, timeout};
+use tracing::{debug, instrument};
+
+use crate::app::AppState;
+use crate::auth::{TokenType, bearer};
+
+const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why a session ends with an ERROR frame.
+struct Fatal {
+    message: String,
+    receipt_id: Option<String>,
+}
+
+fn fatal(message: impl Into<String>) -> Fatal {
+    Fatal {
+        message: message.into(),
+        receipt_id: None,
+    }
+}
+
+enum Target {
+    Room(RoomId),
+    Typing(RoomId),
+    Read(RoomId),
+    UserQueue,
+}
+
+fn parse_destination(dest: &str) -> Result<Target, Fatal> {
+    if dest == USER_QUEUE {
+        return Ok(Target::UserQueue);
+    }
+    let unknown = || fatal(format!("unknown destination '{dest}'"));
+    let rest = dest.strip_prefix("/rooms/").ok_or_else(unknown)?;
+    let (id, tail) = rest.split_once('/').unwrap_or((rest, ""));
+    let id: i64 = id.parse().map_err(|_| unknown())?;
+    let room = RoomId(id);
+    match tail {
+        "" => Ok(Target::Room(room)),
+        "typing" => Ok(Target::Typing(room)),
+        "read" => Ok(Target::Read(room)),
+        _ => Err(unknown()),
+    }
+}
+
+struct RoomSub {
+    id: String,
+    last_seq: Seq,
+    actor: ActorRef<RoomMessage>,
+}
+
+struct Session {
+    state: AppState,
+    handle: SessionHandle,
+    user: UserId,
+    budget: SendBudget,
+    rooms: HashMap<RoomId, RoomSub>,
+    user_sub: Option<String>,
+    limits: Limits,
+    /// Frames waiting to be written, back to back; `ends` marks where each one ends.
+    out: BytesMut,
+    ends: Vec<usize>,
+}
+
+/// Runs a connection to its end.
+#[instrument(name = "ws.session", skip_all)]
+pub(super) async fn run(state: AppState, mut socket: WebSocket) {
+    let limits = Limits {
+        max_frame_bytes: state
+            .config
+            .limits
+            .max_frame_bytes
+            .max(state.config.limits.max_body_bytes + 1024),
+        max_body_bytes: state.config.limits.max_body_bytes,
+        ..Limits::default()
+    };
+    let mut buf = BytesMut::new();
+    let connect = timeout(
+        Duration::from_millis(state.config.ws.connect_timeout_ms),
+        next_frame(&mut socket, &mut buf, &limits),
+    )
+    .await;
+    let frame = match connect {
+        Err(_) => return close_with_error(&mut socket, fatal("no CONNECT frame in time")).await,
+        Ok(Err(e)) => return close_with_error(&mut socket, e).await,
+        Ok(Ok(None)) => return,
+        Ok(Ok(Some(f))) => f,
+    };
+    let (mut session, mut inbox, heart_beat) = match Session::connect(&state, frame).await {
+        Ok(s) => s,
+        Err(e) => return close_with_error(&mut socket, e).await,
+    };
+    session.flush(&mut socket).await;
+    let result = session
+        .serve(&mut socket, &mut inbox, &mut buf, heart_beat)
+        .await;
+    session.end();
+    if let Err(e) = result {
+        close_with_error(&mut socket, e).await;
+    }
+}
+
+async fn next_frame(
+    socket: &mut WebSocket,
+    buf: &mut BytesMut,
+    limits: &Limits,
+) -> Result<Option<Frame>, Fatal> {
+    loop {
+        if let Some(f) = take_frame(buf, limits)? {
+            return Ok(Some(f));
+        }
+        match socket.recv().await {
+            None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return Ok(None),
+            Some(Ok(m)) => append_message(buf, m),
+        }
+    }
+}
+
+fn append_message(buf: &mut BytesMut, m: Message) {
+    match m {
+        Message::Text(t) => buf.extend_from_slice(t.as_bytes()),
+        Message::Binary(b) => buf.extend_from_slice(&b),
+        Message::Ping(_) | Message::Pong(_) | Message::Close(_) => {}
+    }
+}
+
+/// Takes the next whole frame out of `buf`, skipping heart-beats.
+fn take_frame(buf: &mut BytesMut, limits: &Limits) -> Result<Option<Frame>, Fatal> {
+    loop {
+        match stomp::parse_frame(buf, limits).map_err(|e| fatal(e.to_string()))? {
+            Parsed::Frame(f, n) => {
+                let _ = buf.split_to(n);
+                return Ok(Some(f));
+            }
+            Parsed::HeartBeat(n) => {
+                let _ = buf.split_to(n);
+            }
+            Parsed::Incomplete => return Ok(None),
+        }
+    }
+}
+
+async fn send_bytes(socket: &mut WebSocket, bytes: Bytes) -> Result<(), axum::Error> {
+    let text = Utf8Bytes::try_from(bytes).map_err(axum::Error::new)?;
+    socket.send(Message::Text(text)).await
+}
+
+async fn close_with_error(socket: &mut WebSocket, e: Fatal) {
+    debug!(message = %e.message, "closing session with an error");
+    let mut frame =
+        Frame::new(Command::Error).with_header("message", e.message.replace(['\n', '\r'], " "));
+    if let Some(r) = e.receipt_id {
+        frame = frame.with_header("receipt-id", r);
+    }
+    let frame = frame
+        .with_header("content-type", "text/plain")
+        .with_body(Bytes::from(e.message.into_bytes()));
+    let _ = send_bytes(socket, frame.to_bytes()).await;
+    let _ = socket.send(Message::Close(None)).await;
+}
+
+fn required<'a>(frame: &'a Frame, name: &str) -> Result<&'a str, Fatal> {
+    frame.header(name).ok_or_else(|| Fatal {
+        message: format!("missing header '{name}' in {}", frame.command.as_str()),
+        receipt_id: frame.header("receipt").map(str::to_owned),
+    })
+}
+
+impl Session {
+    /// Authenticates a CONNECT frame and registers the session; returns it with its inbox and the
+    /// negotiated heart-beat periods (send, receive) in ms.
+    async fn connect(
+        state: &AppState,
+        frame: Frame,
+    ) -> Result<(Session, SessionInbox, (u64, u64)), Fatal> {
+        if !matches!(frame.command, Command::Connect | Command::Stomp) {
+            return Err(fatal(format!(
+                "expected CONNECT, got {}",
+                frame.command.as_str()
+            )));
+        }
+        if let Some(versions) = frame.header("accept-version")
+            && !versions.split(',').any(|v| v.trim() == "1.2")
+        {
+            return Err(fatal("only STOMP 1.2 is supported"));
+        }
+        let token = frame
+            .header("authorization")
+            .and_then(bearer)
+            .or_else(|| frame.header("passcode"))
+            .ok_or_else(|| {
+                fatal("missing token: send 'authorization: Bearer <token>' or 'passcode'")
+            })?;
+        let claims = state
+            .keys
+            .verify(token, TokenType::Access)
+            .map_err(|e| fatal(e.to_string()))?;
+        let user = claims.user_id().map_err(|e| fatal(e.to_string()))?;
+        let client_hb = match frame.header("heart-beat") {
+            Some(v) => stomp::parse_heart_beat(v).map_err(|e| fatal(e.to_string()))?,
+            None => (0, 0),
+        };
+        let hb = state.config.ws.heartbeat_ms;
+        let heart_beat = stomp::negotiate_heart_beat(client_hb, (hb, hb));
+        let id = state.next_session.fetch_add(1, Ordering::Relaxed);
+        let (handle, inbox) = SessionHandle::new(id, user, state.config.ws.outbox_frames);
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let _ = state.users.cast(DirectoryMessage::Route(
+            user,
+            UserMessage::Attach {
+                session: handle.clone(),
+                reply: RpcReplyPort::from(tx),
+            },
+        ));
+        let budget = match timeout(CALL_TIMEOUT, rx).await {
+            Ok(Ok(b)) => b,
+            _ => return Err(fatal("server busy: user actor unavailable")),
+        };
+        let mut out = BytesMut::new();
+        Frame::new(Command::Connected)
+            .with_header("version", "1.2")
+            .with_header("heart-beat", format!("{},{}", heart_beat.0, heart_beat.1))
+            .with_header("server", concat!("banter/", env!("CARGO_PKG_VERSION")))
+            .with_header("session", id.to_string())
+            .with_header("user-id", user.to_string())
+            .encode(&mut out);
+        let limits = Limits {
+            max_frame_bytes: state
+                .config
+                .limits
+                .max_frame_bytes
+                .max(state.config.limits.max_body_bytes + 1024),
+            max_body_bytes: state.config.limits.max_body_bytes,
+            ..Limits::default()
+        };
+        debug!(session = id, user_id = %user, "session connected");
+        Ok((
+            Session {
+                state: state.clone(),
+                handle,
+                user,
+                budget,
+                rooms: HashMap::new(),
+                user_sub: None,
+                limits,
+                ends: vec![out.len()],
+                out,
+            },
+            inbox,
+            heart_beat,
+        ))
+    }
+
+    async fn serve(
+        &mut self,
+        socket: &mut WebSocket,
+        inbox: &mut SessionInbox,
+        buf: &mut BytesMut,
+        (send_ms, recv_ms): (u64, u64),
+    ) -> Result<(), Fatal> {
+        let mut tick = interval(Duration::from_millis(if send_ms > 0 {
+            send_ms
+        } else {
+            3_600_000
+        }));
+        tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let recv_grace = Duration::from_millis(recv_ms.saturating_mul(2));
+        let mut last_read = Instant::now();
+        loop {
+            // Frames already buffered are handled before reading more.
+            while let Some(frame) = take_frame(buf, &self.limits)? {
+                if !self.on_frame(frame).await? {
+                    self.flush(socket).await;
+                    return Ok(());
+                }
+            }
+            self.flush(socket).await;
+            tokio::select! {
+                biased;
+                () = inbox.slow.fired() => {
+                    return Err(fatal("client too slow to receive its messages; reconnect and resume with 'since'"));
+                }
+                item = inbox.rx.recv() => {
+                    let Some(item) = item else { return Ok(()) };
+                    self.on_outbound(item).await?;
+                    // Write everything already queued in one go.
+                    while let Ok(item) = inbox.rx.try_recv() {
+                        self.on_outbound(item).await?;
+                        if self.out.len() > 64 * 1024 {
+                            break;
+                        }
+                    }
+                }
+                msg = socket.recv() => {
+                    match msg {
+                        None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return Ok(()),
+                        Some(Ok(m)) => {
+                            last_read = Instant::now();
+                            append_message(buf, m);
+                        }
+                    }
+                }
+                _ = tick.tick() => {
+                    if recv_ms > 0 && last_read.elapsed() > recv_grace {
+                        return Err(fatal("no heart-beat from client"));
+                    }
+                    if send_ms > 0 && self.out.is_empty() {
+                        self.out.extend_from_slice(b"\n");
+                        self.end_frame();
+                    }
+                }
+            }
+        }
+    }
+
+    /// Writes whatever frames are pending, one WebSocket message per frame, flushed once.
+    async fn flush(&mut self, socket: &mut WebSocket) {
+        if self.out.is_empty() {
+            return;
+        }
+        let mut start = 0;
+        for end in std::mem::take(&mut self.ends) {
+            let frame = self.out.split_to(end - start).freeze();
+            start = end;
+            let Ok(text) = Utf8Bytes::try_from(frame) else {
+                continue;
+            };
+            if socket.feed(Message::Text(text)).await.is_err() {
+                self.out.clear();
+                return;
+            }
+        }
+        self.out.clear();
+        let _ = socket.flush().await;
+    }
+
+    /// Marks the end of a frame just written to `out`.
+    fn end_frame(&mut self) {
+        self.ends.push(self.out.len());
+    }
+
+    fn write(&mut self, frame: Frame) {
+        frame.encode(&mut self.out);
+        self.end_frame();
+    }
+
+    fn write_tail(&mut self, sub_id: &str, tail: &[u8]) {
+        stomp::write_message_with_tail(sub_id, tail, &mut self.out);
+        self.end_frame();
+    }
+
+    /// Handles one client frame; returns `false` when the session should end normally.
+    async fn on_frame(&mut self, frame: Frame) -> Result<bool, Fatal> {
+        let receipt = frame.header("receipt").map(str::to_owned);
+        let with_receipt = |e: Fatal| Fatal {
+            receipt_id: e.receipt_id.or_else(|| receipt.clone()),
+            ..e
+        };
+        match frame.command {
+            Command::Send => self
+                .on_send(&frame, receipt.clone())
+                .await
+                .map_err(with_receipt)?,
+            Command::Subscribe => {
+                self.on_subscribe(&frame).await.map_err(with_receipt)?;
+                self.receipt(receipt);
+            }
+            Command::Unsubscribe => {
+                let id = required(&frame, "id")?;
+                self.unsubscribe(id).map_err(with_receipt)?;
+                self.receipt(receipt);
+            }
+            Command::Disconnect => {
+                self.receipt(receipt);
+                return Ok(false);
+            }
+            Command::Connect | Command::Stomp => {
+                return Err(with_receipt(fatal("already connected")));
+            }
+            Command::Ack | Command::Nack => {
+                return Err(with_receipt(fatal(
+                    "ACK and NACK are not used: subscriptions are ack:auto",
+                )));
+            }
+            Command::Begin | Command::Commit | Command::Abort => {
+                return Err(with_receipt(fatal("transactions are not supported")));
+            }
+            other => {
+                return Err(with_receipt(fatal(format!(
+                    "{} is a server frame",
+                    other.as_str()
+                ))));
+            }
+        }
+        Ok(true)
+    }
+
+    fn receipt(&mut self, receipt: Option<String>) {
+        if let Some(r) = receipt {
+            self.write(Frame::new(Command::Receipt).with_header("receipt-id", r));
+        }
+    }
+
+    async fn on_send(&mut self, frame: &Frame, receipt: Option<String>) -> Result<(), Fatal> {
+        let dest = required(frame, "destination")?;
+        let session = self.handle.clone();
+        let (room, msg) = match parse_destination(dest)? {
+            Target::Room(room) => {
+                let body =
+                    rules::validate_body(&frame.body, self.state.config.limits.max_body_bytes)
+                        .map_err(|e| fatal(e.to_string()))?
+                        .to_owned();
+                if self.budget.check().is_err() {
+                    return Err(fatal(format!(
+                        "rate limit exceeded: at most {} messages per second",
+                        self.state.config.limits.send_per_second
+                    )));
+                }
+                (
+                    room,
+                    RoomMessage::Publish {
+                        session,
+                        receipt,
+                        body,
+                    },
+                )
+            }
+            Target::Typing(room) => {
+                self.receipt(receipt);
+                (room, RoomMessage::Typing { session })
+            }
+            Target::Read(room) => {
+                let seq = required(frame, "seq")?
+                    .parse::<Seq>()
+                    .map_err(|_| fatal("header 'seq' must be a non-negative integer"))?;
+                self.receipt(receipt);
+                (room, RoomMessage::MarkRead { session, seq })
+            }
+            Target::UserQueue => return Err(fatal(format!("cannot SEND to {USER_QUEUE}"))),
+        };
+        self.route(room, msg);
+        Ok(())
+    }
+
+    /// Sends a command to a room: straight to its actor while subscribed (a subscribed room does not
+    /// passivate), else through the directory.
+    fn route(&self, room: RoomId, msg: RoomMessage) {
+        let msg = match self.rooms.get(&room) {
+            Some(sub) => match sub.actor.cast(msg) {
+                Ok(()) => return,
+                Err(ractor::MessagingErr::SendErr(m)) => m,
+                Err(_) => return,
+            },
+            None => msg,
+        };
+        let _ = self.state.rooms.cast(DirectoryMessage::Route(room, msg));
+    }
+
+    async fn on_subscribe(&mut self, frame: &Frame) -> Result<(), Fatal> {
+        let dest = required(frame, "destination")?;
+        let id = required(frame, "id")?.to_owned();
+        if self.user_sub.as_deref() == Some(id.as_str()) || self.rooms.values().any(|s| s.id == id)
+        {
+            return Err(fatal(format!("subscription id '{id}' is already in use")));
+        }
+        match parse_destination(dest)? {
+            Target::Room(room) => {
+                if self.rooms.contains_key(&room) {
+                    return Err(fatal(format!("already subscribed to {dest}")));
+                }
+                let since = match frame.header("since") {
+                    Some(s) => Some(
+                        s.parse::<Seq>()
+                            .map_err(|_| fatal("header 'since' must be a non-negative integer"))?,
+                    ),
+                    None => None,
+                };
+                self.subscribe_room(room, id, since).await
+            }
+            Target::UserQueue => {
+                self.user_sub = Some(id);
+                Ok(())
+            }
+            Target::Typing(_) | Target::Read(_) => Err(fatal(format!(
+                "cannot SUBSCRIBE to {dest}: typing and read events come on the room's destination"
+            ))),
+        }
+    }
+
+    async fn subscribe_room(
+        &mut self,
+        room: RoomId,
+        sub_id: String,
+        since: Option<Seq>,
+    ) -> Result<(), Fatal> {
+        let (actor, ok) = self.call_subscribe(room, since).await?;
+        let mut last = since.map_or(ok.last_seq, |s| s.min(ok.last_seq));
+        if let Some((from, to)) = ok.backfill {
+            last = self.backfill(room, &sub_id, from - 1, to).await?;
+        }
+        for (seq, tail) in ok.replay {
+            if seq > last {
+                self.write_tail(&sub_id, &tail);
+                last = seq;
+            }
+        }
+        self.rooms.insert(
+            room,
+            RoomSub {
+                id: sub_id,
+                last_seq: last,
+                actor,
+            },
+        );
+        Ok(())
+    }
+
+    async fn call_subscribe(
+        &self,
+        room: RoomId,
+        since: Option<Seq>,
+    ) -> Result<(ActorRef<RoomMessage>, SubscribeOk), Fatal> {
+        let unavailable = || fatal(format!("room {room} is unavailable, try again"));
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let _ = self
+            .state
+            .rooms
+            .cast(DirectoryMessage::Lookup(room, RpcReplyPort::from(tx)));
+        let actor = match timeout(CALL_TIMEOUT, rx).await {
+            Ok(Ok(Ok(a))) => a,
+            Ok(Ok(Err(banter_actors::directory::RouteError::NotFound))) => {
+                return Err(fatal(RoomError::NotFound(room).to_string()));
+            }
+            _ => return Err(unavailable()),
+        };
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let msg = RoomMessage::Subscribe {
+            session: self.handle.clone(),
+            since,
+            reply: RpcReplyPort::from(tx),
+        };
+        if actor.cast(msg).is_err() {
+            return Err(unavailable());
+        }
+        match timeout(CALL_TIMEOUT, rx).await {
+            Ok(Ok(Ok(ok))) => Ok((actor, ok)),
+            Ok(Ok(Err(e))) => Err(fatal(e.to_string())),
+            _ => Err(unavailable()),
+        }
+    }
+
+    /// Writes stored messages with seq in `(after, to]`, oldest first; returns the last seq written.
+    async fn backfill(
+        &mut self,
+        room: RoomId,
+        sub_id: &str,
+        mut after: Seq,
+        to: Seq,
+    ) -> Result<Seq, Fatal> {
+        let store = self.state.store().clone();
+        let names: HashMap<UserId, String> = store
+            .members(room)
+            .await
+            .map_err(|e| fatal(format!("cannot read history: {e}")))?
+            .into_iter()
+            .map(|m| (m.user_id, m.username))
+            .collect();
+        while after < to {
+            let page = store
+                .messages_after(room, after, 200)
+                .await
+                .map_err(|e| fatal(format!("cannot read history: {e}")))?;
+            if page.is_empty() {
+                break;
+            }
+            for m in page.iter().filter(|m| m.seq <= to) {
+                let name = names.get(&m.sender_id).map_or("", String::as_str);
+                self.write_tail(sub_id, &encode::message_tail(m, name));
+                after = m.seq;
+            }
+            if page.last().is_some_and(|m| m.seq >= to) {
+                break;
+            }
+        }
+        Ok(after.max(to))
+    }
+
+    fn unsubscribe(&mut self, id: &str) -> Result<(), Fatal> {
+        if self.user_sub.as_deref() == Some(id) {
+            self.user_sub = None;
+            return Ok(());
+        }
+        let room = self
+            .rooms
+            .iter()
+            .find(|(_, s)| s.id == id)
+            .map(|(r, _)| *r)
+            .ok_or_else(|| fatal(format!("no subscription with id '{id}'")))?;
+        if let Some(sub) = self.rooms.remove(&room) {
+            let _ = sub.actor.cast(RoomMessage::Unsubscribe {
+                session_id: self.handle.id,
+            });
+        }
+        Ok(())
+    }
+
+    async fn on_outbound(&mut self, item: Outbound) -> Result<(), Fatal> {
+        match item {
+            Outbound::Room { room_id, seq, tail } => {
+                if let Some(sub) = self.rooms.get_mut(&room_id) {
+                    if let Some(seq) = seq {
+                        if seq <= sub.last_seq {
+                            return Ok(());
+                        }
+                        sub.last_seq = seq;
+                    }
+                    stomp::write_message_with_tail(&sub.id, &tail, &mut self.out);
+                    self.ends.push(self.out.len());
+                }
+            }
+            Outbound::User { tail } => {
+                if let Some(id) = &self.user_sub {
+                    stomp::write_message_with_tail(id, &tail, &mut self.out);
+                    self.ends.push(self.out.len());
+                }
+            }
+            Outbound::Receipt {
+                receipt_id,
+                seq,
+                message_id,
+            } => {
+                self.write(
+                    Frame::new(Command::Receipt)
+                        .with_header("receipt-id", receipt_id)
+                        .with_header("seq", seq.to_string())
+                        .with_header("message-id", message_id.to_string()),
+                );
+            }
+            Outbound::Failed {
+                receipt_id,
+                message,
+            } => {
+                return Err(Fatal {
+                    message,
+                    receipt_id,
+                });
+            }
+            Outbound::SubscriptionLost { room_id } => {
+                if let Some(sub) = self.rooms.remove(&room_id) {
+                    debug!(room_id = %room_id, since = sub.last_seq, "room restarted; resubscribing");
+                    self.subscribe_room(room_id, sub.id, Some(sub.last_seq))
+                        .await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Unregisters the session from its rooms and its user actor.
+    fn end(&mut self) {
+        for (_, sub) in self.rooms.drain() {
+            let _ = sub.actor.cast(RoomMessage::Unsubscribe {
+                session_id: self.handle.id,
+            });
+        }
+        self.state.tell_user(
+            self.user,
+            UserMessage::Detach {
+                session_id: self.handle.id,
+            },
+        );
+        debug!(session = self.handle.id, "session ended");
+    }
+}

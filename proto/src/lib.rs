@@ -1,0 +1,16 @@
+//! Wire formats of Banter.
+//!
+//! - [`v1`]: protobuf records (prost, generated from `protos/banter/v1/`) for what goes into the journal
+//!   and, in later stages, what crosses nodes. Decoding bytes from a peer returns an error, never panics.
+//! - [`stomp`]: the STOMP 1.2 frame codec spoken to clients over WebSocket, with hard size limits.
+
+pub mod stomp;
+
+/// Protobuf types of the `banter.v1` package.
+#[allow(unreachable_pub, missing_docs)]
+pub mod v1 {
+    include!(concat!(env!("OUT_DIR"), "/banter.v1.rs"));
+}
+
+/// Error of decoding a protobuf record.
+pub use prost::DecodeError;

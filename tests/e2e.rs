@@ -1,0 +1,23 @@
+//! End-to-end scenarios (issue #2).
+//!
+//! - [`chat`]: DM and group conversation, live delivery, typing, read markers, unread counts, members,
+//!   leave — on SQLite and on MariaDB;
+//! - [`history`]: keyset paging through 500 messages, limits, access;
+//! - [`resume`]: `since` replay after a disconnect, within and beyond the room's ring;
+//! - [`crash`]: SIGKILL mid-conversation, restart, no acknowledged message lost, no seq reused;
+//! - [`stomp_errors`], [`http_errors`], [`auth`], [`websocket`]: bad input, each answered with the
+//!   exact error while a bystander connection keeps being served;
+//! - [`third_party`]: the stock Python client `stomp.py` against the node.
+//!
+//! Tests that need no config of their own share one node ([`banter_tests::shared_node`]) and isolate
+//! themselves with unique usernames and room names.
+
+mod auth;
+mod chat;
+mod crash;
+mod history;
+mod http_errors;
+mod resume;
+mod stomp_errors;
+mod third_party;
+mod websocket;

@@ -1,0 +1,34 @@
+//! Integration test harness: starts real `banter` processes on 127.0.0.1 and talks to them the way
+//! clients do, over REST and STOMP-over-WebSocket. It is a library so that the integration tests
+//! (`tests/lib.rs`) and, later, the load generator share it.
+//!
+//! Layout:
+//! - [`node`]: finding (building once per run) the `banter` binary, [`NodeBuilder`] / [`Node`] (one
+//!   process with its port, data dir and store), [`shared_node`] for tests that need no config of their own;
+//! - [`mysql`]: throwaway MariaDB/MySQL databases, one per node that asks for one;
+//! - [`api`]: a typed REST client ([`Api`]) and the JSON objects of `docs/PROTOCOL.md`;
+//! - [`stomp`]: a STOMP 1.2 client over WebSocket ([`StompClient`]) built on `banter_proto::stomp`;
+//! - [`tokens`]: forged JWTs (`alg: none`, a foreign Ed25519 key) for the authentication tests;
+//! - [`util`]: unique names, bounded polling.
+//!
+//! Every wait is bounded; nothing synchronises by sleeping where an event can be awaited.
+
+#[path = "harness/api.rs"]
+pub mod api;
+#[path = "harness/mysql.rs"]
+pub mod mysql;
+#[path = "harness/node.rs"]
+pub mod node;
+#[path = "harness/stomp.rs"]
+pub mod stomp;
+#[path = "harness/tokens.rs"]
+pub mod tokens;
+#[path = "harness/util.rs"]
+pub mod util;
+
+pub use api::{
+    Api, ApiError, HistoryPage, Member, Message, Resp, Room, RoomSummary, Session, TestUser, User,
+};
+pub use node::{Node, NodeBuilder, banter_bin, shared_node};
+pub use stomp::{Receipt, StompClient, Witness};
+pub use util::{eventually, unique};

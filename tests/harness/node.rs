@@ -1,0 +1,485 @@
+//! Real `banter` processes: the binary (built once per run), [`NodeBuilder`], [`Node`] and the
+//! [`shared_node`].
+//!
+//! A node gets a free port on 127.0.0.1, a temporary data dir (its log is `node.log` there) and its own
+//! store: SQLite in the data dir, or a fresh MySQL database. It is configured only through `BANTER_*`
+//! environment variables; the test process's own `BANTER_*` variables are never passed on (the node's
+//! config refuses unknown keys such as `BANTER_TEST_MYSQL_URL`).
+//!
+//! Processes never outlive the test run: [`Node`] kills its process on drop, and every process has a
+//! watchdog (`sh` reading a pipe from the test process) that kills it when the test process is gone
+//! however it ended — the [`shared_node`] lives in a static and is never dropped.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+use tokio::sync::OnceCell;
+
+use crate::mysql::{self, TestDatabase};
+
+/// Variable that names a prebuilt `banter` binary, skipping the build.
+pub const BIN_VAR: &str = "BANTER_BIN";
+/// Longest wait for a node to answer `GET /healthz`.
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+/// Longest wait for `cargo build` of the binary (a cold build of the node on 2 cores).
+const BUILD_TIMEOUT: Duration = Duration::from_secs(1500);
+/// Lines of the node log printed when something fails.
+const LOG_TAIL_LINES: usize = 80;
+
+/// Settings every node gets unless the test overrides them: auth and send limits high enough that
+/// tests sharing a node (all from 127.0.0.1) never trip them by accident.
+const DEFAULT_ENV: &[(&str, &str)] = &[
+    ("BANTER_LIMITS__AUTH_PER_MINUTE", "1000000"),
+    ("BANTER_LIMITS__SEND_PER_SECOND", "1000000"),
+    ("BANTER_LIMITS__SEND_BURST", "1000000"),
+];
+
+/// Returns the path of the `banter` binary: `BANTER_BIN` when set, else the one next to this test
+/// executable's profile dir, built once per run with `cargo build -p banter-node --bin banter` in the
+/// same profile and target dir.
+pub fn banter_bin() -> Result<PathBuf> {
+    static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    BIN.get_or_init(|| locate_or_build().map_err(|e| format!("{e:#}")))
+        .clone()
+        .map_err(|e| anyhow!("{e}"))
+}
+
+fn locate_or_build() -> Result<PathBuf> {
+    if let Some(bin) = std::env::var_os(BIN_VAR) {
+        let bin = PathBuf::from(bin);
+        if !bin.is_file() {
+            bail!("{BIN_VAR}={} is not a file", bin.display());
+        }
+        return Ok(bin);
+    }
+    let exe = std::env::current_exe().context("failed to find the test executable")?;
+    // target/<profile>/deps/integration-<hash>, or target/<profile>/<name> for a binary using the lib.
+    let mut profile_dir = exe.parent().context("test executable has no parent dir")?;
+    if profile_dir.file_name().is_some_and(|n| n == "deps") {
+        profile_dir = profile_dir.parent().context("deps dir has no parent")?;
+    }
+    let target_dir = profile_dir.parent().context("profile dir has no parent")?;
+    let profile = profile_dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .context("profile dir has no name")?
+        .to_owned();
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("Cargo.toml");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(&cargo);
+    cmd.arg("build")
+        .arg("--manifest-path")
+        .arg(&manifest)
+        .args(["-p", "banter-node", "--bin", "banter"]);
+    match profile.as_str() {
+        "debug" => {}
+        "release" => {
+            cmd.arg("--release");
+        }
+        other => {
+            cmd.args(["--profile", other]);
+        }
+    }
+    cmd.env("CARGO_TARGET_DIR", target_dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let started = Instant::now();
+    let mut child = cmd
+        .spawn()
+        .with_context(|| format!("failed to run {cargo:?} build"))?;
+    // Drain the pipes in threads so a chatty build cannot block on a full pipe.
+    let out = drain(child.stdout.take());
+    let err = drain(child.stderr.take());
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if started.elapsed() > BUILD_TIMEOUT {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("cargo build of banter took longer than {BUILD_TIMEOUT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let (out, err) = (
+        out.join().unwrap_or_default(),
+        err.join().unwrap_or_default(),
+    );
+    if !status.success() {
+        bail!("cargo build -p banter-node --bin banter failed ({status}):\n{out}\n{err}");
+    }
+    let bin = profile_dir.join("banter");
+    if !bin.is_file() {
+        bail!("cargo build succeeded but {} does not exist", bin.display());
+    }
+    Ok(bin)
+}
+
+fn drain<R: std::io::Read + Send + 'static>(r: Option<R>) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut s = String::new();
+        if let Some(mut r) = r {
+            let mut buf = Vec::new();
+            let _ = r.read_to_end(&mut buf);
+            s = String::from_utf8_lossy(&buf).into_owned();
+        }
+        s
+    })
+}
+
+/// Returns the node shared by every test that needs no config of its own (SQLite store, default
+/// settings but high auth/send limits). Started on first use; lives until the test process ends.
+/// Tests on it isolate themselves with unique usernames and room names.
+pub async fn shared_node() -> Result<&'static Node> {
+    static SHARED: OnceCell<Node> = OnceCell::const_new();
+    SHARED
+        .get_or_try_init(|| NodeBuilder::new("shared").start())
+        .await
+}
+
+/// Which store a node uses.
+#[derive(Clone, Debug)]
+enum StoreChoice {
+    Sqlite,
+    Mysql(String),
+}
+
+/// Configures and starts a [`Node`].
+#[derive(Clone, Debug)]
+pub struct NodeBuilder {
+    name: String,
+    env: Vec<(String, String)>,
+    store: StoreChoice,
+}
+
+impl NodeBuilder {
+    /// Starts a description of a node; `name` shows in logs and error messages.
+    pub fn new(name: &str) -> Self {
+        NodeBuilder {
+            name: name.to_owned(),
+            env: Vec::new(),
+            store: StoreChoice::Sqlite,
+        }
+    }
+
+    /// Sets a `BANTER_*` variable (overrides the harness defaults), e.g.
+    /// `.env("BANTER_ROOMS__RING_SIZE", "16")`.
+    pub fn env(mut self, key: &str, value: impl ToString) -> Self {
+        self.env.push((key.to_owned(), value.to_string()));
+        self
+    }
+
+    /// Uses a fresh database on the MySQL server at `server_url` (see [`mysql::server_url_or_skip`]).
+    pub fn mysql(mut self, server_url: &str) -> Self {
+        self.store = StoreChoice::Mysql(server_url.to_owned());
+        self
+    }
+
+    /// Spawns the node and waits until it answers `GET /healthz`.
+    pub async fn start(self) -> Result<Node> {
+        let bin = tokio::task::spawn_blocking(banter_bin).await??;
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("banter-it-{}-", self.name))
+            .tempdir()
+            .context("failed to create the node's data dir")?;
+        let db = match &self.store {
+            StoreChoice::Sqlite => None,
+            StoreChoice::Mysql(url) => {
+                let url = url.clone();
+                Some(tokio::task::spawn_blocking(move || TestDatabase::create(&url)).await??)
+            }
+        };
+        let mut env: Vec<(String, String)> = DEFAULT_ENV
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        env.extend(self.env);
+        let mut node = Node {
+            name: self.name,
+            bin,
+            port: 0,
+            log_path: dir.path().join("node.log"),
+            dir: Some(dir),
+            env,
+            db,
+            proc: None,
+            log_printed: std::sync::atomic::AtomicBool::new(false),
+            mysql_name: None,
+        };
+        node.mysql_name = node.db.as_ref().map(|d| d.name().to_owned());
+        // A port picked free can be taken before the node binds it: try a few.
+        let mut last = None;
+        for _ in 0..3 {
+            node.port = free_port()?;
+            match node.spawn_and_wait().await {
+                Ok(()) => return Ok(node),
+                Err(e) => {
+                    node.stop();
+                    last = Some(e);
+                }
+            }
+        }
+        Err(last.unwrap_or_else(|| anyhow!("node never started")))
+    }
+}
+
+fn free_port() -> Result<u16> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").context("failed to bind a free port")?;
+    Ok(l.local_addr()?.port())
+}
+
+struct Proc {
+    child: Child,
+    watchdog: Child,
+    // Held open: when the test process ends, the watchdog reads EOF and kills the node.
+    _lifeline: Option<ChildStdin>,
+}
+
+/// A running `banter` process. Killed (SIGKILL) on drop; its data dir is removed then, unless the
+/// test is panicking, in which case the dir is kept and the log tail printed.
+pub struct Node {
+    name: String,
+    bin: PathBuf,
+    port: u16,
+    dir: Option<tempfile::TempDir>,
+    log_path: PathBuf,
+    env: Vec<(String, String)>,
+    db: Option<TestDatabase>,
+    proc: Option<Proc>,
+    log_printed: std::sync::atomic::AtomicBool,
+    mysql_name: Option<String>,
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node")
+            .field("name", &self.name)
+            .field("port", &self.port)
+            .field("data_dir", &self.data_dir())
+            .finish()
+    }
+}
+
+impl Node {
+    /// Returns `http://127.0.0.1:PORT`.
+    pub fn base_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Returns `ws://127.0.0.1:PORT/ws`.
+    pub fn ws_url(&self) -> String {
+        format!("ws://127.0.0.1:{}/ws", self.port)
+    }
+
+    /// Returns the port the node listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Returns the node's data dir.
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir
+            .as_ref()
+            .map_or_else(PathBuf::new, |d| d.path().to_owned())
+    }
+
+    /// Returns the name of the node's MySQL database, if it has one.
+    pub fn mysql_database(&self) -> Option<&str> {
+        self.db.as_ref().map(TestDatabase::name)
+    }
+
+    /// Returns a REST client for this node.
+    pub fn api(&self) -> crate::Api {
+        crate::Api::new(&self.base_url())
+    }
+
+    /// Returns the value of `r`, or panics with its error and this node's log tail (and, for a node
+    /// that is dropped by the panic, keeps its data dir). Tests end with
+    /// `node.check(scenario(&node).await)` so a failure shows what the node logged.
+    #[track_caller]
+    pub fn check<T>(&self, r: Result<T>) -> T {
+        match r {
+            Ok(v) => v,
+            Err(e) => {
+                self.log_printed
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+                panic!(
+                    "{e:?}\n---- node {} (port {}, data dir {}) log tail ----\n{}",
+                    self.name,
+                    self.port,
+                    self.data_dir().display(),
+                    self.log_tail()
+                )
+            }
+        }
+    }
+
+    /// Returns the last lines of the node's log.
+    pub fn log_tail(&self) -> String {
+        log_tail(&self.log_path, LOG_TAIL_LINES)
+    }
+
+    /// Kills the process with SIGKILL (no shutdown of any kind) and waits for it to be gone.
+    pub fn kill9(&mut self) {
+        self.stop();
+    }
+
+    /// Starts the process again with the same data dir, port, store and settings, and waits until it
+    /// answers `GET /healthz`.
+    pub async fn restart(&mut self) -> Result<()> {
+        self.stop();
+        self.spawn_and_wait().await
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut p) = self.proc.take() {
+            let _ = p.child.kill();
+            let _ = p.child.wait();
+            let _ = p.watchdog.kill();
+            let _ = p.watchdog.wait();
+        }
+    }
+
+    async fn spawn_and_wait(&mut self) -> Result<()> {
+        self.spawn()?;
+        self.wait_ready().await.with_context(|| {
+            format!(
+                "node {} (port {}) did not become ready; data dir {}; log tail:\n{}",
+                self.name,
+                self.port,
+                self.data_dir().display(),
+                self.log_tail()
+            )
+        })
+    }
+
+    fn spawn(&mut self) -> Result<()> {
+        let data_dir = self.data_dir();
+        let mut log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log_path)
+            .with_context(|| format!("failed to open {}", self.log_path.display()))?;
+        writeln!(
+            log,
+            "==== harness: starting node {} on 127.0.0.1:{} ====",
+            self.name, self.port
+        )?;
+        let mut cmd = Command::new(&self.bin);
+        for (k, _) in std::env::vars_os() {
+            if k.to_string_lossy().starts_with("BANTER_") {
+                cmd.env_remove(k);
+            }
+        }
+        if std::env::var_os("RUST_LOG").is_none() {
+            cmd.env("RUST_LOG", "info");
+        }
+        cmd.env("BANTER_HTTP__LISTEN", format!("127.0.0.1:{}", self.port))
+            .env("BANTER_DATA_DIR", &data_dir);
+        if let Some(db) = &self.db {
+            cmd.env("BANTER_STORE__URL", db.url());
+        }
+        cmd.envs(self.env.iter().map(|(k, v)| (k, v)))
+            .current_dir(&data_dir)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log);
+        let child = cmd
+            .spawn()
+            .with_context(|| format!("failed to spawn {}", self.bin.display()))?;
+        let pid = child.id();
+        // Kills the node (and removes its data dir) once the test process has gone: the pipe's only
+        // writer is this process, so `read` returns at its exit. Bounded wait for the kernel to reap.
+        let script = format!(
+            "read -r _x; kill -9 {pid} 2>/dev/null; i=0; while kill -0 {pid} 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; rm -rf '{}'",
+            data_dir.display()
+        );
+        let mut watchdog = Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("failed to spawn the watchdog shell")?;
+        let lifeline = watchdog.stdin.take();
+        self.proc = Some(Proc {
+            child,
+            watchdog,
+            _lifeline: lifeline,
+        });
+        Ok(())
+    }
+
+    async fn wait_ready(&mut self) -> Result<()> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(2))
+            .build()?;
+        let url = format!("{}/healthz", self.base_url());
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            if let Some(p) = self.proc.as_mut() {
+                if let Some(status) = p.child.try_wait()? {
+                    bail!("node exited during start-up ({status})");
+                }
+            } else {
+                bail!("node is not running");
+            }
+            if let Ok(r) = http.get(&url).send().await {
+                if r.status().is_success() {
+                    return Ok(());
+                }
+            }
+            if Instant::now() >= deadline {
+                bail!("GET /healthz did not answer 200 within {READY_TIMEOUT:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.stop();
+        if std::thread::panicking() {
+            let kept = self.dir.take().map(tempfile::TempDir::keep);
+            // Keep the database too, for a post-mortem.
+            std::mem::forget(self.db.take());
+            let tail = if self.log_printed.load(std::sync::atomic::Ordering::Relaxed) {
+                String::from("(printed above)")
+            } else {
+                log_tail(&self.log_path, LOG_TAIL_LINES)
+            };
+            eprintln!(
+                "---- node {} (port {}{}): data dir kept at {}; log tail ----\n{tail}",
+                self.name,
+                self.port,
+                self.mysql_name
+                    .as_ref()
+                    .map_or(String::new(), |d| format!(", mysql db {d} kept")),
+                kept.as_deref().unwrap_or(Path::new("?")).display(),
+            );
+        }
+    }
+}
+
+fn log_tail(path: &Path, lines: usize) -> String {
+    match std::fs::read(path) {
+        Ok(bytes) => {
+            let text = String::from_utf8_lossy(&bytes);
+            let all: Vec<&str> = text.lines().collect();
+            all[all.len().saturating_sub(lines)..].join("\n")
+        }
+        Err(e) => format!("(no log at {}: {e})", path.display()),
+    }
+}
+
+/// Re-exported so tests can write `node::mysql_url_or_skip`.
+pub use mysql::server_url_or_skip as mysql_url_or_skip;
