@@ -25,7 +25,7 @@ readonly MARIADBD=/usr/sbin/mariadbd
 readonly APP_USER=banter
 readonly APP_PASSWORD=banter
 
-STATE_DIR="${BANTER_STATE_DIR:-$HOME/.cache/banter/state}/mariadb"
+STATE_DIR="${BANTER_STATE_DIR:-${HOME:-/root}/.cache/banter/state}/mariadb"
 PORT="${BANTER_MYSQL_PORT:-3307}"
 START_TIMEOUT="${BANTER_MYSQL_START_TIMEOUT:-60}"
 DATA_DIR="$STATE_DIR/data"

@@ -8,6 +8,8 @@
 //! - [`mysql`]: throwaway MariaDB/MySQL databases, one per node that asks for one;
 //! - [`api`]: a typed REST client ([`Api`]) and the JSON objects of `docs/PROTOCOL.md`;
 //! - [`stomp`]: a STOMP 1.2 client over WebSocket ([`StompClient`]) built on `banter_proto::stomp`;
+//!   [`frames`]: building and reading frames (re-exported by [`stomp`]);
+//! - [`witness`]: a bystander connection ([`Witness`]) that shows a node still serves others;
 //! - [`tokens`]: forged JWTs (`alg: none`, a foreign Ed25519 key) for the authentication tests;
 //! - [`util`]: unique names, bounded polling.
 //!
@@ -15,6 +17,8 @@
 
 #[path = "harness/api.rs"]
 pub mod api;
+#[path = "harness/frames.rs"]
+pub mod frames;
 #[path = "harness/mysql.rs"]
 pub mod mysql;
 #[path = "harness/node.rs"]
@@ -25,10 +29,14 @@ pub mod stomp;
 pub mod tokens;
 #[path = "harness/util.rs"]
 pub mod util;
+#[path = "harness/witness.rs"]
+pub mod witness;
 
 pub use api::{
     Api, ApiError, HistoryPage, Member, Message, Resp, Room, RoomSummary, Session, TestUser, User,
 };
+pub use frames::Receipt;
 pub use node::{Node, NodeBuilder, banter_bin, shared_node};
-pub use stomp::{Receipt, StompClient, Witness};
+pub use stomp::StompClient;
 pub use util::{eventually, unique};
+pub use witness::Witness;

@@ -5,9 +5,11 @@
 //! (or a reference they got from it while subscribed). Spawning runs in a task, so the directory never
 //! waits on a store inside its handler; messages for an entity being spawned wait in order.
 //!
-//! Passivation is a handshake: the entity asks ([`DirectoryMessage::Passivate`]); the directory forgets
-//! it first, then tells it to stop ([`Entity::stop_message`]). Every message routed before that point is
-//! already in the entity's mailbox ahead of the stop, and every message after it spawns a fresh actor.
+//! Passivation is a handshake: the entity asks ([`DirectoryMessage::Passivate`]); the directory tells it
+//! to stop ([`Entity::stop_message`]) and from then on holds the entity's messages. Every message routed
+//! before that point is already in the entity's mailbox ahead of the stop; the ones held are delivered,
+//! in order, to a fresh activation that starts only once the old actor has terminated — so there are
+//! never two live actors of one entity and one sender's messages keep their order.
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -85,6 +87,8 @@ impl<E: Entity> Directory<E> {
 enum Slot<E: Entity> {
     Live(ActorRef<E::Msg>),
     Spawning(Vec<Waiting<E>>),
+    /// Told to stop; messages wait for it to terminate.
+    Stopping(ActorId, Vec<Waiting<E>>),
 }
 
 enum Waiting<E: Entity> {
@@ -136,7 +140,7 @@ impl<E: Entity> Directory<E> {
                         let _ = reply.send(Ok(actor.clone()));
                     }
                 },
-                Slot::Spawning(queue) => queue.push(w),
+                Slot::Spawning(queue) | Slot::Stopping(_, queue) => queue.push(w),
             },
             Entry::Vacant(v) => {
                 v.insert(Slot::Spawning(vec![w]));
@@ -145,12 +149,31 @@ impl<E: Entity> Directory<E> {
         }
     }
 
-    fn forget(&self, state: &mut DirectoryState<E>, id: ActorId) {
-        if let Some(key) = state.by_id.remove(&id)
-            && let Some(Slot::Live(actor)) = state.slots.get(&key)
-            && actor.get_id() == id
-        {
-            state.slots.remove(&key);
+    /// Handles the end of an entity actor: forgets it, and respawns it when messages are waiting.
+    fn forget(
+        &self,
+        state: &mut DirectoryState<E>,
+        myself: &ActorRef<DirectoryMessage<E>>,
+        id: ActorId,
+    ) {
+        let Some(key) = state.by_id.remove(&id) else {
+            return;
+        };
+        match state.slots.remove(&key) {
+            Some(Slot::Live(actor)) if actor.get_id() != id => {
+                state.slots.insert(key, Slot::Live(actor));
+            }
+            Some(Slot::Stopping(sid, waiting)) if sid == id && !waiting.is_empty() => {
+                state.slots.insert(key, Slot::Spawning(waiting));
+                self.start_spawn(myself, key);
+            }
+            Some(Slot::Stopping(sid, waiting)) if sid != id => {
+                state.slots.insert(key, Slot::Stopping(sid, waiting));
+            }
+            Some(spawning @ Slot::Spawning(_)) => {
+                state.slots.insert(key, spawning);
+            }
+            _ => {}
         }
     }
 }
@@ -192,11 +215,16 @@ impl<E: Entity> Actor for Directory<E> {
             DirectoryMessage::Spawned(key, result) => {
                 let waiting = match state.slots.remove(&key) {
                     Some(Slot::Spawning(w)) => w,
-                    Some(live @ Slot::Live(_)) => {
-                        state.slots.insert(key, live);
-                        Vec::new()
+                    other => {
+                        // Only a spawning slot starts a spawn; anything else would make a second actor.
+                        if let Some(slot) = other {
+                            state.slots.insert(key, slot);
+                        }
+                        if let Ok(actor) = result {
+                            actor.stop(Some("duplicate activation".into()));
+                        }
+                        return Ok(());
                     }
-                    None => Vec::new(),
                 };
                 match result {
                     Ok(actor) => {
@@ -221,9 +249,10 @@ impl<E: Entity> Actor for Directory<E> {
             }
             DirectoryMessage::Passivate(key, actor) => {
                 let id = actor.get_id();
-                if matches!(state.slots.get(&key), Some(Slot::Live(live)) if live.get_id() == id) {
-                    state.slots.remove(&key);
-                    state.by_id.remove(&id);
+                if let Some(slot) = state.slots.get_mut(&key)
+                    && matches!(slot, Slot::Live(live) if live.get_id() == id)
+                {
+                    *slot = Slot::Stopping(id, Vec::new());
                 }
                 let _ = actor.cast(self.entity.stop_message());
             }
@@ -236,18 +265,23 @@ impl<E: Entity> Actor for Directory<E> {
 
     async fn handle_supervisor_evt(
         &self,
-        _myself: ActorRef<Self::Msg>,
+        myself: ActorRef<Self::Msg>,
         event: SupervisionEvent,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         match event {
             SupervisionEvent::ActorFailed(cell, error) => {
                 warn!(actor = %cell.get_id(), %error, "entity actor failed; it restarts on next use");
-                self.forget(state, cell.get_id());
+                self.forget(state, &myself, cell.get_id());
             }
-            SupervisionEvent::ActorTerminated(cell, _, _) => self.forget(state, cell.get_id()),
+            SupervisionEvent::ActorTerminated(cell, _, _) => {
+                self.forget(state, &myself, cell.get_id())
+            }
             _ => {}
         }
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -20,4 +20,6 @@ pub mod model;
 pub mod ports;
 pub mod room;
 pub mod rules;
+#[cfg(test)]
+mod testing;
 pub mod user;

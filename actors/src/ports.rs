@@ -35,7 +35,10 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 /// The system of record: users, rooms, members, messages and refresh tokens.
 ///
-/// One contract test suite (`banter_node::store::contract_suite!`) runs against every implementation.
+/// One contract test suite (`store::contract_suite!` in `banter-node`) runs against every implementation.
+/// Writes naming a missing room or user fail with [`StoreError::NotFound`]; DM rooms come only from
+/// [`Store::dm_room`]; `insert_messages` fails with [`StoreError::Conflict`] when a message id is already
+/// stored under another seq.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Creates a user; [`StoreError::Conflict`] when the username is taken.
@@ -132,6 +135,14 @@ pub trait Journal: Send + Sync + 'static {
     fn append(&self, message: ChatMessage) -> BoxFuture<'static, Result<(), JournalError>>;
     /// Returns the highest durable seq of a room, counting records journaled but not yet stored.
     fn last_seq(&self, room: RoomId) -> BoxFuture<'static, Result<Seq, JournalError>>;
+    /// Returns up to `limit` durable messages of a room with a seq above `after`, oldest first, from
+    /// what the journal still holds: a room that activates reads here the tail the store lacks.
+    fn read_after(
+        &self,
+        room: RoomId,
+        after: Seq,
+        limit: u32,
+    ) -> BoxFuture<'static, Result<Vec<ChatMessage>, JournalError>>;
 }
 
 /// Source of wall-clock time, so tests can fix it.

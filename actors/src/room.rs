@@ -155,6 +155,23 @@ struct Pending {
     sender: SessionHandle,
     receipt: Option<String>,
     outcome: Option<Result<(), JournalError>>,
+    settled: bool,
+}
+
+impl Drop for Pending {
+    /// A room that crashes with appends in flight cannot tell whether they became durable: the sender
+    /// is told so rather than left waiting.
+    fn drop(&mut self) {
+        if !self.settled {
+            self.sender.offer(Outbound::Failed {
+                receipt_id: self.receipt.take(),
+                message: format!(
+                    "room restarted before message {} was confirmed; check history before resending",
+                    self.message_id
+                ),
+            });
+        }
+    }
 }
 
 /// State of a [`Room`].
@@ -174,8 +191,10 @@ pub struct RoomState {
     typing: HashMap<UserId, Instant>,
     tasks_in_flight: usize,
     last_activity: Instant,
-    passivating: bool,
-    stop_requested: bool,
+    /// Asked the directory to passivate it.
+    passivation_requested: bool,
+    /// Told to stop: finishes what is pending, hands new work back to the directory.
+    stopping: bool,
 }
 
 impl RoomState {
@@ -202,26 +221,28 @@ impl RoomState {
 
     fn release(&mut self) {
         while self.pending.front().is_some_and(|p| p.outcome.is_some()) {
-            let Some(p) = self.pending.pop_front() else {
+            let Some(mut p) = self.pending.pop_front() else {
                 break;
             };
-            match p.outcome {
+            p.settled = true;
+            match p.outcome.take() {
                 Some(Ok(())) => {
                     self.acked_seq = p.seq;
-                    if let Some(receipt_id) = p.receipt {
+                    if let Some(receipt_id) = p.receipt.take() {
                         p.sender.offer(Outbound::Receipt {
                             receipt_id,
                             seq: p.seq,
                             message_id: p.message_id,
                         });
                     }
-                    self.fan_out(Some(p.seq), &p.tail, None);
-                    self.push_ring(p.seq, p.tail);
+                    let tail = std::mem::take(&mut p.tail);
+                    self.fan_out(Some(p.seq), &tail, None);
+                    self.push_ring(p.seq, tail);
                 }
                 Some(Err(e)) => {
                     warn!(room_id = %self.id, seq = p.seq, error = %e, "message not stored");
                     p.sender.offer(Outbound::Failed {
-                        receipt_id: p.receipt,
+                        receipt_id: p.receipt.take(),
                         message: format!("message not stored: {e}"),
                     });
                 }
@@ -288,6 +309,7 @@ impl Room {
             sender: session,
             receipt,
             outcome: None,
+            settled: false,
         });
     }
 
@@ -399,14 +421,25 @@ impl Actor for Room {
             typing: HashMap::new(),
             tasks_in_flight: 0,
             last_activity: Instant::now(),
-            passivating: false,
-            stop_requested: false,
+            passivation_requested: false,
+            stopping: false,
         };
         let recent = ports
             .store
             .messages_before(room.id, Some(last_seq + 1), state.config.ring_size as u32)
             .await?;
-        for msg in recent.into_iter().rev() {
+        // The store may lag the journal (a persister behind it): the tail comes from the journal.
+        let stored_last = recent.first().map_or(0, |m| m.seq);
+        let mut history: Vec<ChatMessage> = recent.into_iter().rev().collect();
+        if stored_last < last_seq {
+            history.extend(
+                ports
+                    .journal
+                    .read_after(room.id, stored_last, state.config.ring_size as u32)
+                    .await?,
+            );
+        }
+        for msg in history {
             let name = match state.members.get(&msg.sender_id) {
                 Some(n) => n.clone(),
                 None => ports
@@ -430,21 +463,21 @@ impl Actor for Room {
         message: RoomMessage,
         state: &mut RoomState,
     ) -> Result<(), ActorProcessingErr> {
-        if state.passivating {
-            // The directory has forgotten or will forget this actor: send work back through it, so it
-            // reaches the next activation of the room (never two writers).
+        if state.stopping {
+            // The directory holds new work for the next activation; work that reached this one late
+            // (through a subscribed session's direct reference) goes back through the directory.
             match message {
-                RoomMessage::Stop => myself.stop(Some("passivated".into())),
-                RoomMessage::IdleCheck
-                | RoomMessage::Journaled { .. }
-                | RoomMessage::ReadStored { .. } => {}
+                RoomMessage::Journaled { .. }
+                | RoomMessage::ReadStored { .. }
+                | RoomMessage::GetInfo(_) => {}
+                RoomMessage::IdleCheck | RoomMessage::Stop => return Ok(()),
                 other => {
                     let _ = state
                         .directory
                         .cast(DirectoryMessage::Route(state.id, other));
+                    return Ok(());
                 }
             }
-            return Ok(());
         }
         match message {
             RoomMessage::Publish {
@@ -523,33 +556,39 @@ impl Actor for Room {
             RoomMessage::MemberLeft { user } => {
                 state.members.remove(&user);
                 state.typing.remove(&user);
-                state.subscribers.retain(|_, g| g.session.user != user);
-            }
-            RoomMessage::IdleCheck => {
-                state
-                    .typing
-                    .retain(|_, t| t.elapsed() < state.config.typing_interval);
-                if state.stop_requested
-                    || (state.idle() && state.last_activity.elapsed() >= state.config.idle_timeout)
-                {
-                    if state.idle() {
-                        state.passivating = true;
-                        let _ = state
-                            .directory
-                            .cast(DirectoryMessage::Passivate(state.id, myself.clone()));
+                let gone: Vec<SessionId> = state
+                    .subscribers
+                    .iter()
+                    .filter(|(_, g)| g.session.user == user)
+                    .map(|(id, _)| *id)
+                    .collect();
+                for id in gone {
+                    if let Some(g) = state.subscribers.remove(&id) {
+                        g.disarm();
                     }
                 }
             }
-            RoomMessage::Stop => {
-                // Not requested by this actor (e.g. a stale registration): stop once idle.
-                state.stop_requested = true;
-                if state.idle() {
-                    myself.stop(Some("stopped".into()));
+            RoomMessage::IdleCheck => {
+                let interval = state.config.typing_interval;
+                state.typing.retain(|_, t| t.elapsed() < interval);
+                if !state.passivation_requested
+                    && state.idle()
+                    && state.last_activity.elapsed() >= state.config.idle_timeout
+                {
+                    state.passivation_requested = true;
+                    let _ = state
+                        .directory
+                        .cast(DirectoryMessage::Passivate(state.id, myself.clone()));
                 }
             }
+            RoomMessage::Stop => state.stopping = true,
             RoomMessage::GetInfo(reply) => {
                 let _ = reply.send((state.acked_seq, state.subscribers.len()));
             }
+        }
+        if state.stopping && state.pending.is_empty() && state.tasks_in_flight == 0 {
+            // Subscribers still here learn it (their guards fire) and resubscribe to the next activation.
+            myself.stop(Some("passivated".into()));
         }
         Ok(())
     }
@@ -630,3 +669,6 @@ impl Entity for Rooms {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -2,8 +2,8 @@
 //! message bodies (see "Rules" in `docs/PROTOCOL.md`).
 //!
 //! Every function is pure. The ones that return a `String` return the normalized form to store
-//! (lowercase username, trimmed names); the error says which rule failed, in a sentence fit to show to
-//! the user, and [`RuleError::code`] gives the stable machine-readable code of the field.
+//! (lowercase username, trimmed names); the error says which rule failed, in a sentence fit to show
+//! to the user, and [`RuleError::code`] gives the stable machine-readable code of the field.
 
 use thiserror::Error;
 
@@ -386,7 +386,9 @@ mod tests {
         fn accepted_usernames_keep_the_invariants(raw in "\\PC{0,40}") {
             if let Ok(name) = validate_username(&raw) {
                 prop_assert!((3..=32).contains(&name.len()));
-                prop_assert!(name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'.'));
+                let allowed =
+                    |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'.';
+                prop_assert!(name.bytes().all(allowed));
                 prop_assert!(name.as_bytes()[0].is_ascii_lowercase());
                 prop_assert!(!name.contains("..") && !name.ends_with('.'));
                 prop_assert_eq!(name, raw.to_ascii_lowercase());

@@ -84,7 +84,8 @@ pub struct UserState {
     sessions: HashMap<SessionId, SessionHandle>,
     budget: SendBudget,
     idle_since: Instant,
-    passivating: bool,
+    passivation_requested: bool,
+    stopping: bool,
 }
 
 impl Actor for User {
@@ -108,7 +109,8 @@ impl Actor for User {
             sessions: HashMap::new(),
             budget: Arc::new(RateLimiter::direct(quota)),
             idle_since: Instant::now(),
-            passivating: false,
+            passivation_requested: false,
+            stopping: false,
         })
     }
 
@@ -118,10 +120,9 @@ impl Actor for User {
         message: UserMessage,
         state: &mut UserState,
     ) -> Result<(), ActorProcessingErr> {
-        if state.passivating {
+        if state.stopping {
             match message {
-                UserMessage::Stop => myself.stop(Some("passivated".into())),
-                UserMessage::IdleCheck => {}
+                UserMessage::Stop | UserMessage::IdleCheck => {}
                 other => {
                     let _ = state
                         .directory
@@ -152,16 +153,21 @@ impl Actor for User {
             }
             UserMessage::IdleCheck => {
                 state.sessions.retain(|_, s| !s.is_closed());
-                if state.sessions.is_empty()
+                if !state.sessions.is_empty() {
+                    state.idle_since = Instant::now();
+                } else if !state.passivation_requested
                     && state.idle_since.elapsed() >= state.config.idle_timeout
                 {
-                    state.passivating = true;
+                    state.passivation_requested = true;
                     let _ = state
                         .directory
                         .cast(DirectoryMessage::Passivate(state.id, myself.clone()));
                 }
             }
-            UserMessage::Stop => myself.stop(Some("stopped".into())),
+            UserMessage::Stop => {
+                state.stopping = true;
+                myself.stop(Some("passivated".into()));
+            }
         }
         Ok(())
     }
@@ -203,3 +209,6 @@ impl Entity for Users {
         // Attach's reply port drops with the message: the session sees the call fail.
     }
 }
+
+#[cfg(test)]
+mod tests;

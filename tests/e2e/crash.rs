@@ -48,6 +48,7 @@ async fn crash(node: &mut Node) -> Result<()> {
     let mut alice_c = StompClient::connect(&ws, &alice.token).await?;
     let mut acked: BTreeMap<u64, (String, String)> = BTreeMap::new();
     let (mut sent, mut answered, mut killed) = (0u64, 0u64, false);
+    let mut outstanding_at_kill = 0;
     'conversation: loop {
         while sent < MAX_SENDS && sent - answered < WINDOW {
             if alice_c
@@ -84,10 +85,15 @@ async fn crash(node: &mut Node) -> Result<()> {
             _ => {}
         }
         if acked.len() >= KILL_AFTER && !killed {
+            outstanding_at_kill = sent - answered;
             node.kill9();
             killed = true;
         }
     }
+    ensure!(
+        outstanding_at_kill > 0,
+        "the kill came while SENDs were in flight"
+    );
     ensure!(
         killed && acked.len() >= KILL_AFTER,
         "the node was killed after {} receipts",

@@ -3,13 +3,13 @@
 //!
 //! Expected `message` headers (`docs/PROTOCOL.md` names the causes, not the texts; these are the
 //! texts of the codec's errors, of `RoomError` and of the body rules where those exist). A message may
-//! add a detail after the text, separated by `": "`.
+//! add a detail after the text, starting with a space, `:`, `,` or `(`.
 //!
 //! | cause | message |
 //! |---|---|
 //! | header line without a colon | `invalid header (missing colon)` |
 //! | unknown command `FOO` | `unknown command 'FOO'` |
-//! | any frame before CONNECT | `not connected` |
+//! | any frame before CONNECT | `expected CONNECT` |
 //! | CONNECT without a token | `missing token` |
 //! | SEND / SUBSCRIBE without `destination` | `missing header 'destination'` |
 //! | SUBSCRIBE without `id` | `missing header 'id'` |
@@ -21,7 +21,7 @@
 //! | frame over `limits.max_frame_bytes` (16384) | `frame larger than 16384 bytes` |
 //! | body not UTF-8 | `message body must be valid UTF-8 text` |
 //! | empty body | `message body must not be empty` |
-//! | over the send rate | `rate limited` |
+//! | over the send rate | `rate limit exceeded` |
 
 use anyhow::{Context, Result, ensure};
 use banter_proto::stomp::{Command, Frame};
@@ -97,7 +97,7 @@ async fn frame_before_connect_is_refused() {
             Bytes::new(),
         ))
         .await?;
-        refused(&mut c, "not connected", w).await?;
+        refused(&mut c, "expected CONNECT", w).await?;
         // Sending the token later does not help a connection that is already refused; a new one works.
         StompClient::connect(&node.ws_url(), &user.token).await?;
         Ok(())
@@ -456,7 +456,7 @@ async fn sending_too_fast_is_refused() {
             c.send(&dest, &format!("spam {i}"), Some(&format!("s{i}")))
                 .await?;
         }
-        refused(&mut c, "rate limited", &mut w).await?;
+        refused(&mut c, "rate limit exceeded", &mut w).await?;
         Ok(())
     }
     .await;

@@ -311,7 +311,7 @@ impl Node {
                 self.log_printed
                     .store(true, std::sync::atomic::Ordering::Relaxed);
                 panic!(
-                    "{e:?}\n---- node {} (port {}, data dir {}) log tail ----\n{}",
+                    "{e:#}\n---- node {} (port {}, data dir {}) log tail ----\n{}",
                     self.name,
                     self.port,
                     self.data_dir().display(),
@@ -381,6 +381,8 @@ impl Node {
         if std::env::var_os("RUST_LOG").is_none() {
             cmd.env("RUST_LOG", "info");
         }
+        // The log goes to a file: no colour codes.
+        cmd.env("NO_COLOR", "1");
         cmd.env("BANTER_HTTP__LISTEN", format!("127.0.0.1:{}", self.port))
             .env("BANTER_DATA_DIR", &data_dir);
         if let Some(db) = &self.db {
@@ -432,10 +434,10 @@ impl Node {
             } else {
                 bail!("node is not running");
             }
-            if let Ok(r) = http.get(&url).send().await {
-                if r.status().is_success() {
-                    return Ok(());
-                }
+            if let Ok(r) = http.get(&url).send().await
+                && r.status().is_success()
+            {
+                return Ok(());
             }
             if Instant::now() >= deadline {
                 bail!("GET /healthz did not answer 200 within {READY_TIMEOUT:?}");
@@ -450,8 +452,6 @@ impl Drop for Node {
         self.stop();
         if std::thread::panicking() {
             let kept = self.dir.take().map(tempfile::TempDir::keep);
-            // Keep the database too, for a post-mortem.
-            std::mem::forget(self.db.take());
             let tail = if self.log_printed.load(std::sync::atomic::Ordering::Relaxed) {
                 String::from("(printed above)")
             } else {

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use banter_proto::stomp::{Command, Frame, Limits, Parsed, parse_frame};
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -18,8 +18,7 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::{self, Message as WsMessage};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use crate::api::{Api, TestUser};
-use crate::node::Node;
+pub use crate::frames::*;
 
 /// The subprotocol the server speaks.
 pub const SUBPROTOCOL: &str = "v12.stomp";
@@ -27,72 +26,6 @@ pub const SUBPROTOCOL: &str = "v12.stomp";
 pub const TIMEOUT: Duration = Duration::from_secs(15);
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
-
-/// What a RECEIPT for a SEND carries.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Receipt {
-    /// `receipt-id`.
-    pub receipt_id: String,
-    /// `seq` the message got.
-    pub seq: u64,
-    /// `message-id` (UUID) the message got.
-    pub message_id: String,
-}
-
-/// Returns the STOMP destination of room `room`.
-pub fn room_dest(room: i64) -> String {
-    format!("/rooms/{room}")
-}
-
-/// Returns the value of the first header `name` of `frame`.
-pub fn header<'a>(frame: &'a Frame, name: &str) -> Option<&'a str> {
-    frame
-        .headers
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-}
-
-/// Returns header `name` parsed as a number.
-pub fn header_u64(frame: &Frame, name: &str) -> Option<u64> {
-    header(frame, name).and_then(|v| v.parse().ok())
-}
-
-/// Returns a one-line description of a frame for assertion messages.
-pub fn describe(frame: &Frame) -> String {
-    let headers: Vec<String> = frame
-        .headers
-        .iter()
-        .map(|(k, v)| format!("{k}:{v}"))
-        .collect();
-    let body = String::from_utf8_lossy(&frame.body);
-    let body: String = body.chars().take(200).collect();
-    format!("{:?} [{}] {:?}", frame.command, headers.join(", "), body)
-}
-
-/// Builds a frame from a command, headers and a body.
-pub fn frame(command: Command, headers: &[(&str, &str)], body: impl Into<Bytes>) -> Frame {
-    Frame {
-        command,
-        headers: headers
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect(),
-        body: body.into(),
-    }
-}
-
-/// Returns the encoded bytes of a frame.
-pub fn encode(frame: &Frame) -> Vec<u8> {
-    let mut buf = BytesMut::new();
-    let _ = frame.encode(&mut buf);
-    buf.to_vec()
-}
-
-/// Whether `frame` is a MESSAGE with `event:<event>`.
-pub fn is_event(frame: &Frame, event: &str) -> bool {
-    matches!(frame.command, Command::Message) && header(frame, "event") == Some(event)
-}
 
 /// A STOMP connection.
 pub struct StompClient {
@@ -418,12 +351,21 @@ impl StompClient {
             .ok_or_else(|| anyhow!("ERROR frame without a message header: {}", describe(&f)))
     }
 
-    /// Waits for the next ERROR frame and returns it.
+    /// Waits for the next ERROR frame and returns it. Frames that arrived before it (e.g. receipts
+    /// of earlier SENDs) are dropped, so that [`StompClient::expect_closed`] sees only what follows.
     pub async fn expect_error_frame(&mut self) -> Result<Frame> {
-        self.recv_where(TIMEOUT, "an ERROR frame", |f| {
-            matches!(f.command, Command::Error)
-        })
-        .await
+        let is_error = |f: &Frame| matches!(f.command, Command::Error);
+        let deadline = tokio::time::Instant::now() + TIMEOUT;
+        loop {
+            if let Some(i) = self.inbox.iter().position(is_error) {
+                self.inbox.drain(..i);
+                return Ok(self.inbox.pop_front().expect("the ERROR frame"));
+            }
+            self.read_more(deadline).await.map_err(|e| {
+                let pending: Vec<String> = self.inbox.iter().map(describe).collect();
+                anyhow!("waiting for an ERROR frame: {e:#}; other frames: {pending:?}")
+            })?;
+        }
     }
 
     /// Waits until the server has closed the connection (close frame, EOF or reset); any further STOMP
@@ -520,89 +462,6 @@ impl StompClient {
                     String::from_utf8_lossy(&data[off..])
                 ),
             }
-        }
-        Ok(())
-    }
-}
-
-/// Parses the seq and message id of a RECEIPT for a SEND.
-pub fn parse_receipt(f: &Frame) -> Result<Receipt> {
-    let receipt_id = header(f, "receipt-id")
-        .context("RECEIPT without receipt-id")?
-        .to_owned();
-    let seq = header_u64(f, "seq")
-        .with_context(|| format!("RECEIPT without a numeric seq: {}", describe(f)))?;
-    let message_id = header(f, "message-id")
-        .with_context(|| format!("RECEIPT without message-id: {}", describe(f)))?
-        .to_owned();
-    Ok(Receipt {
-        receipt_id,
-        seq,
-        message_id,
-    })
-}
-
-/// Asserts that an ERROR `message` header is `expected`, alone or followed by `": <detail>"`.
-#[track_caller]
-pub fn assert_error_message(actual: &str, expected: &str) {
-    assert!(
-        actual == expected || actual.starts_with(&format!("{expected}: ")),
-        "ERROR message {actual:?} is not {expected:?} (optionally followed by \": <detail>\")"
-    );
-}
-
-/// A bystander: a user connected to the node with a room of its own subscribed, used to show that
-/// the node still serves other connections after one misbehaved.
-#[derive(Debug)]
-pub struct Witness {
-    /// The witness user.
-    pub user: TestUser,
-    /// Its room.
-    pub room: i64,
-    /// Its connection.
-    pub client: StompClient,
-    checks: u32,
-}
-
-impl Witness {
-    /// Registers a user, creates a room, connects and subscribes to it.
-    pub async fn new(node: &Node) -> Result<Self> {
-        let api: Api = node.api();
-        let user = api.new_user("witness").await?;
-        let room = api
-            .create_room(&user.token, &crate::unique("witness"))
-            .await?
-            .id;
-        let mut client = StompClient::connect(&node.ws_url(), &user.token).await?;
-        client
-            .subscribe(&format!("/rooms/{room}"), "w", None)
-            .await?;
-        Ok(Witness {
-            user,
-            room,
-            client,
-            checks: 0,
-        })
-    }
-
-    /// Sends a message with a receipt and receives it on the subscription: the node still serves it.
-    pub async fn assert_served(&mut self) -> Result<()> {
-        self.checks += 1;
-        let body = format!("witness check {}", self.checks);
-        let dest = format!("/rooms/{}", self.room);
-        let receipt = self
-            .client
-            .send_confirmed(&dest, &body)
-            .await
-            .context("the witness connection is no longer served")?;
-        let m = self
-            .client
-            .recv_where(TIMEOUT, "the witness's own message", |f| {
-                is_event(f, "message") && header(f, "seq") == Some(receipt.seq.to_string().as_str())
-            })
-            .await?;
-        if m.body.as_ref() != body.as_bytes() {
-            bail!("witness got {} instead of its message", describe(&m));
         }
         Ok(())
     }

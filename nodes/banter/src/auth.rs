@@ -1,24 +1,26 @@
 //! Tokens and passwords.
 //!
 //! # Tokens
-//! Sessions are two JWTs signed with one Ed25519 key (`alg: EdDSA`, the key id in the `kid` header):
-//! a short-lived **access** token for REST calls and STOMP `CONNECT`, and a long-lived **refresh**
-//! token accepted only by `/api/auth/refresh`. The `typ` claim tells them apart, so neither can stand
-//! in for the other; `jti` is a fresh UUID, which lets the store keep refresh tokens single-use.
+//! Sessions are two JWTs signed with one Ed25519 key (`alg: EdDSA`, the key id in the `kid`
+//! header): a short-lived **access** token for REST calls and STOMP `CONNECT`, and a long-lived
+//! **refresh** token accepted only by `/api/auth/refresh`. The `typ` claim tells them apart, so
+//! neither can stand in for the other; `jti` is a fresh UUID, which lets the store keep refresh
+//! tokens single-use.
 //!
 //! The key pair lives as PKCS#8 DER in `<data_dir>/keys/jwt-ed25519.pk8` (mode 0600), created on
-//! first start, so tokens outlive a restart. `kid` is the first 16 hex digits of the SHA-256 of the raw
-//! public key, and [`AuthKeys::jwks`] publishes that public key for external verifiers.
+//! first start, so tokens outlive a restart. `kid` is the first 16 hex digits of the SHA-256 of the
+//! raw public key, and [`AuthKeys::jwks`] publishes that public key for external verifiers.
 //!
-//! [`AuthKeys::verify`] accepts EdDSA only (so `alg: none`, HMAC keyed with the public key and every
-//! other algorithm are refused before any signature check), with no clock leeway, and requires the
-//! node's `kid`, issuer and audience `banter`, an unexpired `exp` and the expected `typ`.
+//! [`AuthKeys::verify`] accepts EdDSA only (so `alg: none`, HMAC keyed with the public key and
+//! every other algorithm are refused before any signature check), with no clock leeway, and
+//! requires the node's `kid`, issuer and audience `banter`, an unexpired `exp` and the expected
+//! `typ`.
 //!
 //! # Passwords
-//! argon2id with the OWASP parameters (m = 19456 KiB, t = 2, p = 1, the argon2 crate's defaults), a
-//! 16-byte salt from the OS RNG, stored as a PHC string. Hashing takes tens of milliseconds, so it runs
-//! on tokio's blocking pool. [`verify_dummy`] spends the same work when the username is unknown, so a
-//! login's timing does not tell whether an account exists.
+//! argon2id with the OWASP parameters (m = 19456 KiB, t = 2, p = 1, the argon2 crate's defaults),
+//! a 16-byte salt from the OS RNG, stored as a PHC string. Hashing takes tens of milliseconds, so
+//! it runs on tokio's blocking pool. [`verify_dummy`] spends the same work when the username is
+//! unknown, so a login's timing does not tell whether an account exists.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -187,7 +189,8 @@ impl std::fmt::Debug for AuthKeys {
 }
 
 impl AuthKeys {
-    /// Loads the key pair from `<data_dir>/keys/jwt-ed25519.pk8`, creating it (mode 0600) when absent.
+    /// Loads the key pair from `<data_dir>/keys/jwt-ed25519.pk8`, creating it (mode 0600) when
+    /// absent.
     pub fn load_or_create(data_dir: &Path) -> Result<AuthKeys, AuthError> {
         let path = data_dir.join(KEY_FILE);
         match std::fs::read(&path) {
@@ -242,7 +245,8 @@ impl AuthKeys {
         &self.kid
     }
 
-    /// Issues an access and a refresh token for a user, as of `now_ms` (milliseconds since the epoch).
+    /// Issues an access and a refresh token for a user, as of `now_ms` (milliseconds since the
+    /// epoch).
     ///
     /// # Panics
     /// Panics only if signing with the validated key fails, which the crypto library never does.
@@ -283,8 +287,8 @@ impl AuthKeys {
             .expect("signing claims with a validated Ed25519 key cannot fail")
     }
 
-    /// Verifies a token's signature and claims and returns the claims; `expected` is the token type the
-    /// caller accepts. Expiry is checked against the system clock with no leeway.
+    /// Verifies a token's signature and claims and returns the claims; `expected` is the token type
+    /// the caller accepts. Expiry is checked against the system clock with no leeway.
     pub fn verify(&self, token: &str, expected: TokenType) -> Result<Claims, AuthError> {
         let token = token.trim();
         if token.is_empty() {
@@ -370,8 +374,8 @@ fn generate_pkcs8() -> Result<Vec<u8>, AuthError> {
 }
 
 /// Writes a new key file without ever exposing a partial or world-readable one: the key goes to a
-/// private temporary file that is then hard-linked into place, which fails if another process won the
-/// race. Returns the key that ended up in the file, ours or the winner's.
+/// private temporary file that is then hard-linked into place, which fails if another process won
+/// the race. Returns the key that ended up in the file, ours or the winner's.
 fn write_new_key(path: &Path, pkcs8: &[u8]) -> Result<Vec<u8>, AuthError> {
     let io_err = |p: &Path| {
         let p = p.to_path_buf();

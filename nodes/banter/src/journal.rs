@@ -5,6 +5,7 @@
 //! only once its row is committed, so it survives `kill -9`. [`Journal::last_seq`] goes through the same
 //! queue, behind every append queued before it: a room that restarts after a crash learns its last seq
 //! only after the appends its previous activation left in flight are settled, so no seq is reused.
+//! Here the journal's records are the store's rows, so [`Journal::read_after`] reads the store.
 
 use std::sync::Arc;
 
@@ -17,6 +18,12 @@ use tracing::{debug, warn};
 enum Op {
     Append(ChatMessage, oneshot::Sender<Result<(), JournalError>>),
     LastSeq(RoomId, oneshot::Sender<Result<Seq, JournalError>>),
+    ReadAfter(
+        RoomId,
+        Seq,
+        u32,
+        oneshot::Sender<Result<Vec<ChatMessage>, JournalError>>,
+    ),
 }
 
 /// The in-process journal.
@@ -55,6 +62,14 @@ async fn writer(store: Arc<dyn Store>, mut rx: mpsc::UnboundedReceiver<Op>, max_
                 let _ = reply.send(r);
                 continue;
             }
+            Op::ReadAfter(room, after, limit, reply) => {
+                let r = store
+                    .messages_after(room, after, limit)
+                    .await
+                    .map_err(|e| JournalError::Unavailable(e.to_string()));
+                let _ = reply.send(r);
+                continue;
+            }
             Op::Append(m, w) => {
                 batch.push(m);
                 waiters.push(w);
@@ -67,7 +82,7 @@ async fn writer(store: Arc<dyn Store>, mut rx: mpsc::UnboundedReceiver<Op>, max_
                     batch.push(m);
                     waiters.push(w);
                 }
-                Ok(op @ Op::LastSeq(..)) => {
+                Ok(op @ (Op::LastSeq(..) | Op::ReadAfter(..))) => {
                     carried = Some(op);
                     break;
                 }
@@ -109,6 +124,22 @@ impl Journal for LocalJournal {
     fn last_seq(&self, room: RoomId) -> BoxFuture<'static, Result<Seq, JournalError>> {
         let (tx, rx) = oneshot::channel();
         let sent = self.tx.send(Op::LastSeq(room, tx)).is_ok();
+        Box::pin(async move {
+            if !sent {
+                return Err(closed());
+            }
+            rx.await.unwrap_or_else(|_| Err(closed()))
+        })
+    }
+
+    fn read_after(
+        &self,
+        room: RoomId,
+        after: Seq,
+        limit: u32,
+    ) -> BoxFuture<'static, Result<Vec<ChatMessage>, JournalError>> {
+        let (tx, rx) = oneshot::channel();
+        let sent = self.tx.send(Op::ReadAfter(room, after, limit, tx)).is_ok();
         Box::pin(async move {
             if !sent {
                 return Err(closed());

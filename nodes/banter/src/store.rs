@@ -19,10 +19,13 @@ use banter_actors::ports::{Store, StoreError, StoreResult};
 use uuid::Uuid;
 
 pub mod mysql;
+mod sql;
 pub mod sqlite;
 
 #[cfg(test)]
 mod contract;
+#[cfg(test)]
+pub(crate) use contract::contract_suite;
 
 pub use mysql::MySqlStore;
 pub use sqlite::SqliteStore;
@@ -361,7 +364,7 @@ where
 
 #[cfg(test)]
 mod tests {
-    use super::contract::{contract_suite, mysql_fixture, sqlite_fixture};
+    use super::contract::{mysql_fixture, sqlite_fixture};
     use super::*;
 
     contract_suite!(sqlite, sqlite_fixture());
@@ -370,9 +373,14 @@ mod tests {
     #[tokio::test]
     async fn open_store_picks_by_scheme() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let url = format!("sqlite:{}", dir.path().join("a").join("b.db").display());
-        let store = open_store(&url).await.expect("sqlite url opens");
-        assert!(store.search_users("", 1).await.expect("query").is_empty());
+        for url in [
+            format!("sqlite:{}", dir.path().join("a").join("b.db").display()),
+            format!("sqlite://{}", dir.path().join("c").join("d.db").display()),
+        ] {
+            let store = open_store(&url).await.expect("sqlite url opens");
+            assert!(store.search_users("", 1).await.expect("query").is_empty());
+        }
+        assert!(dir.path().join("c").join("d.db").is_file());
         let memory = open_store("sqlite::memory:")
             .await
             .expect("in-memory opens");
@@ -385,6 +393,32 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn sqlite_runs_durable_wal() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("banter.db");
+        let store = SqliteStore::open(path.to_str().expect("utf-8 path"))
+            .await
+            .expect("open");
+        let pool = store.pool();
+        let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(pool)
+            .await
+            .expect("pragma");
+        assert_eq!(mode, "wal");
+        let int = |name: &'static str| async move {
+            let value: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("PRAGMA {name}")))
+                .fetch_one(pool)
+                .await
+                .expect("pragma");
+            value
+        };
+        // 2 is FULL: a commit survives a power cut, not only a crash of the process.
+        assert_eq!(int("synchronous").await, 2);
+        assert_eq!(int("foreign_keys").await, 1);
+        assert_eq!(int("busy_timeout").await, 10_000);
+    }
+
+    #[tokio::test]
     async fn unreachable_mysql_is_unavailable() {
         let err = MySqlStore::connect("mysql://banter:banter@127.0.0.1:1/banter")
             .await
@@ -393,30 +427,24 @@ mod tests {
     }
 
     /// Inserts two usernames differing in case behind the store's back: the schema itself refuses.
-    async fn schema_folds_case<'e, E>(executor: E)
-    where
-        E: sqlx::Executor<'e> + Copy,
-        for<'q> <E::Database as sqlx::Database>::Arguments: sqlx::IntoArguments<E::Database>,
-    {
-        let insert = "INSERT INTO users (username, display_name, password_hash, created_at_ms) \
-                      VALUES (?, 'x', 'x', 0)";
-        sqlx::query(insert)
-            .bind("Eve")
-            .execute(executor)
-            .await
-            .expect("first insert");
-        let err = sqlx::query(insert)
-            .bind("eVE")
-            .execute(executor)
-            .await
-            .err();
-        assert!(matches!(err.map(map_err), Some(StoreError::Conflict(_))));
+    macro_rules! assert_schema_folds_case {
+        ($pool:expr) => {{
+            let insert = "INSERT INTO users (username, display_name, password_hash, created_at_ms) \
+                          VALUES (?, 'x', 'x', 0)";
+            sqlx::query(insert)
+                .bind("Eve")
+                .execute($pool)
+                .await
+                .expect("first insert");
+            let err = sqlx::query(insert).bind("eVE").execute($pool).await.err();
+            assert!(matches!(err.map(map_err), Some(StoreError::Conflict(_))));
+        }};
     }
 
     #[tokio::test]
     async fn sqlite_schema_folds_username_case() {
         let store = SqliteStore::open("sqlite::memory:").await.expect("open");
-        schema_folds_case(store.pool()).await;
+        assert_schema_folds_case!(store.pool());
     }
 
     #[tokio::test]
@@ -428,7 +456,7 @@ mod tests {
         let (store, name) = MySqlStore::connect_fresh_database(&url)
             .await
             .expect("connect");
-        schema_folds_case(store.pool()).await;
+        assert_schema_folds_case!(store.pool());
         store.drop_database(&name).await.expect("drop");
     }
 

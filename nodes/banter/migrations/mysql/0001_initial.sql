@@ -71,6 +71,5 @@ CREATE TABLE refresh_tokens (
     user_id       BIGINT      NOT NULL,
     expires_at_ms BIGINT      NOT NULL,
     PRIMARY KEY (jti),
-    KEY refresh_tokens_expires_at_ms (expires_at_ms),
     CONSTRAINT refresh_tokens_user FOREIGN KEY (user_id) REFERENCES users (id) ON DELETE CASCADE
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_unicode_ci;

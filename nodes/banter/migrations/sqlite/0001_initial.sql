@@ -35,7 +35,8 @@ CREATE TABLE room_members (
 -- rooms_of: the rooms of one user.
 CREATE INDEX room_members_user_id ON room_members (user_id);
 
--- Clustered on (room_id, seq): history pages are range scans of the primary key.
+-- History pages are range scans of the (room_id, seq) primary key. A rowid table, unlike the small
+-- tables here: SQLite advises against WITHOUT ROWID for rows as large as message bodies can be.
 CREATE TABLE messages (
     room_id       INTEGER NOT NULL REFERENCES rooms (id),
     seq           INTEGER NOT NULL,
@@ -48,7 +49,7 @@ CREATE TABLE messages (
     deleted_at_ms INTEGER NULL,
     epoch         INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (room_id, seq)
-) WITHOUT ROWID;
+);
 
 -- A row lives until the token is taken (deleted) or expires.
 CREATE TABLE refresh_tokens (
@@ -56,5 +57,3 @@ CREATE TABLE refresh_tokens (
     user_id       INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     expires_at_ms INTEGER NOT NULL
 ) WITHOUT ROWID;
-
-CREATE INDEX refresh_tokens_expires_at_ms ON refresh_tokens (expires_at_ms);

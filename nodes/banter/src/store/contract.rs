@@ -88,7 +88,7 @@ pub(crate) struct Fixture {
 
 enum Cleanup {
     /// Removed on drop.
-    TempDir(#[allow(dead_code)] tempfile::TempDir),
+    TempDir(tempfile::TempDir),
     /// Dropped when the test passed.
     Database(MySqlStore, String),
 }

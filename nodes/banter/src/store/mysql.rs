@@ -11,7 +11,6 @@
 //! - A transaction that loses a race (a deadlock, or a duplicate key inserted meanwhile by another
 //!   writer) is run again, a few times at most.
 
-use std::future::Future;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -20,12 +19,16 @@ use banter_actors::model::{
     ChatMessage, Member, NewUser, Role, Room, RoomId, RoomKind, RoomSummary, Seq, User, UserId,
 };
 use banter_actors::ports::{Store, StoreError, StoreResult};
-use sqlx::mysql::{MySqlConnectOptions, MySqlDatabaseError, MySqlPool, MySqlPoolOptions};
-use sqlx::{AssertSqlSafe, Connection, MySql, QueryBuilder};
+use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
+use sqlx::{AssertSqlSafe, Connection};
+
+mod write;
+
+use write::{ER_DUP_ENTRY, mysql_error_number, retry_races};
 
 use super::{
     MemberRow, MessageRow, RoomRow, SummaryRow, UserRow, conflict_as, convert_all, dm_key,
-    insert_chunks, like_prefix, map_err, redact_url, seq_from_db, seq_to_db,
+    like_prefix, map_err, redact_url, seq_from_db, seq_to_db, sql,
 };
 
 /// Connections in the pool.
@@ -33,13 +36,6 @@ const MAX_CONNECTIONS: u32 = 16;
 
 /// How long a call waits for a free connection before the store counts as unavailable.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// How often a transaction that lost a race runs at most.
-const ATTEMPTS: u32 = 4;
-
-/// MySQL's `ER_DUP_ENTRY` and `ER_LOCK_DEADLOCK`.
-const ER_DUP_ENTRY: u16 = 1062;
-const ER_LOCK_DEADLOCK: u16 = 1213;
 
 /// The [`Store`] on a MySQL or MariaDB database.
 #[derive(Clone, Debug)]
@@ -136,13 +132,11 @@ impl MySqlStore {
     }
 
     async fn dm_room_by_key(&self, key: &str) -> StoreResult<Option<Room>> {
-        let row: Option<RoomRow> = sqlx::query_as(
-            "SELECT id, kind, name, created_by, created_at_ms FROM rooms WHERE dm_key = ?",
-        )
-        .bind(key)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(map_err)?;
+        let row: Option<RoomRow> = sqlx::query_as(sql::ROOM_BY_DM_KEY)
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
         row.map(Room::try_from).transpose()
     }
 
@@ -185,114 +179,6 @@ impl MySqlStore {
             created_at_ms: now_ms,
         }))
     }
-
-    /// One attempt of [`Store::insert_messages`], in one transaction: reads which `(room_id, seq)` of each
-    /// chunk are stored, then inserts the others with a plain multi-row `INSERT`, whose row count is
-    /// exact. A duplicate primary key then means a concurrent writer got there first: the attempt fails
-    /// and is run again.
-    async fn insert_messages_once(&self, messages: &[ChatMessage]) -> Result<u64, sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
-        let mut inserted = 0;
-        for chunk in insert_chunks(messages) {
-            let mut keys: Vec<(i64, i64)> = Vec::with_capacity(chunk.len());
-            for m in chunk {
-                let seq =
-                    seq_to_db(m.seq).map_err(|e| sqlx::Error::Encode(e.to_string().into()))?;
-                keys.push((m.room_id.0, seq));
-            }
-            let mut stored = stored_keys(&mut tx, &keys).await?;
-            let mut fresh = Vec::with_capacity(chunk.len());
-            for (m, key) in chunk.iter().zip(&keys) {
-                // Inserting marks the key as taken, which also skips a repeat within the batch.
-                if stored.insert(*key) {
-                    fresh.push((m, key.1));
-                }
-            }
-            if fresh.is_empty() {
-                continue;
-            }
-            let mut query = QueryBuilder::<MySql>::new(
-                "INSERT INTO messages (room_id, seq, message_id, sender_id, body, created_at_ms) ",
-            );
-            query.push_values(fresh, |mut row, (m, seq)| {
-                row.push_bind(m.room_id.0)
-                    .push_bind(seq)
-                    .push_bind(m.message_id.as_bytes().to_vec())
-                    .push_bind(m.sender_id.0)
-                    .push_bind(m.body.clone())
-                    .push_bind(m.created_at_ms);
-            });
-            inserted += query.build().execute(&mut *tx).await?.rows_affected();
-        }
-        tx.commit().await?;
-        Ok(inserted)
-    }
-}
-
-/// Returns which of the keys are stored.
-async fn stored_keys(
-    conn: &mut sqlx::MySqlConnection,
-    keys: &[(i64, i64)],
-) -> Result<std::collections::HashSet<(i64, i64)>, sqlx::Error> {
-    // Group the seqs by room, so the lookup is one primary key seek per key.
-    let mut by_room: std::collections::BTreeMap<i64, Vec<i64>> = std::collections::BTreeMap::new();
-    for &(room, seq) in keys {
-        by_room.entry(room).or_default().push(seq);
-    }
-    let mut query = QueryBuilder::<MySql>::new("SELECT room_id, seq FROM messages WHERE ");
-    for (i, (room, seqs)) in by_room.into_iter().enumerate() {
-        if i > 0 {
-            query.push(" OR ");
-        }
-        query
-            .push("(room_id = ")
-            .push_bind(room)
-            .push(" AND seq IN (");
-        let mut list = query.separated(", ");
-        for seq in seqs {
-            list.push_bind(seq);
-        }
-        query.push("))");
-    }
-    let rows: Vec<(i64, i64)> = query.build_query_as().fetch_all(conn).await?;
-    Ok(rows.into_iter().collect())
-}
-
-/// Returns MySQL's error number of a database error.
-fn mysql_error_number(err: &sqlx::Error) -> Option<u16> {
-    err.as_database_error()
-        .and_then(|db| db.try_downcast_ref::<MySqlDatabaseError>())
-        .map(MySqlDatabaseError::number)
-}
-
-/// Tells whether a transaction failed only because a concurrent one got in its way.
-fn lost_race(err: &sqlx::Error) -> bool {
-    match mysql_error_number(err) {
-        Some(ER_LOCK_DEADLOCK) => true,
-        // A duplicate primary key, not a duplicate message id (which is a real conflict).
-        Some(ER_DUP_ENTRY) => err
-            .as_database_error()
-            .is_some_and(|db| db.message().ends_with("PRIMARY'")),
-        _ => false,
-    }
-}
-
-/// Runs `attempt` until it succeeds, fails for a reason other than a lost race, or ran [`ATTEMPTS`] times.
-async fn retry_races<T, F, Fut>(mut attempt: F) -> Result<T, sqlx::Error>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, sqlx::Error>>,
-{
-    let mut tries = 1;
-    loop {
-        match attempt().await {
-            Err(e) if tries < ATTEMPTS && lost_race(&e) => {
-                tracing::debug!(tries, error = %e, "transaction lost a race, running it again");
-                tries += 1;
-            }
-            other => return other,
-        }
-    }
 }
 
 #[async_trait]
@@ -325,41 +211,32 @@ impl Store for MySqlStore {
 
     #[tracing::instrument(level = "debug", skip_all, fields(user_id = %id))]
     async fn user_by_id(&self, id: UserId) -> StoreResult<Option<User>> {
-        let row: Option<UserRow> = sqlx::query_as(
-            "SELECT id, username, display_name, password_hash, avatar_ref, created_at_ms \
-             FROM users WHERE id = ?",
-        )
-        .bind(id.0)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(map_err)?;
+        let row: Option<UserRow> = sqlx::query_as(sql::USER_BY_ID)
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
         Ok(row.map(User::from))
     }
 
     #[tracing::instrument(level = "debug", skip_all)]
     async fn user_by_username(&self, username: &str) -> StoreResult<Option<User>> {
-        let row: Option<UserRow> = sqlx::query_as(
-            "SELECT id, username, display_name, password_hash, avatar_ref, created_at_ms \
-             FROM users WHERE username = ?",
-        )
-        .bind(username.to_lowercase())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(map_err)?;
+        let row: Option<UserRow> = sqlx::query_as(sql::USER_BY_USERNAME)
+            .bind(username.to_lowercase())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
         Ok(row.map(User::from))
     }
 
-    #[tracing::instrument(level = "debug", skip_all, fields(limit))]
+    #[tracing::instrument(level = "debug", skip_all, fields(limit = limit))]
     async fn search_users(&self, prefix: &str, limit: u32) -> StoreResult<Vec<User>> {
-        let rows: Vec<UserRow> = sqlx::query_as(
-            "SELECT id, username, display_name, password_hash, avatar_ref, created_at_ms \
-             FROM users WHERE username LIKE ? ESCAPE '!' ORDER BY username LIMIT ?",
-        )
-        .bind(like_prefix(&prefix.to_lowercase()))
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(map_err)?;
+        let rows: Vec<UserRow> = sqlx::query_as(sql::SEARCH_USERS)
+            .bind(like_prefix(&prefix.to_lowercase()))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
         Ok(rows.into_iter().map(User::from).collect())
     }
 
@@ -420,13 +297,11 @@ impl Store for MySqlStore {
 
     #[tracing::instrument(level = "debug", skip_all, fields(room_id = %id))]
     async fn room(&self, id: RoomId) -> StoreResult<Option<Room>> {
-        let row: Option<RoomRow> = sqlx::query_as(
-            "SELECT id, kind, name, created_by, created_at_ms FROM rooms WHERE id = ?",
-        )
-        .bind(id.0)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(map_err)?;
+        let row: Option<RoomRow> = sqlx::query_as(sql::ROOM_BY_ID)
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
         row.map(Room::try_from).transpose()
     }
 
@@ -468,7 +343,7 @@ impl Store for MySqlStore {
 
     #[tracing::instrument(level = "debug", skip_all, fields(room_id = %room, user_id = %user))]
     async fn remove_member(&self, room: RoomId, user: UserId) -> StoreResult<bool> {
-        let done = sqlx::query("DELETE FROM room_members WHERE room_id = ? AND user_id = ?")
+        let done = sqlx::query(sql::REMOVE_MEMBER)
             .bind(room.0)
             .bind(user.0)
             .execute(&self.pool)
@@ -479,42 +354,25 @@ impl Store for MySqlStore {
 
     #[tracing::instrument(level = "debug", skip_all, fields(room_id = %room))]
     async fn members(&self, room: RoomId) -> StoreResult<Vec<Member>> {
-        let rows: Vec<MemberRow> = sqlx::query_as(
-            "SELECT m.user_id, u.username, u.display_name, m.role, m.last_read_seq \
-             FROM room_members m JOIN users u ON u.id = m.user_id \
-             WHERE m.room_id = ? ORDER BY m.user_id",
-        )
-        .bind(room.0)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(map_err)?;
+        let rows: Vec<MemberRow> = sqlx::query_as(sql::MEMBERS)
+            .bind(room.0)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
         convert_all(rows)
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(user_id = %user))]
     async fn rooms_of(&self, user: UserId) -> StoreResult<Vec<RoomSummary>> {
-        // One query; each correlated subquery is a seek on the messages primary key (the unread count
-        // scans the unread range only).
-        let rows: Vec<SummaryRow> = sqlx::query_as(
-            "SELECT r.id, r.kind, r.name, r.created_by, r.created_at_ms, r.dm_key, \
-                    m.role, m.last_read_seq, \
-                    COALESCE((SELECT MAX(x.seq) FROM messages x WHERE x.room_id = r.id), 0) AS last_seq, \
-                    (SELECT COUNT(*) FROM messages x \
-                      WHERE x.room_id = r.id AND x.seq > m.last_read_seq) AS unread, \
-                    COALESCE((SELECT x.created_at_ms FROM messages x WHERE x.room_id = r.id \
-                               ORDER BY x.seq DESC LIMIT 1), r.created_at_ms) AS last_activity_ms \
-             FROM room_members m JOIN rooms r ON r.id = m.room_id \
-             WHERE m.user_id = ? \
-             ORDER BY last_activity_ms DESC, r.id DESC",
-        )
-        .bind(user.0)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(map_err)?;
+        let rows: Vec<SummaryRow> = sqlx::query_as(sql::ROOMS_OF)
+            .bind(user.0)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
         rows.into_iter().map(|r| r.into_summary(user)).collect()
     }
 
-    #[tracing::instrument(level = "debug", skip_all, fields(room_id = %room, user_id = %user, seq))]
+    #[tracing::instrument(level = "debug", skip_all, fields(room_id = %room, user_id = %user, seq = seq))]
     async fn mark_read(&self, room: RoomId, user: UserId, seq: Seq) -> StoreResult<Seq> {
         sqlx::query(
             "UPDATE room_members SET last_read_seq = GREATEST(last_read_seq, ?) \
@@ -553,16 +411,15 @@ impl Store for MySqlStore {
 
     #[tracing::instrument(level = "debug", skip_all, fields(room_id = %room))]
     async fn last_seq(&self, room: RoomId) -> StoreResult<Seq> {
-        let last: i64 =
-            sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM messages WHERE room_id = ?")
-                .bind(room.0)
-                .fetch_one(&self.pool)
-                .await
-                .map_err(map_err)?;
+        let last: i64 = sqlx::query_scalar(sql::LAST_SEQ)
+            .bind(room.0)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_err)?;
         seq_from_db(last)
     }
 
-    #[tracing::instrument(level = "debug", skip_all, fields(room_id = %room, before, limit))]
+    #[tracing::instrument(level = "debug", skip_all, fields(room_id = %room, before = ?before, limit = limit))]
     async fn messages_before(
         &self,
         room: RoomId,
@@ -571,20 +428,17 @@ impl Store for MySqlStore {
     ) -> StoreResult<Vec<ChatMessage>> {
         // A bound beyond the stored range means "everything".
         let before = before.map_or(i64::MAX, |b| i64::try_from(b).unwrap_or(i64::MAX));
-        let rows: Vec<MessageRow> = sqlx::query_as(
-            "SELECT room_id, seq, message_id, sender_id, body, created_at_ms FROM messages \
-             WHERE room_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?",
-        )
-        .bind(room.0)
-        .bind(before)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(map_err)?;
+        let rows: Vec<MessageRow> = sqlx::query_as(sql::MESSAGES_BEFORE)
+            .bind(room.0)
+            .bind(before)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
         convert_all(rows)
     }
 
-    #[tracing::instrument(level = "debug", skip_all, fields(room_id = %room, after, limit))]
+    #[tracing::instrument(level = "debug", skip_all, fields(room_id = %room, after = after, limit = limit))]
     async fn messages_after(
         &self,
         room: RoomId,
@@ -594,16 +448,13 @@ impl Store for MySqlStore {
         let Ok(after) = i64::try_from(after) else {
             return Ok(Vec::new());
         };
-        let rows: Vec<MessageRow> = sqlx::query_as(
-            "SELECT room_id, seq, message_id, sender_id, body, created_at_ms FROM messages \
-             WHERE room_id = ? AND seq > ? ORDER BY seq ASC LIMIT ?",
-        )
-        .bind(room.0)
-        .bind(after)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(map_err)?;
+        let rows: Vec<MessageRow> = sqlx::query_as(sql::MESSAGES_AFTER)
+            .bind(room.0)
+            .bind(after)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
         convert_all(rows)
     }
 
@@ -614,7 +465,7 @@ impl Store for MySqlStore {
         user: UserId,
         expires_at_ms: i64,
     ) -> StoreResult<()> {
-        sqlx::query("INSERT INTO refresh_tokens (jti, user_id, expires_at_ms) VALUES (?, ?, ?)")
+        sqlx::query(sql::PUT_REFRESH_TOKEN)
             .bind(jti)
             .bind(user.0)
             .bind(expires_at_ms)

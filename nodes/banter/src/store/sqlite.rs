@@ -21,7 +21,7 @@ use sqlx::{QueryBuilder, Sqlite};
 
 use super::{
     MemberRow, MessageRow, RoomRow, SummaryRow, UserRow, conflict_as, convert_all, dm_key,
-    insert_chunks, like_prefix, map_err, seq_from_db, seq_to_db,
+    insert_chunks, like_prefix, map_err, seq_from_db, seq_to_db, sql,
 };
 
 /// How long a statement waits for another connection's write lock before giving up.
@@ -118,41 +118,32 @@ impl Store for SqliteStore {
 
     #[tracing::instrument(level = "debug", skip_all, fields(user_id = %id))]
     async fn user_by_id(&self, id: UserId) -> StoreResult<Option<User>> {
-        let row: Option<UserRow> = sqlx::query_as(
-            "SELECT id, username, display_name, password_hash, avatar_ref, created_at_ms \
-             FROM users WHERE id = ?",
-        )
-        .bind(id.0)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(map_err)?;
+        let row: Option<UserRow> = sqlx::query_as(sql::USER_BY_ID)
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
         Ok(row.map(User::from))
     }
 
     #[tracing::instrument(level = "debug", skip_all)]
     async fn user_by_username(&self, username: &str) -> StoreResult<Option<User>> {
-        let row: Option<UserRow> = sqlx::query_as(
-            "SELECT id, username, display_name, password_hash, avatar_ref, created_at_ms \
-             FROM users WHERE username = ?",
-        )
-        .bind(username.to_lowercase())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(map_err)?;
+        let row: Option<UserRow> = sqlx::query_as(sql::USER_BY_USERNAME)
+            .bind(username.to_lowercase())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
         Ok(row.map(User::from))
     }
 
-    #[tracing::instrument(level = "debug", skip_all, fields(limit))]
+    #[tracing::instrument(level = "debug", skip_all, fields(limit = limit))]
     async fn search_users(&self, prefix: &str, limit: u32) -> StoreResult<Vec<User>> {
-        let rows: Vec<UserRow> = sqlx::query_as(
-            "SELECT id, username, display_name, password_hash, avatar_ref, created_at_ms \
-             FROM users WHERE username LIKE ? ESCAPE '!' ORDER BY username LIMIT ?",
-        )
-        .bind(like_prefix(&prefix.to_lowercase()))
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(map_err)?;
+        let rows: Vec<UserRow> = sqlx::query_as(sql::SEARCH_USERS)
+            .bind(like_prefix(&prefix.to_lowercase()))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
         Ok(rows.into_iter().map(User::from).collect())
     }
 
@@ -207,13 +198,11 @@ impl Store for SqliteStore {
 
     #[tracing::instrument(level = "debug", skip_all, fields(room_id = %id))]
     async fn room(&self, id: RoomId) -> StoreResult<Option<Room>> {
-        let row: Option<RoomRow> = sqlx::query_as(
-            "SELECT id, kind, name, created_by, created_at_ms FROM rooms WHERE id = ?",
-        )
-        .bind(id.0)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(map_err)?;
+        let row: Option<RoomRow> = sqlx::query_as(sql::ROOM_BY_ID)
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
         row.map(Room::try_from).transpose()
     }
 
@@ -234,13 +223,11 @@ impl Store for SqliteStore {
         .map_err(map_err)?
         .rows_affected()
             == 1;
-        let row: RoomRow = sqlx::query_as(
-            "SELECT id, kind, name, created_by, created_at_ms FROM rooms WHERE dm_key = ?",
-        )
-        .bind(&key)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(map_err)?;
+        let row: RoomRow = sqlx::query_as(sql::ROOM_BY_DM_KEY)
+            .bind(&key)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(map_err)?;
         if created {
             insert_member(&mut tx, row.id, a, Role::Member, now_ms).await?;
             insert_member(&mut tx, row.id, b, Role::Member, now_ms).await?;
@@ -263,7 +250,7 @@ impl Store for SqliteStore {
 
     #[tracing::instrument(level = "debug", skip_all, fields(room_id = %room, user_id = %user))]
     async fn remove_member(&self, room: RoomId, user: UserId) -> StoreResult<bool> {
-        let done = sqlx::query("DELETE FROM room_members WHERE room_id = ? AND user_id = ?")
+        let done = sqlx::query(sql::REMOVE_MEMBER)
             .bind(room.0)
             .bind(user.0)
             .execute(&self.pool)
@@ -274,42 +261,25 @@ impl Store for SqliteStore {
 
     #[tracing::instrument(level = "debug", skip_all, fields(room_id = %room))]
     async fn members(&self, room: RoomId) -> StoreResult<Vec<Member>> {
-        let rows: Vec<MemberRow> = sqlx::query_as(
-            "SELECT m.user_id, u.username, u.display_name, m.role, m.last_read_seq \
-             FROM room_members m JOIN users u ON u.id = m.user_id \
-             WHERE m.room_id = ? ORDER BY m.user_id",
-        )
-        .bind(room.0)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(map_err)?;
+        let rows: Vec<MemberRow> = sqlx::query_as(sql::MEMBERS)
+            .bind(room.0)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
         convert_all(rows)
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(user_id = %user))]
     async fn rooms_of(&self, user: UserId) -> StoreResult<Vec<RoomSummary>> {
-        // One query; each correlated subquery is a seek on the messages primary key (the unread count
-        // scans the unread range only).
-        let rows: Vec<SummaryRow> = sqlx::query_as(
-            "SELECT r.id, r.kind, r.name, r.created_by, r.created_at_ms, r.dm_key, \
-                    m.role, m.last_read_seq, \
-                    COALESCE((SELECT MAX(x.seq) FROM messages x WHERE x.room_id = r.id), 0) AS last_seq, \
-                    (SELECT COUNT(*) FROM messages x \
-                      WHERE x.room_id = r.id AND x.seq > m.last_read_seq) AS unread, \
-                    COALESCE((SELECT x.created_at_ms FROM messages x WHERE x.room_id = r.id \
-                               ORDER BY x.seq DESC LIMIT 1), r.created_at_ms) AS last_activity_ms \
-             FROM room_members m JOIN rooms r ON r.id = m.room_id \
-             WHERE m.user_id = ? \
-             ORDER BY last_activity_ms DESC, r.id DESC",
-        )
-        .bind(user.0)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(map_err)?;
+        let rows: Vec<SummaryRow> = sqlx::query_as(sql::ROOMS_OF)
+            .bind(user.0)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
         rows.into_iter().map(|r| r.into_summary(user)).collect()
     }
 
-    #[tracing::instrument(level = "debug", skip_all, fields(room_id = %room, user_id = %user, seq))]
+    #[tracing::instrument(level = "debug", skip_all, fields(room_id = %room, user_id = %user, seq = seq))]
     async fn mark_read(&self, room: RoomId, user: UserId, seq: Seq) -> StoreResult<Seq> {
         let stored: Option<i64> = sqlx::query_scalar(
             "UPDATE room_members SET last_read_seq = MAX(last_read_seq, ?) \
@@ -332,9 +302,7 @@ impl Store for SqliteStore {
         let mut tx = self.begin_write().await?;
         let mut inserted = 0;
         for chunk in insert_chunks(messages) {
-            let mut query = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO messages (room_id, seq, message_id, sender_id, body, created_at_ms) ",
-            );
+            let mut query = QueryBuilder::<Sqlite>::new(sql::INSERT_MESSAGES);
             let mut rows = Vec::with_capacity(chunk.len());
             for m in chunk {
                 rows.push((m, seq_to_db(m.seq)?));
@@ -362,16 +330,15 @@ impl Store for SqliteStore {
 
     #[tracing::instrument(level = "debug", skip_all, fields(room_id = %room))]
     async fn last_seq(&self, room: RoomId) -> StoreResult<Seq> {
-        let last: i64 =
-            sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM messages WHERE room_id = ?")
-                .bind(room.0)
-                .fetch_one(&self.pool)
-                .await
-                .map_err(map_err)?;
+        let last: i64 = sqlx::query_scalar(sql::LAST_SEQ)
+            .bind(room.0)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_err)?;
         seq_from_db(last)
     }
 
-    #[tracing::instrument(level = "debug", skip_all, fields(room_id = %room, before, limit))]
+    #[tracing::instrument(level = "debug", skip_all, fields(room_id = %room, before = ?before, limit = limit))]
     async fn messages_before(
         &self,
         room: RoomId,
@@ -380,20 +347,17 @@ impl Store for SqliteStore {
     ) -> StoreResult<Vec<ChatMessage>> {
         // A bound beyond the stored range means "everything".
         let before = before.map_or(i64::MAX, |b| i64::try_from(b).unwrap_or(i64::MAX));
-        let rows: Vec<MessageRow> = sqlx::query_as(
-            "SELECT room_id, seq, message_id, sender_id, body, created_at_ms FROM messages \
-             WHERE room_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?",
-        )
-        .bind(room.0)
-        .bind(before)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(map_err)?;
+        let rows: Vec<MessageRow> = sqlx::query_as(sql::MESSAGES_BEFORE)
+            .bind(room.0)
+            .bind(before)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
         convert_all(rows)
     }
 
-    #[tracing::instrument(level = "debug", skip_all, fields(room_id = %room, after, limit))]
+    #[tracing::instrument(level = "debug", skip_all, fields(room_id = %room, after = after, limit = limit))]
     async fn messages_after(
         &self,
         room: RoomId,
@@ -403,16 +367,13 @@ impl Store for SqliteStore {
         let Ok(after) = i64::try_from(after) else {
             return Ok(Vec::new());
         };
-        let rows: Vec<MessageRow> = sqlx::query_as(
-            "SELECT room_id, seq, message_id, sender_id, body, created_at_ms FROM messages \
-             WHERE room_id = ? AND seq > ? ORDER BY seq ASC LIMIT ?",
-        )
-        .bind(room.0)
-        .bind(after)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(map_err)?;
+        let rows: Vec<MessageRow> = sqlx::query_as(sql::MESSAGES_AFTER)
+            .bind(room.0)
+            .bind(after)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
         convert_all(rows)
     }
 
@@ -423,7 +384,7 @@ impl Store for SqliteStore {
         user: UserId,
         expires_at_ms: i64,
     ) -> StoreResult<()> {
-        sqlx::query("INSERT INTO refresh_tokens (jti, user_id, expires_at_ms) VALUES (?, ?, ?)")
+        sqlx::query(sql::PUT_REFRESH_TOKEN)
             .bind(jti)
             .bind(user.0)
             .bind(expires_at_ms)

@@ -120,8 +120,11 @@ pub(super) async fn run(state: AppState, mut socket: WebSocket) {
         .serve(&mut socket, &mut inbox, &mut buf, heart_beat)
         .await;
     session.end();
-    if let Err(e) = result {
-        close_with_error(&mut socket, e).await;
+    match result {
+        Ok(()) => {
+            let _ = socket.send(Message::Close(None)).await;
+        }
+        Err(e) => close_with_error(&mut socket, e).await,
     }
 }
 

@@ -1,0 +1,20 @@
+# The README's two commands: `make run` starts a node, `make test` runs every test.
+# Builds go to a cache folder outside the clone (override with CARGO_TARGET_DIR).
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/banter/target
+
+.PHONY: run test build fmt lint
+
+run:
+	cargo run --release -p banter-node --bin banter -- $(ARGS)
+
+test:
+	bash scripts/test.sh
+
+build:
+	cargo build --workspace --all-targets
+
+fmt:
+	cargo fmt --all
+
+lint:
+	cargo clippy --workspace --all-targets

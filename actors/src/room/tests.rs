@@ -1,0 +1,812 @@
+//! Unit tests of the room actor over in-memory ports (see [`crate::testing`]).
+
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use super::*;
+use crate::delivery::SessionInbox;
+use crate::testing::{
+    AppendMode, FakeJournal, FakeStore, NOW_MS, RecordingDirectory, WAIT, ask, drain, frame,
+    header, next, ports,
+};
+
+const ROOM: RoomId = RoomId(1);
+const ALICE: UserId = UserId(1);
+const BOB: UserId = UserId(2);
+const CAROL: UserId = UserId(3);
+const DAVE: UserId = UserId(4);
+const MALLORY: UserId = UserId(9);
+
+fn config() -> RoomConfig {
+    RoomConfig {
+        ring_size: 16,
+        idle_timeout: Duration::from_secs(3600),
+        typing_interval: Duration::from_secs(3600),
+    }
+}
+
+/// Returns a store with room 1 (owner alice; members bob and carol) and users dave and mallory, who
+/// are not members.
+fn store() -> Arc<FakeStore> {
+    let store = FakeStore::new();
+    for (id, name) in [
+        (ALICE, "alice"),
+        (BOB, "bob"),
+        (CAROL, "carol"),
+        (DAVE, "dave"),
+        (MALLORY, "mallory"),
+    ] {
+        store.add_user(id, name);
+    }
+    store.add_room(ROOM, ALICE);
+    store.add_member(ROOM, BOB);
+    store.add_member(ROOM, CAROL);
+    store
+}
+
+struct Fixture {
+    store: Arc<FakeStore>,
+    journal: Arc<FakeJournal>,
+    room: ActorRef<RoomMessage>,
+    directory: mpsc::UnboundedReceiver<DirectoryMessage<Rooms>>,
+}
+
+async fn start_with(
+    store: Arc<FakeStore>,
+    journal: Arc<FakeJournal>,
+    config: RoomConfig,
+) -> Fixture {
+    let (directory_ref, directory) = RecordingDirectory::<Rooms>::spawn().await;
+    let args = RoomArguments {
+        room_id: ROOM,
+        ports: ports(&store, &journal),
+        config,
+        directory: directory_ref,
+    };
+    let (room, _) = Actor::spawn(None, Room, args)
+        .await
+        .expect("room activates");
+    Fixture {
+        store,
+        journal,
+        room,
+        directory,
+    }
+}
+
+async fn start(mode: AppendMode, config: RoomConfig) -> Fixture {
+    start_with(store(), FakeJournal::new(mode), config).await
+}
+
+fn session(id: SessionId, user: UserId) -> (SessionHandle, SessionInbox) {
+    SessionHandle::new(id, user, 64)
+}
+
+fn publish(room: &ActorRef<RoomMessage>, session: &SessionHandle, receipt: &str, body: &str) {
+    room.cast(RoomMessage::Publish {
+        session: session.clone(),
+        receipt: Some(receipt.to_owned()),
+        body: body.to_owned(),
+    })
+    .unwrap_or_else(|_| panic!("room is not running"));
+}
+
+async fn subscribe(
+    room: &ActorRef<RoomMessage>,
+    session: &SessionHandle,
+    since: Option<Seq>,
+) -> Result<SubscribeOk, RoomError> {
+    let session = session.clone();
+    ask(room, |reply| RoomMessage::Subscribe {
+        session,
+        since,
+        reply,
+    })
+    .await
+}
+
+/// Returns the acknowledged seq and the subscriber count; also a barrier: every message sent to the
+/// room before it has been handled.
+async fn info(room: &ActorRef<RoomMessage>) -> (Seq, usize) {
+    ask(room, RoomMessage::GetInfo).await
+}
+
+async fn receipt(inbox: &mut SessionInbox) -> (String, Seq, Uuid) {
+    match next(inbox).await {
+        Outbound::Receipt {
+            receipt_id,
+            seq,
+            message_id,
+        } => (receipt_id, seq, message_id),
+        other => panic!("expected a receipt, got {other:?}"),
+    }
+}
+
+async fn failed(inbox: &mut SessionInbox) -> (Option<String>, String) {
+    match next(inbox).await {
+        Outbound::Failed {
+            receipt_id,
+            message,
+        } => (receipt_id, message),
+        other => panic!("expected a failure, got {other:?}"),
+    }
+}
+
+/// Returns the next room event of a session: its seq and its parsed frame.
+async fn event(inbox: &mut SessionInbox) -> (Option<Seq>, banter_proto::stomp::Frame) {
+    match next(inbox).await {
+        Outbound::Room { room_id, seq, tail } => {
+            assert_eq!(room_id, ROOM);
+            (seq, frame(&tail))
+        }
+        other => panic!("expected a room event, got {other:?}"),
+    }
+}
+
+/// Returns the seqs of the chat messages already in a session's outbox, checking each frame's header.
+fn delivered_seqs(inbox: &mut SessionInbox) -> Vec<Seq> {
+    drain(inbox)
+        .into_iter()
+        .map(|item| match item {
+            Outbound::Room {
+                seq: Some(seq),
+                tail,
+                ..
+            } => {
+                assert_eq!(header(&frame(&tail), "seq"), seq.to_string());
+                seq
+            }
+            other => panic!("expected a chat message, got {other:?}"),
+        })
+        .collect()
+}
+
+/// Publishes `n` messages from `sender` (journal in `Complete` mode) and waits for their receipts.
+async fn publish_acked(
+    room: &ActorRef<RoomMessage>,
+    sender: &SessionHandle,
+    inbox: &mut SessionInbox,
+    n: Seq,
+) {
+    for i in 1..=n {
+        publish(room, sender, &format!("r{i}"), &format!("m{i}"));
+    }
+    for _ in 1..=n {
+        receipt(inbox).await;
+    }
+}
+
+#[tokio::test]
+async fn publish_acknowledges_and_fans_out_in_seq_order() {
+    let f = start(AppendMode::Complete, config()).await;
+    let (alice, mut alice_in) = session(1, ALICE);
+    let (bob, mut bob_in) = session(2, BOB);
+    subscribe(&f.room, &bob, None)
+        .await
+        .expect("member subscribes");
+
+    for i in 1..=3 {
+        publish(&f.room, &alice, &format!("r{i}"), &format!("hello {i}"));
+    }
+    for i in 1..=3u64 {
+        let (receipt_id, seq, message_id) = receipt(&mut alice_in).await;
+        assert_eq!((receipt_id.as_str(), seq), (format!("r{i}").as_str(), i));
+        let (event_seq, frame) = event(&mut bob_in).await;
+        assert_eq!(event_seq, Some(i));
+        assert_eq!(header(&frame, "event"), "message");
+        assert_eq!(header(&frame, "destination"), "/rooms/1");
+        assert_eq!(header(&frame, "seq"), i.to_string());
+        assert_eq!(header(&frame, "sender"), "alice");
+        assert_eq!(header(&frame, "sender-id"), "1");
+        assert_eq!(header(&frame, "message-id"), message_id.to_string());
+        assert_eq!(header(&frame, "timestamp"), NOW_MS.to_string());
+        assert_eq!(&frame.body[..], format!("hello {i}").as_bytes());
+    }
+    assert_eq!(info(&f.room).await, (3, 1));
+    let journaled: Vec<Seq> = f.journal.appended().iter().map(|m| m.seq).collect();
+    assert_eq!(journaled, [1, 2, 3]);
+    assert!(
+        drain(&mut alice_in).is_empty(),
+        "the sender is not subscribed"
+    );
+}
+
+#[tokio::test]
+async fn out_of_order_journal_completions_release_in_seq_order() {
+    let f = start(AppendMode::Hold, config()).await;
+    let (alice, mut alice_in) = session(1, ALICE);
+    let (bob, mut bob_in) = session(2, BOB);
+    subscribe(&f.room, &bob, None).await.unwrap();
+    for i in 1..=3 {
+        publish(&f.room, &alice, &format!("r{i}"), "x");
+    }
+    assert_eq!(info(&f.room).await, (0, 1));
+    assert_eq!(f.journal.held(ROOM), [1, 2, 3]);
+
+    f.journal.complete(ROOM, 3, Ok(())).await;
+    assert_eq!(info(&f.room).await.0, 0, "seq 3 waits for 1 and 2");
+    assert!(drain(&mut alice_in).is_empty());
+    assert!(drain(&mut bob_in).is_empty());
+
+    f.journal.complete(ROOM, 1, Ok(())).await;
+    assert_eq!(info(&f.room).await.0, 1);
+    assert_eq!(receipt(&mut alice_in).await.1, 1);
+    assert!(drain(&mut alice_in).is_empty());
+    assert_eq!(delivered_seqs(&mut bob_in), [1]);
+
+    f.journal.complete(ROOM, 2, Ok(())).await;
+    assert_eq!(info(&f.room).await.0, 3);
+    let receipts: Vec<Seq> = drain(&mut alice_in)
+        .into_iter()
+        .map(|o| match o {
+            Outbound::Receipt { seq, .. } => seq,
+            other => panic!("expected a receipt, got {other:?}"),
+        })
+        .collect();
+    assert_eq!(receipts, [2, 3]);
+    assert_eq!(delivered_seqs(&mut bob_in), [2, 3]);
+}
+
+#[tokio::test]
+async fn failed_append_fails_its_sender_only_and_no_seq_is_reused() {
+    let f = start(AppendMode::Hold, config()).await;
+    let (alice, mut alice_in) = session(1, ALICE);
+    let (carol, mut carol_in) = session(3, CAROL);
+    let (bob, mut bob_in) = session(2, BOB);
+    subscribe(&f.room, &bob, None).await.unwrap();
+    publish(&f.room, &alice, "a1", "one");
+    publish(&f.room, &carol, "c2", "two");
+    publish(&f.room, &alice, "a3", "three");
+    info(&f.room).await;
+    assert_eq!(f.journal.held(ROOM), [1, 2, 3]);
+
+    f.journal
+        .complete(ROOM, 2, Err(JournalError::Unavailable("disk full".into())))
+        .await;
+    f.journal.complete(ROOM, 3, Ok(())).await;
+    f.journal.complete(ROOM, 1, Ok(())).await;
+    assert_eq!(info(&f.room).await, (3, 1));
+
+    let (receipt_id, message) = failed(&mut carol_in).await;
+    assert_eq!(receipt_id.as_deref(), Some("c2"));
+    assert!(message.contains("not stored"), "{message}");
+    assert!(drain(&mut carol_in).is_empty());
+    assert_eq!(receipt(&mut alice_in).await.1, 1);
+    assert_eq!(receipt(&mut alice_in).await.1, 3);
+    assert_eq!(delivered_seqs(&mut bob_in), [1, 3]);
+
+    // The failed seq stays burnt: the next message gets 4.
+    publish(&f.room, &carol, "c4", "four");
+    info(&f.room).await;
+    assert_eq!(f.journal.held(ROOM), [4]);
+    f.journal.complete(ROOM, 4, Ok(())).await;
+    assert_eq!(receipt(&mut carol_in).await.1, 4);
+    assert_eq!(delivered_seqs(&mut bob_in), [4]);
+
+    let (late, _late_in) = session(5, CAROL);
+    let ok = subscribe(&f.room, &late, Some(0)).await.unwrap();
+    assert_eq!(ok.backfill, None);
+    let replayed: Vec<Seq> = ok.replay.iter().map(|(s, _)| *s).collect();
+    assert_eq!(replayed, [1, 3, 4]);
+    assert_eq!(ok.last_seq, 4);
+}
+
+#[tokio::test]
+async fn non_members_are_refused() {
+    let f = start(AppendMode::Complete, config()).await;
+    let (bob, mut bob_in) = session(2, BOB);
+    subscribe(&f.room, &bob, None).await.unwrap();
+    let (mallory, mut mallory_in) = session(9, MALLORY);
+
+    publish(&f.room, &mallory, "m1", "let me in");
+    let (receipt_id, message) = failed(&mut mallory_in).await;
+    assert_eq!(receipt_id.as_deref(), Some("m1"));
+    assert!(message.contains("not a member"), "{message}");
+
+    match subscribe(&f.room, &mallory, Some(0)).await {
+        Err(e @ RoomError::NotMember(ROOM)) => assert!(e.to_string().contains("not a member")),
+        other => panic!("expected NotMember, got {other:?}"),
+    }
+
+    f.room
+        .cast(RoomMessage::Typing {
+            session: mallory.clone(),
+        })
+        .unwrap_or_else(|_| panic!("room is not running"));
+    assert!(failed(&mut mallory_in).await.1.contains("not a member"));
+
+    f.room
+        .cast(RoomMessage::MarkRead {
+            session: mallory.clone(),
+            seq: 1,
+        })
+        .unwrap_or_else(|_| panic!("room is not running"));
+    assert!(failed(&mut mallory_in).await.1.contains("not a member"));
+
+    assert_eq!(info(&f.room).await, (0, 1));
+    assert!(f.journal.appended().is_empty());
+    assert!(drain(&mut bob_in).is_empty());
+    assert!(drain(&mut mallory_in).is_empty());
+}
+
+#[tokio::test]
+async fn subscribe_since_inside_the_ring_replays_exactly_the_missed() {
+    let f = start(AppendMode::Complete, config()).await;
+    let (alice, mut alice_in) = session(1, ALICE);
+    publish_acked(&f.room, &alice, &mut alice_in, 5).await;
+
+    let (bob, mut bob_in) = session(2, BOB);
+    let ok = subscribe(&f.room, &bob, Some(2)).await.unwrap();
+    assert_eq!(ok.backfill, None);
+    assert_eq!(ok.last_seq, 5);
+    let replayed: Vec<(Seq, String, String)> = ok
+        .replay
+        .iter()
+        .map(|(s, tail)| {
+            let frame = frame(tail);
+            (
+                *s,
+                header(&frame, "seq").to_owned(),
+                String::from_utf8(frame.body.to_vec()).unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        replayed,
+        [
+            (3, "3".to_owned(), "m3".to_owned()),
+            (4, "4".to_owned(), "m4".to_owned()),
+            (5, "5".to_owned(), "m5".to_owned()),
+        ]
+    );
+
+    for since in [Some(5), Some(7), None] {
+        let (s, _in) = session(10, CAROL);
+        let ok = subscribe(&f.room, &s, since).await.unwrap();
+        assert_eq!((ok.backfill, ok.replay.len()), (None, 0), "since {since:?}");
+    }
+
+    // Live from there on.
+    publish(&f.room, &alice, "r6", "m6");
+    receipt(&mut alice_in).await;
+    assert_eq!(event(&mut bob_in).await.0, Some(6));
+}
+
+/// Checks that a subscribe plan covers `since+1..=last` exactly once, in order.
+fn assert_covers(ok: &SubscribeOk, since: Seq, last: Seq) {
+    let mut seqs: Vec<Seq> = ok
+        .backfill
+        .map_or_else(Vec::new, |(a, b)| (a..=b).collect());
+    seqs.extend(ok.replay.iter().map(|(s, _)| *s));
+    let expected: Vec<Seq> = (since + 1..=last).collect();
+    assert_eq!(
+        seqs,
+        expected,
+        "since {since}: backfill {:?} + replay must cover {}..={last}",
+        ok.backfill,
+        since + 1
+    );
+    assert_eq!(ok.last_seq, last);
+}
+
+#[tokio::test]
+async fn subscribe_older_than_the_ring_gets_backfill_then_replay_without_gap() {
+    let config = RoomConfig {
+        ring_size: 4,
+        ..config()
+    };
+    let f = start(AppendMode::Complete, config).await;
+    let (alice, mut alice_in) = session(1, ALICE);
+    publish_acked(&f.room, &alice, &mut alice_in, 10).await;
+
+    let (bob, _bob_in) = session(2, BOB);
+    let ok = subscribe(&f.room, &bob, Some(3)).await.unwrap();
+    assert_eq!(ok.backfill, Some((4, 6)));
+    let replayed: Vec<Seq> = ok.replay.iter().map(|(s, _)| *s).collect();
+    assert_eq!(replayed, [7, 8, 9, 10]);
+
+    for since in 0..=10 {
+        let ok = subscribe(&f.room, &bob, Some(since)).await.unwrap();
+        assert_covers(&ok, since, 10);
+    }
+}
+
+#[tokio::test]
+async fn activation_continues_after_stored_messages_with_a_prefilled_ring() {
+    let store = store();
+    for seq in 1..=10 {
+        // Message 9 is from dave, who has since left: his name comes from the user record.
+        let sender = if seq == 9 { DAVE } else { BOB };
+        store.store_message(ROOM, seq, sender, &format!("m{seq}"));
+    }
+    let journal = FakeJournal::new(AppendMode::Complete);
+    journal.set_last_seq(ROOM, 10);
+    let config = RoomConfig {
+        ring_size: 4,
+        ..config()
+    };
+    let f = start_with(store, journal, config).await;
+    assert_eq!(info(&f.room).await, (10, 0));
+
+    let (carol, _carol_in) = session(3, CAROL);
+    let ok = subscribe(&f.room, &carol, Some(6)).await.unwrap();
+    assert_eq!(ok.backfill, None, "served from the prefilled ring");
+    let replayed: Vec<(Seq, String, String)> = ok
+        .replay
+        .iter()
+        .map(|(s, tail)| {
+            let frame = frame(tail);
+            (
+                *s,
+                header(&frame, "sender").to_owned(),
+                String::from_utf8(frame.body.to_vec()).unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        replayed,
+        [
+            (7, "bob".to_owned(), "m7".to_owned()),
+            (8, "bob".to_owned(), "m8".to_owned()),
+            (9, "dave".to_owned(), "m9".to_owned()),
+            (10, "bob".to_owned(), "m10".to_owned()),
+        ]
+    );
+    let ok = subscribe(&f.room, &carol, Some(2)).await.unwrap();
+    assert_covers(&ok, 2, 10);
+    assert_eq!(ok.backfill, Some((3, 6)));
+
+    let (alice, mut alice_in) = session(1, ALICE);
+    publish(&f.room, &alice, "r", "next");
+    assert_eq!(receipt(&mut alice_in).await.1, 11);
+    assert_eq!(f.store.room_loads(), 1);
+}
+
+#[tokio::test]
+async fn activation_with_the_journal_ahead_of_the_store_replays_without_gap() {
+    let store = store();
+    store.seed_messages(ROOM, BOB, 8);
+    let journal = FakeJournal::new(AppendMode::Complete);
+    // Seqs 9 and 10 are durable in the journal; the store has not caught up yet.
+    for seq in 9..=10 {
+        crate::ports::Journal::append(
+            journal.as_ref(),
+            crate::model::ChatMessage {
+                room_id: ROOM,
+                seq,
+                message_id: uuid::Uuid::now_v7(),
+                sender_id: BOB,
+                body: format!("journaled {seq}"),
+                created_at_ms: 0,
+            },
+        )
+        .await
+        .expect("fake append");
+    }
+    journal.set_last_seq(ROOM, 10);
+    let config = RoomConfig {
+        ring_size: 4,
+        ..config()
+    };
+    let f = start_with(store, journal, config).await;
+    assert_eq!(info(&f.room).await, (10, 0));
+    let (carol, _carol_in) = session(3, CAROL);
+    for since in 0..=10 {
+        let ok = subscribe(&f.room, &carol, Some(since)).await.unwrap();
+        assert_covers(&ok, since, 10);
+    }
+}
+
+fn typing_from(inbox: &mut SessionInbox) -> Vec<String> {
+    drain(inbox)
+        .into_iter()
+        .map(|item| match item {
+            Outbound::Room {
+                seq: None, tail, ..
+            } => {
+                let frame = frame(&tail);
+                assert_eq!(header(&frame, "event"), "typing");
+                assert_eq!(header(&frame, "room-id"), "1");
+                format!(
+                    "{}:{}",
+                    header(&frame, "user-id"),
+                    header(&frame, "username")
+                )
+            }
+            other => panic!("expected a typing event, got {other:?}"),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn typing_is_coalesced_per_user_and_not_sent_to_the_typer() {
+    let f = start(AppendMode::Complete, config()).await;
+    let (alice1, mut alice1_in) = session(1, ALICE);
+    let (alice2, mut alice2_in) = session(11, ALICE);
+    let (bob, mut bob_in) = session(2, BOB);
+    let (carol, mut carol_in) = session(3, CAROL);
+    for s in [&alice1, &alice2, &bob, &carol] {
+        subscribe(&f.room, s, None).await.unwrap();
+    }
+    let typing = |s: &SessionHandle| {
+        f.room
+            .cast(RoomMessage::Typing { session: s.clone() })
+            .unwrap_or_else(|_| panic!("room is not running"));
+    };
+    typing(&alice1);
+    typing(&alice2);
+    typing(&alice1);
+    typing(&carol);
+    info(&f.room).await;
+
+    assert_eq!(typing_from(&mut bob_in), ["1:alice", "3:carol"]);
+    assert_eq!(typing_from(&mut carol_in), ["1:alice"]);
+    assert_eq!(typing_from(&mut alice1_in), ["3:carol"]);
+    assert_eq!(typing_from(&mut alice2_in), ["3:carol"]);
+}
+
+#[tokio::test]
+async fn typing_is_sent_again_once_the_interval_passed() {
+    // No paused clock here (tokio's test-util is not enabled for this crate): the interval is tiny
+    // and the test lets strictly more than it pass.
+    let interval = Duration::from_millis(20);
+    let f = start(
+        AppendMode::Complete,
+        RoomConfig {
+            typing_interval: interval,
+            ..config()
+        },
+    )
+    .await;
+    let (alice, _alice_in) = session(1, ALICE);
+    let (bob, mut bob_in) = session(2, BOB);
+    subscribe(&f.room, &bob, None).await.unwrap();
+    f.room
+        .cast(RoomMessage::Typing {
+            session: alice.clone(),
+        })
+        .unwrap_or_else(|_| panic!("room is not running"));
+    info(&f.room).await;
+    tokio::time::sleep(interval + Duration::from_millis(5)).await;
+    f.room
+        .cast(RoomMessage::Typing {
+            session: alice.clone(),
+        })
+        .unwrap_or_else(|_| panic!("room is not running"));
+    info(&f.room).await;
+    assert_eq!(typing_from(&mut bob_in), ["1:alice", "1:alice"]);
+}
+
+async fn read_event(inbox: &mut SessionInbox) -> (String, String) {
+    let (seq, frame) = event(inbox).await;
+    assert_eq!(seq, None);
+    assert_eq!(header(&frame, "event"), "read");
+    (
+        header(&frame, "user-id").to_owned(),
+        header(&frame, "seq").to_owned(),
+    )
+}
+
+#[tokio::test]
+async fn mark_read_fans_out_a_read_event() {
+    let f = start(AppendMode::Complete, config()).await;
+    let (alice, mut alice_in) = session(1, ALICE);
+    publish_acked(&f.room, &alice, &mut alice_in, 3).await;
+    let (bob, mut bob_in) = session(2, BOB);
+    subscribe(&f.room, &alice, None).await.unwrap();
+    subscribe(&f.room, &bob, None).await.unwrap();
+
+    f.room
+        .cast(RoomMessage::MarkRead {
+            session: bob.clone(),
+            seq: 2,
+        })
+        .unwrap_or_else(|_| panic!("room is not running"));
+    assert_eq!(read_event(&mut alice_in).await, ("2".into(), "2".into()));
+    assert_eq!(read_event(&mut bob_in).await, ("2".into(), "2".into()));
+    assert_eq!(f.store.read_marker(ROOM, BOB), Some(2));
+
+    // A marker past the last acknowledged seq is capped to it.
+    f.room
+        .cast(RoomMessage::MarkRead {
+            session: bob.clone(),
+            seq: 99,
+        })
+        .unwrap_or_else(|_| panic!("room is not running"));
+    assert_eq!(read_event(&mut alice_in).await, ("2".into(), "3".into()));
+    assert_eq!(read_event(&mut bob_in).await, ("2".into(), "3".into()));
+    assert_eq!(f.store.read_marker(ROOM, BOB), Some(3));
+}
+
+fn room_events(items: &[Outbound]) -> usize {
+    items
+        .iter()
+        .filter(|o| matches!(o, Outbound::Room { .. }))
+        .count()
+}
+
+#[tokio::test]
+async fn member_left_stops_delivery_to_their_sessions() {
+    let f = start(AppendMode::Complete, config()).await;
+    let (alice, mut alice_in) = session(1, ALICE);
+    let (bob1, mut bob1_in) = session(2, BOB);
+    let (bob2, mut bob2_in) = session(12, BOB);
+    let (carol, mut carol_in) = session(3, CAROL);
+    for s in [&bob1, &bob2, &carol] {
+        subscribe(&f.room, s, None).await.unwrap();
+    }
+    f.room
+        .cast(RoomMessage::MemberLeft { user: BOB })
+        .unwrap_or_else(|_| panic!("room is not running"));
+    assert_eq!(info(&f.room).await, (0, 1));
+
+    publish(&f.room, &alice, "r1", "after bob left");
+    receipt(&mut alice_in).await;
+    assert_eq!(event(&mut carol_in).await.0, Some(1));
+    f.room
+        .cast(RoomMessage::Typing {
+            session: carol.clone(),
+        })
+        .unwrap_or_else(|_| panic!("room is not running"));
+    info(&f.room).await;
+    assert_eq!(room_events(&drain(&mut bob1_in)), 0);
+    assert_eq!(room_events(&drain(&mut bob2_in)), 0);
+
+    publish(&f.room, &bob1, "b1", "still here?");
+    assert!(failed(&mut bob1_in).await.1.contains("not a member"));
+    assert!(subscribe(&f.room, &bob1, None).await.is_err());
+}
+
+#[tokio::test]
+async fn member_left_does_not_report_the_room_as_lost() {
+    let f = start(AppendMode::Complete, config()).await;
+    let (bob, mut bob_in) = session(2, BOB);
+    subscribe(&f.room, &bob, None).await.unwrap();
+    f.room
+        .cast(RoomMessage::MemberLeft { user: BOB })
+        .unwrap_or_else(|_| panic!("room is not running"));
+    info(&f.room).await;
+    let items = drain(&mut bob_in);
+    assert!(
+        !items
+            .iter()
+            .any(|o| matches!(o, Outbound::SubscriptionLost { .. })),
+        "the room did not crash, yet the leaver was told to resubscribe: {items:?}"
+    );
+}
+
+#[tokio::test]
+async fn member_joined_can_subscribe_and_publish_under_their_name() {
+    let f = start(AppendMode::Complete, config()).await;
+    let (dave, mut dave_in) = session(4, DAVE);
+    assert!(subscribe(&f.room, &dave, None).await.is_err());
+    f.room
+        .cast(RoomMessage::MemberJoined {
+            user: DAVE,
+            username: "dave".into(),
+        })
+        .unwrap_or_else(|_| panic!("room is not running"));
+    subscribe(&f.room, &dave, None).await.unwrap();
+    publish(&f.room, &dave, "d1", "hi all");
+    assert_eq!(receipt(&mut dave_in).await.1, 1);
+    let (seq, frame) = event(&mut dave_in).await;
+    assert_eq!(seq, Some(1));
+    assert_eq!(header(&frame, "sender"), "dave");
+}
+
+#[tokio::test]
+async fn unsubscribe_ends_delivery_quietly() {
+    let f = start(AppendMode::Complete, config()).await;
+    let (alice, mut alice_in) = session(1, ALICE);
+    let (bob, mut bob_in) = session(2, BOB);
+    subscribe(&f.room, &bob, None).await.unwrap();
+    f.room
+        .cast(RoomMessage::Unsubscribe { session_id: bob.id })
+        .unwrap_or_else(|_| panic!("room is not running"));
+    publish_acked(&f.room, &alice, &mut alice_in, 1).await;
+    assert_eq!(info(&f.room).await, (1, 0));
+    assert!(
+        drain(&mut bob_in).is_empty(),
+        "no message, no SubscriptionLost"
+    );
+}
+
+#[tokio::test]
+async fn slow_subscriber_is_dropped_and_signalled_while_others_keep_up() {
+    let f = start(AppendMode::Complete, config()).await;
+    let (alice, mut alice_in) = session(1, ALICE);
+    let (slow, mut slow_in) = SessionHandle::new(2, BOB, 1);
+    let (carol, mut carol_in) = session(3, CAROL);
+    subscribe(&f.room, &slow, None).await.unwrap();
+    subscribe(&f.room, &carol, None).await.unwrap();
+
+    publish_acked(&f.room, &alice, &mut alice_in, 3).await;
+    tokio::time::timeout(WAIT, slow_in.slow.fired())
+        .await
+        .expect("the slow session is told to close");
+    assert!(slow.is_closed());
+    assert_eq!(info(&f.room).await, (3, 1));
+    assert_eq!(delivered_seqs(&mut carol_in), [1, 2, 3]);
+    // It keeps what fitted and resumes from there by seq.
+    assert_eq!(delivered_seqs(&mut slow_in), [1]);
+
+    publish_acked(&f.room, &alice, &mut alice_in, 1).await;
+    assert_eq!(delivered_seqs(&mut carol_in), [4]);
+    assert!(drain(&mut slow_in).is_empty());
+}
+
+async fn assert_lost(inbox: &mut SessionInbox) {
+    match next(inbox).await {
+        Outbound::SubscriptionLost { room_id } => assert_eq!(room_id, ROOM),
+        other => panic!("expected SubscriptionLost, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn killed_room_reports_subscription_lost() {
+    let f = start(AppendMode::Complete, config()).await;
+    let (bob, mut bob_in) = session(2, BOB);
+    let (carol, mut carol_in) = session(3, CAROL);
+    subscribe(&f.room, &bob, None).await.unwrap();
+    subscribe(&f.room, &carol, None).await.unwrap();
+    f.room.kill_and_wait(Some(WAIT)).await.expect("room dies");
+    assert_lost(&mut bob_in).await;
+    assert_lost(&mut carol_in).await;
+    assert!(drain(&mut bob_in).is_empty());
+}
+
+#[tokio::test]
+async fn panicking_room_reports_subscription_lost() {
+    let f = start(AppendMode::Complete, config()).await;
+    let (alice, mut alice_in) = session(1, ALICE);
+    let (bob, mut bob_in) = session(2, BOB);
+    subscribe(&f.room, &bob, None).await.unwrap();
+    publish_acked(&f.room, &alice, &mut alice_in, 1).await;
+    assert_eq!(event(&mut bob_in).await.0, Some(1));
+    f.journal.set_mode(AppendMode::Panic);
+    publish(&f.room, &alice, "r2", "boom");
+    f.room.wait(Some(WAIT)).await.expect("room crashes");
+    assert_lost(&mut bob_in).await;
+}
+
+#[tokio::test]
+async fn idle_room_asks_to_passivate_and_serves_work_until_stopped() {
+    let f = start(
+        AppendMode::Complete,
+        RoomConfig {
+            idle_timeout: Duration::from_millis(100),
+            ..config()
+        },
+    )
+    .await;
+    let mut directory = f.directory;
+    // Driven by the room's own idle timer (real time: test-util is not enabled for this crate).
+    match tokio::time::timeout(WAIT, directory.recv()).await {
+        Ok(Some(DirectoryMessage::Passivate(key, actor))) => {
+            assert_eq!(key, ROOM);
+            assert_eq!(actor.get_id(), f.room.get_id());
+        }
+        Ok(Some(_)) => panic!("expected Passivate"),
+        other => panic!("no passivation request: {}", other.is_ok()),
+    }
+
+    // Work that arrives before the directory's Stop is still served by this activation.
+    let (alice, mut alice_in) = session(1, ALICE);
+    publish(&f.room, &alice, "early", "served here");
+    f.room
+        .cast(RoomMessage::Stop)
+        .unwrap_or_else(|_| panic!("room is not running"));
+    f.room.wait(Some(WAIT)).await.expect("room stops");
+    assert_eq!(
+        f.journal.appended().len(),
+        1,
+        "the early message was journaled"
+    );
+    assert!(
+        drain(&mut alice_in).iter().any(
+            |o| matches!(o, Outbound::Receipt { receipt_id, seq: 1, .. } if receipt_id == "early")
+        ),
+        "the early message was acknowledged"
+    );
+}

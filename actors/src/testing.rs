@@ -1,0 +1,601 @@
+//! In-memory fakes of the ports and small helpers for the actors' unit tests.
+//!
+//! The tests run on tokio's current-thread runtime (the `#[tokio::test]` default). [`FakeJournal`]
+//! relies on it: when [`FakeJournal::complete`] returns, the room's append task has already cast its
+//! `Journaled` message, so a later call to the room observes the outcome.
+
+use std::collections::{BTreeMap, HashMap};
+use std::marker::PhantomData;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use banter_proto::stomp::{Frame, Limits, Parsed, parse_frame};
+use bytes::Bytes;
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use ractor::rpc::CallResult;
+use ractor::{Actor, ActorProcessingErr, ActorRef, Message, RpcReplyPort};
+use tokio::sync::{mpsc, oneshot, watch};
+use uuid::Uuid;
+
+use crate::delivery::{Outbound, SessionInbox};
+use crate::directory::{DirectoryMessage, Entity};
+use crate::model::{
+    ChatMessage, Member, NewUser, Role, Room, RoomId, RoomKind, RoomSummary, Seq, User, UserId,
+};
+use crate::ports::{Clock, Journal, JournalError, Ports, Store, StoreError, StoreResult};
+
+/// Upper bound of every wait in the actor tests; reached only when a test fails.
+pub(crate) const WAIT: Duration = Duration::from_secs(5);
+
+/// Milliseconds the [`FixedClock`] of [`ports`] always reads.
+pub(crate) const NOW_MS: i64 = 1_700_000_000_000;
+
+fn unused<T>() -> StoreResult<T> {
+    Err(StoreError::Other("not used by actor tests".into()))
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[derive(Default)]
+struct StoreData {
+    users: HashMap<UserId, User>,
+    rooms: HashMap<RoomId, Room>,
+    /// Members of each room with their role and read marker.
+    members: HashMap<RoomId, BTreeMap<UserId, (Role, Seq)>>,
+    messages: HashMap<RoomId, BTreeMap<Seq, ChatMessage>>,
+}
+
+/// A [`Store`] kept in memory, with real behaviour for what the actors use.
+pub(crate) struct FakeStore {
+    data: Mutex<StoreData>,
+    /// `room()` waits while this is `false` (lets a test hold a room's activation).
+    room_gate: watch::Sender<bool>,
+    room_loads: AtomicUsize,
+}
+
+impl FakeStore {
+    /// Returns an empty store.
+    pub(crate) fn new() -> Arc<FakeStore> {
+        Arc::new(FakeStore {
+            data: Mutex::default(),
+            room_gate: watch::Sender::new(true),
+            room_loads: AtomicUsize::new(0),
+        })
+    }
+
+    /// Adds a user named `username`.
+    pub(crate) fn add_user(&self, id: UserId, username: &str) {
+        lock(&self.data).users.insert(
+            id,
+            User {
+                id,
+                username: username.into(),
+                display_name: username.to_uppercase(),
+                password_hash: String::new(),
+                avatar_ref: None,
+                created_at_ms: NOW_MS,
+            },
+        );
+    }
+
+    /// Adds a group room owned by `owner` (who becomes its first member).
+    pub(crate) fn add_room(&self, id: RoomId, owner: UserId) {
+        let mut d = lock(&self.data);
+        d.rooms.insert(
+            id,
+            Room {
+                id,
+                kind: RoomKind::Group,
+                name: format!("room-{id}"),
+                created_by: owner,
+                created_at_ms: NOW_MS,
+            },
+        );
+        d.members
+            .entry(id)
+            .or_default()
+            .insert(owner, (Role::Owner, 0));
+    }
+
+    /// Makes `user` a member of `room`.
+    pub(crate) fn add_member(&self, room: RoomId, user: UserId) {
+        lock(&self.data)
+            .members
+            .entry(room)
+            .or_default()
+            .entry(user)
+            .or_insert((Role::Member, 0));
+    }
+
+    /// Stores messages `1..=n` of `room`, all sent by `sender`, with bodies `m1`, `m2`, …
+    pub(crate) fn seed_messages(&self, room: RoomId, sender: UserId, n: Seq) {
+        let msgs: Vec<ChatMessage> = (1..=n)
+            .map(|seq| ChatMessage {
+                room_id: room,
+                seq,
+                message_id: Uuid::now_v7(),
+                sender_id: sender,
+                body: format!("m{seq}"),
+                created_at_ms: NOW_MS,
+            })
+            .collect();
+        self.put_messages(&msgs);
+    }
+
+    fn put_messages(&self, messages: &[ChatMessage]) -> u64 {
+        let mut d = lock(&self.data);
+        let mut inserted = 0;
+        for m in messages {
+            let room = d.messages.entry(m.room_id).or_default();
+            if let std::collections::btree_map::Entry::Vacant(slot) = room.entry(m.seq) {
+                slot.insert(m.clone());
+                inserted += 1;
+            }
+        }
+        inserted
+    }
+
+    /// Stores one message of `room`.
+    pub(crate) fn store_message(&self, room: RoomId, seq: Seq, sender: UserId, body: &str) {
+        self.put_messages(&[ChatMessage {
+            room_id: room,
+            seq,
+            message_id: Uuid::now_v7(),
+            sender_id: sender,
+            body: body.into(),
+            created_at_ms: NOW_MS,
+        }]);
+    }
+
+    /// Returns the stored read marker of a member.
+    pub(crate) fn read_marker(&self, room: RoomId, user: UserId) -> Option<Seq> {
+        lock(&self.data)
+            .members
+            .get(&room)
+            .and_then(|m| m.get(&user))
+            .map(|(_, s)| *s)
+    }
+
+    /// Makes `room()` wait until [`FakeStore::open_rooms`] (holds room activations mid-way).
+    pub(crate) fn hold_rooms(&self) {
+        self.room_gate.send_replace(false);
+    }
+
+    /// Lets waiting and later `room()` calls through.
+    pub(crate) fn open_rooms(&self) {
+        self.room_gate.send_replace(true);
+    }
+
+    /// Returns how many times `room()` was called (one per room activation).
+    pub(crate) fn room_loads(&self) -> usize {
+        self.room_loads.load(Ordering::SeqCst)
+    }
+}
+
+#[async_trait]
+impl Store for FakeStore {
+    async fn create_user(&self, _user: NewUser) -> StoreResult<User> {
+        unused()
+    }
+
+    async fn user_by_id(&self, id: UserId) -> StoreResult<Option<User>> {
+        Ok(lock(&self.data).users.get(&id).cloned())
+    }
+
+    async fn user_by_username(&self, _username: &str) -> StoreResult<Option<User>> {
+        unused()
+    }
+
+    async fn search_users(&self, _prefix: &str, _limit: u32) -> StoreResult<Vec<User>> {
+        unused()
+    }
+
+    async fn update_profile(
+        &self,
+        _id: UserId,
+        _display_name: &str,
+        _avatar_ref: Option<&str>,
+    ) -> StoreResult<User> {
+        unused()
+    }
+
+    async fn create_room(
+        &self,
+        _kind: RoomKind,
+        _name: &str,
+        _creator: UserId,
+        _now_ms: i64,
+    ) -> StoreResult<Room> {
+        unused()
+    }
+
+    async fn room(&self, id: RoomId) -> StoreResult<Option<Room>> {
+        self.room_loads.fetch_add(1, Ordering::SeqCst);
+        let mut gate = self.room_gate.subscribe();
+        let _ = gate.wait_for(|open| *open).await;
+        Ok(lock(&self.data).rooms.get(&id).cloned())
+    }
+
+    async fn dm_room(&self, _a: UserId, _b: UserId, _now_ms: i64) -> StoreResult<(Room, bool)> {
+        unused()
+    }
+
+    async fn add_member(
+        &self,
+        _room: RoomId,
+        _user: UserId,
+        _role: Role,
+        _now_ms: i64,
+    ) -> StoreResult<bool> {
+        unused()
+    }
+
+    async fn remove_member(&self, _room: RoomId, _user: UserId) -> StoreResult<bool> {
+        unused()
+    }
+
+    async fn members(&self, room: RoomId) -> StoreResult<Vec<Member>> {
+        let d = lock(&self.data);
+        let members = d.members.get(&room).cloned().unwrap_or_default();
+        Ok(members
+            .into_iter()
+            .map(|(user_id, (role, last_read_seq))| {
+                let username = d
+                    .users
+                    .get(&user_id)
+                    .map_or_else(|| format!("user{user_id}"), |u| u.username.clone());
+                Member {
+                    user_id,
+                    display_name: username.to_uppercase(),
+                    username,
+                    role,
+                    last_read_seq,
+                }
+            })
+            .collect())
+    }
+
+    async fn rooms_of(&self, _user: UserId) -> StoreResult<Vec<RoomSummary>> {
+        unused()
+    }
+
+    async fn mark_read(&self, room: RoomId, user: UserId, seq: Seq) -> StoreResult<Seq> {
+        let mut d = lock(&self.data);
+        let (_, marker) = d
+            .members
+            .get_mut(&room)
+            .and_then(|m| m.get_mut(&user))
+            .ok_or(StoreError::NotFound)?;
+        *marker = (*marker).max(seq);
+        Ok(*marker)
+    }
+
+    async fn insert_messages(&self, messages: &[ChatMessage]) -> StoreResult<u64> {
+        Ok(self.put_messages(messages))
+    }
+
+    async fn last_seq(&self, room: RoomId) -> StoreResult<Seq> {
+        Ok(lock(&self.data)
+            .messages
+            .get(&room)
+            .and_then(|m| m.keys().next_back().copied())
+            .unwrap_or(0))
+    }
+
+    async fn messages_before(
+        &self,
+        room: RoomId,
+        before: Option<Seq>,
+        limit: u32,
+    ) -> StoreResult<Vec<ChatMessage>> {
+        let d = lock(&self.data);
+        let Some(msgs) = d.messages.get(&room) else {
+            return Ok(Vec::new());
+        };
+        Ok(msgs
+            .range(..before.unwrap_or(Seq::MAX))
+            .rev()
+            .take(limit as usize)
+            .map(|(_, m)| m.clone())
+            .collect())
+    }
+
+    async fn messages_after(
+        &self,
+        room: RoomId,
+        after: Seq,
+        limit: u32,
+    ) -> StoreResult<Vec<ChatMessage>> {
+        let d = lock(&self.data);
+        let Some(msgs) = d.messages.get(&room) else {
+            return Ok(Vec::new());
+        };
+        Ok(msgs
+            .range(after.saturating_add(1)..)
+            .take(limit as usize)
+            .map(|(_, m)| m.clone())
+            .collect())
+    }
+
+    async fn put_refresh_token(
+        &self,
+        _jti: &str,
+        _user: UserId,
+        _expires_at_ms: i64,
+    ) -> StoreResult<()> {
+        unused()
+    }
+
+    async fn take_refresh_token(&self, _jti: &str, _now_ms: i64) -> StoreResult<Option<UserId>> {
+        unused()
+    }
+}
+
+/// What [`FakeJournal::append`] does with a new record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum AppendMode {
+    /// The append is durable at once.
+    Complete,
+    /// The append waits until the test calls [`FakeJournal::complete`].
+    Hold,
+    /// `append` panics (crashes the calling actor).
+    Panic,
+}
+
+struct Held {
+    result: oneshot::Sender<Result<(), JournalError>>,
+    done: oneshot::Receiver<()>,
+}
+
+struct JournalData {
+    mode: AppendMode,
+    /// Highest durable seq per room.
+    durable: HashMap<RoomId, Seq>,
+    held: BTreeMap<(RoomId, Seq), Held>,
+    /// Every record `append` was called with, in call order.
+    log: Vec<ChatMessage>,
+}
+
+/// A [`Journal`] whose appends the test completes, in any order, or fails.
+pub(crate) struct FakeJournal {
+    data: Mutex<JournalData>,
+}
+
+impl FakeJournal {
+    /// Returns a journal in `mode` with nothing journaled.
+    pub(crate) fn new(mode: AppendMode) -> Arc<FakeJournal> {
+        Arc::new(FakeJournal {
+            data: Mutex::new(JournalData {
+                mode,
+                durable: HashMap::new(),
+                held: BTreeMap::new(),
+                log: Vec::new(),
+            }),
+        })
+    }
+
+    /// Changes what later appends do.
+    pub(crate) fn set_mode(&self, mode: AppendMode) {
+        lock(&self.data).mode = mode;
+    }
+
+    /// Pretends `seq` records of `room` were journaled before the test.
+    pub(crate) fn set_last_seq(&self, room: RoomId, seq: Seq) {
+        lock(&self.data).durable.insert(room, seq);
+    }
+
+    /// Returns the records `append` was called with, in call order.
+    pub(crate) fn appended(&self) -> Vec<ChatMessage> {
+        lock(&self.data).log.clone()
+    }
+
+    /// Returns the seqs of `room` whose append is held.
+    pub(crate) fn held(&self, room: RoomId) -> Vec<Seq> {
+        lock(&self.data)
+            .held
+            .keys()
+            .filter(|(r, _)| *r == room)
+            .map(|(_, s)| *s)
+            .collect()
+    }
+
+    /// Completes the held append of `(room, seq)` with `result`, and returns once the appender has
+    /// seen the outcome (on the current-thread runtime: once the room's task has cast `Journaled`).
+    pub(crate) async fn complete(&self, room: RoomId, seq: Seq, result: Result<(), JournalError>) {
+        let held = {
+            let mut d = lock(&self.data);
+            if result.is_ok() {
+                let durable = d.durable.entry(room).or_default();
+                *durable = (*durable).max(seq);
+            }
+            d.held.remove(&(room, seq))
+        };
+        let held = held.unwrap_or_else(|| panic!("no held append of room {room} seq {seq}"));
+        let _ = held.result.send(result);
+        tokio::time::timeout(WAIT, held.done)
+            .await
+            .expect("the append future was not polled to completion")
+            .expect("the append future was dropped");
+    }
+}
+
+impl Journal for FakeJournal {
+    fn append(&self, message: ChatMessage) -> BoxFuture<'static, Result<(), JournalError>> {
+        let mut d = lock(&self.data);
+        let (room, seq) = (message.room_id, message.seq);
+        match d.mode {
+            AppendMode::Panic => {
+                drop(d);
+                panic!("fake journal: append of room {room} seq {seq} panics");
+            }
+            AppendMode::Complete => {
+                d.log.push(message);
+                let durable = d.durable.entry(room).or_default();
+                *durable = (*durable).max(seq);
+                futures::future::ready(Ok(())).boxed()
+            }
+            AppendMode::Hold => {
+                d.log.push(message);
+                let (result_tx, result_rx) = oneshot::channel();
+                let (done_tx, done_rx) = oneshot::channel();
+                d.held.insert(
+                    (room, seq),
+                    Held {
+                        result: result_tx,
+                        done: done_rx,
+                    },
+                );
+                async move {
+                    let result = result_rx.await.unwrap_or_else(|_| {
+                        Err(JournalError::Unavailable("held append dropped".into()))
+                    });
+                    let _ = done_tx.send(());
+                    result
+                }
+                .boxed()
+            }
+        }
+    }
+
+    fn last_seq(&self, room: RoomId) -> BoxFuture<'static, Result<Seq, JournalError>> {
+        let seq = lock(&self.data).durable.get(&room).copied().unwrap_or(0);
+        futures::future::ready(Ok(seq)).boxed()
+    }
+
+    fn read_after(
+        &self,
+        room: RoomId,
+        after: Seq,
+        limit: u32,
+    ) -> BoxFuture<'static, Result<Vec<ChatMessage>, JournalError>> {
+        let d = lock(&self.data);
+        let durable = d.durable.get(&room).copied().unwrap_or(0);
+        let mut out: Vec<ChatMessage> = d
+            .log
+            .iter()
+            .filter(|m| m.room_id == room && m.seq > after && m.seq <= durable)
+            .cloned()
+            .collect();
+        out.sort_by_key(|m| m.seq);
+        out.truncate(limit as usize);
+        futures::future::ready(Ok(out)).boxed()
+    }
+}
+
+/// A [`Clock`] that always reads the same time.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct FixedClock(pub(crate) i64);
+
+impl Clock for FixedClock {
+    fn now_ms(&self) -> i64 {
+        self.0
+    }
+}
+
+/// Returns ports over the fakes, with a clock fixed at [`NOW_MS`].
+pub(crate) fn ports(store: &Arc<FakeStore>, journal: &Arc<FakeJournal>) -> Ports {
+    Ports {
+        store: store.clone(),
+        journal: journal.clone(),
+        clock: Arc::new(FixedClock(NOW_MS)),
+    }
+}
+
+/// A stand-in for a directory: an actor that hands every message it gets to the test.
+pub(crate) struct RecordingDirectory<E: Entity> {
+    tx: mpsc::UnboundedSender<DirectoryMessage<E>>,
+    _entity: PhantomData<fn() -> E>,
+}
+
+impl<E: Entity> RecordingDirectory<E> {
+    /// Spawns the stand-in; returns it and what it receives.
+    pub(crate) async fn spawn() -> (
+        ActorRef<DirectoryMessage<E>>,
+        mpsc::UnboundedReceiver<DirectoryMessage<E>>,
+    ) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let me = RecordingDirectory {
+            tx,
+            _entity: PhantomData,
+        };
+        let (actor, _) = Actor::spawn(None, me, ())
+            .await
+            .expect("recording directory starts");
+        (actor, rx)
+    }
+}
+
+impl<E: Entity> Actor for RecordingDirectory<E> {
+    type Msg = DirectoryMessage<E>;
+    type State = ();
+    type Arguments = ();
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        _args: (),
+    ) -> Result<(), ActorProcessingErr> {
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        message: Self::Msg,
+        _state: &mut (),
+    ) -> Result<(), ActorProcessingErr> {
+        let _ = self.tx.send(message);
+        Ok(())
+    }
+}
+
+/// Calls an actor and returns its reply; fails the test when it does not answer within [`WAIT`].
+pub(crate) async fn ask<M: Message, R: Send + 'static>(
+    actor: &ActorRef<M>,
+    msg: impl FnOnce(RpcReplyPort<R>) -> M,
+) -> R {
+    match actor.call(msg, Some(WAIT)).await {
+        Ok(CallResult::Success(reply)) => reply,
+        Ok(CallResult::Timeout) => panic!("actor {} did not answer in time", actor.get_id()),
+        Ok(CallResult::SenderError) => panic!("actor {} dropped the reply port", actor.get_id()),
+        Err(_) => panic!("actor {} is not running", actor.get_id()),
+    }
+}
+
+/// Returns the next item of a session's outbox; fails the test after [`WAIT`].
+pub(crate) async fn next(inbox: &mut SessionInbox) -> Outbound {
+    tokio::time::timeout(WAIT, inbox.rx.recv())
+        .await
+        .expect("timed out waiting for an outbound item")
+        .expect("outbox closed")
+}
+
+/// Returns every item already in a session's outbox, without waiting.
+pub(crate) fn drain(inbox: &mut SessionInbox) -> Vec<Outbound> {
+    std::iter::from_fn(|| inbox.rx.try_recv().ok()).collect()
+}
+
+/// Parses a pre-encoded MESSAGE tail as a session writes it (after `subscription:x`).
+pub(crate) fn frame(tail: &Bytes) -> Frame {
+    let mut buf = b"MESSAGE\nsubscription:x\n".to_vec();
+    buf.extend_from_slice(tail);
+    match parse_frame(&buf, &Limits::default()) {
+        Ok(Parsed::Frame(frame, used)) => {
+            assert_eq!(used, buf.len(), "the tail holds exactly one frame");
+            frame
+        }
+        other => panic!("tail does not parse as one frame: {other:?}"),
+    }
+}
+
+/// Returns a header of a parsed frame, failing the test when it is missing.
+pub(crate) fn header<'a>(frame: &'a Frame, name: &str) -> &'a str {
+    frame
+        .header(name)
+        .unwrap_or_else(|| panic!("frame has no {name} header: {frame:?}"))
+}

@@ -1,0 +1,64 @@
+//! SQL text both stores run as is (`?` placeholders, no dialect feature), so that the two cannot drift
+//! apart on reads. Statements that differ by dialect (`RETURNING`, upserts, `MAX`/`GREATEST`) stay in
+//! `sqlite.rs` and `mysql.rs`.
+
+/// Selects a user by id.
+pub(super) const USER_BY_ID: &str = "SELECT id, username, display_name, password_hash, avatar_ref, created_at_ms \
+     FROM users WHERE id = ?";
+
+/// Selects a user by (lowercase) username.
+pub(super) const USER_BY_USERNAME: &str = "SELECT id, username, display_name, password_hash, avatar_ref, created_at_ms \
+     FROM users WHERE username = ?";
+
+/// Selects users by a `LIKE` pattern escaped with `!` (see `like_prefix`), then a limit.
+pub(super) const SEARCH_USERS: &str = "SELECT id, username, display_name, password_hash, avatar_ref, created_at_ms \
+     FROM users WHERE username LIKE ? ESCAPE '!' ORDER BY username LIMIT ?";
+
+/// Selects a room by id.
+pub(super) const ROOM_BY_ID: &str =
+    "SELECT id, kind, name, created_by, created_at_ms FROM rooms WHERE id = ?";
+
+/// Selects the DM room of a dm key.
+pub(super) const ROOM_BY_DM_KEY: &str =
+    "SELECT id, kind, name, created_by, created_at_ms FROM rooms WHERE dm_key = ?";
+
+/// Deletes a membership (room, user).
+pub(super) const REMOVE_MEMBER: &str = "DELETE FROM room_members WHERE room_id = ? AND user_id = ?";
+
+/// Selects the members of a room with their users, by user id.
+pub(super) const MEMBERS: &str = "SELECT m.user_id, u.username, u.display_name, m.role, m.last_read_seq \
+     FROM room_members m JOIN users u ON u.id = m.user_id \
+     WHERE m.room_id = ? ORDER BY m.user_id";
+
+/// Selects the rooms of a user with their counters, most recently active first. One query: each
+/// correlated subquery is a seek on the messages primary key, and the unread count scans only the unread
+/// range.
+pub(super) const ROOMS_OF: &str = "SELECT r.id, r.kind, r.name, r.created_by, r.created_at_ms, r.dm_key, \
+            m.role, m.last_read_seq, \
+            COALESCE((SELECT MAX(x.seq) FROM messages x WHERE x.room_id = r.id), 0) AS last_seq, \
+            (SELECT COUNT(*) FROM messages x \
+              WHERE x.room_id = r.id AND x.seq > m.last_read_seq) AS unread, \
+            COALESCE((SELECT x.created_at_ms FROM messages x WHERE x.room_id = r.id \
+                       ORDER BY x.seq DESC LIMIT 1), r.created_at_ms) AS last_activity_ms \
+     FROM room_members m JOIN rooms r ON r.id = m.room_id \
+     WHERE m.user_id = ? \
+     ORDER BY last_activity_ms DESC, r.id DESC";
+
+/// Selects the highest seq of a room, 0 when it has none.
+pub(super) const LAST_SEQ: &str = "SELECT COALESCE(MAX(seq), 0) FROM messages WHERE room_id = ?";
+
+/// Selects messages of a room below a seq, newest first, then a limit.
+pub(super) const MESSAGES_BEFORE: &str = "SELECT room_id, seq, message_id, sender_id, body, created_at_ms FROM messages \
+     WHERE room_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?";
+
+/// Selects messages of a room above a seq, oldest first, then a limit.
+pub(super) const MESSAGES_AFTER: &str = "SELECT room_id, seq, message_id, sender_id, body, created_at_ms FROM messages \
+     WHERE room_id = ? AND seq > ? ORDER BY seq ASC LIMIT ?";
+
+/// Start of a multi-row message insert; the `VALUES` follow.
+pub(super) const INSERT_MESSAGES: &str =
+    "INSERT INTO messages (room_id, seq, message_id, sender_id, body, created_at_ms) ";
+
+/// Inserts a refresh token id (jti, user, expiry).
+pub(super) const PUT_REFRESH_TOKEN: &str =
+    "INSERT INTO refresh_tokens (jti, user_id, expires_at_ms) VALUES (?, ?, ?)";

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Runs every test of the workspace, on a fresh machine as on a warm one: starts (or reuses) the
+# private MariaDB of scripts/mariadb.sh, prepares a Python venv with stomp.py for the third-party
+# client test, builds every target, then runs `cargo test --workspace` (its summary lines are the
+# result). Extra arguments go to `cargo test`, e.g. `scripts/test.sh -- --nocapture`.
+#
+# Environment:
+#   CARGO_TARGET_DIR   build dir, default $HOME/.cache/banter/target (kept between runs)
+#   BANTER_VENV        the venv, default $HOME/.cache/banter/venv
+#   PYTHON             interpreter that creates the venv, default python3
+set -euo pipefail
+
+readonly STOMP_PY_VERSION=9.0.0
+
+log() {
+    printf 'test.sh: %s\n' "$*" >&2
+}
+
+die() {
+    log "error: $*"
+    exit 1
+}
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+started=$SECONDS
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/banter/target}"
+log "CARGO_TARGET_DIR=$CARGO_TARGET_DIR"
+
+# MariaDB: the last stdout line of mariadb.sh is `export BANTER_TEST_MYSQL_URL=...`.
+mysql_export="$(scripts/mariadb.sh start | tail -n 1)"
+[[ "$mysql_export" =~ ^export\ BANTER_TEST_MYSQL_URL=mysql://[^[:space:]]+$ ]] ||
+    die "scripts/mariadb.sh start printed '$mysql_export', not an export line"
+eval "$mysql_export"
+log "MariaDB at ${BANTER_TEST_MYSQL_URL}"
+
+# Python venv with stomp.py, made once and reused.
+venv="${BANTER_VENV:-$HOME/.cache/banter/venv}"
+venv_ok() {
+    [[ -x "$venv/bin/python" ]] &&
+        "$venv/bin/python" -c 'import importlib.metadata as m, sys; sys.exit(m.version("stomp.py") != sys.argv[1])' \
+            "$STOMP_PY_VERSION" 2>/dev/null
+}
+if ! venv_ok; then
+    log "preparing $venv with stomp.py==$STOMP_PY_VERSION"
+    python="${PYTHON:-python3}"
+    command -v "$python" >/dev/null || die "$python not found (install python3 and python3-venv)"
+    if ! "$python" -m venv --clear "$venv" >&2; then
+        if [[ "$(id -u)" -eq 0 ]] && command -v apt-get >/dev/null; then
+            log "python3 -m venv failed; installing python3-venv"
+            { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv; } >&2
+            "$python" -m venv --clear "$venv" >&2
+        else
+            die "$python -m venv failed (install python3-venv)"
+        fi
+    fi
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "stomp.py==$STOMP_PY_VERSION" >&2
+    venv_ok || die "stomp.py $STOMP_PY_VERSION is not importable from $venv"
+fi
+
+export BANTER_REQUIRE_MYSQL=1 BANTER_REQUIRE_PY=1
+export BANTER_PYTHON="$venv/bin/python"
+
+log "cargo build --workspace --all-targets"
+cargo build --workspace --all-targets
+log "cargo test --workspace --no-fail-fast $*"
+status=0
+cargo test --workspace --no-fail-fast "$@" || status=$?
+
+elapsed=$((SECONDS - started))
+log "finished in $((elapsed / 60))m $((elapsed % 60))s (exit status $status)"
+exit "$status"
