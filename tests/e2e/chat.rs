@@ -271,7 +271,10 @@ async fn conversation(node: &Node) -> Result<()> {
         .await?
         .context("bob lists the DM")?;
     let mut alice2 = StompClient::connect(&ws, &alice.token).await?;
-    alice2.subscribe("/user/queue/events", "me", None).await?;
+    // Read markers from a user's other sessions arrive on the room (docs/PROTOCOL.md).
+    alice2
+        .subscribe(&format!("/rooms/{}", dm.id), "dm", None)
+        .await?;
     alice_c.mark_read(dm.id, r2.seq).await?;
     let rd = bob_c
         .recv_event("read", |f| {

@@ -75,9 +75,13 @@ async fn wrong_content_type_is_refused() {
             .post(api.url("/api/auth/register"))
             .header(CONTENT_TYPE, "text/plain")
             .body(body.clone());
-        api.send(req).await?.assert_error(415, "bad_request");
+        api.send(req)
+            .await?
+            .assert_error(415, "unsupported_media_type");
         let req = api.http().post(api.url("/api/auth/register")).body(body);
-        api.send(req).await?.assert_error(415, "bad_request");
+        api.send(req)
+            .await?
+            .assert_error(415, "unsupported_media_type");
         Ok(())
     })
     .await;

@@ -57,7 +57,7 @@ pub enum AuthError {
     #[error("missing token")]
     Missing,
     /// The token is not a well-formed JWT.
-    #[error("malformed token")]
+    #[error("invalid token: malformed")]
     Malformed,
     /// The token's `exp` has passed.
     #[error("token expired")]
@@ -67,7 +67,7 @@ pub enum AuthError {
     #[error("invalid token signature")]
     BadSignature,
     /// An access token was given where a refresh token is expected, or the reverse.
-    #[error("wrong token type")]
+    #[error("invalid token: wrong token type")]
     WrongType,
     /// The token is signed correctly but its claims are not acceptable.
     #[error("invalid token ({0})")]
@@ -101,10 +101,10 @@ impl AuthError {
         match self {
             AuthError::Missing => "missing_token",
             AuthError::Expired => "token_expired",
-            AuthError::WrongType => "wrong_token_type",
-            AuthError::Malformed | AuthError::BadSignature | AuthError::Invalid(_) => {
-                "invalid_token"
-            }
+            AuthError::Malformed
+            | AuthError::BadSignature
+            | AuthError::WrongType
+            | AuthError::Invalid(_) => "invalid_token",
             AuthError::KeyIo { .. }
             | AuthError::KeyFormat { .. }
             | AuthError::KeyGeneration

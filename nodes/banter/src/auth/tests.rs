@@ -189,7 +189,7 @@ fn token_types_are_not_interchangeable() {
         .verify(&t.refresh_token, TokenType::Access)
         .expect_err("refresh as access");
     assert!(matches!(err, AuthError::WrongType), "{err:?}");
-    assert_eq!(err.code(), "wrong_token_type");
+    assert_eq!(err.code(), "invalid_token");
     let err = keys
         .verify(&t.access_token, TokenType::Refresh)
         .expect_err("access as refresh");
@@ -237,7 +237,7 @@ fn garbage_is_malformed() {
     ] {
         let err = keys.verify(garbage, TokenType::Access).expect_err(garbage);
         assert!(matches!(err, AuthError::Malformed), "{garbage}: {err:?}");
-        assert_eq!(err.to_string(), "malformed token");
+        assert_eq!(err.to_string(), "invalid token: malformed");
     }
     let huge = format!("{}.{}.{}", "a".repeat(5000), "b".repeat(5000), "c");
     assert!(matches!(

@@ -9,7 +9,7 @@ use banter_actors::model::UserId;
 use serde::de::DeserializeOwned;
 
 use crate::app::AppState;
-use crate::auth::{AuthError, TokenType, bearer};
+use crate::auth::{TokenType, bearer};
 use crate::error::ApiError;
 
 /// A JSON body; malformed JSON is a 400 `invalid_json`, a wrong content type a 415, a body over the
@@ -97,7 +97,7 @@ impl FromRequestParts<AppState> for AuthUser {
             .to_str()
             .ok()
             .and_then(bearer)
-            .ok_or_else(|| ApiError::from(AuthError::Malformed))?;
+            .ok_or_else(|| ApiError::unauthorized("expected Authorization: Bearer <token>"))?;
         let claims = state.keys.verify(token, TokenType::Access)?;
         Ok(AuthUser {
             id: claims.user_id()?,
