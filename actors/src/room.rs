@@ -400,7 +400,7 @@ impl Actor for Room {
             .store
             .room(args.room_id)
             .await?
-            .ok_or_else(|| RoomError::NotFound(args.room_id))?;
+            .ok_or(RoomError::NotFound(args.room_id))?;
         let members = ports.store.members(room.id).await?;
         let members: HashMap<UserId, Arc<str>> = members
             .into_iter()

@@ -109,10 +109,14 @@ fn closed() -> JournalError {
     JournalError::Unavailable("journal stopped".into())
 }
 
-impl Journal for LocalJournal {
-    fn append(&self, message: ChatMessage) -> BoxFuture<'static, Result<(), JournalError>> {
+impl LocalJournal {
+    /// Queues an operation behind everything queued before it and awaits its answer.
+    fn request<T: Send + 'static>(
+        &self,
+        op: impl FnOnce(oneshot::Sender<Result<T, JournalError>>) -> Op,
+    ) -> BoxFuture<'static, Result<T, JournalError>> {
         let (tx, rx) = oneshot::channel();
-        let sent = self.tx.send(Op::Append(message, tx)).is_ok();
+        let sent = self.tx.send(op(tx)).is_ok();
         Box::pin(async move {
             if !sent {
                 return Err(closed());
@@ -120,16 +124,15 @@ impl Journal for LocalJournal {
             rx.await.unwrap_or_else(|_| Err(closed()))
         })
     }
+}
+
+impl Journal for LocalJournal {
+    fn append(&self, message: ChatMessage) -> BoxFuture<'static, Result<(), JournalError>> {
+        self.request(|tx| Op::Append(message, tx))
+    }
 
     fn last_seq(&self, room: RoomId) -> BoxFuture<'static, Result<Seq, JournalError>> {
-        let (tx, rx) = oneshot::channel();
-        let sent = self.tx.send(Op::LastSeq(room, tx)).is_ok();
-        Box::pin(async move {
-            if !sent {
-                return Err(closed());
-            }
-            rx.await.unwrap_or_else(|_| Err(closed()))
-        })
+        self.request(|tx| Op::LastSeq(room, tx))
     }
 
     fn read_after(
@@ -138,13 +141,6 @@ impl Journal for LocalJournal {
         after: Seq,
         limit: u32,
     ) -> BoxFuture<'static, Result<Vec<ChatMessage>, JournalError>> {
-        let (tx, rx) = oneshot::channel();
-        let sent = self.tx.send(Op::ReadAfter(room, after, limit, tx)).is_ok();
-        Box::pin(async move {
-            if !sent {
-                return Err(closed());
-            }
-            rx.await.unwrap_or_else(|_| Err(closed()))
-        })
+        self.request(|tx| Op::ReadAfter(room, after, limit, tx))
     }
 }

@@ -1,6 +1,7 @@
 //! The WebSocket endpoint `/ws`: the Origin check, the upgrade (offering the `v12.stomp` subprotocol,
 //! accepting clients that offer none) and one light session task per connection ([`session`]).
 
+mod frames;
 mod session;
 
 use axum::extract::State;

@@ -29,44 +29,9 @@ use tracing::{debug, instrument};
 use crate::app::AppState;
 use crate::auth::{TokenType, bearer};
 
+use super::frames::{Fatal, Target, fatal, parse_destination, required};
+
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Why a session ends with an ERROR frame.
-struct Fatal {
-    message: String,
-    receipt_id: Option<String>,
-}
-
-fn fatal(message: impl Into<String>) -> Fatal {
-    Fatal {
-        message: message.into(),
-        receipt_id: None,
-    }
-}
-
-enum Target {
-    Room(RoomId),
-    Typing(RoomId),
-    Read(RoomId),
-    UserQueue,
-}
-
-fn parse_destination(dest: &str) -> Result<Target, Fatal> {
-    if dest == USER_QUEUE {
-        return Ok(Target::UserQueue);
-    }
-    let unknown = || fatal(format!("unknown destination '{dest}'"));
-    let rest = dest.strip_prefix("/rooms/").ok_or_else(unknown)?;
-    let (id, tail) = rest.split_once('/').unwrap_or((rest, ""));
-    let id: i64 = id.parse().map_err(|_| unknown())?;
-    let room = RoomId(id);
-    match tail {
-        "" => Ok(Target::Room(room)),
-        "typing" => Ok(Target::Typing(room)),
-        "read" => Ok(Target::Read(room)),
-        _ => Err(unknown()),
-    }
-}
 
 struct RoomSub {
     id: String,
@@ -185,13 +150,6 @@ async fn close_with_error(socket: &mut WebSocket, e: Fatal) {
         .with_body(Bytes::from(e.message.into_bytes()));
     let _ = send_bytes(socket, frame.to_bytes()).await;
     let _ = socket.send(Message::Close(None)).await;
-}
-
-fn required<'a>(frame: &'a Frame, name: &str) -> Result<&'a str, Fatal> {
-    frame.header(name).ok_or_else(|| Fatal {
-        message: format!("missing header '{name}' in {}", frame.command.as_str()),
-        receipt_id: frame.header("receipt").map(str::to_owned),
-    })
 }
 
 impl Session {

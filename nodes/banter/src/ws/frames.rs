@@ -1,0 +1,53 @@
+//! What a session reads out of client frames: destinations, required headers, and the fatal errors
+//! that end a session with a STOMP ERROR frame.
+
+use banter_actors::encode::USER_QUEUE;
+use banter_actors::model::RoomId;
+use banter_proto::stomp::Frame;
+
+/// Why a session ends with an ERROR frame.
+pub(super) struct Fatal {
+    /// Text of the ERROR frame's `message` header.
+    pub(super) message: String,
+    /// The `receipt` of the frame that caused it.
+    pub(super) receipt_id: Option<String>,
+}
+
+pub(super) fn fatal(message: impl Into<String>) -> Fatal {
+    Fatal {
+        message: message.into(),
+        receipt_id: None,
+    }
+}
+
+/// Where a SEND or SUBSCRIBE goes.
+pub(super) enum Target {
+    Room(RoomId),
+    Typing(RoomId),
+    Read(RoomId),
+    UserQueue,
+}
+
+pub(super) fn parse_destination(dest: &str) -> Result<Target, Fatal> {
+    if dest == USER_QUEUE {
+        return Ok(Target::UserQueue);
+    }
+    let unknown = || fatal(format!("unknown destination '{dest}'"));
+    let rest = dest.strip_prefix("/rooms/").ok_or_else(unknown)?;
+    let (id, tail) = rest.split_once('/').unwrap_or((rest, ""));
+    let id: i64 = id.parse().map_err(|_| unknown())?;
+    let room = RoomId(id);
+    match tail {
+        "" => Ok(Target::Room(room)),
+        "typing" => Ok(Target::Typing(room)),
+        "read" => Ok(Target::Read(room)),
+        _ => Err(unknown()),
+    }
+}
+
+pub(super) fn required<'a>(frame: &'a Frame, name: &str) -> Result<&'a str, Fatal> {
+    frame.header(name).ok_or_else(|| Fatal {
+        message: format!("missing header '{name}' in {}", frame.command.as_str()),
+        receipt_id: frame.header("receipt").map(str::to_owned),
+    })
+}
