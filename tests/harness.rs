@@ -19,6 +19,8 @@
 pub mod api;
 #[path = "harness/frames.rs"]
 pub mod frames;
+#[path = "harness/kafka.rs"]
+pub mod kafka;
 #[path = "harness/mysql.rs"]
 pub mod mysql;
 #[path = "harness/node.rs"]

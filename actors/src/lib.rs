@@ -22,4 +22,5 @@ pub mod room;
 pub mod rules;
 #[cfg(test)]
 mod testing;
+pub mod trace;
 pub mod user;

@@ -12,6 +12,7 @@ use futures::future::BoxFuture;
 use crate::model::{
     ChatMessage, Member, NewUser, Role, Room, RoomId, RoomKind, RoomSummary, Seq, User, UserId,
 };
+use crate::trace::TraceParent;
 
 /// Error of a store operation.
 #[derive(Debug, thiserror::Error)]
@@ -132,7 +133,12 @@ pub enum JournalError {
 pub trait Journal: Send + Sync + 'static {
     /// Appends a message. The returned future resolves once the message is durable; the caller may start
     /// further appends before it does (appends are pipelined), and the journal keeps a room's order.
-    fn append(&self, message: ChatMessage) -> BoxFuture<'static, Result<(), JournalError>>;
+    /// `trace` is the W3C trace context of the SEND that carried it.
+    fn append(
+        &self,
+        message: ChatMessage,
+        trace: TraceParent,
+    ) -> BoxFuture<'static, Result<(), JournalError>>;
     /// Returns the highest durable seq of a room, counting records journaled but not yet stored.
     fn last_seq(&self, room: RoomId) -> BoxFuture<'static, Result<Seq, JournalError>>;
     /// Returns up to `limit` durable messages of a room with a seq above `after`, oldest first, from

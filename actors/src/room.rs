@@ -24,6 +24,7 @@ use crate::directory::{DirectoryMessage, Entity, RouteError};
 use crate::encode;
 use crate::model::{ChatMessage, RoomId, Seq, UserId};
 use crate::ports::{JournalError, Ports};
+use crate::trace::TraceParent;
 
 /// Settings of room actors.
 #[derive(Clone, Debug)]
@@ -72,6 +73,8 @@ pub enum RoomMessage {
         receipt: Option<String>,
         /// Validated UTF-8 text.
         body: String,
+        /// W3C trace context of the SEND.
+        trace: TraceParent,
     },
     /// Subscribes a session; messages after `since` are replayed first.
     Subscribe {
@@ -272,6 +275,7 @@ impl Room {
         session: SessionHandle,
         receipt: Option<String>,
         body: String,
+        trace: TraceParent,
     ) {
         if !state.is_member(session.user) {
             session.offer(Outbound::Failed {
@@ -296,7 +300,7 @@ impl Room {
             .unwrap_or_else(|| Arc::from(""));
         let tail = message_tail(&msg, &sender_name);
         let (seq, message_id) = (msg.seq, msg.message_id);
-        let append = state.ports.journal.append(msg);
+        let append = state.ports.journal.append(msg, trace);
         let me = myself.clone();
         tokio::spawn(async move {
             let result = append.await;
@@ -484,9 +488,10 @@ impl Actor for Room {
                 session,
                 receipt,
                 body,
+                trace,
             } => {
                 state.last_activity = Instant::now();
-                Self::publish(&myself, state, session, receipt, body);
+                Self::publish(&myself, state, session, receipt, body, trace);
             }
             RoomMessage::Journaled { seq, result } => {
                 let Some(front) = state.pending.front().map(|p| p.seq) else {

@@ -425,7 +425,11 @@ impl FakeJournal {
 }
 
 impl Journal for FakeJournal {
-    fn append(&self, message: ChatMessage) -> BoxFuture<'static, Result<(), JournalError>> {
+    fn append(
+        &self,
+        message: ChatMessage,
+        _trace: crate::trace::TraceParent,
+    ) -> BoxFuture<'static, Result<(), JournalError>> {
         let mut d = lock(&self.data);
         let (room, seq) = (message.room_id, message.seq);
         match d.mode {

@@ -63,6 +63,7 @@ fn publish(
             session: session.clone(),
             receipt: Some(receipt.to_owned()),
             body: format!("body of {receipt}"),
+            trace: crate::trace::TraceParent::new_root(),
         },
     );
 }

@@ -88,6 +88,7 @@ fn publish(room: &ActorRef<RoomMessage>, session: &SessionHandle, receipt: &str,
         session: session.clone(),
         receipt: Some(receipt.to_owned()),
         body: body.to_owned(),
+        trace: crate::trace::TraceParent::new_root(),
     })
     .unwrap_or_else(|_| panic!("room is not running"));
 }

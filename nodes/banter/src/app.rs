@@ -96,7 +96,11 @@ impl Node {
             .with_context(|| format!("failed to open store {}", redact(&url)))?;
         let keys = AuthKeys::load_or_create(&config.data_dir)
             .context("failed to load the token signing key")?;
-        let journal = LocalJournal::start(store.clone(), config.journal.max_batch);
+        let journal = LocalJournal::start(
+            store.clone(),
+            config.journal.max_batch,
+            config.journal.max_queue,
+        );
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let ports = Ports {
             store,

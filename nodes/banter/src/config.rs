@@ -67,11 +67,16 @@ pub struct StoreConfig {
 pub struct JournalConfig {
     /// Most messages the in-process journal writes in one store transaction. Default: 512.
     pub max_batch: usize,
+    /// Most operations queued for the in-process journal; appends beyond it fail at once. Default: 65536.
+    pub max_queue: usize,
 }
 
 impl Default for JournalConfig {
     fn default() -> Self {
-        JournalConfig { max_batch: 512 }
+        JournalConfig {
+            max_batch: 512,
+            max_queue: 65_536,
+        }
     }
 }
 

@@ -152,6 +152,7 @@ async fn activation_with_the_journal_ahead_of_the_store_replays_without_gap() {
                 body: format!("journaled {seq}"),
                 created_at_ms: 0,
             },
+            crate::trace::TraceParent::new_root(),
         )
         .await
         .expect("fake append");

@@ -19,6 +19,7 @@ use banter_actors::encode::{self, USER_QUEUE};
 use banter_actors::model::{RoomId, Seq, UserId};
 use banter_actors::room::{RoomError, RoomMessage, SubscribeOk};
 use banter_actors::rules;
+use banter_actors::trace::TraceParent;
 use banter_actors::user::{SendBudget, UserMessage};
 use banter_proto::stomp::{self, Command, Frame, Limits, Parsed};
 use bytes::{Bytes, BytesMut};
@@ -408,6 +409,11 @@ impl Session {
                         session,
                         receipt,
                         body,
+                        // The client's own trace context when it sent a valid one, else a new trace.
+                        trace: frame
+                            .header("traceparent")
+                            .and_then(TraceParent::parse)
+                            .unwrap_or_else(TraceParent::new_root),
                     },
                 )
             }

@@ -1,0 +1,76 @@
+//! W3C trace context (`traceparent`) that travels with a message from the client's SEND frame through
+//! the journal (as a Kafka header) to the persister, so one trace can show one message end to end.
+
+use std::fmt::Write as _;
+
+/// A validated W3C `traceparent` value: `00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TraceParent(String);
+
+impl TraceParent {
+    /// Parses a `traceparent` header; returns `None` unless it is a valid version-00 value with
+    /// non-zero ids (the W3C rules), so a client cannot inject arbitrary text into headers.
+    pub fn parse(value: &str) -> Option<TraceParent> {
+        let b = value.as_bytes();
+        if b.len() != 55 || b[2] != b'-' || b[35] != b'-' || b[52] != b'-' || &b[..2] != b"00" {
+            return None;
+        }
+        let hex = |s: &[u8]| s.iter().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'));
+        let (trace, parent, flags) = (&b[3..35], &b[36..52], &b[53..55]);
+        let zero = |s: &[u8]| s.iter().all(|c| *c == b'0');
+        (hex(trace) && hex(parent) && hex(flags) && !zero(trace) && !zero(parent))
+            .then(|| TraceParent(value.to_owned()))
+    }
+
+    /// Starts a new sampled trace with random ids (for a SEND that carried none).
+    pub fn new_root() -> TraceParent {
+        let trace: u128 = rand::random::<u128>().max(1);
+        let parent: u64 = rand::random::<u64>().max(1);
+        let mut s = String::with_capacity(55);
+        let _ = write!(s, "00-{trace:032x}-{parent:016x}-01");
+        TraceParent(s)
+    }
+
+    /// Returns the header value.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Returns the 32-hex-digit trace id.
+    pub fn trace_id(&self) -> &str {
+        &self.0[3..35]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TraceParent;
+
+    #[test]
+    fn parses_the_w3c_example_and_refuses_the_rest() {
+        let ok = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        assert_eq!(
+            TraceParent::parse(ok)
+                .map(|t| t.trace_id().to_owned())
+                .as_deref(),
+            Some("4bf92f3577b34da6a3ce929d0e0e4736")
+        );
+        for bad in [
+            "",
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+            "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\nx:y",
+        ] {
+            assert!(TraceParent::parse(bad).is_none(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn new_roots_are_valid_and_distinct() {
+        let (a, b) = (TraceParent::new_root(), TraceParent::new_root());
+        assert!(TraceParent::parse(a.as_str()).is_some());
+        assert_ne!(a, b);
+    }
+}
