@@ -82,6 +82,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<bool>;
     /// Removes a member; returns whether it was a member.
     async fn remove_member(&self, room: RoomId, user: UserId) -> StoreResult<bool>;
+    /// Returns the user's role in the room, or `None` when they are not a member (one indexed lookup).
+    async fn member_role(&self, room: RoomId, user: UserId) -> StoreResult<Option<Role>>;
     /// Returns the members of a room, ordered by user id.
     async fn members(&self, room: RoomId) -> StoreResult<Vec<Member>>;
     /// Returns the rooms of a user with unread counts, most recently active first.
@@ -116,6 +118,8 @@ pub trait Store: Send + Sync + 'static {
         user: UserId,
         expires_at_ms: i64,
     ) -> StoreResult<()>;
+    /// Deletes the refresh tokens expired at `now_ms`; returns how many were deleted.
+    async fn purge_refresh_tokens(&self, now_ms: i64) -> StoreResult<u64>;
     /// Consumes a refresh token id: returns its user if it was valid and unexpired at `now_ms`, and
     /// makes it unusable from then on (rotation), atomically.
     async fn take_refresh_token(&self, jti: &str, now_ms: i64) -> StoreResult<Option<UserId>>;

@@ -239,6 +239,14 @@ impl Store for FakeStore {
         unused()
     }
 
+    async fn member_role(&self, room: RoomId, user: UserId) -> StoreResult<Option<Role>> {
+        let d = lock(&self.data);
+        Ok(d.members
+            .get(&room)
+            .and_then(|m| m.get(&user))
+            .map(|(role, _)| *role))
+    }
+
     async fn members(&self, room: RoomId) -> StoreResult<Vec<Member>> {
         let d = lock(&self.data);
         let members = d.members.get(&room).cloned().unwrap_or_default();
@@ -328,6 +336,10 @@ impl Store for FakeStore {
         _user: UserId,
         _expires_at_ms: i64,
     ) -> StoreResult<()> {
+        unused()
+    }
+
+    async fn purge_refresh_tokens(&self, _now_ms: i64) -> StoreResult<u64> {
         unused()
     }
 

@@ -145,6 +145,11 @@ impl Node {
         };
         let router = crate::http::router(state.clone());
         let (shutdown, mut rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(crate::housekeeping::run(
+            state.clone(),
+            Duration::from_secs(3600),
+            shutdown.subscribe(),
+        ));
         let server = tokio::spawn(async move {
             axum::serve(
                 listener,

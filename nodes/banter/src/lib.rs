@@ -7,7 +7,8 @@
 //! - [`auth`]: passwords (argon2id) and tokens (EdDSA JWT, JWKS);
 //! - [`store`]: the SQLite and MySQL stores (sqlx) behind the `Store` port, with their contract suite;
 //! - [`journal`]: the in-process journal (group commit into the store);
-//! - [`error`]: the one mapping from errors to HTTP and STOMP answers.
+//! - [`error`]: the one mapping from errors to HTTP and STOMP answers;
+//! - [`housekeeping`]: periodic chores (expired tokens, limiter state).
 //!
 //! The binary (`src/main.rs`) parses the CLI, loads the config, sets up logging and runs a [`app::Node`].
 
@@ -15,6 +16,7 @@ pub mod app;
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod housekeeping;
 pub mod http;
 pub mod journal;
 pub mod store;

@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use banter_actors::model::{Member, Role, RoomId, RoomKind, UserId};
+use banter_actors::model::{Role, RoomId, RoomKind, UserId};
 use banter_actors::room::RoomMessage;
 use banter_actors::rules;
 use banter_actors::user::UserMessage;
@@ -64,16 +64,15 @@ pub struct HistoryPage {
     pub next_before: Option<u64>,
 }
 
-async fn members_if_member(state: &AppState, room: RoomId, me: UserId) -> ApiResult<Vec<Member>> {
+/// Succeeds when `me` is a member of `room`: 404 when the room does not exist, 403 when not a member.
+async fn require_member(state: &AppState, room: RoomId, me: UserId) -> ApiResult<()> {
+    if state.store().member_role(room, me).await?.is_some() {
+        return Ok(());
+    }
     if state.store().room(room).await?.is_none() {
         return Err(ApiError::not_found(format!("room {room} does not exist")));
     }
-    let members = state.store().members(room).await?;
-    if members.iter().any(|m| m.user_id == me) {
-        Ok(members)
-    } else {
-        Err(ApiError::forbidden(format!("not a member of room {room}")))
-    }
+    Err(ApiError::forbidden(format!("not a member of room {room}")))
 }
 
 fn summary_json(state: &AppState, summary: &RoomSummaryView) -> Bytes {
@@ -135,7 +134,7 @@ pub async fn get(
     me: AuthUser,
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<RoomView>> {
-    members_if_member(&state, RoomId(id), me.id).await?;
+    require_member(&state, RoomId(id), me.id).await?;
     let room = state
         .store()
         .room(RoomId(id))
@@ -187,7 +186,7 @@ pub async fn leave(
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<StatusCode> {
     let room_id = RoomId(id);
-    members_if_member(&state, room_id, me.id).await?;
+    require_member(&state, room_id, me.id).await?;
     state.store().remove_member(room_id, me.id).await?;
     state.tell_room(room_id, RoomMessage::MemberLeft { user: me.id });
     Ok(StatusCode::NO_CONTENT)
@@ -201,7 +200,8 @@ pub async fn members(
     me: AuthUser,
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<MemberList>> {
-    let members = members_if_member(&state, RoomId(id), me.id).await?;
+    require_member(&state, RoomId(id), me.id).await?;
+    let members = state.store().members(RoomId(id)).await?;
     Ok(Json(MemberList {
         members: members.iter().map(MemberView::from).collect(),
     }))
@@ -245,7 +245,7 @@ pub async fn history(
     ApiQuery(q): ApiQuery<HistoryQuery>,
 ) -> ApiResult<Json<HistoryPage>> {
     let room = RoomId(id);
-    members_if_member(&state, room, me.id).await?;
+    require_member(&state, room, me.id).await?;
     let limit = q.limit.unwrap_or(50).clamp(1, 200);
     let messages = state.store().messages_before(room, q.before, limit).await?;
     let next_before = match messages.last() {

@@ -41,6 +41,7 @@ macro_rules! contract_suite {
             create_room_makes_the_creator_owner,
             create_room_refuses_dm,
             add_and_remove_members,
+            member_role_is_a_point_lookup,
             membership_of_missing_rows_is_not_found,
             dm_room_is_one_room_per_pair,
             dm_room_races_create_one_room,
@@ -58,6 +59,7 @@ macro_rules! contract_suite {
             refresh_token_is_single_use,
             refresh_token_expires,
             refresh_token_races_have_one_winner,
+            expired_refresh_tokens_are_purged,
         );
     };
     (@cases $suite:ident, $fixture:expr, $($case:ident),+ $(,)?) => {

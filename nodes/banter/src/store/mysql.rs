@@ -352,6 +352,20 @@ impl Store for MySqlStore {
         Ok(done.rows_affected() == 1)
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(room_id = %room, user_id = %user))]
+    async fn member_role(&self, room: RoomId, user: UserId) -> StoreResult<Option<Role>> {
+        let role: Option<(String,)> = sqlx::query_as(sql::MEMBER_ROLE)
+            .bind(room.0)
+            .bind(user.0)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        role.map(|(r,)| {
+            Role::parse(&r).ok_or_else(|| StoreError::Other(format!("unknown role {r:?}")))
+        })
+        .transpose()
+    }
+
     #[tracing::instrument(level = "debug", skip_all, fields(room_id = %room))]
     async fn members(&self, room: RoomId) -> StoreResult<Vec<Member>> {
         let rows: Vec<MemberRow> = sqlx::query_as(sql::MEMBERS)
@@ -473,6 +487,16 @@ impl Store for MySqlStore {
             .await
             .map_err(|e| conflict_as(map_err(e), || "refresh token id already recorded".into()))?;
         Ok(())
+    }
+
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn purge_refresh_tokens(&self, now_ms: i64) -> StoreResult<u64> {
+        let done = sqlx::query(sql::PURGE_REFRESH_TOKENS)
+            .bind(now_ms)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(done.rows_affected())
     }
 
     #[tracing::instrument(level = "debug", skip_all)]

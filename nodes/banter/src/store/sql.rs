@@ -25,6 +25,13 @@ pub(super) const ROOM_BY_DM_KEY: &str =
 /// Deletes a membership (room, user).
 pub(super) const REMOVE_MEMBER: &str = "DELETE FROM room_members WHERE room_id = ? AND user_id = ?";
 
+/// Selects the role of one member.
+pub(super) const MEMBER_ROLE: &str =
+    "SELECT role FROM room_members WHERE room_id = ? AND user_id = ?";
+
+/// Deletes expired refresh tokens.
+pub(super) const PURGE_REFRESH_TOKENS: &str = "DELETE FROM refresh_tokens WHERE expires_at_ms <= ?";
+
 /// Selects the members of a room with their users, by user id.
 pub(super) const MEMBERS: &str = "SELECT m.user_id, u.username, u.display_name, m.role, m.last_read_seq \
      FROM room_members m JOIN users u ON u.id = m.user_id \

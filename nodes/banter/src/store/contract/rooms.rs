@@ -306,3 +306,31 @@ pub(crate) async fn rooms_of_forgets_removed_members(store: Arc<dyn Store>) {
     assert!(store.rooms_of(b.id).await.unwrap().is_empty());
     assert_eq!(store.rooms_of(a.id).await.unwrap().len(), 1);
 }
+
+pub(crate) async fn member_role_is_a_point_lookup(store: Arc<dyn Store>) {
+    let owner = user(&store, "owner").await;
+    let x = user(&store, "xavier").await;
+    let room = store
+        .create_room(RoomKind::Group, "g", owner.id, 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.member_role(room.id, owner.id).await.unwrap(),
+        Some(Role::Owner)
+    );
+    assert_eq!(store.member_role(room.id, x.id).await.unwrap(), None);
+    store
+        .add_member(room.id, x.id, Role::Member, 2)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.member_role(room.id, x.id).await.unwrap(),
+        Some(Role::Member)
+    );
+    store.remove_member(room.id, x.id).await.unwrap();
+    assert_eq!(store.member_role(room.id, x.id).await.unwrap(), None);
+    assert_eq!(
+        store.member_role(RoomId(i64::MAX), owner.id).await.unwrap(),
+        None
+    );
+}

@@ -110,3 +110,17 @@ pub(crate) async fn refresh_token_races_have_one_winner(store: Arc<dyn Store>) {
         assert_eq!(winners, 1, "round {round}");
     }
 }
+
+pub(crate) async fn expired_refresh_tokens_are_purged(store: Arc<dyn Store>) {
+    let alice = user(&store, "alice").await;
+    for (jti, exp) in [("a", 1_000), ("b", 2_000), ("c", 3_000)] {
+        store.put_refresh_token(jti, alice.id, exp).await.unwrap();
+    }
+    assert_eq!(store.purge_refresh_tokens(2_000).await.unwrap(), 2);
+    assert_eq!(store.purge_refresh_tokens(2_000).await.unwrap(), 0);
+    assert_eq!(
+        store.take_refresh_token("c", 2_500).await.unwrap(),
+        Some(alice.id),
+        "an unexpired token survives the purge"
+    );
+}
