@@ -2,13 +2,17 @@
 # Builds go to a cache folder outside the clone (override with CARGO_TARGET_DIR).
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/banter/target
 
-.PHONY: run test build fmt lint
+.PHONY: run test build fmt lint stack
 
 run:
 	cargo run --release -p banter-node --bin banter -- $(ARGS)
 
 test:
 	bash scripts/test.sh
+
+# Local full stack without Docker (MariaDB + tansu); prints how to run a node against it.
+stack:
+	bash scripts/stack.sh up
 
 build:
 	cargo build --workspace --all-targets

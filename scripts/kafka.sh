@@ -16,7 +16,8 @@
 # target dir ($BANTER_CACHE/tools-target), never the workspace's. The broker's state (sqlite database
 # tansu.db, log, pid file) lives in ${BANTER_STATE_DIR:-$HOME/.cache/banter/state}/kafka, which is its
 # working directory: tansu reads a `.env` there and the sqlite path is relative to it. It listens on
-# 127.0.0.1:${BANTER_KAFKA_PORT:-19092}. Topics are not created here: the node creates its own.
+# 127.0.0.1:${BANTER_KAFKA_PORT:-19092}. Topics are not created here: the node creates its own. Never
+# delete a topic on it: tansu 0.6.0's sqlite engine then deletes every topic, records included.
 #
 # Environment: BANTER_CACHE, BANTER_STATE_DIR, BANTER_KAFKA_PORT (19092),
 # BANTER_KAFKA_START_TIMEOUT (seconds, 30), BANTER_KAFKA_STOP_TIMEOUT (seconds, 30).
@@ -60,6 +61,12 @@ log_tail() {
         log "last lines of $LOG_FILE:"
         tail -n 30 "$LOG_FILE" >&2 || true
     fi
+}
+
+# Prints the milliseconds since $1, an $EPOCHREALTIME value.
+elapsed_ms() {
+    local now=$EPOCHREALTIME
+    printf '%d\n' $(((${now//[!0-9]/} - ${1//[!0-9]/}) / 1000))
 }
 
 # Tells whether $TANSU_BIN runs and is the pinned version.
@@ -196,7 +203,7 @@ cmd_start() {
     mkdir -p "$STATE_DIR"
     exec 9>"$LOCK_FILE"
     flock 9
-    started=$SECONDS
+    started=$EPOCHREALTIME
     if pid="$(running_pid)"; then
         running_port="$(cat "$PORT_FILE" 2>/dev/null || true)"
         if [[ -n "$running_port" && "$running_port" != "$PORT" ]]; then
@@ -207,11 +214,11 @@ cmd_start() {
         wait_until_accepting "$pid"
     else
         start_broker
-        log "accepting connections on 127.0.0.1:$PORT after $((SECONDS - started))s"
+        log "accepting connections on 127.0.0.1:$PORT after $(elapsed_ms "$started") ms"
     fi
     ensure_index
     exec 9>&-
-    log "ready"
+    log "ready after $(elapsed_ms "$started") ms"
     printf 'export BANTER_TEST_KAFKA_BROKERS=127.0.0.1:%s\n' "$PORT"
 }
 

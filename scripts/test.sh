@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace, on a fresh machine as on a warm one: starts (or reuses) the
-# private MariaDB of scripts/mariadb.sh, prepares a Python venv with stomp.py for the third-party
-# client test, builds every target, then runs `cargo test --workspace` (its summary lines are the
-# result). Extra arguments go to `cargo test`, e.g. `scripts/test.sh -- --nocapture`.
+# private MariaDB of scripts/mariadb.sh, builds (once per machine) tansu, the Kafka-protocol broker of
+# scripts/kafka.sh that the tests start one per test (BANTER_TANSU_BIN), prepares a Python venv with
+# stomp.py for the third-party client test, builds every target, then runs `cargo test --workspace`
+# (its summary lines are the result). Extra arguments go to `cargo test`, e.g.
+# `scripts/test.sh -- --nocapture`.
 #
 # Environment:
 #   CARGO_TARGET_DIR   build dir, default $HOME/.cache/banter/target (kept between runs)
@@ -33,6 +35,13 @@ mysql_export="$(scripts/mariadb.sh start | tail -n 1)"
     die "scripts/mariadb.sh start printed '$mysql_export', not an export line"
 eval "$mysql_export"
 log "MariaDB at ${BANTER_TEST_MYSQL_URL}"
+
+# tansu, the Kafka-protocol broker the tests start (tests/harness/kafka.rs): built once per machine
+# (~10.5 min cold on 2 cores); the last stdout line of kafka.sh install is the binary's path.
+tansu_bin="$(scripts/kafka.sh install | tail -n 1)"
+[[ -x "$tansu_bin" ]] || die "scripts/kafka.sh install printed '$tansu_bin', not an executable"
+export BANTER_TANSU_BIN="$tansu_bin" BANTER_REQUIRE_KAFKA=1
+log "tansu at $BANTER_TANSU_BIN"
 
 # Python venv with stomp.py, made once and reused.
 venv="${BANTER_VENV:-$HOME/.cache/banter/venv}"

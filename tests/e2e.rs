@@ -13,8 +13,10 @@
 //! themselves with unique usernames and room names.
 
 mod auth;
+mod broker;
 mod chat;
 mod crash;
+mod durable;
 mod history;
 mod http_errors;
 mod resume;

@@ -12,6 +12,10 @@
 //! database the harness adds the index tansu lacks (`header_topition_offset`, without which consumers
 //! time out), with the `sqlite3` CLI so that the harness needs no database driver of its own.
 //!
+//! Never delete a topic on it: tansu 0.6.0's sqlite engine answers DeleteTopics by deleting *every*
+//! topic of the cluster with its records (its `topic_delete_by.sql` filters on the cluster only).
+//! Tests isolate themselves with unique topic names, or a broker of their own.
+//!
 //! Brokers never outlive the test run: [`Broker`] kills its process on drop, and every process has a
 //! watchdog (`sh` reading a pipe from the test process, as in [`crate::node`]) that kills it when the
 //! test process is gone however it ended.
@@ -157,6 +161,11 @@ impl Broker {
     /// Returns the bootstrap servers, `127.0.0.1:PORT` (for `bootstrap.servers` / the node's config).
     pub fn brokers(&self) -> String {
         format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Returns the tansu binary this broker runs (its `topic` and `cat` subcommands are clients too).
+    pub fn bin(&self) -> &Path {
+        &self.bin
     }
 
     /// Returns the port the broker listens on.

@@ -1,13 +1,16 @@
 //! Wiring of a node: opens the store, starts the journal and the actor directories, builds the HTTP
 //! router and serves until a shutdown signal.
 //!
-//! Supervision tree:
+//! Supervision tree (`node.roles`; the persister runs only with `journal.kind = "kafka"`):
 //! ```text
 //! node (this module)
-//! ├── Directory<Rooms>  ── Room actor per active room
-//! ├── Directory<Users>  ── User actor per connected user
-//! ├── journal writer task (in-process journal)
-//! └── axum server ── one session task per WebSocket
+//! ├── gateway role
+//! │   ├── Directory<Rooms>  ── Room actor per active room
+//! │   ├── Directory<Users>  ── User actor per connected user
+//! │   ├── journal: in-process writer task, or the Kafka producer
+//! │   └── axum server ── one session task per WebSocket
+//! ├── persister role: consumer loop ── batch writer task; lag refresh task
+//! └── without the gateway role: axum server with /healthz and /metrics only
 //! ```
 
 use std::net::{IpAddr, SocketAddr};
@@ -19,7 +22,7 @@ use std::time::Duration;
 use anyhow::Context;
 use banter_actors::directory::{Directory, DirectoryMessage};
 use banter_actors::model::{RoomId, UserId};
-use banter_actors::ports::{Clock, Ports, Store, SystemClock};
+use banter_actors::ports::{Clock, Journal, Ports, Store, SystemClock};
 use banter_actors::room::{RoomConfig, RoomMessage, Rooms};
 use banter_actors::user::{UserConfig, UserMessage, Users};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
@@ -28,8 +31,9 @@ use tokio::net::TcpListener;
 use tracing::info;
 
 use crate::auth::AuthKeys;
-use crate::config::Config;
-use crate::journal::LocalJournal;
+use crate::config::{Config, JournalKind, Role};
+use crate::journal::{KafkaJournal, LocalJournal};
+use crate::persister::Persister;
 
 /// Everything a request handler or a session needs; cheap to clone.
 #[derive(Clone)]
@@ -80,76 +84,81 @@ fn nonzero(v: u32) -> NonZeroU32 {
 pub struct Node {
     /// Address the HTTP server listens on.
     pub addr: SocketAddr,
-    state: AppState,
+    state: Option<AppState>,
+    kafka_journal: Option<KafkaJournal>,
+    persister: Option<Persister>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
     shutdown: tokio::sync::watch::Sender<bool>,
 }
 
 impl Node {
-    /// Starts a node with `config`: opens the store (running migrations), starts actors, binds the port.
+    /// Starts a node with `config`: opens the store (running migrations), starts the journal, the actors
+    /// and the persister as its roles say, binds the port.
     pub async fn start(config: Config) -> anyhow::Result<Node> {
+        crate::metrics::install();
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("failed to create data dir {}", config.data_dir.display()))?;
         let url = config.store_url();
         let store = crate::store::open_store(&url)
             .await
             .with_context(|| format!("failed to open store {}", redact(&url)))?;
-        let keys = AuthKeys::load_or_create(&config.data_dir)
-            .context("failed to load the token signing key")?;
-        let journal = LocalJournal::start(
-            store.clone(),
-            config.journal.max_batch,
-            config.journal.max_queue,
-        );
-        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let ports = Ports {
-            store,
-            journal: Arc::new(journal),
-            clock,
-        };
-        let idle = Duration::from_secs(config.rooms.idle_timeout_secs.max(1));
-        let rooms = Rooms {
-            ports: ports.clone(),
-            config: RoomConfig {
-                ring_size: config.rooms.ring_size.max(1),
-                idle_timeout: idle,
-                typing_interval: Duration::from_millis(1000),
-            },
-        };
-        let users = Users {
-            config: UserConfig {
-                send_per_second: nonzero(config.limits.send_per_second),
-                send_burst: nonzero(config.limits.send_burst),
-                idle_timeout: idle,
-            },
-        };
-        let (rooms, _) = Actor::spawn(None, Directory::new(rooms), ())
-            .await
-            .context("failed to start the room directory")?;
-        let (users, _) = Actor::spawn(None, Directory::new(users), ())
-            .await
-            .context("failed to start the user directory")?;
-        let auth_quota = Quota::per_minute(nonzero(config.limits.auth_per_minute));
         let listener = TcpListener::bind(config.http.listen)
             .await
             .with_context(|| format!("failed to listen on {}", config.http.listen))?;
         let addr = listener.local_addr()?;
-        let state = AppState {
-            config: Arc::new(config),
-            ports,
-            keys,
-            rooms,
-            users,
-            auth_limiter: Arc::new(RateLimiter::keyed(auth_quota)),
-            next_session: Arc::new(AtomicU64::new(1)),
+        let gateway = config.node.has(Role::Gateway);
+        let kafka = config.journal.kind == JournalKind::Kafka;
+        if !kafka && config.node.has(Role::Persister) && !gateway {
+            tracing::warn!(
+                "the persister role runs only with journal.kind = \"kafka\"; nothing to do"
+            );
+        }
+        let kafka_journal = if kafka && gateway {
+            let journal = KafkaJournal::start(
+                &config.journal.kafka,
+                &config.persister.group_id,
+                store.clone(),
+            )
+            .await
+            .context("failed to start the Kafka journal")?;
+            Some(journal)
+        } else {
+            if kafka {
+                crate::journal::kafka::prepare_topics(&config.journal.kafka)
+                    .await
+                    .context("failed to prepare the Kafka topics")?;
+            }
+            None
         };
-        let router = crate::http::router(state.clone());
+        let persister = if kafka && config.node.has(Role::Persister) {
+            let p = Persister::start(&config.journal.kafka, &config.persister, store.clone())
+                .await
+                .context("failed to start the persister")?;
+            Some(p)
+        } else {
+            None
+        };
         let (shutdown, mut rx) = tokio::sync::watch::channel(false);
-        tokio::spawn(crate::housekeeping::run(
-            state.clone(),
-            Duration::from_secs(3600),
-            shutdown.subscribe(),
-        ));
+        let (state, router) = if gateway {
+            let journal: Arc<dyn Journal> = match &kafka_journal {
+                Some(k) => Arc::new(k.clone()),
+                None => Arc::new(LocalJournal::start(
+                    store.clone(),
+                    config.journal.max_batch,
+                    config.journal.max_queue,
+                )),
+            };
+            let state = start_gateway(config, store, journal).await?;
+            tokio::spawn(crate::housekeeping::run(
+                state.clone(),
+                Duration::from_secs(3600),
+                shutdown.subscribe(),
+            ));
+            let router = crate::http::router(state.clone());
+            (Some(state), router)
+        } else {
+            (None, ops_router())
+        };
         let server = tokio::spawn(async move {
             axum::serve(
                 listener,
@@ -160,32 +169,106 @@ impl Node {
             })
             .await
         });
-        info!(%addr, store = %redact(&url), "banter node listening");
+        let roles: Vec<&str> = [(gateway, "gateway"), (persister.is_some(), "persister")]
+            .into_iter()
+            .filter_map(|(on, name)| on.then_some(name))
+            .collect();
+        info!(%addr, store = %redact(&url), ?roles, "banter node listening");
         Ok(Node {
             addr,
             state,
+            kafka_journal,
+            persister,
             server,
             shutdown,
         })
     }
 
-    /// Returns the node's shared state.
-    pub fn state(&self) -> &AppState {
-        &self.state
+    /// Returns the node's shared state (`None` without the gateway role).
+    pub fn state(&self) -> Option<&AppState> {
+        self.state.as_ref()
     }
 
-    /// Stops accepting connections, waits for the server, then stops the actors.
+    /// Stops accepting connections, waits for the server, stops the actors, settles the journal's
+    /// appends in flight, then stops the persister.
     pub async fn stop(self) -> anyhow::Result<()> {
         let _ = self.shutdown.send(true);
         let served = tokio::time::timeout(Duration::from_secs(10), self.server).await;
-        self.state.rooms.stop(None);
-        self.state.users.stop(None);
+        if let Some(state) = &self.state {
+            state.rooms.stop(None);
+            state.users.stop(None);
+        }
+        if let Some(journal) = &self.kafka_journal {
+            journal.flush(Duration::from_secs(10)).await;
+        }
+        if let Some(persister) = self.persister {
+            persister.stop().await;
+        }
         match served {
             Ok(Ok(r)) => r.context("server failed"),
             Ok(Err(join)) => Err(join.into()),
             Err(_) => Ok(()),
         }
     }
+}
+
+/// Returns the router of a process without the gateway role: liveness and metrics only.
+fn ops_router() -> axum::Router {
+    use axum::routing::get;
+    axum::Router::new()
+        .route(
+            "/healthz",
+            get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
+        )
+        .route("/metrics", get(crate::metrics::metrics_endpoint))
+}
+
+/// Starts what the gateway role runs: the actor directories over the store and `journal`.
+async fn start_gateway(
+    config: Config,
+    store: Arc<dyn Store>,
+    journal: Arc<dyn Journal>,
+) -> anyhow::Result<AppState> {
+    let keys = AuthKeys::load_or_create(&config.data_dir)
+        .context("failed to load the token signing key")?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let ports = Ports {
+        store,
+        journal,
+        clock,
+    };
+    let idle = Duration::from_secs(config.rooms.idle_timeout_secs.max(1));
+    let rooms = Rooms {
+        ports: ports.clone(),
+        config: RoomConfig {
+            ring_size: config.rooms.ring_size.max(1),
+            idle_timeout: idle,
+            typing_interval: Duration::from_millis(1000),
+        },
+    };
+    let users = Users {
+        config: UserConfig {
+            send_per_second: nonzero(config.limits.send_per_second),
+            send_burst: nonzero(config.limits.send_burst),
+            idle_timeout: idle,
+        },
+    };
+    let (rooms, _) = Actor::spawn(None, Directory::new(rooms), ())
+        .await
+        .context("failed to start the room directory")?;
+    let (users, _) = Actor::spawn(None, Directory::new(users), ())
+        .await
+        .context("failed to start the user directory")?;
+    let auth_quota = Quota::per_minute(nonzero(config.limits.auth_per_minute));
+    Ok(AppState {
+        config: Arc::new(config),
+        ports,
+        keys,
+        rooms,
+        users,
+        auth_limiter: Arc::new(RateLimiter::keyed(auth_quota)),
+        next_session: Arc::new(AtomicU64::new(1)),
+    })
 }
 
 /// Hides the password of a database URL for logs.

@@ -13,6 +13,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
+    /// What this process runs.
+    pub node: NodeConfig,
     /// HTTP and WebSocket listener.
     pub http: HttpConfig,
     /// Where the node keeps its files (SQLite database, signing key). Default: `./data`.
@@ -21,6 +23,8 @@ pub struct Config {
     pub store: StoreConfig,
     /// Write-ahead journal.
     pub journal: JournalConfig,
+    /// Kafka journal → store writer.
+    pub persister: PersisterConfig,
     /// Input limits.
     pub limits: LimitsConfig,
     /// Room actors.
@@ -65,18 +69,152 @@ pub struct StoreConfig {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct JournalConfig {
+    /// Which journal acknowledges messages: `local` (in-process, group commit into the store) or
+    /// `kafka` (a Kafka topic; the persister then writes the store). Default: `local`.
+    pub kind: JournalKind,
     /// Most messages the in-process journal writes in one store transaction. Default: 512.
     pub max_batch: usize,
     /// Most operations queued for the in-process journal; appends beyond it fail at once. Default: 65536.
     pub max_queue: usize,
+    /// The Kafka journal (used when `kind = "kafka"`).
+    pub kafka: KafkaConfig,
 }
 
 impl Default for JournalConfig {
     fn default() -> Self {
         JournalConfig {
+            kind: JournalKind::Local,
             max_batch: 512,
             max_queue: 65_536,
+            kafka: KafkaConfig::default(),
         }
+    }
+}
+
+/// Which journal a node uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JournalKind {
+    /// The in-process journal: group commit into the store (the embedded default).
+    Local,
+    /// A Kafka topic keyed by room id, written to the store by the persister.
+    Kafka,
+}
+
+/// Kafka journal settings.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KafkaConfig {
+    /// Bootstrap brokers, comma-separated `host:port`. Default: `127.0.0.1:19092`.
+    pub brokers: String,
+    /// Topic of chat messages, keyed by room id. Default: `chat.messages`.
+    pub topic: String,
+    /// Topic that receives the records the persister can never store. Default: `chat.messages.dlq`.
+    pub dead_letter_topic: String,
+    /// Partitions of both topics when the node creates them. Default: 6.
+    pub partitions: i32,
+    /// Replication factor of both topics when the node creates them. Default: 1.
+    pub replication_factor: i32,
+    /// Creates the topics at start-up when they are missing. Default: true.
+    pub create_topics: bool,
+    /// Milliseconds the producer waits to fill a batch (`linger.ms`). Default: 5.
+    pub linger_ms: u64,
+    /// Milliseconds an append may take, retries included, before it fails (`message.timeout.ms`): the
+    /// sender gets an ERROR rather than waiting while the broker stays down. Default: 10000.
+    pub message_timeout_ms: u64,
+    /// Most appends queued in the producer; beyond it appends fail at once ("journal overloaded").
+    /// Default: 100000.
+    pub max_queued_messages: u32,
+    /// Milliseconds start-up waits for the broker (reaching it, creating topics) before it fails.
+    /// Default: 10000.
+    pub startup_timeout_ms: u64,
+    /// Milliseconds a room activation may spend reading the journal's tail (`last_seq`, `read_after`)
+    /// before it fails. Default: 15000.
+    pub read_timeout_ms: u64,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        KafkaConfig {
+            brokers: "127.0.0.1:19092".into(),
+            topic: "chat.messages".into(),
+            dead_letter_topic: "chat.messages.dlq".into(),
+            partitions: 6,
+            replication_factor: 1,
+            create_topics: true,
+            linger_ms: 5,
+            message_timeout_ms: 10_000,
+            max_queued_messages: 100_000,
+            startup_timeout_ms: 10_000,
+            read_timeout_ms: 15_000,
+        }
+    }
+}
+
+/// Persister settings: the consumer-group member that writes the Kafka journal into the store.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PersisterConfig {
+    /// Consumer group of the persisters; every node in it shares the partitions. Room activations read
+    /// its committed offsets to find the tail not yet stored. Default: `banter-persister`.
+    pub group_id: String,
+    /// Rows that make a batch ready to write. Default: 500.
+    pub batch_rows: usize,
+    /// Milliseconds after its first record that a batch is written however small. Default: 100.
+    pub batch_ms: u64,
+    /// Longest pause between two attempts to write a batch while the store is unavailable, in ms.
+    /// Default: 5000.
+    pub max_backoff_ms: u64,
+    /// Milliseconds between two refreshes of the consumer lag metric. Default: 1000.
+    pub lag_interval_ms: u64,
+}
+
+impl Default for PersisterConfig {
+    fn default() -> Self {
+        PersisterConfig {
+            group_id: "banter-persister".into(),
+            batch_rows: 500,
+            batch_ms: 100,
+            max_backoff_ms: 5_000,
+            lag_interval_ms: 1_000,
+        }
+    }
+}
+
+/// What a node process runs.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NodeConfig {
+    /// Roles of this process. `gateway`: the REST API, WebSocket sessions, room and user actors and
+    /// the journal they append to. `persister`: the persister, which runs only when `journal.kind` is
+    /// `kafka`. A process without `gateway` serves only `/healthz` and `/metrics` on `http.listen`
+    /// (e.g. `roles = ["persister"]`, or `BANTER_NODE__ROLES=[persister]`, runs a persister alone).
+    /// Default: `["gateway", "persister"]`.
+    pub roles: Vec<Role>,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        NodeConfig {
+            roles: vec![Role::Gateway, Role::Persister],
+        }
+    }
+}
+
+/// A role of a node process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// REST API, WebSocket sessions, room and user actors, journal producer.
+    Gateway,
+    /// Kafka journal → store writer (consumer-group member).
+    Persister,
+}
+
+impl NodeConfig {
+    /// Tells whether this process has `role`.
+    pub fn has(&self, role: Role) -> bool {
+        self.roles.contains(&role)
     }
 }
 
@@ -174,16 +312,40 @@ impl Default for WsConfig {
 impl Default for Config {
     fn default() -> Self {
         Config {
+            node: NodeConfig::default(),
             http: HttpConfig::default(),
             data_dir: PathBuf::from("./data"),
             store: StoreConfig::default(),
             journal: JournalConfig::default(),
+            persister: PersisterConfig::default(),
             limits: LimitsConfig::default(),
             rooms: RoomsConfig::default(),
             auth: AuthConfig::default(),
             ws: WsConfig::default(),
         }
     }
+}
+
+/// Top-level keys of [`Config`]. Other `BANTER_*` variables are not configuration (`BANTER_CONFIG`,
+/// `BANTER_LOG`, the test tooling's `BANTER_TEST_*`, `BANTER_REQUIRE_*`): they are left alone rather
+/// than refused as unknown fields. Within a section, unknown keys are still refused.
+const SECTIONS: &[&str] = &[
+    "node",
+    "http",
+    "data_dir",
+    "store",
+    "journal",
+    "persister",
+    "limits",
+    "rooms",
+    "auth",
+    "ws",
+];
+
+/// Tells whether an environment key (prefix stripped, `__` turned into `.`) names configuration.
+fn is_config_key(key: &str) -> bool {
+    let section = key.split('.').next().unwrap_or(key);
+    SECTIONS.iter().any(|s| s.eq_ignore_ascii_case(section))
 }
 
 impl Config {
@@ -193,9 +355,13 @@ impl Config {
         if let Some(file) = file {
             fig = fig.merge(Toml::file_exact(file));
         }
-        fig.merge(Env::prefixed("BANTER_").split("__"))
-            .extract()
-            .map_err(Box::new)
+        fig.merge(
+            Env::prefixed("BANTER_")
+                .split("__")
+                .filter(|key| is_config_key(key.as_str())),
+        )
+        .extract()
+        .map_err(Box::new)
     }
 
     /// Returns the store URL, resolving the empty default to the SQLite file in the data dir.
@@ -217,6 +383,73 @@ mod tests {
         let c = Config::default();
         assert_eq!(c.http.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(c.store_url(), "sqlite://./data/banter.db");
+        assert_eq!(c.journal.kind, JournalKind::Local);
+        assert!(c.node.has(Role::Gateway) && c.node.has(Role::Persister));
+    }
+
+    #[test]
+    fn kafka_journal_and_persister_parse() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let f = dir.path().join("banter.toml");
+        std::fs::write(
+            &f,
+            "[node]\nroles = [\"persister\"]\n\
+             [journal]\nkind = \"kafka\"\n\
+             [journal.kafka]\nbrokers = \"127.0.0.1:29092\"\npartitions = 3\n\
+             [persister]\nbatch_rows = 50\nbatch_ms = 20\n",
+        )
+        .expect("write");
+        let c = Config::load(Some(&f)).expect("loads");
+        assert_eq!(c.journal.kind, JournalKind::Kafka);
+        assert_eq!(c.journal.kafka.brokers, "127.0.0.1:29092");
+        assert_eq!(c.journal.kafka.partitions, 3);
+        assert_eq!(c.journal.kafka.topic, "chat.messages");
+        assert_eq!(c.journal.kafka.message_timeout_ms, 10_000);
+        assert_eq!((c.persister.batch_rows, c.persister.batch_ms), (50, 20));
+        assert_eq!(c.persister.group_id, "banter-persister");
+        assert!(!c.node.has(Role::Gateway) && c.node.has(Role::Persister));
+        // The defaults print and load back (what `banter --print-config` shows).
+        let printed = toml::to_string_pretty(&Config::default()).expect("print");
+        std::fs::write(&f, printed).expect("write");
+        assert_eq!(
+            Config::load(Some(&f)).expect("reloads").journal.kafka.topic,
+            "chat.messages"
+        );
+    }
+
+    #[test]
+    fn only_config_sections_are_read_from_the_environment() {
+        let toml::Value::Table(defaults) = toml::Value::try_from(Config::default()).expect("toml")
+        else {
+            panic!("the config is a table");
+        };
+        let mut keys: Vec<_> = defaults.keys().map(String::as_str).collect();
+        let mut sections = SECTIONS.to_vec();
+        keys.sort_unstable();
+        sections.sort_unstable();
+        assert_eq!(keys, sections);
+        assert!(is_config_key("http.listen") && is_config_key("data_dir"));
+        assert!(is_config_key("journal.kafka.brokers"));
+        for tooling in [
+            "config",
+            "log",
+            "test_mysql_url",
+            "require_kafka",
+            "tansu_bin",
+        ] {
+            assert!(!is_config_key(tooling), "{tooling}");
+        }
+    }
+
+    #[test]
+    fn unknown_journal_kinds_are_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let f = dir.path().join("banter.toml");
+        std::fs::write(&f, "[journal]\nkind = \"redis\"\n").expect("write");
+        assert!(Config::load(Some(&f)).is_err());
+        std::fs::write(&f, "[journal.kafka]\nbrokerz = \"x\"\n").expect("write");
+        let err = Config::load(Some(&f)).expect_err("unknown field must fail");
+        assert!(err.to_string().contains("brokerz"), "{err}");
     }
 
     #[test]

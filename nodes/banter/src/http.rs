@@ -1,5 +1,6 @@
 //! The HTTP surface: the REST API (documented by the OpenAPI document generated from these handlers,
-//! served at `/api/openapi.json`), health checks and the WebSocket endpoint `/ws`.
+//! served at `/api/openapi.json`), health checks, Prometheus metrics at `/metrics` and the WebSocket
+//! endpoint `/ws`.
 
 pub mod auth_api;
 pub mod extract;
@@ -80,6 +81,7 @@ pub fn router(state: AppState) -> Router {
     router
         .route("/api/openapi.json", get(move || async move { Json(api) }))
         .route("/ws", get(crate::ws::upgrade))
+        .route("/metrics", get(crate::metrics::metrics_endpoint))
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(state)

@@ -6,7 +6,9 @@
 //! - [`http`]: the REST API with its generated OpenAPI document; [`ws`]: STOMP over WebSocket;
 //! - [`auth`]: passwords (argon2id) and tokens (EdDSA JWT, JWKS);
 //! - [`store`]: the SQLite and MySQL stores (sqlx) behind the `Store` port, with their contract suite;
-//! - [`journal`]: the in-process journal (group commit into the store);
+//! - [`journal`]: the in-process journal (group commit into the store) and the Kafka journal;
+//! - [`persister`]: the consumer-group member that writes the Kafka journal into the store;
+//! - [`metrics`]: the Prometheus recorder behind `GET /metrics`;
 //! - [`error`]: the one mapping from errors to HTTP and STOMP answers;
 //! - [`housekeeping`]: periodic chores (expired tokens, limiter state).
 //!
@@ -19,5 +21,7 @@ pub mod error;
 pub mod housekeeping;
 pub mod http;
 pub mod journal;
+pub mod metrics;
+pub mod persister;
 pub mod store;
 pub mod ws;

@@ -1,0 +1,264 @@
+//! The journal's producer: enqueues records, completes each append from its delivery report, counts
+//! what is settled per partition (for [`JournalProducer::settle`]), and replaces itself after a delivery
+//! failure that makes librdkafka bump its idempotent producer epoch.
+//!
+//! Why the replacement: when an idempotent producer's message times out (the broker stayed down past
+//! `message.timeout.ms`), librdkafka bumps the producer epoch and goes on with the same producer id.
+//! tansu 0.6 (the test and local broker) never records that epoch: the next produce makes its storage
+//! task panic, and the broker then fails every request until restarted — and again after, as long as
+//! that producer lives (*measured*). A fresh producer gets a fresh producer id instead. On Apache Kafka
+//! the replacement costs one `InitProducerId`; the appends still queued in the old producer fail (their
+//! senders get an ERROR), as they would have after a timeout anyway.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
+use std::time::{Duration, Instant};
+
+use banter_actors::ports::JournalError;
+use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
+use rdkafka::message::{Message, OwnedHeaders};
+use rdkafka::producer::{
+    BaseRecord, DeliveryResult, Producer as _, ProducerContext, PurgeConfig, ThreadedProducer,
+};
+use rdkafka::{ClientConfig, ClientContext};
+use tokio::sync::{Notify, oneshot};
+use tracing::warn;
+
+/// Shortest time between two producer replacements.
+const REPLACE_INTERVAL: Duration = Duration::from_secs(1);
+
+type Completion = oneshot::Sender<Result<(), JournalError>>;
+
+/// What every producer the journal runs shares.
+struct Counters {
+    /// Appends enqueued per partition. The lock spans the enqueue and the count, so a count read under
+    /// it covers exactly the first appends of librdkafka's queue for the partition (whose delivery
+    /// reports come in that order).
+    enqueued: Box<[Mutex<u64>]>,
+    /// Appends settled (acknowledged or failed) per partition.
+    settled: Box<[AtomicU64]>,
+    /// Producers replaced whose queued appends are not all settled yet.
+    retiring: AtomicUsize,
+    /// Woken by a delivery failure after which the producer must be replaced.
+    replace: Notify,
+    appends: metrics::Counter,
+    errors: metrics::Counter,
+}
+
+/// Delivery reports of one producer.
+struct Deliveries(Arc<Counters>);
+
+impl ClientContext for Deliveries {}
+
+impl ProducerContext for Deliveries {
+    type DeliveryOpaque = Box<Completion>;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, completion: Box<Completion>) {
+        let c = &self.0;
+        let (partition, outcome) = match result {
+            Ok(m) => {
+                c.appends.increment(1);
+                (m.partition(), Ok(()))
+            }
+            Err((e, m)) => {
+                c.errors.increment(1);
+                if bumps_epoch(e) {
+                    c.replace.notify_one();
+                }
+                let msg = format!("not acknowledged by Kafka: {e}");
+                (m.partition(), Err(JournalError::Unavailable(msg)))
+            }
+        };
+        if let Some(n) = usize::try_from(partition)
+            .ok()
+            .and_then(|p| c.settled.get(p))
+        {
+            n.fetch_add(1, Ordering::AcqRel);
+        }
+        let _ = completion.send(outcome);
+    }
+}
+
+/// Tells whether librdkafka answers this delivery failure by bumping the idempotent producer's epoch
+/// (or by giving up on the producer altogether).
+fn bumps_epoch(e: &KafkaError) -> bool {
+    matches!(
+        e.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::MessageTimedOut
+                | RDKafkaErrorCode::Fatal
+                | RDKafkaErrorCode::OutOfOrderSequenceNumber
+                | RDKafkaErrorCode::UnknownProducerId
+                | RDKafkaErrorCode::InvalidProducerEpoch
+        )
+    )
+}
+
+/// The journal's producer (see the module doc).
+pub(crate) struct JournalProducer {
+    current: RwLock<ThreadedProducer<Deliveries>>,
+    config: ClientConfig,
+    counters: Arc<Counters>,
+}
+
+impl JournalProducer {
+    /// Starts a producer with `config` for a topic of `partitions` partitions, and the task that
+    /// replaces it after a delivery failure (it ends with the producer).
+    pub(crate) fn start(
+        config: ClientConfig,
+        partitions: i32,
+    ) -> KafkaResult<Arc<JournalProducer>> {
+        let counters = Arc::new(Counters {
+            enqueued: (0..partitions).map(|_| Mutex::new(0)).collect(),
+            settled: (0..partitions).map(|_| AtomicU64::new(0)).collect(),
+            retiring: AtomicUsize::new(0),
+            replace: Notify::new(),
+            appends: metrics::counter!(crate::metrics::JOURNAL_APPENDS),
+            errors: metrics::counter!(crate::metrics::JOURNAL_APPEND_ERRORS),
+        });
+        let producer = config.create_with_context(Deliveries(counters.clone()))?;
+        let this = Arc::new(JournalProducer {
+            current: RwLock::new(producer),
+            config,
+            counters,
+        });
+        tokio::spawn(replace_on_failure(Arc::downgrade(&this)));
+        Ok(this)
+    }
+
+    /// Enqueues a record on `partition`; returns where its outcome will come.
+    pub(crate) fn send(
+        &self,
+        topic: &str,
+        partition: i32,
+        key: &[u8],
+        payload: &[u8],
+        headers: OwnedHeaders,
+    ) -> Result<oneshot::Receiver<Result<(), JournalError>>, JournalError> {
+        let Some(enqueued) = usize::try_from(partition)
+            .ok()
+            .and_then(|p| self.counters.enqueued.get(p))
+        else {
+            return Err(JournalError::Unavailable(format!(
+                "no partition {partition}"
+            )));
+        };
+        let (tx, rx) = oneshot::channel();
+        let record = BaseRecord::with_opaque_to(topic, Box::new(tx))
+            .partition(partition)
+            .key(key)
+            .payload(payload)
+            .headers(headers);
+        let mut enqueued = lock(enqueued);
+        let sent = self
+            .current
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .send(record);
+        match sent {
+            Ok(()) => {
+                *enqueued += 1;
+                Ok(rx)
+            }
+            Err((e, _)) => {
+                drop(enqueued);
+                self.counters.errors.increment(1);
+                Err(match e {
+                    KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull) => {
+                        JournalError::Unavailable("journal overloaded".into())
+                    }
+                    e => JournalError::Unavailable(format!("cannot enqueue on Kafka: {e}")),
+                })
+            }
+        }
+    }
+
+    /// Waits (at most `timeout`) until every append enqueued on `partition` before this call is
+    /// settled, and every replaced producer has settled its appends.
+    pub(crate) async fn settle(
+        &self,
+        partition: i32,
+        timeout: Duration,
+    ) -> Result<(), JournalError> {
+        let c = &self.counters;
+        let i = usize::try_from(partition).unwrap_or(usize::MAX);
+        let (Some(enqueued), Some(settled)) = (c.enqueued.get(i), c.settled.get(i)) else {
+            return Ok(());
+        };
+        let target = *lock(enqueued);
+        let deadline = Instant::now() + timeout;
+        let mut pause = Duration::from_millis(1);
+        while settled.load(Ordering::Acquire) < target || c.retiring.load(Ordering::Acquire) > 0 {
+            if Instant::now() >= deadline {
+                return Err(JournalError::Unavailable(
+                    "appends in flight were not settled in time".into(),
+                ));
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(20));
+        }
+        Ok(())
+    }
+
+    /// Waits (at most `timeout`) for every enqueued append to be settled; for shutdown.
+    pub(crate) async fn flush(&self, timeout: Duration) {
+        let producer = self
+            .current
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let flushed = tokio::task::spawn_blocking(move || producer.flush(timeout)).await;
+        if let Ok(Err(e)) = flushed {
+            warn!(error = %e, "kafka journal not flushed");
+        }
+    }
+}
+
+impl Drop for JournalProducer {
+    fn drop(&mut self) {
+        // Lets the replacing task see that the producer is gone.
+        self.counters.replace.notify_one();
+    }
+}
+
+/// Replaces the producer after each delivery failure that bumps its epoch, at most once per
+/// [`REPLACE_INTERVAL`]; the old producer's queue is purged (its appends fail) before it is dropped.
+async fn replace_on_failure(producer: Weak<JournalProducer>) {
+    loop {
+        let replace = match producer.upgrade() {
+            Some(p) => p.counters.clone(),
+            None => return,
+        };
+        replace.replace.notified().await;
+        let Some(p) = producer.upgrade() else {
+            return;
+        };
+        match p
+            .config
+            .create_with_context::<_, ThreadedProducer<Deliveries>>(Deliveries(p.counters.clone()))
+        {
+            Ok(fresh) => {
+                let old = std::mem::replace(
+                    &mut *p.current.write().unwrap_or_else(PoisonError::into_inner),
+                    fresh,
+                );
+                warn!("kafka producer replaced after a failed delivery");
+                p.counters.retiring.fetch_add(1, Ordering::AcqRel);
+                let counters = p.counters.clone();
+                // Purging and dropping a producer block; its delivery reports settle the counters.
+                tokio::task::spawn_blocking(move || {
+                    old.purge(PurgeConfig::default().queue().inflight());
+                    drop(old);
+                    counters.retiring.fetch_sub(1, Ordering::AcqRel);
+                });
+            }
+            Err(e) => warn!(error = %e, "cannot replace the kafka producer"),
+        }
+        drop(p);
+        tokio::time::sleep(REPLACE_INTERVAL).await;
+    }
+}
+
+fn lock(m: &Mutex<u64>) -> std::sync::MutexGuard<'_, u64> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}

@@ -1,0 +1,119 @@
+//! Metrics: the `metrics` facade with a Prometheus recorder, rendered in the Prometheus text format on
+//! `GET /metrics`.
+//!
+//! The recorder is process-wide (the facade has one global recorder): [`install`] sets it up once and
+//! every later call returns the same handle, so several nodes in one test process share it. Metric
+//! names live here, each with its help text, so that the code that updates a metric and the one that
+//! documents it cannot drift apart.
+
+use std::sync::OnceLock;
+
+use axum::http::header;
+use axum::response::IntoResponse;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+/// Consumer lag of the persister group per partition: high watermark minus committed offset (gauge,
+/// labels `topic` and `partition`).
+pub const PERSISTER_LAG: &str = "banter_persister_lag";
+/// Rows the persister inserted into the store (counter).
+pub const PERSISTER_ROWS: &str = "banter_persister_rows_total";
+/// Batches the persister wrote: rows stored, dead letters sent (counter).
+pub const PERSISTER_BATCHES: &str = "banter_persister_batches_total";
+/// Records the persister sent to the dead-letter topic (counter, label `reason`).
+pub const PERSISTER_DEAD_LETTERS: &str = "banter_persister_dead_letters_total";
+/// Appends the Kafka journal had acknowledged by the broker (counter).
+pub const JOURNAL_APPENDS: &str = "banter_journal_appends_total";
+/// Appends the Kafka journal could not make durable (counter).
+pub const JOURNAL_APPEND_ERRORS: &str = "banter_journal_append_errors_total";
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Installs the Prometheus recorder as the global one (once per process) and describes Banter's
+/// metrics; returns its handle, or `None` when another recorder was installed first.
+pub fn install() -> Option<&'static PrometheusHandle> {
+    HANDLE
+        .get_or_init(|| match PrometheusBuilder::new().install_recorder() {
+            Ok(handle) => {
+                describe();
+                Some(handle)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "metrics recorder not installed");
+                None
+            }
+        })
+        .as_ref()
+}
+
+fn describe() {
+    use metrics::{Unit, describe_counter, describe_gauge};
+    describe_gauge!(
+        PERSISTER_LAG,
+        Unit::Count,
+        "records of the partition not yet committed by the persister group"
+    );
+    describe_counter!(PERSISTER_ROWS, Unit::Count, "rows the persister inserted");
+    describe_counter!(
+        PERSISTER_BATCHES,
+        Unit::Count,
+        "batches the persister wrote (rows stored, dead letters sent)"
+    );
+    describe_counter!(
+        PERSISTER_DEAD_LETTERS,
+        Unit::Count,
+        "records sent to the dead-letter topic, by reason"
+    );
+    describe_counter!(
+        JOURNAL_APPENDS,
+        Unit::Count,
+        "appends acknowledged by the Kafka broker"
+    );
+    describe_counter!(
+        JOURNAL_APPEND_ERRORS,
+        Unit::Count,
+        "appends the Kafka journal could not make durable"
+    );
+}
+
+/// Returns every metric in the Prometheus text format.
+pub fn render() -> String {
+    match install() {
+        Some(handle) => {
+            handle.run_upkeep();
+            handle.render()
+        }
+        None => String::new(),
+    }
+}
+
+/// Handler of `GET /metrics`.
+pub async fn metrics_endpoint() -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        render(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_and_labelled_gauges() {
+        assert!(install().is_some());
+        metrics::counter!(JOURNAL_APPENDS).increment(3);
+        metrics::gauge!(PERSISTER_LAG, "topic" => "t", "partition" => "4").set(17.0);
+        let text = render();
+        assert!(
+            text.contains("# TYPE banter_journal_appends_total counter"),
+            "{text}"
+        );
+        assert!(
+            text.contains("banter_persister_lag{topic=\"t\",partition=\"4\"} 17"),
+            "{text}"
+        );
+    }
+}

@@ -1,0 +1,165 @@
+//! Writing one batch: rows into the store (finding the rows it refuses for good), then dead letters to
+//! their topic; the loop then hands its offsets to the committer (`super::commits`). Each step is
+//! recorded in [`Pending`], so a retry after a failure resumes where the last attempt stopped.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use banter_actors::ports::{Store, StoreError};
+use rdkafka::message::OwnedMessage;
+use rdkafka::producer::FutureProducer;
+use tracing::{debug, info, warn};
+
+use super::batch::{Batch, DeadLetter};
+use super::dead_letter;
+use crate::metrics as m;
+
+/// What the loop and the writer task share.
+pub(super) struct Shared {
+    pub(super) store: Arc<dyn Store>,
+    pub(super) dead_letters: FutureProducer,
+    pub(super) dead_letter_topic: String,
+    pub(super) send_timeout: Duration,
+}
+
+/// A batch on its way to the store, with how far it got (a retry resumes there).
+pub(super) struct Pending {
+    pub(super) batch: Batch<OwnedMessage>,
+    pub(super) stored: bool,
+    pub(super) dead_letters_sent: usize,
+}
+
+/// Why writing a batch stopped short.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum Failure {
+    /// The store is unavailable (or failed in a way not tied to a row).
+    #[error("store: {0}")]
+    Store(String),
+    /// The dead-letter topic did not take a record.
+    #[error("dead-letter topic: {0}")]
+    DeadLetter(String),
+}
+
+/// Writes a batch: rows into the store, then dead letters to their topic. Resumes where an earlier
+/// attempt stopped.
+pub(super) async fn write(shared: Arc<Shared>, mut p: Pending) -> (Pending, Result<(), Failure>) {
+    let started = std::time::Instant::now();
+    if !p.stored {
+        match store_rows(&shared, &mut p.batch).await {
+            Ok(inserted) => {
+                metrics::counter!(m::PERSISTER_ROWS).increment(inserted);
+                p.stored = true;
+            }
+            Err(e) => return (p, Err(Failure::Store(e))),
+        }
+    }
+    while let Some(d) = p.batch.dead.get(p.dead_letters_sent) {
+        if let Err(e) = dead_letter::send(
+            &shared.dead_letters,
+            &shared.dead_letter_topic,
+            &d.source,
+            d.reason,
+            &d.detail,
+            shared.send_timeout,
+        )
+        .await
+        {
+            return (p, Err(Failure::DeadLetter(e)));
+        }
+        metrics::counter!(m::PERSISTER_DEAD_LETTERS, "reason" => d.reason).increment(1);
+        info!(
+            partition = d.partition,
+            offset = d.offset,
+            reason = d.reason,
+            "record sent to the dead-letter topic"
+        );
+        p.dead_letters_sent += 1;
+    }
+    metrics::counter!(m::PERSISTER_BATCHES).increment(1);
+    debug!(
+        records = p.batch.len(),
+        dead = p.batch.dead.len(),
+        took_ms = started.elapsed().as_millis() as u64,
+        "persister batch stored"
+    );
+    (p, Ok(()))
+}
+
+/// Returns the dead-letter reason of a store error that no retry can fix, tied to a row.
+fn refusal(e: &StoreError) -> Option<&'static str> {
+    match e {
+        StoreError::Conflict(_) => Some("conflict"),
+        StoreError::NotFound => Some("room-not-found"),
+        StoreError::Unavailable(_) | StoreError::Other(_) => None,
+    }
+}
+
+/// Inserts the batch's rows. When the store refuses the batch for a row's sake, finds the refused rows
+/// (per room, then per row in a refused room), moves them to the dead letters and stores the rest.
+/// Returns the rows inserted; an error means "try again later".
+async fn store_rows(shared: &Shared, batch: &mut Batch<OwnedMessage>) -> Result<u64, String> {
+    if batch.messages.is_empty() {
+        return Ok(0);
+    }
+    let store = &shared.store;
+    match store.insert_messages(&batch.messages).await {
+        Ok(n) => return Ok(n),
+        Err(e) if refusal(&e).is_some() => {
+            warn!(rows = batch.messages.len(), error = %e, "store refused the batch; finding the refused rows");
+        }
+        Err(e) => return Err(e.to_string()),
+    }
+    let mut inserted = 0;
+    let mut refused: Vec<(usize, &'static str, String)> = Vec::new();
+    let mut start = 0;
+    while start < batch.messages.len() {
+        let room = batch.messages[start].room_id;
+        let end = start
+            + batch.messages[start..]
+                .iter()
+                .take_while(|m| m.room_id == room)
+                .count();
+        match store.insert_messages(&batch.messages[start..end]).await {
+            Ok(n) => inserted += n,
+            Err(e) if refusal(&e).is_some() => {
+                for i in start..end {
+                    match store
+                        .insert_messages(std::slice::from_ref(&batch.messages[i]))
+                        .await
+                    {
+                        Ok(n) => inserted += n,
+                        Err(e) => match refusal(&e) {
+                            Some(reason) => refused.push((i, reason, e.to_string())),
+                            None => return Err(e.to_string()),
+                        },
+                    }
+                }
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+        start = end;
+    }
+    let messages = std::mem::take(&mut batch.messages);
+    let origins = std::mem::take(&mut batch.origins);
+    let mut refused = refused.into_iter().peekable();
+    for (i, (message, (partition, offset, source))) in messages.into_iter().zip(origins).enumerate()
+    {
+        match refused.next_if(|(r, _, _)| *r == i) {
+            Some((_, reason, detail)) => {
+                warn!(room_id = %message.room_id, seq = message.seq, partition, offset, reason, "row to the dead-letter topic");
+                batch.dead.push(DeadLetter {
+                    partition,
+                    offset,
+                    reason,
+                    detail,
+                    source,
+                });
+            }
+            None => {
+                batch.messages.push(message);
+                batch.origins.push((partition, offset, source));
+            }
+        }
+    }
+    Ok(inserted)
+}

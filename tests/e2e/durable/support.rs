@@ -1,0 +1,553 @@
+//! What the durable-path tests share: a node on the Kafka journal, a pipelined sender that accounts for
+//! every SEND it makes, the checks on what the store holds, and reading the persister's metrics.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail, ensure};
+use banter_proto::stomp::Command;
+use banter_tests::kafka::Broker;
+use banter_tests::mysql;
+use banter_tests::node::mysql_url_or_skip;
+use banter_tests::stomp::{describe, header, parse_receipt, room_dest};
+use banter_tests::{Api, Message, Node, NodeBuilder, StompClient, eventually};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+/// Partitions of the journal topic (fewer than the default 6: lighter on a 2-core machine).
+pub(super) const PARTITIONS: u32 = 3;
+/// Longest wait for the persister to have stored what was acknowledged (rebalances after a SIGKILL
+/// take the group's session timeout, 6 s, each).
+pub(super) const STORE_WAIT: Duration = Duration::from_secs(45);
+
+/// Returns the MySQL server URL and a broker of the test's own, or `None` (after a skip notice) when
+/// either is unavailable and not required.
+pub(super) async fn prerequisites(test: &str) -> Option<(String, Broker)> {
+    let mysql = mysql_url_or_skip(test)?;
+    let broker = Broker::start().await.expect("broker")?;
+    Some((mysql, broker))
+}
+
+/// A node on the Kafka journal of `broker`, with small persister batches and a fast lag refresh.
+pub(super) fn kafka_node(name: &str, broker: &Broker) -> NodeBuilder {
+    NodeBuilder::new(name)
+        .env("BANTER_JOURNAL__KIND", "kafka")
+        .env("BANTER_JOURNAL__KAFKA__BROKERS", broker.brokers())
+        .env("BANTER_JOURNAL__KAFKA__PARTITIONS", PARTITIONS)
+        .env("BANTER_PERSISTER__BATCH_ROWS", 50)
+        .env("BANTER_PERSISTER__BATCH_MS", 100)
+        .env("BANTER_PERSISTER__LAG_INTERVAL_MS", 200)
+        .env("BANTER_PERSISTER__MAX_BACKOFF_MS", 1000)
+}
+
+/// Returns `r`, or panics with its error; the nodes, broker and servers the test owns then print
+/// their log tails (and keep their dirs) as they are dropped.
+#[track_caller]
+pub(super) fn check<T>(r: Result<T>) -> T {
+    r.unwrap_or_else(|e| panic!("{e:#}\n(log tails of the test's processes follow)"))
+}
+
+/// A SEND that got its RECEIPT.
+#[derive(Clone, Debug)]
+pub(super) struct Acked {
+    pub seq: u64,
+    pub message_id: String,
+    pub body: String,
+}
+
+/// A SEND answered by an ERROR frame.
+#[derive(Clone, Debug)]
+pub(super) struct Refused {
+    /// The SEND's body, when the ERROR named its receipt.
+    pub body: Option<String>,
+    /// The ERROR's `message` header.
+    pub message: String,
+}
+
+/// Everything a [`Sender`] did; once it has finished, every SEND is in exactly one of `acked`,
+/// `refused` and `unanswered`.
+#[derive(Debug, Default)]
+pub(super) struct SendLog {
+    pub acked: Vec<Acked>,
+    pub refused: Vec<Refused>,
+    /// Bodies of SENDs whose connection closed before they were answered (their fate is unknown).
+    pub unanswered: Vec<String>,
+    /// Connections opened.
+    pub connections: u32,
+    /// Connections that closed without an ERROR frame first.
+    pub closed_without_error: u32,
+    /// Longest time a SEND waited for its answer.
+    pub slowest_answer: Duration,
+}
+
+impl SendLog {
+    /// Returns the body of every SEND made.
+    pub(super) fn bodies(&self) -> HashSet<String> {
+        self.acked
+            .iter()
+            .map(|a| a.body.clone())
+            .chain(self.refused.iter().filter_map(|r| r.body.clone()))
+            .chain(self.unanswered.iter().cloned())
+            .collect()
+    }
+
+    /// Fails unless every SEND got a RECEIPT.
+    pub(super) fn ensure_all_acked(&self) -> Result<()> {
+        ensure!(
+            self.refused.is_empty() && self.unanswered.is_empty() && self.closed_without_error == 0,
+            "every SEND should have got a RECEIPT: {} refused ({:?}), {} unanswered, {} connections \
+             closed without an ERROR",
+            self.refused.len(),
+            self.refused.iter().take(3).collect::<Vec<_>>(),
+            self.unanswered.len(),
+            self.closed_without_error
+        );
+        Ok(())
+    }
+
+    /// Fails unless the receipts' seqs rise strictly in the order they came (a room releases in order).
+    pub(super) fn ensure_seqs_rise(&self) -> Result<()> {
+        for w in self.acked.windows(2) {
+            ensure!(
+                w[1].seq > w[0].seq,
+                "RECEIPT seq {} came after seq {} on one sender",
+                w[1].seq,
+                w[0].seq
+            );
+        }
+        Ok(())
+    }
+
+    /// Returns a one-line summary for the test output.
+    pub(super) fn summary(&self) -> String {
+        format!(
+            "{} acked, {} refused, {} unanswered, {} connections, slowest answer {:?}",
+            self.acked.len(),
+            self.refused.len(),
+            self.unanswered.len(),
+            self.connections,
+            self.slowest_answer
+        )
+    }
+}
+
+/// How a [`Sender`] sends.
+#[derive(Clone, Debug)]
+pub(super) struct SendPlan {
+    /// Prefix of every body (`"<label> <i>"`); unique per sender.
+    pub label: String,
+    /// Most SENDs sent and not yet answered.
+    pub window: usize,
+    /// SENDs per second at most (`None`: as fast as the window allows).
+    pub rate: Option<f64>,
+    /// SENDs in all, unless stopped before.
+    pub max: u64,
+    /// Longest time a SEND may wait for its RECEIPT or ERROR while its connection is open: waiting
+    /// longer fails the sender (a hang).
+    pub answer_within: Duration,
+    /// Opens a new connection after one closed (else stops there).
+    pub reconnect: bool,
+}
+
+impl SendPlan {
+    pub(super) fn new(label: &str) -> SendPlan {
+        SendPlan {
+            label: label.to_owned(),
+            window: 16,
+            rate: None,
+            max: u64::MAX,
+            answer_within: Duration::from_secs(20),
+            reconnect: false,
+        }
+    }
+}
+
+/// Counters a running [`Sender`] updates.
+#[derive(Debug, Default)]
+pub(super) struct Live {
+    pub sent: AtomicU64,
+    pub acked: AtomicU64,
+    pub refused: AtomicU64,
+}
+
+/// A task that streams SENDs with receipts into one room.
+pub(super) struct Sender {
+    stop: watch::Sender<bool>,
+    pub live: Arc<Live>,
+    task: JoinHandle<Result<SendLog>>,
+}
+
+impl Sender {
+    /// Starts sending as `token` into `room` on the node at `ws_url`.
+    pub(super) fn spawn(ws_url: &str, token: &str, room: i64, plan: SendPlan) -> Sender {
+        let (stop, stop_rx) = watch::channel(false);
+        let live = Arc::new(Live::default());
+        let task = tokio::spawn(stream_sends(
+            ws_url.to_owned(),
+            token.to_owned(),
+            room_dest(room),
+            plan,
+            stop_rx,
+            live.clone(),
+        ));
+        Sender { stop, live, task }
+    }
+
+    /// Returns the SENDs made so far.
+    pub(super) fn sent(&self) -> u64 {
+        self.live.sent.load(Ordering::Relaxed)
+    }
+
+    /// Returns the RECEIPTs so far.
+    pub(super) fn acked(&self) -> u64 {
+        self.live.acked.load(Ordering::Relaxed)
+    }
+
+    /// Waits until the sender has at least `n` RECEIPTs; fails when it ended or `within` passed.
+    pub(super) async fn wait_acked(&self, n: u64, within: Duration) -> Result<()> {
+        let deadline = Instant::now() + within;
+        while self.acked() < n {
+            if self.task.is_finished() {
+                bail!(
+                    "the sender ended with {} receipts of {n} awaited",
+                    self.acked()
+                );
+            }
+            if Instant::now() >= deadline {
+                bail!("{} receipts within {within:?}, {n} awaited", self.acked());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(())
+    }
+
+    /// Stops sending, waits for the answers to what was sent, and returns the log.
+    pub(super) async fn finish(self, within: Duration) -> Result<SendLog> {
+        let _ = self.stop.send(true);
+        tokio::time::timeout(within, self.task)
+            .await
+            .with_context(|| format!("the sender did not finish within {within:?}"))?
+            .context("the sender task failed")?
+    }
+}
+
+async fn stream_sends(
+    ws: String,
+    token: String,
+    dest: String,
+    plan: SendPlan,
+    stop: watch::Receiver<bool>,
+    live: Arc<Live>,
+) -> Result<SendLog> {
+    let mut log = SendLog::default();
+    let started = Instant::now();
+    let mut client: Option<StompClient> = None;
+    // Receipt id (the SEND's index) → (body, sent at).
+    let mut outstanding: BTreeMap<u64, (String, Instant)> = BTreeMap::new();
+    let mut next = 0u64;
+    let mut saw_error = false;
+    loop {
+        let want_more = !*stop.borrow() && next < plan.max;
+        if client.is_none() {
+            if !want_more || (log.connections > 0 && !plan.reconnect) {
+                break;
+            }
+            let c = StompClient::connect(&ws, &token)
+                .await
+                .context("sender connecting")?;
+            client = Some(c);
+            log.connections += 1;
+            saw_error = false;
+        }
+        let c = client.as_mut().expect("connected");
+        let mut closed = false;
+        let mut pace = None;
+        while want_more && outstanding.len() < plan.window && next < plan.max {
+            if let Some(rate) = plan.rate {
+                let due = started + Duration::from_secs_f64(next as f64 / rate);
+                if due > Instant::now() {
+                    pace = Some(due);
+                    break;
+                }
+            }
+            let body = format!("{} {next}", plan.label);
+            if c.send(&dest, &body, Some(&next.to_string())).await.is_err() {
+                closed = true;
+                break;
+            }
+            outstanding.insert(next, (body, Instant::now()));
+            next += 1;
+            live.sent.fetch_add(1, Ordering::Relaxed);
+        }
+        if !closed {
+            if outstanding.is_empty() && !want_more {
+                break;
+            }
+            // Wake for the next frame, the next paced SEND, the oldest SEND's deadline, or 100 ms
+            // (to notice a stop).
+            let now = Instant::now();
+            let mut until = now + Duration::from_millis(100);
+            if let Some(p) = pace {
+                until = until.min(p);
+            }
+            if let Some((i, (body, at))) = outstanding.iter().min_by_key(|(_, (_, at))| *at) {
+                let deadline = *at + plan.answer_within;
+                if now >= deadline {
+                    bail!(
+                        "SEND {i} ({body:?}) got neither a RECEIPT nor an ERROR within {:?} \
+                         while its connection stayed open ({} acked so far)",
+                        plan.answer_within,
+                        log.acked.len()
+                    );
+                }
+                until = until.min(deadline);
+            }
+            match c.recv_frame(until.saturating_duration_since(now)).await {
+                Ok(f) => match f.command {
+                    Command::Receipt => {
+                        let r = parse_receipt(&f)?;
+                        let i: u64 = r.receipt_id.parse().context("receipt id")?;
+                        let Some((body, at)) = outstanding.remove(&i) else {
+                            bail!("RECEIPT for no outstanding SEND: {}", describe(&f));
+                        };
+                        log.slowest_answer = log.slowest_answer.max(at.elapsed());
+                        log.acked.push(Acked {
+                            seq: r.seq,
+                            message_id: r.message_id,
+                            body,
+                        });
+                        live.acked.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Command::Error => {
+                        saw_error = true;
+                        let message = header(&f, "message").unwrap_or_default().to_owned();
+                        let sent = header(&f, "receipt-id")
+                            .and_then(|r| r.parse::<u64>().ok())
+                            .and_then(|i| outstanding.remove(&i));
+                        if let Some((_, at)) = &sent {
+                            log.slowest_answer = log.slowest_answer.max(at.elapsed());
+                        }
+                        log.refused.push(Refused {
+                            body: sent.map(|(b, _)| b),
+                            message,
+                        });
+                        live.refused.fetch_add(1, Ordering::Relaxed);
+                    }
+                    _ => {}
+                },
+                Err(_) if c.is_closed() => closed = true,
+                Err(_) => {}
+            }
+        }
+        if closed {
+            if !saw_error {
+                log.closed_without_error += 1;
+            }
+            log.unanswered.extend(
+                std::mem::take(&mut outstanding)
+                    .into_values()
+                    .map(|(b, _)| b),
+            );
+            client = None;
+        }
+    }
+    if let Some(c) = client {
+        c.abort().await;
+    }
+    Ok(log)
+}
+
+/// Returns the room's history (ascending by seq) once every `acked` message is in it with its seq and
+/// message id, polling for at most `within`.
+pub(super) async fn wait_stored(
+    api: &Api,
+    token: &str,
+    room: i64,
+    acked: &[Acked],
+    within: Duration,
+) -> Result<Vec<Message>> {
+    let want: BTreeMap<u64, &str> = acked
+        .iter()
+        .map(|a| (a.seq, a.message_id.as_str()))
+        .collect();
+    let deadline = Instant::now() + within;
+    loop {
+        let last = match api.full_history(token, room, 200).await {
+            Ok(mut history) => {
+                history.reverse();
+                let stored: BTreeMap<u64, &str> = history
+                    .iter()
+                    .map(|m| (m.seq, m.message_id.as_str()))
+                    .collect();
+                let missing: Vec<u64> = want
+                    .iter()
+                    .filter(|(seq, id)| stored.get(seq) != Some(*id))
+                    .map(|(seq, _)| *seq)
+                    .collect();
+                if missing.is_empty() {
+                    return Ok(history);
+                }
+                format!(
+                    "{} of {} acknowledged messages not stored (or stored differently), seqs {:?}…; \
+                     {} stored",
+                    missing.len(),
+                    want.len(),
+                    &missing[..missing.len().min(10)],
+                    history.len()
+                )
+            }
+            Err(e) => format!("{e:#}"),
+        };
+        if Instant::now() >= deadline {
+            bail!("room {room}, after {within:?}: {last}");
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Checks a room's history (ascending) against what senders did: each seq and message id once; every
+/// acked message there with its seq, id and body; every stored body one that was sent; and, when
+/// `contiguous`, seqs exactly 1..=N.
+pub(super) fn check_history(
+    history: &[Message],
+    acked: &[&Acked],
+    sent: &HashSet<String>,
+    contiguous: bool,
+) -> Result<()> {
+    let mut seqs = HashSet::new();
+    let mut ids = HashSet::new();
+    for m in history {
+        ensure!(seqs.insert(m.seq), "seq {} stored twice", m.seq);
+        ensure!(
+            ids.insert(m.message_id.as_str()),
+            "message id {} stored twice",
+            m.message_id
+        );
+        ensure!(
+            sent.contains(&m.body),
+            "stored message {} {:?} was never sent",
+            m.seq,
+            m.body
+        );
+    }
+    ensure!(
+        history.windows(2).all(|w| w[0].seq < w[1].seq),
+        "history is not in seq order"
+    );
+    let by_seq: BTreeMap<u64, &Message> = history.iter().map(|m| (m.seq, m)).collect();
+    for a in acked {
+        let m = by_seq
+            .get(&a.seq)
+            .with_context(|| format!("acknowledged seq {} ({:?}) is not stored", a.seq, a.body))?;
+        ensure!(
+            m.message_id == a.message_id && m.body == a.body,
+            "seq {} stored as {} {:?}, acknowledged as {} {:?}",
+            a.seq,
+            m.message_id,
+            m.body,
+            a.message_id,
+            a.body
+        );
+    }
+    let acked_bodies: HashSet<&str> = acked.iter().map(|a| a.body.as_str()).collect();
+    ensure!(
+        acked_bodies.len() == acked.len(),
+        "a body was acknowledged twice"
+    );
+    if contiguous {
+        let gaps: Vec<u64> = (1..=history.len() as u64)
+            .filter(|s| !by_seq.contains_key(s))
+            .take(10)
+            .collect();
+        ensure!(
+            gaps.is_empty(),
+            "seqs are not 1..={}: missing {gaps:?}",
+            history.len()
+        );
+    }
+    Ok(())
+}
+
+/// Row count, distinct message ids, lowest and highest seq of a room in MySQL.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) struct RoomRows {
+    pub rows: u64,
+    pub distinct_ids: u64,
+    pub min_seq: u64,
+    pub max_seq: u64,
+}
+
+/// Reads [`RoomRows`] of `room` straight from the `messages` table.
+pub(super) async fn room_rows(server: &str, database: &str, room: i64) -> Result<RoomRows> {
+    let (server, database) = (server.to_owned(), database.to_owned());
+    let sql = format!(
+        "SELECT COUNT(*), COUNT(DISTINCT message_id), COALESCE(MIN(seq), 0), COALESCE(MAX(seq), 0) \
+         FROM messages WHERE room_id = {room}"
+    );
+    let out = tokio::task::spawn_blocking(move || mysql::query(&server, &database, &sql)).await??;
+    let v: Vec<u64> = out
+        .split_whitespace()
+        .map(str::parse)
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("unexpected output {out:?}"))?;
+    let [rows, distinct_ids, min_seq, max_seq] = v[..] else {
+        bail!("unexpected output {out:?}");
+    };
+    Ok(RoomRows {
+        rows,
+        distinct_ids,
+        min_seq,
+        max_seq,
+    })
+}
+
+/// Returns the sum over partitions of `banter_persister_lag` from `GET /metrics` of `node`, `None`
+/// while the persister has not reported it yet.
+pub(super) async fn persister_lag(node: &Node) -> Result<Option<f64>> {
+    metric_sum(node, "banter_persister_lag").await
+}
+
+/// Returns the sum of every series of metric `name` in `GET /metrics` of `node` (`None`: no series).
+pub(super) async fn metric_sum(node: &Node, name: &str) -> Result<Option<f64>> {
+    let api = node.api();
+    let text = api
+        .http()
+        .get(api.url("/metrics"))
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await?
+        .error_for_status()?
+        .text()
+        .await?;
+    let mut sum = None;
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix(name) else {
+            continue;
+        };
+        if !(rest.starts_with('{') || rest.starts_with(' ')) {
+            continue;
+        }
+        let value: f64 = rest
+            .rsplit(' ')
+            .next()
+            .and_then(|v| v.parse().ok())
+            .with_context(|| format!("unparsable metric line {line:?}"))?;
+        *sum.get_or_insert(0.0) += value;
+    }
+    Ok(sum)
+}
+
+/// Waits until the persister of `node` reports a total lag of 0, for at most `within`.
+pub(super) async fn wait_lag_drained(node: &Node, within: Duration) -> Result<()> {
+    eventually("persister lag 0", within, || async {
+        Ok(match persister_lag(node).await? {
+            Some(lag) if lag <= 0.0 => Some(()),
+            Some(lag) => bail!("lag {lag}"),
+            None => bail!("no lag reported"),
+        })
+    })
+    .await
+}
