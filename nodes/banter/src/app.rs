@@ -30,7 +30,7 @@ use ractor::{Actor, ActorRef};
 use tokio::net::TcpListener;
 use tracing::info;
 
-use crate::auth::AuthKeys;
+use crate::auth::{AuthKeys, Passwords};
 use crate::config::{Config, JournalKind, Role};
 use crate::journal::{KafkaJournal, LocalJournal};
 use crate::persister::Persister;
@@ -44,6 +44,8 @@ pub struct AppState {
     pub ports: Ports,
     /// Token keys.
     pub keys: AuthKeys,
+    /// Password hashing at the configured cost.
+    pub passwords: Passwords,
     /// Directory of room actors.
     pub rooms: ActorRef<DirectoryMessage<Rooms>>,
     /// Directory of user actors.
@@ -260,10 +262,16 @@ async fn start_gateway(
         .await
         .context("failed to start the user directory")?;
     let auth_quota = Quota::per_minute(nonzero(config.limits.auth_per_minute));
+    let passwords = Passwords::new(
+        config.auth.password_memory_kib,
+        config.auth.password_iterations,
+    )
+    .context("invalid auth.password_memory_kib / auth.password_iterations")?;
     Ok(AppState {
         config: Arc::new(config),
         ports,
         keys,
+        passwords,
         rooms,
         users,
         auth_limiter: Arc::new(RateLimiter::keyed(auth_quota)),

@@ -18,13 +18,15 @@
 //!
 //! # Passwords
 //! argon2id with the OWASP parameters (m = 19456 KiB, t = 2, p = 1, the argon2 crate's defaults),
-//! a 16-byte salt from the OS RNG, stored as a PHC string. Hashing takes tens of milliseconds, so
-//! it runs on tokio's blocking pool. [`verify_dummy`] spends the same work when the username is
-//! unknown, so a login's timing does not tell whether an account exists.
+//! a 16-byte salt from the OS RNG, stored as a PHC string ([`Passwords`]; `auth.password_memory_kib`
+//! and `auth.password_iterations` change the cost of new hashes, for small machines and load tests).
+//! Hashing takes tens of milliseconds, so it runs on tokio's blocking pool.
+//! [`Passwords::verify_dummy`] spends the same work when the username is unknown, so a login's
+//! timing does not tell whether an account exists.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::Arc;
 
 use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
@@ -416,48 +418,97 @@ fn write_new_key(path: &Path, pkcs8: &[u8]) -> Result<Vec<u8>, AuthError> {
     }
 }
 
-/// Hashes a password with argon2id and a random salt; returns the PHC string to store.
-pub async fn hash_password(password: String) -> Result<String, AuthError> {
-    tokio::task::spawn_blocking(move || {
-        Argon2::default()
-            .hash_password(password.as_bytes())
-            .map(|hash| hash.to_string())
-            .map_err(|e| AuthError::Hash(e.to_string()))
-    })
-    .await
-    .map_err(|e| AuthError::Hash(e.to_string()))?
+/// Password hashing with one set of argon2id parameters: hashes new passwords, checks stored ones
+/// (whose own parameters are read from their PHC string, so changing the cost never locks anyone out)
+/// and spends the same work on unknown usernames. Cheap to clone.
+#[derive(Clone)]
+pub struct Passwords {
+    argon: Argon2<'static>,
+    dummy: Arc<str>,
 }
 
-/// Tells whether `password` matches the stored PHC string `hash`; an unreadable hash never matches.
-pub async fn verify_password(hash: String, password: String) -> bool {
-    tokio::task::spawn_blocking(move || verify_blocking(&hash, &password))
-        .await
-        .unwrap_or(false)
+impl Default for Passwords {
+    /// The OWASP parameters: m = 19456 KiB, t = 2, p = 1.
+    fn default() -> Self {
+        Passwords::with_argon(Argon2::default())
+    }
 }
 
-/// Spends the work of a password check against a fixed hash and ignores the result, so that a login
-/// for an unknown username takes about as long as one with a wrong password.
-pub async fn verify_dummy(password: String) {
-    let _ = tokio::task::spawn_blocking(move || verify_blocking(dummy_hash(), &password)).await;
+impl std::fmt::Debug for Passwords {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Passwords")
+            .field("params", self.argon.params())
+            .finish()
+    }
 }
 
-/// Returns a hash made with the same parameters as real ones, computed on first use.
-fn dummy_hash() -> &'static str {
-    static DUMMY_HASH: OnceLock<String> = OnceLock::new();
-    DUMMY_HASH.get_or_init(|| {
-        // Fixed salt: the result is never compared with anything real, only the work counts.
-        Argon2::default()
+impl Passwords {
+    /// Argon2id with `memory_kib` KiB of memory and `iterations` passes, one lane. Fails when argon2
+    /// refuses the parameters (memory under 8 KiB, no iteration).
+    pub fn new(memory_kib: u32, iterations: u32) -> Result<Passwords, AuthError> {
+        let params = argon2::Params::new(memory_kib, iterations, 1, None)
+            .map_err(|e| AuthError::Hash(format!("argon2 parameters: {e}")))?;
+        Ok(Passwords::with_argon(Argon2::new(
+            argon2::Algorithm::Argon2id,
+            argon2::Version::V0x13,
+            params,
+        )))
+    }
+
+    fn with_argon(argon: Argon2<'static>) -> Passwords {
+        // Fixed salt: the dummy is never compared with anything real, only its work counts.
+        let dummy = argon
             .hash_password_with_salt(b"banter-dummy-password", b"banter-dummy-salt")
             .map(|h| h.to_string())
-            .unwrap_or_default()
-    })
+            .unwrap_or_default();
+        Passwords {
+            argon,
+            dummy: dummy.into(),
+        }
+    }
+
+    /// Hashes a password with a random salt on the blocking pool; returns the PHC string to store.
+    pub async fn hash(&self, password: String) -> Result<String, AuthError> {
+        let argon = self.argon.clone();
+        tokio::task::spawn_blocking(move || {
+            argon
+                .hash_password(password.as_bytes())
+                .map(|hash| hash.to_string())
+                .map_err(|e| AuthError::Hash(e.to_string()))
+        })
+        .await
+        .map_err(|e| AuthError::Hash(e.to_string()))?
+    }
+
+    /// Tells whether `password` matches the stored PHC string `hash`; an unreadable hash never
+    /// matches.
+    pub async fn verify(&self, hash: String, password: String) -> bool {
+        let argon = self.argon.clone();
+        tokio::task::spawn_blocking(move || verify_blocking(&argon, &hash, &password))
+            .await
+            .unwrap_or(false)
+    }
+
+    /// Spends the work of a password check against a fixed hash made with this instance's
+    /// parameters and ignores the result, so that a login for an unknown username takes about as
+    /// long as one with a wrong password.
+    pub async fn verify_dummy(&self, password: String) {
+        let argon = self.argon.clone();
+        let dummy = self.dummy.clone();
+        let _ =
+            tokio::task::spawn_blocking(move || verify_blocking(&argon, &dummy, &password)).await;
+    }
+
+    /// Returns the dummy hash (for tests of its parameters).
+    #[cfg(test)]
+    fn dummy_hash(&self) -> &str {
+        &self.dummy
+    }
 }
 
-fn verify_blocking(hash: &str, password: &str) -> bool {
+fn verify_blocking(argon: &Argon2<'_>, hash: &str, password: &str) -> bool {
     match PasswordHash::new(hash) {
-        Ok(parsed) => Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok(),
+        Ok(parsed) => argon.verify_password(password.as_bytes(), &parsed).is_ok(),
         Err(e) => {
             tracing::warn!(error = %e, "stored password hash unreadable");
             false

@@ -276,6 +276,12 @@ pub struct AuthConfig {
     pub access_ttl_secs: u64,
     /// Lifetime of a refresh token in seconds. Default: 2592000 (30 days).
     pub refresh_ttl_secs: u64,
+    /// Memory of one argon2id password hash in KiB (at least 8). Default: 19456, the OWASP figure.
+    /// Applies to new hashes; stored ones keep verifying with their own parameters. Lower it only for
+    /// load tests or very small machines.
+    pub password_memory_kib: u32,
+    /// Passes of one argon2id password hash (at least 1). Default: 2.
+    pub password_iterations: u32,
 }
 
 impl Default for AuthConfig {
@@ -283,6 +289,8 @@ impl Default for AuthConfig {
         AuthConfig {
             access_ttl_secs: 900,
             refresh_ttl_secs: 30 * 24 * 3600,
+            password_memory_kib: 19456,
+            password_iterations: 2,
         }
     }
 }

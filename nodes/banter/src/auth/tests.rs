@@ -354,43 +354,66 @@ fn bearer_header_parsing() {
 
 #[tokio::test]
 async fn password_hash_and_verify() {
-    let hash = hash_password("correct horse".to_owned())
-        .await
-        .expect("hash");
+    let pw = Passwords::default();
+    let hash = pw.hash("correct horse".to_owned()).await.expect("hash");
     assert!(
         hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
         "{hash}"
     );
-    assert!(verify_password(hash.clone(), "correct horse".to_owned()).await);
-    assert!(!verify_password(hash.clone(), "correct horsE".to_owned()).await);
-    assert!(!verify_password(hash, String::new()).await);
+    assert!(pw.verify(hash.clone(), "correct horse".to_owned()).await);
+    assert!(!pw.verify(hash.clone(), "correct horsE".to_owned()).await);
+    assert!(!pw.verify(hash, String::new()).await);
     // Same password, fresh salt, different hash.
-    let again = hash_password("correct horse".to_owned())
-        .await
-        .expect("hash");
-    assert!(verify_password(again.clone(), "correct horse".to_owned()).await);
+    let again = pw.hash("correct horse".to_owned()).await.expect("hash");
+    assert!(pw.verify(again.clone(), "correct horse".to_owned()).await);
     assert_ne!(
         again,
-        hash_password("correct horse".to_owned())
-            .await
-            .expect("hash")
+        pw.hash("correct horse".to_owned()).await.expect("hash")
     );
 }
 
 #[tokio::test]
+async fn changed_cost_keeps_old_hashes_valid() {
+    let cheap = Passwords::new(64, 1).expect("params");
+    let hash = cheap.hash("correct horse".to_owned()).await.expect("hash");
+    assert!(hash.starts_with("$argon2id$v=19$m=64,t=1,p=1$"), "{hash}");
+    // A node whose cost was raised still checks hashes made before, with their own parameters.
+    let strong = Passwords::default();
+    assert!(
+        strong
+            .verify(hash.clone(), "correct horse".to_owned())
+            .await
+    );
+    assert!(!strong.verify(hash, "wrong horse".to_owned()).await);
+    assert!(Passwords::new(0, 1).is_err());
+    assert!(Passwords::new(64, 0).is_err());
+}
+
+#[tokio::test]
 async fn unreadable_hash_never_matches() {
-    assert!(!verify_password("not a phc string".to_owned(), "x".to_owned()).await);
-    assert!(!verify_password(String::new(), String::new()).await);
+    let pw = Passwords::default();
+    assert!(
+        !pw.verify("not a phc string".to_owned(), "x".to_owned())
+            .await
+    );
+    assert!(!pw.verify(String::new(), String::new()).await);
 }
 
 #[tokio::test]
 async fn dummy_verify_does_the_same_work() {
     // Same algorithm and cost parameters as a real hash, hence the same work per check.
-    let real = hash_password("the real one".to_owned())
-        .await
-        .expect("hash");
-    let params = |h: &str| h.rsplitn(3, '$').nth(2).map(str::to_owned);
-    assert_eq!(params(dummy_hash()), params(&real));
-    assert!(dummy_hash().starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
-    verify_dummy("guess".to_owned()).await;
+    for pw in [
+        Passwords::default(),
+        Passwords::new(256, 3).expect("params"),
+    ] {
+        let real = pw.hash("the real one".to_owned()).await.expect("hash");
+        let params = |h: &str| h.rsplitn(3, '$').nth(2).map(str::to_owned);
+        assert_eq!(params(pw.dummy_hash()), params(&real));
+        pw.verify_dummy("guess".to_owned()).await;
+    }
+    assert!(
+        Passwords::default()
+            .dummy_hash()
+            .starts_with("$argon2id$v=19$m=19456,t=2,p=1$")
+    );
 }

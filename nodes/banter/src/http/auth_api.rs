@@ -14,7 +14,7 @@ use utoipa::ToSchema;
 use super::extract::ApiJson;
 use super::views::UserView;
 use crate::app::AppState;
-use crate::auth::{self, AuthError, TokenType};
+use crate::auth::{AuthError, TokenType};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 
 /// Registration request.
@@ -104,7 +104,9 @@ pub async fn register(
     rules::validate_password(&req.password)?;
     let display_name =
         rules::validate_display_name(req.display_name.as_deref().unwrap_or(&username))?;
-    let password_hash = auth::hash_password(req.password)
+    let password_hash = state
+        .passwords
+        .hash(req.password)
         .await
         .map_err(ApiError::internal)?;
     let user = state
@@ -151,10 +153,14 @@ pub async fn login(
         Err(_) => None,
     };
     let Some(user) = user else {
-        auth::verify_dummy(req.password).await;
+        state.passwords.verify_dummy(req.password).await;
         return Err(invalid());
     };
-    if !auth::verify_password(user.password_hash.clone(), req.password).await {
+    if !state
+        .passwords
+        .verify(user.password_hash.clone(), req.password)
+        .await
+    {
         return Err(invalid());
     }
     Ok(Json(open_session(&state, &user).await?))
