@@ -153,6 +153,12 @@ pub trait Journal: Send + Sync + 'static {
         after: Seq,
         limit: u32,
     ) -> BoxFuture<'static, Result<Vec<ChatMessage>, JournalError>>;
+    /// Tells whether an append resolves only once the store holds the message, so that the store
+    /// alone has every acknowledged message and readers of history need not ask anyone else. `false`
+    /// (the default) for a journal that a persister copies into the store later.
+    fn writes_through(&self) -> bool {
+        false
+    }
 }
 
 /// Source of wall-clock time, so tests can fix it.

@@ -6,8 +6,12 @@
 //! out to subscribed sessions. Typing and read events are fanned out the same way, never journaled.
 //!
 //! On activation it loads the room, its members, the true last seq (from the journal, which counts what
-//! is journaled but not yet stored) and refills the ring from the store, so a restarted room never
-//! reuses a seq and a resume right after a restart is served from memory.
+//! is journaled but not yet stored) and refills the ring from the store and the journal's tail, so a
+//! restarted room never reuses a seq and a resume right after a restart is served from memory.
+//!
+//! The ring (`ring`) also answers history readers ([`RoomMessage::GetRecent`]): the store lags the
+//! journal while a persister is behind, and the ring holds the newest acknowledged messages, stored or
+//! not, with no network call in the handler.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -25,6 +29,10 @@ use crate::encode;
 use crate::model::{ChatMessage, RoomId, Seq, UserId};
 use crate::ports::{JournalError, Ports};
 use crate::trace::TraceParent;
+
+mod ring;
+
+use ring::Ring;
 
 /// Settings of room actors.
 #[derive(Clone, Debug)]
@@ -60,6 +68,26 @@ pub struct SubscribeOk {
     pub replay: Vec<(Seq, Bytes)>,
     /// Highest acknowledged seq at the time of subscribing.
     pub last_seq: Seq,
+}
+
+/// Acknowledged messages of a range of seqs: every one with a seq in `(from, upper]`, for the `upper`
+/// of the question, newest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Window {
+    /// Exclusive lower bound of the range the messages cover completely.
+    pub from: Seq,
+    /// The messages, newest first.
+    pub messages: Vec<ChatMessage>,
+}
+
+/// What a room answers to [`RoomMessage::GetRecent`].
+#[derive(Debug)]
+pub struct Recent {
+    /// Highest acknowledged seq.
+    pub acked_seq: Seq,
+    /// The newest messages of the asked range from the ring, or `None` when the ring does not reach
+    /// back far enough (the caller then reads the journal).
+    pub window: Option<Window>,
 }
 
 /// Messages of a [`Room`].
@@ -134,6 +162,19 @@ pub enum RoomMessage {
     Stop,
     /// Returns the highest acknowledged seq and the subscriber count.
     GetInfo(RpcReplyPort<(Seq, usize)>),
+    /// Returns the newest `limit` acknowledged messages with a seq above `after` and below `before`
+    /// (no bound when `None`), for history readers whose store page ends at `after`. Answered from
+    /// memory: one comparison when nothing is newer than `after`.
+    GetRecent {
+        /// Highest seq the reader already has (the newest in its store page).
+        after: Seq,
+        /// Exclusive upper bound (the page's `before`).
+        before: Option<Seq>,
+        /// Most messages wanted.
+        limit: u32,
+        /// The answer.
+        reply: RpcReplyPort<Recent>,
+    },
 }
 
 /// The room actor (one per active room).
@@ -154,6 +195,8 @@ pub struct RoomArguments {
 struct Pending {
     seq: Seq,
     message_id: Uuid,
+    /// The record, moved into the ring once acknowledged.
+    message: Option<ChatMessage>,
     tail: Bytes,
     sender: SessionHandle,
     receipt: Option<String>,
@@ -188,7 +231,7 @@ pub struct RoomState {
     next_seq: Seq,
     /// Last seq acknowledged (released in order).
     acked_seq: Seq,
-    ring: VecDeque<(Seq, Bytes)>,
+    ring: Ring,
     pending: VecDeque<Pending>,
     subscribers: HashMap<SessionId, LostGuard>,
     typing: HashMap<UserId, Instant>,
@@ -215,13 +258,6 @@ impl RoomState {
         });
     }
 
-    fn push_ring(&mut self, seq: Seq, tail: Bytes) {
-        if self.ring.len() >= self.config.ring_size.max(1) {
-            self.ring.pop_front();
-        }
-        self.ring.push_back((seq, tail));
-    }
-
     fn release(&mut self) {
         while self.pending.front().is_some_and(|p| p.outcome.is_some()) {
             let Some(mut p) = self.pending.pop_front() else {
@@ -240,7 +276,9 @@ impl RoomState {
                     }
                     let tail = std::mem::take(&mut p.tail);
                     self.fan_out(Some(p.seq), &tail, None);
-                    self.push_ring(p.seq, tail);
+                    if let Some(message) = p.message.take() {
+                        self.ring.push(message, tail);
+                    }
                 }
                 Some(Err(e)) => {
                     warn!(room_id = %self.id, seq = p.seq, error = %e, "message not stored");
@@ -300,7 +338,7 @@ impl Room {
             .unwrap_or_else(|| Arc::from(""));
         let tail = message_tail(&msg, &sender_name);
         let (seq, message_id) = (msg.seq, msg.message_id);
-        let append = state.ports.journal.append(msg, trace);
+        let append = state.ports.journal.append(msg.clone(), trace);
         let me = myself.clone();
         tokio::spawn(async move {
             let result = append.await;
@@ -309,6 +347,7 @@ impl Room {
         state.pending.push_back(Pending {
             seq,
             message_id,
+            message: Some(msg),
             tail,
             sender: session,
             receipt,
@@ -332,16 +371,11 @@ impl Room {
             last_seq,
         };
         if let Some(since) = since.filter(|s| *s < last_seq) {
-            let ring_first = state.ring.front().map_or(last_seq + 1, |(s, _)| *s);
+            let ring_first = state.ring.first_seq().unwrap_or(last_seq + 1);
             if since + 1 < ring_first {
                 ok.backfill = Some((since + 1, ring_first - 1));
             }
-            ok.replay = state
-                .ring
-                .iter()
-                .filter(|(s, _)| *s > since)
-                .map(|(s, t)| (*s, t.clone()))
-                .collect();
+            ok.replay = state.ring.tails_after(since);
         }
         let id = session.id;
         if let Some(old) = state
@@ -411,6 +445,7 @@ impl Actor for Room {
             .map(|m| (m.user_id, Arc::from(m.username.as_str())))
             .collect();
         let last_seq = ports.journal.last_seq(room.id).await?;
+        let ring_size = args.config.ring_size.max(1);
         let mut state = RoomState {
             id: room.id,
             ports: ports.clone(),
@@ -419,7 +454,7 @@ impl Actor for Room {
             members,
             next_seq: last_seq,
             acked_seq: last_seq,
-            ring: VecDeque::new(),
+            ring: Ring::new(ring_size),
             pending: VecDeque::new(),
             subscribers: HashMap::new(),
             typing: HashMap::new(),
@@ -428,20 +463,22 @@ impl Actor for Room {
             passivation_requested: false,
             stopping: false,
         };
+        let limit = u32::try_from(ring_size).unwrap_or(u32::MAX);
         let recent = ports
             .store
-            .messages_before(room.id, Some(last_seq + 1), state.config.ring_size as u32)
+            .messages_before(room.id, Some(last_seq + 1), limit)
             .await?;
         // The store may lag the journal (a persister behind it): the tail comes from the journal.
         let stored_last = recent.first().map_or(0, |m| m.seq);
         let mut history: Vec<ChatMessage> = recent.into_iter().rev().collect();
         if stored_last < last_seq {
-            history.extend(
-                ports
-                    .journal
-                    .read_after(room.id, stored_last, state.config.ring_size as u32)
-                    .await?,
-            );
+            // The ring keeps the newest `ring_size` messages, without a hole: when the journal is
+            // further ahead of the store than that, the ring is the journal's newest messages alone.
+            let from = stored_last.max(last_seq.saturating_sub(ring_size as Seq));
+            if from > stored_last {
+                history.clear();
+            }
+            history.extend(ports.journal.read_after(room.id, from, limit).await?);
         }
         for msg in history {
             let name = match state.members.get(&msg.sender_id) {
@@ -453,7 +490,7 @@ impl Actor for Room {
                     .map_or_else(|| Arc::from(""), |u| Arc::from(u.username.as_str())),
             };
             let tail = message_tail(&msg, &name);
-            state.push_ring(msg.seq, tail);
+            state.ring.push(msg, tail);
         }
         let period = (state.config.idle_timeout / 4).max(Duration::from_millis(50));
         myself.send_interval(period, || RoomMessage::IdleCheck);
@@ -473,7 +510,8 @@ impl Actor for Room {
             match message {
                 RoomMessage::Journaled { .. }
                 | RoomMessage::ReadStored { .. }
-                | RoomMessage::GetInfo(_) => {}
+                | RoomMessage::GetInfo(_)
+                | RoomMessage::GetRecent { .. } => {}
                 RoomMessage::IdleCheck | RoomMessage::Stop => return Ok(()),
                 other => {
                     let _ = state
@@ -589,6 +627,21 @@ impl Actor for Room {
             RoomMessage::Stop => state.stopping = true,
             RoomMessage::GetInfo(reply) => {
                 let _ = reply.send((state.acked_seq, state.subscribers.len()));
+            }
+            RoomMessage::GetRecent {
+                after,
+                before,
+                limit,
+                reply,
+            } => {
+                let upper = before.map_or(state.acked_seq, |b| {
+                    b.saturating_sub(1).min(state.acked_seq)
+                });
+                let window = state.ring.window(after, upper, limit as usize);
+                let _ = reply.send(Recent {
+                    acked_seq: state.acked_seq,
+                    window,
+                });
             }
         }
         if state.stopping && state.pending.is_empty() && state.tasks_in_flight == 0 {

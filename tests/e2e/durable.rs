@@ -12,7 +12,10 @@
 //! - [`db_outage`]: a private MariaDB is stopped for several seconds under load: receipts keep coming,
 //!   the persister's lag rises, then drains to 0 with nothing lost;
 //! - [`node_kill`]: the node is SIGKILLed while a room is busy; after a restart the room continues at
-//!   the highest seq ever receipted or stored + 1.
+//!   the highest seq ever receipted or stored + 1;
+//! - [`history_tail`]: with the persister down, REST history still holds every receipted message
+//!   (from the room's ring and the journal), paged across the store's newest message, also after the
+//!   gateway restarts.
 //!
 //! Each test owns its broker and its database, and skips with a notice when the broker (tansu) or
 //! MySQL is unavailable, unless `BANTER_REQUIRE_KAFKA=1` / `BANTER_REQUIRE_MYSQL=1`. Every wait is
@@ -22,6 +25,7 @@
 mod broker_restart;
 mod db_outage;
 mod end_to_end;
+mod history_tail;
 mod node_kill;
 mod persister_kill;
 mod support;

@@ -644,4 +644,5 @@ async fn idle_room_asks_to_passivate_and_serves_work_until_stopped() {
     );
 }
 
+mod recent;
 mod replay;

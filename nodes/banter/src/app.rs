@@ -9,7 +9,8 @@
 //! │   ├── Directory<Users>  ── User actor per connected user
 //! │   ├── journal: in-process writer task, or the Kafka producer
 //! │   └── axum server ── one session task per WebSocket
-//! ├── persister role: consumer loop ── batch writer task; lag refresh task
+//! ├── persister role: supervisor ── consumer loop (restarted after a panic) ── batch writer task;
+//! │                  lag refresh task
 //! └── without the gateway role: axum server with /healthz and /metrics only
 //! ```
 

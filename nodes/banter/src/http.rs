@@ -4,6 +4,7 @@
 
 pub mod auth_api;
 pub mod extract;
+mod history;
 pub mod rooms_api;
 pub mod users_api;
 pub mod views;

@@ -21,6 +21,8 @@ pub const PERSISTER_ROWS: &str = "banter_persister_rows_total";
 pub const PERSISTER_BATCHES: &str = "banter_persister_batches_total";
 /// Records the persister sent to the dead-letter topic (counter, label `reason`).
 pub const PERSISTER_DEAD_LETTERS: &str = "banter_persister_dead_letters_total";
+/// Restarts of the persister's consumer loop after a panic (counter).
+pub const PERSISTER_RESTARTS: &str = "banter_persister_restarts_total";
 /// Appends the Kafka journal had acknowledged by the broker (counter).
 pub const JOURNAL_APPENDS: &str = "banter_journal_appends_total";
 /// Appends the Kafka journal could not make durable (counter).
@@ -62,6 +64,11 @@ fn describe() {
         PERSISTER_DEAD_LETTERS,
         Unit::Count,
         "records sent to the dead-letter topic, by reason"
+    );
+    describe_counter!(
+        PERSISTER_RESTARTS,
+        Unit::Count,
+        "restarts of the persister's consumer loop after a panic"
     );
     describe_counter!(
         JOURNAL_APPENDS,

@@ -5,6 +5,7 @@
 //! - [`dead_letter`]: the dead-letter topic's headers and producer;
 //! - `writer`: writing one batch (rows, then dead letters), resumable after a failure;
 //! - `commits`: the task that commits the offsets of stored batches, in order, off the writer's path;
+//! - `supervise`: restarts the consumer loop from the committed offsets after a panic;
 //! - `lag`: the consumer lag gauges.
 //!
 //! One task runs the loop: it receives records, decodes them into the buffer (an undecodable or
@@ -22,7 +23,10 @@
 //! - a store outage (`Unavailable`, or any other error not tied to a row) pauses fetching and retries
 //!   the same batch with exponential backoff (up to `max_backoff_ms`), then resumes: nothing is skipped;
 //! - a rebalance drops the buffered records of revoked partitions (their new owner reads them again
-//!   from the committed offset: inserts are idempotent), and commits only what this member still owns.
+//!   from the committed offset: inserts are idempotent), and commits only what this member still owns;
+//! - a panic in a batch writer (or in the loop) ends the loop as a shutdown would, without writing what
+//!   it buffered; the supervisor (`supervise`) counts it, waits a backoff and starts the loop again on
+//!   a fresh consumer, which resumes from the committed offsets: nothing is lost, nothing stored twice.
 //!
 //! A second task refreshes `banter_persister_lag{topic, partition}` for every partition of the topic from
 //! the group's committed offsets and the high watermarks (so every member reports the whole group's lag).
@@ -51,12 +55,14 @@ pub(crate) mod batch;
 mod commits;
 pub(crate) mod dead_letter;
 mod lag;
+mod supervise;
 #[cfg(test)]
 mod tests;
 mod writer;
 
 use batch::BatchBuffer;
 use commits::Committer;
+use supervise::{Exit, Supervisor};
 use writer::{Failure, Pending, Shared, write};
 
 /// First pause after a failed write; doubles up to `max_backoff_ms`.
@@ -78,21 +84,7 @@ impl Persister {
         config: &PersisterConfig,
         store: Arc<dyn Store>,
     ) -> anyhow::Result<Persister> {
-        let consumer: StreamConsumer<Rebalances> = admin::client_config(kafka)
-            .set("group.id", &config.group_id)
-            .set("enable.auto.commit", "false")
-            .set("enable.auto.offset.store", "false")
-            .set("auto.offset.reset", "earliest")
-            // A member killed with -9 must not hold its partitions for long (ARCHITECTURE.md §10).
-            .set("session.timeout.ms", "6000")
-            .set("heartbeat.interval.ms", "2000")
-            // A caught-up consumer's fetch waits at most this long for new records.
-            .set("fetch.wait.max.ms", "100")
-            .create_with_context(Rebalances::default())
-            .context("failed to create the persister's Kafka consumer")?;
-        consumer
-            .subscribe(&[&kafka.topic])
-            .context("failed to subscribe to the journal topic")?;
+        let consumer = group_consumer(kafka, config)?;
         // Not idempotent: a retry may write a dead letter twice, which is harmless, while an idempotent
         // producer whose send timed out bumps its epoch, which tansu cannot take (see
         // journal::kafka::producer).
@@ -109,7 +101,6 @@ impl Persister {
             .set("enable.auto.commit", "false")
             .create()
             .context("failed to create the lag reader")?;
-        let consumer = Arc::new(consumer);
         let shared = Arc::new(Shared {
             store,
             dead_letters,
@@ -123,16 +114,12 @@ impl Persister {
             Duration::from_millis(config.lag_interval_ms.max(10)),
             rx.clone(),
         ));
-        let max_backoff = Duration::from_millis(config.max_backoff_ms).max(MIN_BACKOFF);
-        let worker = Worker {
-            buffer: BatchBuffer::new(config.batch_rows, Duration::from_millis(config.batch_ms)),
-            max_backoff,
-            paused: None,
-            committer: Committer::start(consumer.clone(), kafka.topic.clone(), max_backoff),
-            consumer,
+        let supervisor = Supervisor {
+            kafka: kafka.clone(),
+            config: config.clone(),
             shared,
         };
-        let worker = tokio::spawn(worker.run(rx));
+        let worker = tokio::spawn(supervisor.run(consumer, rx));
         info!(group = %config.group_id, topic = %kafka.topic, "persister started");
         Ok(Persister {
             worker,
@@ -142,12 +129,36 @@ impl Persister {
     }
 
     /// Stops: finishes the batch being written, writes what is buffered (once, without retrying),
-    /// then leaves the group.
+    /// then leaves the group. A loop waiting to restart after a panic stops there.
     pub async fn stop(self) {
         let _ = self.shutdown.send(true);
         let _ = self.lag.await;
         let _ = self.worker.await;
     }
+}
+
+/// Creates a member of the persister group, subscribed to the journal topic; it starts from the
+/// group's committed offsets once the group assigns it partitions.
+fn group_consumer(
+    kafka: &KafkaConfig,
+    config: &PersisterConfig,
+) -> anyhow::Result<Arc<GroupConsumer>> {
+    let consumer: GroupConsumer = admin::client_config(kafka)
+        .set("group.id", &config.group_id)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        // A member killed with -9 must not hold its partitions for long (ARCHITECTURE.md §10).
+        .set("session.timeout.ms", "6000")
+        .set("heartbeat.interval.ms", "2000")
+        // A caught-up consumer's fetch waits at most this long for new records.
+        .set("fetch.wait.max.ms", "100")
+        .create_with_context(Rebalances::default())
+        .context("failed to create the persister's Kafka consumer")?;
+    consumer
+        .subscribe(&[&kafka.topic])
+        .context("failed to subscribe to the journal topic")?;
+    Ok(Arc::new(consumer))
 }
 
 /// Rebalance bookkeeping, filled by librdkafka's callbacks (they run inside the consumer's poll).
@@ -209,6 +220,8 @@ impl Rebalances {
 
 type GroupConsumer = StreamConsumer<Rebalances>;
 
+/// The consumer loop of one consumer (see the module doc); the supervisor makes a new one after a
+/// panic.
 struct Worker {
     consumer: Arc<GroupConsumer>,
     shared: Arc<Shared>,
@@ -217,15 +230,38 @@ struct Worker {
     max_backoff: Duration,
     /// Assignment generation that was paused, when fetching is paused.
     paused: Option<u64>,
+    /// Batches stored, counted for the supervisor (which outlives a panicking loop).
+    stored: Arc<AtomicU64>,
 }
 
 impl Worker {
-    async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
+    /// Returns the loop of `consumer`, writing into the store of `shared`.
+    fn new(
+        consumer: Arc<GroupConsumer>,
+        shared: Arc<Shared>,
+        kafka: &KafkaConfig,
+        config: &PersisterConfig,
+        stored: Arc<AtomicU64>,
+    ) -> Worker {
+        let max_backoff = Duration::from_millis(config.max_backoff_ms).max(MIN_BACKOFF);
+        Worker {
+            buffer: BatchBuffer::new(config.batch_rows, Duration::from_millis(config.batch_ms)),
+            max_backoff,
+            paused: None,
+            committer: Committer::start(consumer.clone(), kafka.topic.clone(), max_backoff),
+            consumer,
+            shared,
+            stored,
+        }
+    }
+
+    /// Runs until shutdown, or until a batch writer panics.
+    async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> Exit {
         let consumer = self.consumer.clone();
         let mut writing: Option<JoinHandle<(Pending, Result<(), Failure>)>> = None;
         let mut retry: Option<(Pending, Instant)> = None;
         let mut backoff = MIN_BACKOFF;
-        let mut lost = false;
+        let mut exit = Exit::Stopped;
         loop {
             let revoked = consumer.context().take_revoked();
             if !revoked.is_empty() {
@@ -274,6 +310,7 @@ impl Worker {
                         Ok((p, Ok(()))) => {
                             backoff = MIN_BACKOFF;
                             self.committer.push(&p.batch.offsets);
+                            self.stored.fetch_add(1, Ordering::Relaxed);
                         }
                         Ok((p, Err(failure))) => {
                             if self.gone(&p) {
@@ -285,10 +322,10 @@ impl Worker {
                             }
                         }
                         Err(e) => {
-                            // Its offsets were never committed: a restart reads it again. Nothing
-                            // after it may be committed before that.
-                            error!(error = %e, "persister writer failed; persister stops");
-                            lost = true;
+                            // Its offsets were never committed: the restarted loop reads it again.
+                            // Nothing after it may be committed before that.
+                            error!(error = %e, buffered = self.buffer.len(), "persister batch writer panicked; the loop restarts from the committed offsets");
+                            exit = Exit::WriterPanicked;
                             break;
                         }
                     }
@@ -298,7 +335,9 @@ impl Worker {
             }
         }
         drop(consumer);
-        self.finish(writing, lost || retry.is_some()).await;
+        let failing = exit == Exit::WriterPanicked || retry.is_some();
+        self.finish(writing, failing).await;
+        exit
     }
 
     /// Tells whether every partition of a batch went to another member (nothing left to commit).
@@ -366,7 +405,8 @@ impl Worker {
     }
 
     /// On shutdown: waits for the batch being written, writes what is buffered once (unless the
-    /// store is failing), then leaves the group.
+    /// store is failing or a writer panicked), commits the offsets of what was stored, then leaves the
+    /// group.
     async fn finish(
         mut self,
         writing: Option<JoinHandle<(Pending, Result<(), Failure>)>>,
@@ -397,7 +437,7 @@ impl Worker {
         // Closing the consumer leaves the group, which blocks.
         let consumer = self.consumer;
         let _ = tokio::task::spawn_blocking(move || drop(consumer)).await;
-        info!("persister stopped");
+        debug!("persister consumer closed");
     }
 }
 

@@ -17,7 +17,7 @@ use banter_tests::stomp::{describe, header, room_dest};
 use banter_tests::{Node, StompClient, unique};
 
 use super::support::{
-    STORE_WAIT, SendPlan, Sender, check, check_history, kafka_node, prerequisites, wait_stored,
+    STORE_WAIT, SendPlan, Sender, check, check_history, kafka_node, prerequisites, wait_in_history,
 };
 
 /// `journal.kafka.message_timeout_ms` of these nodes.
@@ -107,7 +107,7 @@ async fn send_loop_across_restart(node: &Node, broker: &mut Broker) -> Result<()
     }
     log.ensure_seqs_rise()?;
 
-    let history = wait_stored(&api, &alice.token, room, &log.acked, STORE_WAIT).await?;
+    let history = wait_in_history(&api, &alice.token, room, &log.acked, STORE_WAIT).await?;
     let acked: Vec<_> = log.acked.iter().collect();
     // Seqs of refused messages may be missing: no contiguity here.
     check_history(&history, &acked, &log.bodies(), false)?;
@@ -196,7 +196,7 @@ async fn long_outage(node: &Node, broker: &mut Broker) -> Result<()> {
         message_id: after.message_id.clone(),
         body: "after the outage".to_owned(),
     });
-    let history = wait_stored(&api, &alice.token, room, &acked, STORE_WAIT).await?;
+    let history = wait_in_history(&api, &alice.token, room, &acked, STORE_WAIT).await?;
     ensure!(
         history.iter().all(|m| m.body != "during the outage"),
         "the message refused as not stored is in history: {history:?}"

@@ -13,7 +13,7 @@ use banter_tests::{Node, unique};
 
 use super::support::{
     RoomRows, STORE_WAIT, SendPlan, Sender, check, check_history, kafka_node, persister_lag,
-    room_rows, wait_lag_drained, wait_stored,
+    room_rows, wait_in_history, wait_lag_drained, wait_rows,
 };
 use banter_tests::kafka::Broker;
 
@@ -52,7 +52,8 @@ async fn scenario(node: &Node, db: &PrivateMariaDb) -> Result<()> {
     let sender = Sender::spawn(&node.ws_url(), &alice.token, room, plan);
     sender.wait_acked(100, Duration::from_secs(20)).await?;
     // The persister is writing before the outage.
-    wait_stored_count(&api, &alice.token, room, 50).await?;
+    let database = node.mysql_database().context("the node has a database")?;
+    wait_rows(&db.url(), database, room, 50, STORE_WAIT).await?;
 
     db.stop().await?;
     let down = tokio::time::Instant::now();
@@ -95,15 +96,15 @@ async fn scenario(node: &Node, db: &PrivateMariaDb) -> Result<()> {
 
     wait_lag_drained(node, STORE_WAIT).await?;
     let n = log.acked.len() as u64;
-    let history = wait_stored(&api, &alice.token, room, &log.acked, STORE_WAIT).await?;
+    let history = wait_in_history(&api, &alice.token, room, &log.acked, STORE_WAIT).await?;
     let acked: Vec<_> = log.acked.iter().collect();
     check_history(&history, &acked, &log.bodies(), true)?;
     ensure!(
         history.len() as u64 == n,
-        "{} messages stored, {n} acknowledged",
+        "{} messages in history, {n} acknowledged",
         history.len()
     );
-    let database = node.mysql_database().context("the node has a database")?;
+    wait_rows(&db.url(), database, room, n, STORE_WAIT).await?;
     let rows = room_rows(&db.url(), database, room).await?;
     ensure!(
         rows == RoomRows {
@@ -115,18 +116,4 @@ async fn scenario(node: &Node, db: &PrivateMariaDb) -> Result<()> {
         "the messages table holds {rows:?} for room {room}, expected {n} rows with seqs 1..={n}"
     );
     Ok(())
-}
-
-/// Waits until the room's history holds at least `n` messages.
-async fn wait_stored_count(
-    api: &banter_tests::Api,
-    token: &str,
-    room: i64,
-    n: usize,
-) -> Result<()> {
-    banter_tests::eventually("messages stored before the outage", STORE_WAIT, || async {
-        let page = api.history(token, room, None, Some(200)).await?;
-        Ok((page.messages.len() >= n).then_some(()))
-    })
-    .await
 }

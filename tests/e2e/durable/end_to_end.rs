@@ -1,7 +1,7 @@
 //! End to end: CLIENTS clients each pipeline PER_CLIENT SENDs with receipts into one group room of a
-//! node on the Kafka journal and MySQL. Every RECEIPTed message is in MySQL exactly once — through the
-//! history API (which reads the store) and straight from the table — with seqs 1..N in order and the
-//! receipts' message ids.
+//! node on the Kafka journal and MySQL. Every RECEIPTed message is in history, and in MySQL exactly
+//! once (read straight from the table once the persister has caught up), with seqs 1..N in order and
+//! the receipts' message ids.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -11,7 +11,7 @@ use banter_tests::{Node, unique};
 
 use super::support::{
     RoomRows, STORE_WAIT, SendLog, SendPlan, Sender, check, check_history, kafka_node,
-    prerequisites, room_rows, wait_lag_drained, wait_stored,
+    prerequisites, room_rows, wait_in_history, wait_lag_drained, wait_rows,
 };
 
 const CLIENTS: usize = 4;
@@ -77,10 +77,10 @@ async fn scenario(node: &Node, mysql: &str) -> Result<()> {
     );
     let sent: HashSet<String> = logs.iter().flat_map(SendLog::bodies).collect();
     let owned: Vec<_> = acked.iter().map(|a| (*a).clone()).collect();
-    let history = wait_stored(&api, &users[0].token, room, &owned, STORE_WAIT).await?;
+    let history = wait_in_history(&api, &users[0].token, room, &owned, STORE_WAIT).await?;
     ensure!(
         history.len() as u64 == total,
-        "{} messages stored, {total} acknowledged",
+        "{} messages in history, {total} acknowledged",
         history.len()
     );
     check_history(&history, &acked, &sent, true)?;
@@ -88,6 +88,8 @@ async fn scenario(node: &Node, mysql: &str) -> Result<()> {
     let db = node
         .mysql_database()
         .context("the node has a MySQL database")?;
+    wait_rows(mysql, db, room, total, STORE_WAIT).await?;
+    wait_lag_drained(node, Duration::from_secs(20)).await?;
     let rows = room_rows(mysql, db, room).await?;
     ensure!(
         rows == RoomRows {
@@ -98,6 +100,5 @@ async fn scenario(node: &Node, mysql: &str) -> Result<()> {
         },
         "the messages table holds {rows:?} for room {room}, expected {total} rows with seqs 1..={total}"
     );
-    wait_lag_drained(node, Duration::from_secs(20)).await?;
     Ok(())
 }

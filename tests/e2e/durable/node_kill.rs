@@ -13,7 +13,7 @@ use banter_tests::{Node, StompClient, unique};
 
 use super::support::{
     Acked, STORE_WAIT, SendPlan, Sender, check, check_history, kafka_node, prerequisites,
-    room_rows, wait_stored,
+    room_rows, wait_in_history, wait_rows,
 };
 
 /// RECEIPTs before the kill.
@@ -62,7 +62,11 @@ async fn scenario(node: &mut Node, mysql: &str) -> Result<()> {
         });
     }
     c.disconnect().await?;
-    wait_stored(&api, &alice.token, room, &early, STORE_WAIT).await?;
+    let database = node
+        .mysql_database()
+        .context("the node has a database")?
+        .to_owned();
+    wait_rows(mysql, &database, room, EARLY, STORE_WAIT).await?;
 
     let mut plan = SendPlan::new("nkill");
     plan.window = 64;
@@ -86,8 +90,7 @@ async fn scenario(node: &mut Node, mysql: &str) -> Result<()> {
     log.ensure_seqs_rise()?;
     log.acked.splice(0..0, early);
     let max_acked = log.acked.iter().map(|a| a.seq).max().unwrap_or(0);
-    let database = node.mysql_database().context("the node has a database")?;
-    let stored_at_kill = room_rows(mysql, database, room).await?.max_seq;
+    let stored_at_kill = room_rows(mysql, &database, room).await?.max_seq;
 
     node.restart().await?;
     // The first SEND after the restart activates the room, which must find the journal's tail.
@@ -117,7 +120,7 @@ async fn scenario(node: &mut Node, mysql: &str) -> Result<()> {
     );
 
     let all: Vec<Acked> = log.acked.iter().chain(&after).cloned().collect();
-    let history = wait_stored(&api, &alice.token, room, &all, STORE_WAIT).await?;
+    let history = wait_in_history(&api, &alice.token, room, &all, STORE_WAIT).await?;
     let mut sent = log.bodies();
     sent.extend(after.iter().map(|a| a.body.clone()));
     let before_restart = history

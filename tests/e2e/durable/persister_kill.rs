@@ -11,7 +11,7 @@ use banter_tests::{Node, unique};
 
 use super::support::{
     RoomRows, STORE_WAIT, SendPlan, Sender, check, check_history, kafka_node, metric_sum,
-    persister_lag, prerequisites, room_rows, wait_lag_drained, wait_stored,
+    persister_lag, prerequisites, room_rows, wait_in_history, wait_lag_drained, wait_rows,
 };
 
 const KILLS: usize = 3;
@@ -85,14 +85,15 @@ async fn scenario(gateway: &Node, persister: &mut Node, mysql: &str, db: &str) -
     log.ensure_seqs_rise()?;
     let n = log.acked.len() as u64;
 
-    let history = wait_stored(&api, &alice.token, room, &log.acked, STORE_WAIT).await?;
+    let history = wait_in_history(&api, &alice.token, room, &log.acked, STORE_WAIT).await?;
     let acked: Vec<_> = log.acked.iter().collect();
     check_history(&history, &acked, &log.bodies(), true)?;
     ensure!(
         history.len() as u64 == n,
-        "{} messages stored, {n} acknowledged",
+        "{} messages in history, {n} acknowledged",
         history.len()
     );
+    wait_rows(mysql, db, room, n, STORE_WAIT).await?;
     wait_lag_drained(persister, Duration::from_secs(20)).await?;
     let rows = room_rows(mysql, db, room).await?;
     ensure!(

@@ -361,8 +361,9 @@ async fn stream_sends(
 }
 
 /// Returns the room's history (ascending by seq) once every `acked` message is in it with its seq and
-/// message id, polling for at most `within`.
-pub(super) async fn wait_stored(
+/// message id, polling for at most `within`. History holds every acknowledged message, stored or
+/// still only journaled: to know what MySQL holds, use [`wait_rows`].
+pub(super) async fn wait_in_history(
     api: &Api,
     token: &str,
     room: i64,
@@ -391,8 +392,8 @@ pub(super) async fn wait_stored(
                     return Ok(history);
                 }
                 format!(
-                    "{} of {} acknowledged messages not stored (or stored differently), seqs {:?}…; \
-                     {} stored",
+                    "{} of {} acknowledged messages not in history (or different there), seqs {:?}…; \
+                     {} in history",
                     missing.len(),
                     want.len(),
                     &missing[..missing.len().min(10)],
@@ -409,7 +410,7 @@ pub(super) async fn wait_stored(
 }
 
 /// Checks a room's history (ascending) against what senders did: each seq and message id once; every
-/// acked message there with its seq, id and body; every stored body one that was sent; and, when
+/// acked message there with its seq, id and body; every body there one that was sent; and, when
 /// `contiguous`, seqs exactly 1..=N.
 pub(super) fn check_history(
     history: &[Message],
@@ -420,15 +421,15 @@ pub(super) fn check_history(
     let mut seqs = HashSet::new();
     let mut ids = HashSet::new();
     for m in history {
-        ensure!(seqs.insert(m.seq), "seq {} stored twice", m.seq);
+        ensure!(seqs.insert(m.seq), "seq {} twice in history", m.seq);
         ensure!(
             ids.insert(m.message_id.as_str()),
-            "message id {} stored twice",
+            "message id {} twice in history",
             m.message_id
         );
         ensure!(
             sent.contains(&m.body),
-            "stored message {} {:?} was never sent",
+            "message {} {:?} in history was never sent",
             m.seq,
             m.body
         );
@@ -439,12 +440,15 @@ pub(super) fn check_history(
     );
     let by_seq: BTreeMap<u64, &Message> = history.iter().map(|m| (m.seq, m)).collect();
     for a in acked {
-        let m = by_seq
-            .get(&a.seq)
-            .with_context(|| format!("acknowledged seq {} ({:?}) is not stored", a.seq, a.body))?;
+        let m = by_seq.get(&a.seq).with_context(|| {
+            format!(
+                "acknowledged seq {} ({:?}) is not in history",
+                a.seq, a.body
+            )
+        })?;
         ensure!(
             m.message_id == a.message_id && m.body == a.body,
-            "seq {} stored as {} {:?}, acknowledged as {} {:?}",
+            "seq {} in history as {} {:?}, acknowledged as {} {:?}",
             a.seq,
             m.message_id,
             m.body,
@@ -502,6 +506,28 @@ pub(super) async fn room_rows(server: &str, database: &str, room: i64) -> Result
         min_seq,
         max_seq,
     })
+}
+
+/// Waits until the `messages` table holds at least `n` rows of `room` (polling for at most `within`)
+/// and returns what it holds then; the caller checks the exact figures.
+pub(super) async fn wait_rows(
+    server: &str,
+    database: &str,
+    room: i64,
+    n: u64,
+    within: Duration,
+) -> Result<RoomRows> {
+    let deadline = Instant::now() + within;
+    loop {
+        let rows = room_rows(server, database, room).await?;
+        if rows.rows >= n {
+            return Ok(rows);
+        }
+        if Instant::now() >= deadline {
+            bail!("room {room}: {rows:?} in MySQL after {within:?}, {n} rows awaited");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// Returns the sum over partitions of `banter_persister_lag` from `GET /metrics` of `node`, `None`

@@ -235,7 +235,8 @@ pub async fn open_dm(
     Ok((status, Json(RoomView::from(&room))))
 }
 
-/// Pages back through a room's messages, newest first (keyset on seq).
+/// Pages back through a room's messages, newest first (keyset on seq): every acknowledged message,
+/// also the newest ones the store may not hold yet.
 #[utoipa::path(get, path = "/api/rooms/{id}/messages", tag = "rooms", params(("id" = i64, Path), HistoryQuery), security(("bearer" = [])),
     responses((status = 200, body = HistoryPage), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn history(
@@ -247,13 +248,9 @@ pub async fn history(
     let room = RoomId(id);
     require_member(&state, room, me.id).await?;
     let limit = q.limit.unwrap_or(50).clamp(1, 200);
-    let messages = state.store().messages_before(room, q.before, limit).await?;
-    let next_before = match messages.last() {
-        Some(m) if messages.len() as u32 == limit && m.seq > 1 => Some(m.seq),
-        _ => None,
-    };
+    let page = super::history::read_page(&state.ports, &state.rooms, room, q.before, limit).await?;
     Ok(Json(HistoryPage {
-        messages: messages.iter().map(MessageView::from).collect(),
-        next_before,
+        messages: page.messages.iter().map(MessageView::from).collect(),
+        next_before: page.next_before,
     }))
 }

@@ -153,4 +153,9 @@ impl Journal for LocalJournal {
     ) -> BoxFuture<'static, Result<Vec<ChatMessage>, JournalError>> {
         self.request(|tx| Op::ReadAfter(room, after, limit, tx))
     }
+
+    /// An append resolves once its row is committed in the store.
+    fn writes_through(&self) -> bool {
+        true
+    }
 }

@@ -25,6 +25,7 @@ use crate::journal::kafka::testkit::{
 };
 use crate::store::MySqlStore;
 
+mod restart;
 mod throughput;
 
 fn msg(room: RoomId, seq: Seq, sender: UserId) -> ChatMessage {

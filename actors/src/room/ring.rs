@@ -1,0 +1,188 @@
+//! The ring: a room's most recent acknowledged messages, each with the frame tail subscribers got.
+//!
+//! **Invariant**: the ring holds every acknowledged message of the room from its first entry's seq up
+//! to the room's acknowledged seq, in seq order. The only holes are seqs that were never acknowledged
+//! (their append failed). Resume (replay after `since`) and history (the journaled tail the store may
+//! not have yet) both rely on it: whatever lies in that range and is not in the ring was never
+//! acknowledged.
+
+use std::collections::VecDeque;
+
+use bytes::Bytes;
+
+use super::Window;
+use crate::model::{ChatMessage, Seq};
+
+/// One acknowledged message: the record (for history) and its encoded frame tail (for replay).
+struct Entry {
+    message: ChatMessage,
+    tail: Bytes,
+}
+
+/// The most recent acknowledged messages of a room, at most `capacity` of them.
+pub(super) struct Ring {
+    entries: VecDeque<Entry>,
+    capacity: usize,
+}
+
+impl Ring {
+    /// Returns an empty ring that keeps the newest `capacity` messages (at least one).
+    pub(super) fn new(capacity: usize) -> Ring {
+        Ring {
+            entries: VecDeque::new(),
+            capacity: capacity.max(1),
+        }
+    }
+
+    /// Appends the newest acknowledged message, dropping the oldest when full.
+    pub(super) fn push(&mut self, message: ChatMessage, tail: Bytes) {
+        debug_assert!(
+            self.entries
+                .back()
+                .is_none_or(|last| last.message.seq < message.seq),
+            "ring entries rise by seq"
+        );
+        if self.entries.len() >= self.capacity {
+            self.entries.pop_front();
+        }
+        self.entries.push_back(Entry { message, tail });
+    }
+
+    /// Returns the seq of the oldest message held.
+    pub(super) fn first_seq(&self) -> Option<Seq> {
+        self.entries.front().map(|e| e.message.seq)
+    }
+
+    /// Returns the frame tails of the messages with a seq above `since`, oldest first.
+    pub(super) fn tails_after(&self, since: Seq) -> Vec<(Seq, Bytes)> {
+        let start = self.entries.partition_point(|e| e.message.seq <= since);
+        self.entries
+            .range(start..)
+            .map(|e| (e.message.seq, e.tail.clone()))
+            .collect()
+    }
+
+    /// Returns the newest `limit` (at least one) acknowledged messages with a seq in `(after, upper]`,
+    /// where `upper` is at most the room's acknowledged seq, as a [`Window`] — or `None` when the ring
+    /// does not reach back far enough to know them all.
+    pub(super) fn window(&self, after: Seq, upper: Seq, limit: usize) -> Option<Window> {
+        if upper <= after {
+            return Some(Window {
+                from: after,
+                messages: Vec::new(),
+            });
+        }
+        let limit = limit.max(1);
+        let first = self.first_seq()?;
+        let lo = self.entries.partition_point(|e| e.message.seq <= after);
+        let hi = self.entries.partition_point(|e| e.message.seq <= upper);
+        let messages: Vec<ChatMessage> = self
+            .entries
+            .range(lo..hi)
+            .rev()
+            .take(limit)
+            .map(|e| e.message.clone())
+            .collect();
+        match messages.last() {
+            // A full page: by the invariant, nothing between its oldest message and `upper` is missing.
+            Some(oldest) if messages.len() == limit => Some(Window {
+                from: oldest.seq - 1,
+                messages,
+            }),
+            // The ring starts at or before `after + 1`: it holds all of the range.
+            _ if first <= after + 1 => Some(Window {
+                from: after,
+                messages,
+            }),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::model::{RoomId, UserId};
+
+    fn ring(capacity: usize, seqs: impl IntoIterator<Item = Seq>) -> Ring {
+        let mut ring = Ring::new(capacity);
+        for seq in seqs {
+            let message = ChatMessage {
+                room_id: RoomId(1),
+                seq,
+                message_id: Uuid::now_v7(),
+                sender_id: UserId(1),
+                body: format!("m{seq}"),
+                created_at_ms: 0,
+            };
+            ring.push(message, Bytes::from(format!("tail {seq}")));
+        }
+        ring
+    }
+
+    fn seqs(w: &Window) -> (Seq, Vec<Seq>) {
+        (w.from, w.messages.iter().map(|m| m.seq).collect())
+    }
+
+    #[test]
+    fn keeps_the_newest_capacity_messages() {
+        let r = ring(4, 1..=10);
+        assert_eq!(r.first_seq(), Some(7));
+        let tails: Vec<Seq> = r.tails_after(8).into_iter().map(|(s, _)| s).collect();
+        assert_eq!(tails, [9, 10]);
+        assert_eq!(r.tails_after(0).len(), 4);
+        assert!(r.tails_after(10).is_empty());
+        assert_eq!(r.tails_after(8)[0].1, Bytes::from("tail 9"));
+    }
+
+    #[test]
+    fn a_window_the_ring_covers_is_answered_newest_first() {
+        let r = ring(8, 3..=10);
+        // All of (4, 10]: the ring starts below 5.
+        let w = r.window(4, 10, 50).expect("covered");
+        assert_eq!(seqs(&w), (4, vec![10, 9, 8, 7, 6, 5]));
+        // The ring starts exactly at after + 1.
+        let w = r.window(2, 10, 50).expect("covered");
+        assert_eq!(seqs(&w), (2, (3..=10).rev().collect()));
+        // `upper` below the newest message (a `before`).
+        let w = r.window(4, 7, 50).expect("covered");
+        assert_eq!(seqs(&w), (4, vec![7, 6, 5]));
+        // Nothing above `after`: the one comparison of the common case.
+        let w = r.window(10, 10, 50).expect("empty window");
+        assert_eq!(seqs(&w), (10, vec![]));
+        assert_eq!(
+            seqs(&ring(4, []).window(0, 0, 50).expect("empty")),
+            (0, vec![])
+        );
+    }
+
+    #[test]
+    fn a_full_page_is_answered_even_when_the_ring_starts_above_the_window() {
+        let r = ring(8, 3..=10);
+        let w = r.window(0, 10, 3).expect("a full page");
+        assert_eq!(seqs(&w), (7, vec![10, 9, 8]));
+        let w = r.window(0, 10, 8).expect("a full page");
+        assert_eq!(seqs(&w), (2, (3..=10).rev().collect()));
+    }
+
+    #[test]
+    fn a_window_reaching_below_the_ring_is_not_answered() {
+        let r = ring(8, 3..=10);
+        assert!(r.window(0, 10, 9).is_none(), "seqs 1 and 2 are not held");
+        assert!(r.window(1, 5, 50).is_none(), "seq 2 is not held");
+        assert!(r.window(0, 2, 50).is_none(), "wholly below the ring");
+        assert!(ring(4, []).window(0, 3, 50).is_none(), "an empty ring");
+    }
+
+    #[test]
+    fn holes_of_failed_appends_do_not_hide_messages() {
+        // Seq 6 was never acknowledged.
+        let r = ring(8, [3, 4, 5, 7, 8]);
+        let w = r.window(3, 8, 50).expect("covered");
+        assert_eq!(seqs(&w), (3, vec![8, 7, 5, 4]));
+        let w = r.window(0, 8, 2).expect("a full page");
+        assert_eq!(seqs(&w), (6, vec![8, 7]));
+    }
+}
