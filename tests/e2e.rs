@@ -19,6 +19,7 @@ mod crash;
 mod durable;
 mod history;
 mod http_errors;
+mod loadgen;
 mod resume;
 mod stomp_errors;
 mod third_party;

@@ -278,6 +278,11 @@ impl Node {
         format!("ws://127.0.0.1:{}/ws", self.port)
     }
 
+    /// Process id of the running node, if it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.proc.as_ref().map(|p| p.child.id())
+    }
+
     /// Returns the port the node listens on.
     pub fn port(&self) -> u16 {
         self.port
