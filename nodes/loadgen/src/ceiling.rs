@@ -1,6 +1,8 @@
 //! Ceilings of the stack, measured beside Banter in the same run:
 //! - [`produce`]: rdkafka producing Banter's journal records (same encoding, keys, header, producer
 //!   settings) straight to the same broker: the broker's own ceiling for the write path;
+//! - [`consume`]: rdkafka reading the journal topic alone: the broker's read ceiling, which bounds the
+//!   persister as much as the database does;
 //! - [`insert`]: plain multi-row INSERTs of the rows the persister stored, in the same batch size, into
 //!   a copy of the `messages` table in the same database: the database's ceiling;
 //! - [`drain`]: the persister's rate, read from outside as the row count of `messages` grows.
@@ -13,8 +15,10 @@ use prost::Message as _;
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::{Offset, TopicPartitionList};
 use serde::Serialize;
 use sqlx::{MySql, QueryBuilder, Row};
 
@@ -110,6 +114,15 @@ pub async fn produce(spec: &ProduceSpec) -> Result<Rate> {
         })
         .collect();
     let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    // Warm up (connection, producer id) outside the measurement, as a running journal is.
+    producer
+        .send(
+            FutureRecord::to(&spec.topic).key("0").payload("warm-up"),
+            Duration::from_secs(30),
+        )
+        .await
+        .map_err(|(e, _)| e)
+        .context("warm-up record")?;
     let started = Instant::now();
     let mut acks = Vec::with_capacity(records.len());
     for (key, value) in &records {
@@ -140,6 +153,66 @@ pub async fn produce(spec: &ProduceSpec) -> Result<Rate> {
         spec.messages,
         took,
     ))
+}
+
+/// Reads every record of `topic` from the beginning with rdkafka alone (no group membership, no
+/// store) and returns the rate from the first record to the last: what the broker serves one consumer.
+pub async fn consume(brokers: &str, topic: &str) -> Result<Rate> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set(
+            "group.id",
+            format!("loadgen-consume-{}", std::process::id()),
+        )
+        .set("enable.auto.commit", "false")
+        .set("fetch.wait.max.ms", "100")
+        .create()
+        .context("consumer")?;
+    let topic = topic.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let meta = consumer
+            .fetch_metadata(Some(&topic), Duration::from_secs(10))
+            .context("metadata")?;
+        let partitions: Vec<i32> = meta
+            .topics()
+            .iter()
+            .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+            .collect();
+        let mut expected = 0u64;
+        let mut tpl = TopicPartitionList::new();
+        for &p in &partitions {
+            let (low, high) = consumer
+                .fetch_watermarks(&topic, p, Duration::from_secs(10))
+                .context("watermarks")?;
+            expected += (high - low).max(0) as u64;
+            tpl.add_partition_offset(&topic, p, Offset::Beginning)
+                .context("assignment")?;
+        }
+        if expected == 0 {
+            bail!("topic {topic} is empty");
+        }
+        consumer.assign(&tpl).context("assign")?;
+        let mut read = 0u64;
+        let mut first = None;
+        while read < expected {
+            match consumer.poll(Duration::from_secs(30)) {
+                Some(Ok(_)) => {
+                    first.get_or_insert_with(Instant::now);
+                    read += 1;
+                }
+                Some(Err(e)) => bail!("consume: {e}"),
+                None => bail!("consume stalled at {read} of {expected}"),
+            }
+        }
+        let took = first.map_or(Duration::ZERO, |t| t.elapsed());
+        Ok(Rate::new(
+            "rdkafka consume (broker read ceiling)",
+            read,
+            took,
+        ))
+    })
+    .await
+    .context("consumer task")?
 }
 
 /// Copies every row of `messages` into a fresh table of the same definition with plain multi-row

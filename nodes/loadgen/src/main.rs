@@ -102,6 +102,15 @@ enum Cmd {
         #[arg(long, default_value_t = 5)]
         linger_ms: u64,
     },
+    /// rdkafka reading a topic from the beginning alone (the broker's read ceiling).
+    Consume {
+        /// Bootstrap brokers.
+        #[arg(long, default_value = "127.0.0.1:19092")]
+        brokers: String,
+        /// Topic.
+        #[arg(long, default_value = "chat.messages")]
+        topic: String,
+    },
     /// Plain multi-row INSERTs of the stored messages into a copy table (the database's ceiling).
     Insert {
         /// mysql://USER:PASS@HOST:PORT/DB
@@ -322,6 +331,11 @@ async fn main() -> Result<()> {
                 linger_ms,
             })
             .await?;
+            print_rate(&r);
+            emit(json, &r)?;
+        }
+        Cmd::Consume { brokers, topic } => {
+            let r = ceiling::consume(&brokers, &topic).await?;
             print_rate(&r);
             emit(json, &r)?;
         }

@@ -131,6 +131,18 @@ impl Schedule {
         self.starts_us[step] + (self.steps[step].secs * 1e6) as u64
     }
 
+    /// Messages sender `sender` owes in open-loop step `step` and its rate: the step's total, split
+    /// so the shares add up to it exactly.
+    fn share(&self, step: usize, sender: u32) -> Option<(u64, f64)> {
+        let st = self.steps.get(step)?;
+        let rate = st.rate?;
+        let total = (rate * st.secs).round() as u64;
+        let n = self.senders.max(1) as u64;
+        let i = u64::from(sender);
+        let mine = total * (i + 1) / n - total * i / n;
+        Some((mine, mine as f64 / st.secs))
+    }
+
     fn last_end_us(&self) -> u64 {
         self.steps
             .len()
@@ -447,11 +459,11 @@ impl Conn {
         let sch = &self.schedule;
         let step = sch.steps.get(s.step)?;
         let start = sch.starts_us[s.step];
-        let at_us = match step.rate {
-            Some(rate) => {
-                let per = rate / sch.senders as f64;
+        let at_us = match sch.share(s.step, s.sender) {
+            Some((total, per)) if s.in_step < total => {
                 start + ((s.in_step as f64 + s.phase) / per * 1e6) as u64
             }
+            Some(_) => sch.end_us(s.step),
             // Closed loop: woken by receipts; the timer only marks the step's start and end.
             None if s.outstanding < step.window => start,
             None => sch.end_us(s.step),
@@ -476,10 +488,9 @@ impl Conn {
             if now < start {
                 break;
             }
-            let per = step.rate.map(|rate| rate / sch.senders as f64);
-            let due = match per {
-                Some(per) => {
-                    let total = (per * step.secs).floor() as u64;
+            let share = sch.share(s.step, s.sender);
+            let due = match share {
+                Some((total, per)) => {
                     let by_now = ((now - start) as f64 * per / 1e6 - s.phase).floor() + 1.0;
                     (by_now.max(0.0) as u64)
                         .min(total)
@@ -492,7 +503,7 @@ impl Conn {
                 // Latency counts from the write; how far the write is behind its schedule is
                 // counted apart (a sender held up by the server shows there, not as a hidden gap).
                 let at_us = sch.epoch.us();
-                if let Some(per) = per {
+                if let Some((_, per)) = share {
                     let intended = start + ((s.in_step as f64 + s.phase) / per * 1e6) as u64;
                     if at_us > intended + LATE_US {
                         checker.late();
@@ -536,6 +547,30 @@ fn split_receipt(id: &[u8]) -> Option<(u32, u64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shares_add_up_to_the_step() {
+        let sch = Schedule {
+            epoch: Epoch::now(),
+            starts_us: vec![0, 0],
+            steps: vec![
+                Step {
+                    rate: Some(1397.0),
+                    window: 0,
+                    secs: 2.0,
+                },
+                Step {
+                    rate: None,
+                    window: 4,
+                    secs: 1.0,
+                },
+            ],
+            senders: 200,
+        };
+        let total: u64 = (0..200).map(|i| sch.share(0, i).expect("open").0).sum();
+        assert_eq!(total, 2794);
+        assert!(sch.share(1, 0).is_none());
+    }
 
     #[test]
     fn receipt_ids() {

@@ -1,0 +1,221 @@
+#!/usr/bin/env bash
+# The benchmarks: every scenario of banter-loadgen against Banter and, where it applies, the baseline
+# broadcast server, plus the write path beside the ceilings of its broker and database, all in one run
+# on this machine. Results: bench-results/<time>/results.jsonl (one JSON report per run), the tables in
+# bench-results/<time>/tables.txt, and a summary at the end. BENCHMARKS.md explains and records them.
+#
+#   scripts/bench.sh            everything (about 15 minutes on 2 cores)
+#   scripts/bench.sh fanout chat idle write-path   only these parts
+#
+# Environment (sizes; defaults are the issue's): BENCH_SUBSCRIBERS (1000), BENCH_FANOUT_RATES
+# (msgs/s steps, "50,100,200,400,800"), BENCH_ROOMS (1000), BENCH_MEMBERS (10), BENCH_CHAT_RATES
+# ("1000,2500,5000,10000"), BENCH_IDLE (18000: one process may hold 20,000 files, ARCHITECTURE.md §9),
+# BENCH_STEP_SECS (5), BENCH_PRODUCE (60000 records), BENCH_WINDOW (16), BENCH_PROFILE=1 (perf record
+# the node during the chat scenario into perf.data; needs `perf`).
+#
+# Services: the embedded node needs nothing; the write path starts the private MariaDB of
+# scripts/mariadb.sh and a tansu broker of its own (scripts/kafka.sh with a bench state dir and port).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/banter/target}"
+BIN="$CARGO_TARGET_DIR/release"
+OUT="bench-results/$(date +%Y%m%d-%H%M%S)"
+RESULTS="$OUT/results.jsonl"
+TABLES="$OUT/tables.txt"
+STEP_SECS="${BENCH_STEP_SECS:-5}"
+BASELINE_PORT=19100
+NODE_PORT=18080
+KAFKA_NODE_PORT=18081
+PIDS=()
+
+log() { printf 'bench.sh: %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+cleanup() {
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    if [[ -n "${KAFKA_STATE:-}" ]]; then
+        BANTER_STATE_DIR="$KAFKA_STATE" BANTER_KAFKA_PORT=19192 scripts/kafka.sh stop >/dev/null 2>&1 || true
+    fi
+}
+trap cleanup EXIT
+
+loadgen() {
+    "$BIN/banter-loadgen" --json "$RESULTS" "$@" | tee -a "$TABLES"
+}
+
+wait_port() {
+    local port=$1 i
+    for i in $(seq 1 100); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
+        sleep 0.1
+    done
+    die "nothing listens on port $port"
+}
+
+# Settings every benchmark node shares: a load generator sends faster and registers more users than a
+# person, and argon2 at its OWASP cost would make registering 30,000 users take minutes.
+bench_env() {
+    export BANTER_LIMITS__SEND_PER_SECOND=1000000 BANTER_LIMITS__SEND_BURST=1000000 \
+        BANTER_LIMITS__AUTH_PER_MINUTE=1000000 BANTER_AUTH__PASSWORD_MEMORY_KIB=64 \
+        BANTER_AUTH__PASSWORD_ITERATIONS=1 BANTER_AUTH__ACCESS_TTL_SECS=86400 BANTER_LOG=warn
+}
+
+start_embedded() {
+    bench_env
+    BANTER_HTTP__LISTEN="127.0.0.1:$NODE_PORT" BANTER_DATA_DIR="$OUT/embedded" \
+        "$BIN/banter" >"$OUT/embedded.log" 2>&1 &
+    NODE_PID=$!
+    PIDS+=("$NODE_PID")
+    wait_port "$NODE_PORT"
+}
+
+start_baseline() {
+    "$BIN/banter-loadgen" baseline --listen "127.0.0.1:$BASELINE_PORT" >"$OUT/baseline.log" 2>&1 &
+    BASELINE_PID=$!
+    PIDS+=("$BASELINE_PID")
+    wait_port "$BASELINE_PORT"
+}
+
+run_fanout() {
+    local rates="${BENCH_FANOUT_RATES:-50,100,200,400,800}" subs="${BENCH_SUBSCRIBERS:-1000}"
+    log "fan-out: 1 room, $subs subscribers, rates $rates msgs/s"
+    loadgen fanout --baseline --server "127.0.0.1:$BASELINE_PORT" --subscribers "$subs" \
+        --rates "$rates" --secs "$STEP_SECS"
+    loadgen fanout --server "127.0.0.1:$NODE_PORT" --subscribers "$subs" --rates "$rates" \
+        --secs "$STEP_SECS"
+}
+
+run_chat() {
+    local rates="${BENCH_CHAT_RATES:-1000,2500,5000,10000}" rooms="${BENCH_ROOMS:-1000}"
+    local members="${BENCH_MEMBERS:-10}"
+    log "chat: $rooms rooms x $members members, rates $rates msgs/s"
+    loadgen chat --baseline --server "127.0.0.1:$BASELINE_PORT" --rooms "$rooms" \
+        --members "$members" --rates "$rates" --secs "$STEP_SECS"
+    local perf_pid=""
+    if [[ "${BENCH_PROFILE:-0}" == 1 ]]; then
+        perf record -F 499 -g -p "$NODE_PID" -o "$OUT/perf.data" >/dev/null 2>&1 &
+        perf_pid=$!
+    fi
+    loadgen chat --server "127.0.0.1:$NODE_PORT" --rooms "$rooms" --members "$members" \
+        --rates "$rates" --secs "$STEP_SECS"
+    if [[ -n "$perf_pid" ]]; then
+        kill -INT "$perf_pid" 2>/dev/null || true
+        wait "$perf_pid" 2>/dev/null || true
+        perf report -i "$OUT/perf.data" --no-children --percent-limit 1.5 --stdio \
+            >"$OUT/perf-report.txt" 2>/dev/null || true
+        log "profile in $OUT/perf-report.txt"
+    fi
+}
+
+run_idle() {
+    local n="${BENCH_IDLE:-18000}"
+    log "idle: $n connections"
+    loadgen idle --baseline --server "127.0.0.1:$BASELINE_PORT" --connections "$n" \
+        --pid "$BASELINE_PID"
+    loadgen idle --server "127.0.0.1:$NODE_PORT" --connections "$n" --pid "$NODE_PID"
+}
+
+# (a) WebSocket clients → RECEIPT through the Kafka journal beside rdkafka alone on the same broker;
+# (b) the persister's drain into MariaDB beside plain INSERTs of the same rows.
+run_write_path() {
+    local mysql_export mysql_url kafka_export brokers db url produce ceiling half gateway_pid
+    mysql_export="$(scripts/mariadb.sh start | tail -n 1)"
+    [[ "$mysql_export" =~ ^export\ BANTER_TEST_MYSQL_URL=(mysql://[^[:space:]]+)$ ]] ||
+        die "scripts/mariadb.sh start printed '$mysql_export'"
+    mysql_url="${BASH_REMATCH[1]}"
+    KAFKA_STATE="$PWD/$OUT/kafka-state"
+    kafka_export="$(BANTER_STATE_DIR="$KAFKA_STATE" BANTER_KAFKA_PORT=19192 scripts/kafka.sh start | tail -n 1)"
+    [[ "$kafka_export" =~ ^export\ BANTER_TEST_KAFKA_BROKERS=([^[:space:]]+)$ ]] ||
+        die "scripts/kafka.sh start printed '$kafka_export'"
+    brokers="${BASH_REMATCH[1]}"
+    db="bench_$(date +%s)"
+    mariadb_exec "$mysql_url" "CREATE DATABASE $db"
+    url="$mysql_url/$db"
+
+    produce="${BENCH_PRODUCE:-60000}"
+    log "write path: broker ceiling, $produce records"
+    loadgen produce --brokers "$brokers" --topic loadgen.ceiling --messages "$produce" --rooms 1000
+    ceiling="$(last_field per_sec)"
+    half="$(python3 -c "print(round($ceiling / 2))")"
+
+    bench_env
+    BANTER_HTTP__LISTEN="127.0.0.1:$KAFKA_NODE_PORT" BANTER_DATA_DIR="$OUT/gateway" \
+        BANTER_STORE__URL="$url" BANTER_JOURNAL__KIND=kafka BANTER_JOURNAL__KAFKA__BROKERS="$brokers" \
+        BANTER_NODE__ROLES='[gateway]' "$BIN/banter" >"$OUT/gateway.log" 2>&1 &
+    gateway_pid=$!
+    PIDS+=("$gateway_pid")
+    wait_port "$KAFKA_NODE_PORT"
+    log "write path: closed loop to RECEIPT, then $half msgs/s (half the broker's ceiling)"
+    loadgen chat --name write-path --server "127.0.0.1:$KAFKA_NODE_PORT" --rooms 100 --members 2 \
+        --window "${BENCH_WINDOW:-16}" --secs $((STEP_SECS * 2)) --user-prefix wp
+    loadgen chat --name write-path-half --server "127.0.0.1:$KAFKA_NODE_PORT" --rooms 100 \
+        --members 2 --rates "$half" --secs $((STEP_SECS * 2)) --user-prefix wp
+    loadgen chat --name chat-durable --server "127.0.0.1:$KAFKA_NODE_PORT" \
+        --rooms "${BENCH_ROOMS:-1000}" --members "${BENCH_MEMBERS:-10}" --rates "$half" \
+        --secs $((STEP_SECS * 2))
+    local stored
+    stored="$(python3 - "$RESULTS" <<'EOF'
+import json, sys
+n = 0
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    if r.get("scenario") in ("write-path", "write-path-half", "chat-durable"):
+        n += sum(s["receipted"] for s in r["steps"])
+print(n)
+EOF
+)"
+    log "write path: persister drains $stored messages"
+    BANTER_HTTP__LISTEN="127.0.0.1:$((KAFKA_NODE_PORT + 1))" BANTER_DATA_DIR="$OUT/persister" \
+        BANTER_STORE__URL="$url" BANTER_JOURNAL__KIND=kafka BANTER_JOURNAL__KAFKA__BROKERS="$brokers" \
+        BANTER_NODE__ROLES='[persister]' "$BIN/banter" >"$OUT/persister.log" 2>&1 &
+    PIDS+=("$!")
+    loadgen drain --mysql-url "$url" --expect "$stored"
+    loadgen consume --brokers "$brokers" --topic chat.messages
+    loadgen insert --mysql-url "$url" --batch 500
+    mariadb_exec "$mysql_url" "DROP DATABASE $db"
+}
+
+mariadb_exec() {
+    local rest user password host port
+    rest="${1#mysql://}"; user="${rest%%:*}"; rest="${rest#*:}"; password="${rest%%@*}"
+    rest="${rest#*@}"; host="${rest%%:*}"; port="${rest#*:}"
+    MYSQL_PWD="$password" "$(command -v mariadb || command -v mysql)" --no-defaults --protocol=TCP \
+        -h "$host" -P "$port" -u "$user" -e "$2"
+}
+
+last_field() {
+    python3 -c "import json,sys; print(json.loads(open('$RESULTS').read().splitlines()[-1])['$1'])"
+}
+
+main() {
+    local parts=("$@")
+    [[ ${#parts[@]} -gt 0 ]] || parts=(fanout chat idle write-path)
+    mkdir -p "$OUT"
+    log "building (release)"
+    cargo build --release -p banter-node -p banter-loadgen >&2
+    {
+        echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -r)"
+        echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+    } | tee "$TABLES"
+    local need_local=0 p
+    for p in "${parts[@]}"; do [[ "$p" == write-path ]] || need_local=1; done
+    if [[ $need_local == 1 ]]; then
+        start_baseline
+        start_embedded
+    fi
+    for p in "${parts[@]}"; do
+        case "$p" in
+            fanout) run_fanout ;;
+            chat) run_chat ;;
+            idle) run_idle ;;
+            write-path) run_write_path ;;
+            *) die "unknown part '$p' (fanout, chat, idle, write-path)" ;;
+        esac
+    done
+    python3 scripts/bench_summary.py "$RESULTS" | tee -a "$TABLES"
+    log "results in $OUT"
+}
+
+main "$@"
