@@ -60,6 +60,11 @@ def main():
         out.append(f"write path (a) at {s['offered']:.0f} msgs/s: send → RECEIPT p99 "
                    f"{s['receipt']['p99_ms']:.2f} ms (target < 20), {s['messages_per_sec']:.0f} msgs/s; "
                    f"clean {half[-1]['clean']}")
+    alone = [r for r in reports if "ack" in r and "offered" in r]
+    if alone:
+        a = alone[-1]
+        out.append(f"  rdkafka alone at {a['offered']:.0f} records/s: enqueue → ack p99 "
+                   f"{a['ack']['p99_ms']:.2f} ms, p50 {a['ack']['p50_ms']:.2f} ms (the broker's own latency)")
     durable = by(reports, "chat-durable")
     if durable:
         s = durable[-1]["steps"][0]

@@ -71,21 +71,7 @@ pub struct ProduceSpec {
 pub async fn produce(spec: &ProduceSpec) -> Result<Rate> {
     let mut base = ClientConfig::new();
     base.set("bootstrap.servers", &spec.brokers);
-    let admin: AdminClient<DefaultClientContext> = base.create().context("admin client")?;
-    let topic = NewTopic::new(&spec.topic, spec.partitions, TopicReplication::Fixed(1));
-    for result in admin
-        .create_topics(
-            [&topic],
-            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
-        )
-        .await
-        .context("create topic")?
-    {
-        match result {
-            Ok(_) | Err((_, rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((t, e)) => bail!("create topic {t}: {e}"),
-        }
-    }
+    ensure_topic(&base, spec).await?;
     let producer: FutureProducer = base
         .clone()
         .set("enable.idempotence", "true")
@@ -153,6 +139,24 @@ pub async fn produce(spec: &ProduceSpec) -> Result<Rate> {
         spec.messages,
         took,
     ))
+}
+
+/// Creates the spec's topic unless it exists.
+async fn ensure_topic(base: &ClientConfig, spec: &ProduceSpec) -> Result<()> {
+    let admin: AdminClient<DefaultClientContext> = base.create().context("admin client")?;
+    let topic = NewTopic::new(&spec.topic, spec.partitions, TopicReplication::Fixed(1));
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    for result in admin
+        .create_topics([&topic], &options)
+        .await
+        .context("create topic")?
+    {
+        match result {
+            Ok(_) | Err((_, rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((t, e)) => bail!("create topic {t}: {e}"),
+        }
+    }
+    Ok(())
 }
 
 /// Reads every record of `topic` from the beginning with rdkafka alone (no group membership, no
@@ -303,4 +307,97 @@ pub async fn drain(mysql_url: &str, expect: u64, timeout: Duration) -> Result<Ra
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// rdkafka alone at a fixed rate: what the broker's produce latency is at that rate.
+#[derive(Clone, Debug, Serialize)]
+pub struct ProduceLatency {
+    /// Offered records per second.
+    pub offered: f64,
+    /// Records acknowledged.
+    pub records: u64,
+    /// Enqueue → delivery report.
+    pub ack: crate::report::Latency,
+}
+
+/// Produces journal records at `rate` per second for `secs` seconds (open loop, 1 ms ticks) and
+/// returns the enqueue → acknowledgement latency.
+pub async fn produce_at(spec: &ProduceSpec, rate: f64, secs: f64) -> Result<ProduceLatency> {
+    let mut base = ClientConfig::new();
+    base.set("bootstrap.servers", &spec.brokers);
+    ensure_topic(&base, spec).await?;
+    let producer: FutureProducer = base
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", spec.linger_ms.to_string())
+        .set("message.timeout.ms", "60000")
+        .set("partitioner", "murmur2_random")
+        .create()
+        .context("producer")?;
+    producer
+        .send(
+            FutureRecord::to(&spec.topic).key("0").payload("warm-up"),
+            Duration::from_secs(30),
+        )
+        .await
+        .map_err(|(e, _)| e)
+        .context("warm-up record")?;
+    let hist = std::sync::Arc::new(std::sync::Mutex::new(
+        hdrhistogram::Histogram::<u64>::new_with_bounds(1, 120_000_000, 3)?,
+    ));
+    let total = (rate * secs).round() as u64;
+    let body = "x".repeat(spec.body_bytes);
+    let rooms = spec.rooms.max(1);
+    let started = Instant::now();
+    let mut tick = tokio::time::interval(Duration::from_millis(1));
+    let mut acks = Vec::with_capacity(total as usize);
+    let mut sent = 0u64;
+    while sent < total {
+        tick.tick().await;
+        let due = ((started.elapsed().as_secs_f64() * rate) as u64 + 1).min(total);
+        while sent < due {
+            let room = (sent % rooms) as i64 + 1;
+            let value = ChatMessage {
+                room_id: room,
+                seq: sent / rooms + 1,
+                message_id: uuid::Uuid::now_v7().as_bytes().to_vec().into(),
+                sender_id: 1,
+                body: body.clone(),
+                created_at_ms: 1_700_000_000_000,
+                epoch: 0,
+            }
+            .encode_to_vec();
+            let key = room.to_string();
+            let record = FutureRecord::to(&spec.topic)
+                .key(key.as_str())
+                .payload(value.as_slice());
+            let ack = producer
+                .send_result(record)
+                .map_err(|(e, _)| e)
+                .context("enqueue")?;
+            let at = Instant::now();
+            let hist = hist.clone();
+            acks.push(tokio::spawn(async move {
+                let ok = matches!(ack.await, Ok(Ok(_)));
+                let us = at.elapsed().as_micros() as u64;
+                hist.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .saturating_record(us.max(1));
+                ok
+            }));
+            sent += 1;
+        }
+    }
+    let mut records = 0;
+    for a in acks {
+        if a.await.unwrap_or(false) {
+            records += 1;
+        }
+    }
+    let hist = hist.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    Ok(ProduceLatency {
+        offered: rate,
+        records,
+        ack: crate::report::Latency::of(&hist),
+    })
 }

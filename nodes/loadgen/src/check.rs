@@ -123,6 +123,10 @@ pub struct Tally {
     pub refused: u64,
     /// Messages delivered, per step of their sending.
     pub delivered: Vec<u64>,
+    /// Time of the last delivery of each step's messages, µs since the epoch.
+    pub last_delivery_us: Vec<u64>,
+    /// Time of the last RECEIPT of each step's SENDs, µs since the epoch.
+    pub last_receipt_us: Vec<u64>,
     /// Deliveries of a sender's message at or below one already delivered (duplicate or reordered).
     pub duplicates_or_reordered: u64,
     /// Deliveries whose room `seq` was not the previous one + 1.
@@ -146,6 +150,8 @@ impl Tally {
             sent: vec![0; steps],
             receipted: vec![0; steps],
             delivered: vec![0; steps],
+            last_delivery_us: vec![0; steps],
+            last_receipt_us: vec![0; steps],
             ..Tally::default()
         }
     }
@@ -155,6 +161,8 @@ impl Tally {
         add_vec(&mut self.sent, &other.sent);
         add_vec(&mut self.receipted, &other.receipted);
         add_vec(&mut self.delivered, &other.delivered);
+        max_vec(&mut self.last_delivery_us, &other.last_delivery_us);
+        max_vec(&mut self.last_receipt_us, &other.last_receipt_us);
         self.refused += other.refused;
         self.duplicates_or_reordered += other.duplicates_or_reordered;
         self.seq_gaps += other.seq_gaps;
@@ -183,6 +191,15 @@ fn add_vec(into: &mut Vec<u64>, from: &[u64]) {
     }
     for (a, b) in into.iter_mut().zip(from) {
         *a += b;
+    }
+}
+
+fn max_vec(into: &mut Vec<u64>, from: &[u64]) {
+    if into.len() < from.len() {
+        into.resize(from.len(), 0);
+    }
+    for (a, b) in into.iter_mut().zip(from) {
+        *a = (*a).max(*b);
     }
 }
 
@@ -235,11 +252,13 @@ impl<'a> Checker<'a> {
         } else {
             *last = stamp.n;
         }
-        if let Some(d) = self.tally.delivered.get_mut(stamp.step as usize) {
+        let now = self.epoch.us();
+        let step = stamp.step as usize;
+        if let Some(d) = self.tally.delivered.get_mut(step) {
             *d += 1;
+            self.tally.last_delivery_us[step] = now;
         }
         Progress::bump(&self.progress.delivered, 1);
-        let now = self.epoch.us();
         self.deliver_buf
             .push((stamp.step, now.saturating_sub(stamp.at_us)));
         if self.deliver_buf.len() == BUFFER {
@@ -262,11 +281,12 @@ impl<'a> Checker<'a> {
 
     /// Records a RECEIPT for a SEND of `step` intended at `at_us`.
     pub fn receipted(&mut self, step: u32, at_us: u64) {
+        let now = self.epoch.us();
         if let Some(r) = self.tally.receipted.get_mut(step as usize) {
             *r += 1;
+            self.tally.last_receipt_us[step as usize] = now;
         }
         Progress::bump(&self.progress.receipted, 1);
-        let now = self.epoch.us();
         self.receipt_buf.push((step, now.saturating_sub(at_us)));
         if self.receipt_buf.len() == BUFFER {
             Recorder::add(&self.recorder.receipt, &mut self.receipt_buf);

@@ -101,6 +101,12 @@ enum Cmd {
         /// linger.ms.
         #[arg(long, default_value_t = 5)]
         linger_ms: u64,
+        /// Open loop at this many records/s for --secs (latency) instead of all at once (ceiling).
+        #[arg(long)]
+        rate: Option<f64>,
+        /// Seconds of the open loop.
+        #[arg(long, default_value_t = 10.0)]
+        secs: f64,
     },
     /// rdkafka reading a topic from the beginning alone (the broker's read ceiling).
     Consume {
@@ -320,8 +326,10 @@ async fn main() -> Result<()> {
             body_bytes,
             rooms,
             linger_ms,
+            rate,
+            secs,
         } => {
-            let r = ceiling::produce(&ProduceSpec {
+            let spec = ProduceSpec {
                 brokers,
                 topic,
                 partitions,
@@ -329,10 +337,19 @@ async fn main() -> Result<()> {
                 body_bytes,
                 rooms,
                 linger_ms,
-            })
-            .await?;
-            print_rate(&r);
-            emit(json, &r)?;
+            };
+            if let Some(rate) = rate {
+                let r = ceiling::produce_at(&spec, rate, secs).await?;
+                println!(
+                    "rdkafka alone at {:.0}/s: {} acknowledged; enqueue -> ack p50 {:.2} ms p99 {:.2} ms max {:.1} ms",
+                    r.offered, r.records, r.ack.p50_ms, r.ack.p99_ms, r.ack.max_ms
+                );
+                emit(json, &r)?;
+            } else {
+                let r = ceiling::produce(&spec).await?;
+                print_rate(&r);
+                emit(json, &r)?;
+            }
         }
         Cmd::Consume { brokers, topic } => {
             let r = ceiling::consume(&brokers, &topic).await?;

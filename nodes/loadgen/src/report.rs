@@ -53,13 +53,17 @@ pub struct StepReport {
     pub sent: u64,
     /// SENDs receipted.
     pub receipted: u64,
-    /// Receipted messages per second of the step.
+    /// Receipted messages per second, over `answer_secs`.
     pub messages_per_sec: f64,
+    /// Seconds from the step's start to its last RECEIPT (at least the step's length).
+    pub answer_secs: f64,
+    /// Seconds from the step's start to its last delivery (at least the step's length).
+    pub delivery_secs: f64,
     /// Deliveries seen.
     pub delivered: u64,
     /// Deliveries expected (receipted × subscribers of the room).
     pub expected: u64,
-    /// Deliveries per second of the step.
+    /// Deliveries per second, over `delivery_secs`.
     pub deliveries_per_sec: f64,
     /// Intended send → delivered.
     pub deliver: Latency,

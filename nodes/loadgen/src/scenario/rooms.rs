@@ -245,16 +245,32 @@ pub async fn run(target: Target, spec: RoomsSpec) -> Result<RoomsReport> {
         .steps
         .iter()
         .enumerate()
-        .map(|(i, step)| StepReport {
+        .map(|(i, step)| {
+            // A server behind its load answers after the step's end: rates count over the time the
+            // answers took, from the step's start to its last RECEIPT (delivery), never less than the step.
+            let span = |last_us: u64| {
+                let took = last_us.saturating_sub(schedule.starts_us[i]) as f64 / 1e6;
+                took.max(step.secs)
+            };
+            (
+                i,
+                step,
+                span(tally.last_receipt_us[i]),
+                span(tally.last_delivery_us[i]),
+            )
+        })
+        .map(|(i, step, receipt_span, delivery_span)| StepReport {
             offered: step.rate,
             window: step.rate.is_none().then_some(step.window),
             secs: step.secs,
             sent: tally.sent[i],
             receipted: tally.receipted[i],
-            messages_per_sec: tally.receipted[i] as f64 / step.secs,
+            messages_per_sec: tally.receipted[i] as f64 / receipt_span,
             delivered: tally.delivered[i],
             expected: tally.receipted[i] * subs,
-            deliveries_per_sec: tally.delivered[i] as f64 / step.secs,
+            deliveries_per_sec: tally.delivered[i] as f64 / delivery_span,
+            answer_secs: receipt_span,
+            delivery_secs: delivery_span,
             deliver: Latency::of(&recorder.deliver(i)),
             receipt: Latency::of(&recorder.receipt(i)),
         })
