@@ -139,7 +139,7 @@ async fn write_path_tools_measure_the_broker_the_persister_and_the_database() {
             .env("BANTER_JOURNAL__KAFKA__PARTITIONS", 3)
     };
     // The broker's ceiling: rdkafka alone.
-    let produced = ceiling::produce(&ProduceSpec {
+    let ceiling_spec = ProduceSpec {
         brokers: broker.brokers(),
         topic: "loadgen.ceiling".into(),
         partitions: 3,
@@ -147,11 +147,15 @@ async fn write_path_tools_measure_the_broker_the_persister_and_the_database() {
         body_bytes: 150,
         rooms: 10,
         linger_ms: 5,
-    })
-    .await
-    .expect("produce");
+    };
+    let produced = ceiling::produce(&ceiling_spec).await.expect("produce");
     assert_eq!(produced.items, 300);
     assert!(produced.per_sec > 0.0);
+    // Its latency at a fixed rate.
+    let at_rate = ceiling::produce_at(&ceiling_spec, 200.0, 0.5)
+        .await
+        .expect("produce at a rate");
+    assert_eq!((at_rate.records, at_rate.ack.count), (100, 100));
 
     // Banter's gateway journals to Kafka with no persister running; then a persister drains it.
     let gateway = kafka("loadgen-gateway")
@@ -179,6 +183,11 @@ async fn write_path_tools_measure_the_broker_the_persister_and_the_database() {
         .await
         .expect("drain");
     assert!(drained.items <= receipted, "{drained:?}");
+    // The broker's read ceiling: everything on the journal topic.
+    let read = ceiling::consume(&broker.brokers(), "chat.messages")
+        .await
+        .expect("consume");
+    assert_eq!(read.items, receipted);
     // The database's ceiling: the same rows again, with plain INSERTs.
     let inserted = ceiling::insert(&db_url, 50).await.expect("insert");
     assert_eq!(inserted.items, receipted);

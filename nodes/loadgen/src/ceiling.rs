@@ -69,63 +69,12 @@ pub struct ProduceSpec {
 /// Produces `messages` journal records as fast as the broker acknowledges them (all enqueued at
 /// once, as the journal pipelines its appends) and returns the rate.
 pub async fn produce(spec: &ProduceSpec) -> Result<Rate> {
-    let mut base = ClientConfig::new();
-    base.set("bootstrap.servers", &spec.brokers);
-    ensure_topic(&base, spec).await?;
-    let producer: FutureProducer = base
-        .clone()
-        .set("enable.idempotence", "true")
-        .set("acks", "all")
-        .set("linger.ms", spec.linger_ms.to_string())
-        .set("queue.buffering.max.messages", "1000000")
-        .set("message.timeout.ms", "60000")
-        .set("partitioner", "murmur2_random")
-        .create()
-        .context("producer")?;
-    let body = "x".repeat(spec.body_bytes);
-    let rooms = spec.rooms.max(1);
-    let records: Vec<(String, Vec<u8>)> = (0..spec.messages)
-        .map(|i| {
-            let room = (i % rooms) as i64 + 1;
-            let m = ChatMessage {
-                room_id: room,
-                seq: i / rooms + 1,
-                message_id: uuid::Uuid::now_v7().as_bytes().to_vec().into(),
-                sender_id: 1,
-                body: body.clone(),
-                created_at_ms: 1_700_000_000_000,
-                epoch: 0,
-            };
-            (room.to_string(), m.encode_to_vec())
-        })
-        .collect();
-    let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-    // Warm up (connection, producer id) outside the measurement, as a running journal is.
-    producer
-        .send(
-            FutureRecord::to(&spec.topic).key("0").payload("warm-up"),
-            Duration::from_secs(30),
-        )
-        .await
-        .map_err(|(e, _)| e)
-        .context("warm-up record")?;
+    let producer = warm_producer(spec).await?;
+    let records: Vec<(String, Vec<u8>)> = (0..spec.messages).map(|i| record(spec, i)).collect();
     let started = Instant::now();
     let mut acks = Vec::with_capacity(records.len());
     for (key, value) in &records {
-        let headers = OwnedHeaders::new().insert(Header {
-            key: "traceparent",
-            value: Some(traceparent),
-        });
-        let record = FutureRecord::to(&spec.topic)
-            .key(key.as_str())
-            .payload(value.as_slice())
-            .headers(headers);
-        acks.push(
-            producer
-                .send_result(record)
-                .map_err(|(e, _)| e)
-                .context("enqueue")?,
-        );
+        acks.push(enqueue(&producer, spec, key, value)?);
     }
     for ack in futures::future::join_all(acks).await {
         ack.context("delivery report lost")?
@@ -139,6 +88,70 @@ pub async fn produce(spec: &ProduceSpec) -> Result<Rate> {
         spec.messages,
         took,
     ))
+}
+
+/// A producer with the journal's settings, its topic created and one record acknowledged (the
+/// connection and the producer id are set up outside any measurement, as in a running journal).
+async fn warm_producer(spec: &ProduceSpec) -> Result<FutureProducer> {
+    let mut base = ClientConfig::new();
+    base.set("bootstrap.servers", &spec.brokers);
+    ensure_topic(&base, spec).await?;
+    let producer: FutureProducer = base
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", spec.linger_ms.to_string())
+        .set("queue.buffering.max.messages", "1000000")
+        .set("message.timeout.ms", "60000")
+        .set("partitioner", "murmur2_random")
+        .create()
+        .context("producer")?;
+    producer
+        .send(
+            FutureRecord::to(&spec.topic).key("0").payload("warm-up"),
+            Duration::from_secs(30),
+        )
+        .await
+        .map_err(|(e, _)| e)
+        .context("warm-up record")?;
+    Ok(producer)
+}
+
+/// Journal record `i` of a run: key = room id, value = the `banter.v1.ChatMessage` encoding, rooms
+/// taken in turn.
+fn record(spec: &ProduceSpec, i: u64) -> (String, Vec<u8>) {
+    let rooms = spec.rooms.max(1);
+    let room = (i % rooms) as i64 + 1;
+    let m = ChatMessage {
+        room_id: room,
+        seq: i / rooms + 1,
+        message_id: uuid::Uuid::now_v7().as_bytes().to_vec().into(),
+        sender_id: 1,
+        body: "x".repeat(spec.body_bytes),
+        created_at_ms: 1_700_000_000_000,
+        epoch: 0,
+    };
+    (room.to_string(), m.encode_to_vec())
+}
+
+/// Enqueues one record with a `traceparent` header, as the journal does.
+fn enqueue(
+    producer: &FutureProducer,
+    spec: &ProduceSpec,
+    key: &str,
+    value: &[u8],
+) -> Result<rdkafka::producer::DeliveryFuture> {
+    let headers = OwnedHeaders::new().insert(Header {
+        key: "traceparent",
+        value: Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+    });
+    let record = FutureRecord::to(&spec.topic)
+        .key(key)
+        .payload(value)
+        .headers(headers);
+    producer
+        .send_result(record)
+        .map_err(|(e, _)| e)
+        .context("enqueue")
 }
 
 /// Creates the spec's topic unless it exists.
@@ -323,31 +336,11 @@ pub struct ProduceLatency {
 /// Produces journal records at `rate` per second for `secs` seconds (open loop, 1 ms ticks) and
 /// returns the enqueue → acknowledgement latency.
 pub async fn produce_at(spec: &ProduceSpec, rate: f64, secs: f64) -> Result<ProduceLatency> {
-    let mut base = ClientConfig::new();
-    base.set("bootstrap.servers", &spec.brokers);
-    ensure_topic(&base, spec).await?;
-    let producer: FutureProducer = base
-        .set("enable.idempotence", "true")
-        .set("acks", "all")
-        .set("linger.ms", spec.linger_ms.to_string())
-        .set("message.timeout.ms", "60000")
-        .set("partitioner", "murmur2_random")
-        .create()
-        .context("producer")?;
-    producer
-        .send(
-            FutureRecord::to(&spec.topic).key("0").payload("warm-up"),
-            Duration::from_secs(30),
-        )
-        .await
-        .map_err(|(e, _)| e)
-        .context("warm-up record")?;
+    let producer = warm_producer(spec).await?;
     let hist = std::sync::Arc::new(std::sync::Mutex::new(
         hdrhistogram::Histogram::<u64>::new_with_bounds(1, 120_000_000, 3)?,
     ));
     let total = (rate * secs).round() as u64;
-    let body = "x".repeat(spec.body_bytes);
-    let rooms = spec.rooms.max(1);
     let started = Instant::now();
     let mut tick = tokio::time::interval(Duration::from_millis(1));
     let mut acks = Vec::with_capacity(total as usize);
@@ -356,25 +349,8 @@ pub async fn produce_at(spec: &ProduceSpec, rate: f64, secs: f64) -> Result<Prod
         tick.tick().await;
         let due = ((started.elapsed().as_secs_f64() * rate) as u64 + 1).min(total);
         while sent < due {
-            let room = (sent % rooms) as i64 + 1;
-            let value = ChatMessage {
-                room_id: room,
-                seq: sent / rooms + 1,
-                message_id: uuid::Uuid::now_v7().as_bytes().to_vec().into(),
-                sender_id: 1,
-                body: body.clone(),
-                created_at_ms: 1_700_000_000_000,
-                epoch: 0,
-            }
-            .encode_to_vec();
-            let key = room.to_string();
-            let record = FutureRecord::to(&spec.topic)
-                .key(key.as_str())
-                .payload(value.as_slice());
-            let ack = producer
-                .send_result(record)
-                .map_err(|(e, _)| e)
-                .context("enqueue")?;
+            let (key, value) = record(spec, sent);
+            let ack = enqueue(&producer, spec, &key, &value)?;
             let at = Instant::now();
             let hist = hist.clone();
             acks.push(tokio::spawn(async move {

@@ -189,6 +189,31 @@ struct LoadArgs {
 }
 
 impl LoadArgs {
+    /// The run of `rooms` rooms of `members`, the first `senders` of each sending; `default` names
+    /// the scenario and the users unless given.
+    fn spec(
+        &self,
+        default: &str,
+        rooms: usize,
+        members: usize,
+        senders: usize,
+        senders_subscribe: bool,
+    ) -> Result<RoomsSpec> {
+        Ok(RoomsSpec {
+            name: self.name.clone().unwrap_or_else(|| default.into()),
+            rooms,
+            members,
+            senders_per_room: senders,
+            senders_subscribe,
+            steps: self.steps()?,
+            pause_secs: self.pause_secs,
+            drain_secs: self.drain_secs,
+            body_bytes: self.body_bytes,
+            user_prefix: self.user_prefix.clone().unwrap_or_else(|| default.into()),
+            heart_beat: (0, 0),
+        })
+    }
+
     fn steps(&self) -> Result<Vec<Step>> {
         let mut steps: Vec<Step> = self
             .rates
@@ -249,19 +274,7 @@ async fn main() -> Result<()> {
             subscribers,
             load,
         } => {
-            let spec = RoomsSpec {
-                name: load.name.clone().unwrap_or_else(|| "fanout".into()),
-                rooms: 1,
-                members: subscribers + 1,
-                senders_per_room: 1,
-                senders_subscribe: false,
-                steps: load.steps()?,
-                pause_secs: load.pause_secs,
-                drain_secs: load.drain_secs,
-                body_bytes: load.body_bytes,
-                user_prefix: load.user_prefix.clone().unwrap_or_else(|| "fan".into()),
-                heart_beat: (0, 0),
-            };
+            let spec = load.spec("fanout", 1, subscribers + 1, 1, false)?;
             let r = rooms::run(target.target(), spec).await?;
             print!("{}", report::rooms_table(&r));
             emit(json, &r)?;
@@ -272,19 +285,7 @@ async fn main() -> Result<()> {
             members,
             load,
         } => {
-            let spec = RoomsSpec {
-                name: load.name.clone().unwrap_or_else(|| "chat".into()),
-                rooms: room_count,
-                members,
-                senders_per_room: members,
-                senders_subscribe: true,
-                steps: load.steps()?,
-                pause_secs: load.pause_secs,
-                drain_secs: load.drain_secs,
-                body_bytes: load.body_bytes,
-                user_prefix: load.user_prefix.clone().unwrap_or_else(|| "chat".into()),
-                heart_beat: (0, 0),
-            };
+            let spec = load.spec("chat", room_count, members, members, true)?;
             let r = rooms::run(target.target(), spec).await?;
             print!("{}", report::rooms_table(&r));
             emit(json, &r)?;
