@@ -15,7 +15,9 @@
 //!   the highest seq ever receipted or stored + 1;
 //! - [`history_tail`]: with the persister down, REST history still holds every receipted message
 //!   (from the room's ring and the journal), paged across the store's newest message, also after the
-//!   gateway restarts.
+//!   gateway restarts;
+//! - [`resume_tail`]: with the persister down, a SUBSCRIBE with `since` below the room's ring gets
+//!   every receipted message after it (store, journal, ring, then live), no gap, no duplicate.
 //!
 //! Each test owns its broker and its database, and skips with a notice when the broker (tansu) or
 //! MySQL is unavailable, unless `BANTER_REQUIRE_KAFKA=1` / `BANTER_REQUIRE_MYSQL=1`. Every wait is
@@ -28,4 +30,6 @@ mod end_to_end;
 mod history_tail;
 mod node_kill;
 mod persister_kill;
+mod resume_tail;
 mod support;
+mod tail;

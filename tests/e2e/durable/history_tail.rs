@@ -11,89 +11,39 @@
 use std::collections::HashSet;
 
 use anyhow::{Context, Result, ensure};
-use banter_tests::stomp::room_dest;
-use banter_tests::{Api, Node, StompClient, unique};
+use banter_tests::Api;
 
-use super::support::{
-    Acked, RoomRows, STORE_WAIT, check, check_history, kafka_node, prerequisites, room_rows,
-    wait_rows,
-};
-
-/// Messages each room keeps in memory: fewer than the lag, so some pages come from the journal.
-const RING: u64 = 8;
-/// Messages stored before the persister is killed.
-const STORED: u64 = 12;
-/// Messages sent while no persister runs.
-const LAGGING: u64 = 30;
+use super::support::{Acked, RoomRows, STORE_WAIT, check, check_history, room_rows, wait_rows};
+use super::tail::{LAGGING, RING, STORED, Split, Tail, split, unpersisted_tail};
 
 #[tokio::test]
 async fn history_has_every_receipted_message_while_the_persister_is_behind() {
-    let Some((mysql, broker)) =
-        prerequisites("history_has_every_receipted_message_while_the_persister_is_behind").await
-    else {
+    let test = "history_has_every_receipted_message_while_the_persister_is_behind";
+    let Some(mut split) = split(test, "history").await else {
         return;
     };
-    let mut gateway = kafka_node("history-gateway", &broker)
-        .mysql(&mysql)
-        .env("BANTER_NODE__ROLES", "[gateway]")
-        .env("BANTER_ROOMS__RING_SIZE", RING)
-        .start()
-        .await
-        .expect("gateway node");
-    let db = gateway
-        .mysql_database()
-        .expect("the gateway has a database")
-        .to_owned();
-    let mut persister = kafka_node("history-persister", &broker)
-        .env("BANTER_STORE__URL", format!("{mysql}/{db}"))
-        .env("BANTER_NODE__ROLES", "[persister]")
-        .start()
-        .await
-        .expect("persister node");
-    check(scenario(&mut gateway, &mut persister, &mysql, &db).await);
+    check(scenario(&mut split).await);
 }
 
-async fn scenario(gateway: &mut Node, persister: &mut Node, mysql: &str, db: &str) -> Result<()> {
-    let api = gateway.api();
-    let alice = api.new_user("alice").await?;
-    let room = api.create_room(&alice.token, &unique("tail")).await?.id;
-    let dest = room_dest(room);
-    let mut c = StompClient::connect(&gateway.ws_url(), &alice.token).await?;
-    let mut acked = Vec::new();
-    for i in 0..STORED {
-        acked.push(send(&mut c, &dest, &format!("stored {i}")).await?);
-    }
-    wait_rows(mysql, db, room, STORED, STORE_WAIT).await?;
-
-    persister.kill9();
-    for i in 0..LAGGING {
-        acked.push(send(&mut c, &dest, &format!("lagging {i}")).await?);
-    }
-    c.disconnect().await?;
+async fn scenario(s: &mut Split) -> Result<()> {
+    let Tail {
+        alice, room, acked, ..
+    } = unpersisted_tail(s).await?;
+    let api = s.gateway.api();
     let n = STORED + LAGGING;
-    ensure!(
-        acked.iter().map(|a| a.seq).eq(1..=n),
-        "receipts' seqs are not 1..={n}"
-    );
-    let rows = room_rows(mysql, db, room).await?;
-    ensure!(
-        rows.max_seq == STORED && rows.rows == STORED,
-        "scenario: MySQL should hold only the first {STORED} messages, it holds {rows:?}"
-    );
-
     check_pages(&api, &alice.token, room, &acked)
         .await
         .context("with the room active")?;
 
     // A new activation of the room: its ring is refilled from MySQL and the journal's tail.
-    gateway.restart().await?;
+    s.gateway.restart().await?;
     check_pages(&api, &alice.token, room, &acked)
         .await
         .context("after the gateway restarted")?;
 
-    persister.restart().await?;
-    wait_rows(mysql, db, room, n, STORE_WAIT).await?;
-    let rows = room_rows(mysql, db, room).await?;
+    s.persister.restart().await?;
+    wait_rows(&s.mysql, &s.db, room, n, STORE_WAIT).await?;
+    let rows = room_rows(&s.mysql, &s.db, room).await?;
     ensure!(
         rows == RoomRows {
             rows: n,
@@ -107,15 +57,6 @@ async fn scenario(gateway: &mut Node, persister: &mut Node, mysql: &str, db: &st
         .await
         .context("once the persister caught up")?;
     Ok(())
-}
-
-async fn send(c: &mut StompClient, dest: &str, body: &str) -> Result<Acked> {
-    let r = c.send_confirmed(dest, body).await?;
-    Ok(Acked {
-        seq: r.seq,
-        message_id: r.message_id,
-        body: body.to_owned(),
-    })
 }
 
 /// Checks that history holds exactly the `acked` messages (seqs 1..=N): in one page, walking back with
