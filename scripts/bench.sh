@@ -29,6 +29,7 @@ STEP_SECS="${BENCH_STEP_SECS:-5}"
 BASELINE_PORT=19100
 NODE_PORT=18080
 KAFKA_NODE_PORT=18081
+NORMAL_NODE_PORT=18083
 PIDS=()
 
 log() { printf 'bench.sh: %s\n' "$*" >&2; }
@@ -105,10 +106,19 @@ run_chat() {
     if [[ -n "$perf_pid" ]]; then
         kill -INT "$perf_pid" 2>/dev/null || true
         wait "$perf_pid" 2>/dev/null || true
-        perf report -i "$OUT/perf.data" --no-children --percent-limit 1.5 --stdio \
+        perf report -i "$OUT/perf.data" --no-children --sort dso,symbol -g none --percent-limit 0.5 --stdio \
             >"$OUT/perf-report.txt" 2>/dev/null || true
         log "profile in $OUT/perf-report.txt"
     fi
+    # The same node with `store.sqlite_synchronous = "normal"`: no fsync per journal commit.
+    BANTER_HTTP__LISTEN="127.0.0.1:$NORMAL_NODE_PORT" BANTER_DATA_DIR="$OUT/embedded-normal" \
+        BANTER_STORE__SQLITE_SYNCHRONOUS=normal "$BIN/banter" >"$OUT/embedded-normal.log" 2>&1 &
+    local normal_pid=$!
+    PIDS+=("$normal_pid")
+    wait_port "$NORMAL_NODE_PORT"
+    loadgen chat --name chat-normal-sync --server "127.0.0.1:$NORMAL_NODE_PORT" --rooms "$rooms" \
+        --members "$members" --rates "$rates" --secs "$STEP_SECS"
+    kill "$normal_pid" 2>/dev/null || true
 }
 
 run_idle() {

@@ -80,6 +80,13 @@ def main():
     if drain and consume:
         out.append(f"write path (b): persister / rdkafka consuming alone {consume['per_sec']:.0f}/s = "
                    f"{drain['per_sec'] / consume['per_sec']:.2f} (the broker's reads bound the persister)")
+    normal = by(reports, "chat-normal-sync", "banter")
+    if normal:
+        out.append("chat, in-process journal with store.sqlite_synchronous = normal: offered | msgs/s | "
+                   "deliver p50 / p99 ms")
+        for s in normal[-1]["steps"]:
+            out.append(f"  {s['offered']:>8.0f} | {s['messages_per_sec']:>8.0f} | "
+                       f"{s['deliver']['p50_ms']:.2f} / {s['deliver']['p99_ms']:.2f}")
     chat = by(reports, "chat", "banter")
     if chat:
         for s in chat[-1]["steps"]:

@@ -1,6 +1,7 @@
 //! Crash: the node is killed with SIGKILL while a sender pipelines SENDs with receipts. After a
 //! restart every message that got a RECEIPT (and every one a member saw) is in history, and new
-//! messages get seqs above every seq seen before: nothing acknowledged is lost, no seq is reused.
+//! messages get seqs above every seq seen before: nothing acknowledged is lost, no seq is reused. Both
+//! SQLite commit modes (`store.sqlite_synchronous`) are checked.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -20,6 +21,19 @@ const MAX_SENDS: u64 = 5_000;
 #[tokio::test]
 async fn sigkill_mid_conversation_loses_no_acknowledged_message() {
     let mut node = NodeBuilder::new("crash").start().await.expect("node");
+    let r = crash(&mut node).await;
+    node.check(r);
+}
+
+/// The same with `store.sqlite_synchronous = "normal"`: no `fsync` per commit, and still nothing
+/// acknowledged is lost when the process is killed (the OS keeps what was written).
+#[tokio::test]
+async fn sigkill_loses_nothing_with_normal_sqlite_sync() {
+    let mut node = NodeBuilder::new("crash-normal")
+        .env("BANTER_STORE__SQLITE_SYNCHRONOUS", "normal")
+        .start()
+        .await
+        .expect("node");
     let r = crash(&mut node).await;
     node.check(r);
 }

@@ -102,7 +102,7 @@ impl Node {
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("failed to create data dir {}", config.data_dir.display()))?;
         let url = config.store_url();
-        let store = crate::store::open_store(&url)
+        let store = crate::store::open_store(&url, config.store.sqlite_synchronous)
             .await
             .with_context(|| format!("failed to open store {}", redact(&url)))?;
         let listener = TcpListener::bind(config.http.listen)

@@ -30,6 +30,8 @@ pub(crate) use contract::contract_suite;
 pub use mysql::MySqlStore;
 pub use sqlite::SqliteStore;
 
+use crate::config::SqliteSynchronous;
+
 /// Most rows one multi-row `INSERT` carries; 6 binds each stays far below SQLite's 32,766 and MySQL's
 /// 65,535 bind parameters.
 const INSERT_CHUNK_ROWS: usize = 500;
@@ -37,10 +39,11 @@ const INSERT_CHUNK_ROWS: usize = 500;
 /// Most body bytes one multi-row `INSERT` carries, to stay well within MySQL's `max_allowed_packet`.
 const INSERT_CHUNK_BYTES: usize = 4 << 20;
 
-/// Opens the store a URL names: `sqlite:…` (a file, created when missing) or `mysql://…` (a server).
-pub async fn open_store(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+/// Opens the store a URL names: `sqlite:…` (a file, created when missing, committing as `sync`
+/// says) or `mysql://…` (a server).
+pub async fn open_store(url: &str, sync: SqliteSynchronous) -> Result<Arc<dyn Store>, StoreError> {
     if url.starts_with("sqlite:") {
-        Ok(Arc::new(SqliteStore::open(url).await?))
+        Ok(Arc::new(SqliteStore::open_with(url, sync).await?))
     } else if url.starts_with("mysql:") {
         Ok(Arc::new(MySqlStore::connect(url).await?))
     } else {
@@ -377,15 +380,19 @@ mod tests {
             format!("sqlite:{}", dir.path().join("a").join("b.db").display()),
             format!("sqlite://{}", dir.path().join("c").join("d.db").display()),
         ] {
-            let store = open_store(&url).await.expect("sqlite url opens");
+            let store = open_store(&url, SqliteSynchronous::Full)
+                .await
+                .expect("sqlite url opens");
             assert!(store.search_users("", 1).await.expect("query").is_empty());
         }
         assert!(dir.path().join("c").join("d.db").is_file());
-        let memory = open_store("sqlite::memory:")
+        let memory = open_store("sqlite::memory:", SqliteSynchronous::Full)
             .await
             .expect("in-memory opens");
         assert_eq!(memory.last_seq(RoomId(1)).await.expect("query"), 0);
-        let refused = open_store("postgres://u:secret@h/db").await.err();
+        let refused = open_store("postgres://u:secret@h/db", SqliteSynchronous::Full)
+            .await
+            .err();
         assert!(
             matches!(&refused, Some(StoreError::Other(m)) if !m.contains("secret")),
             "{refused:?}"
@@ -416,6 +423,17 @@ mod tests {
         assert_eq!(int("synchronous").await, 2);
         assert_eq!(int("foreign_keys").await, 1);
         assert_eq!(int("busy_timeout").await, 10_000);
+
+        // `store.sqlite_synchronous = "normal"`: 1 is NORMAL, the WAL synced at checkpoints only.
+        let url = format!("sqlite:{}", dir.path().join("normal.db").display());
+        let normal = SqliteStore::open_with(&url, SqliteSynchronous::Normal)
+            .await
+            .expect("open");
+        let value: i64 = sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(normal.pool())
+            .await
+            .expect("pragma");
+        assert_eq!(value, 1);
     }
 
     #[tokio::test]

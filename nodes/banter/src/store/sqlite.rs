@@ -1,7 +1,8 @@
 //! [`SqliteStore`]: the [`Store`] port on one SQLite file, the embedded single-node default.
 //!
-//! The file runs in WAL mode with `synchronous = FULL` (a commit survives a power cut, not only a crash
-//! of the process), foreign keys on and a busy timeout. Readers run in parallel on the pool; writes take
+//! The file runs in WAL mode with `synchronous = FULL` by default (a commit survives a power cut, not
+//! only a crash of the process; `store.sqlite_synchronous = "normal"` trades the power cut for no
+//! `fsync` per commit), foreign keys on and a busy timeout. Readers run in parallel on the pool; writes take
 //! the write lock up front (`BEGIN IMMEDIATE`), so two write transactions queue on the busy timeout
 //! instead of failing with `SQLITE_BUSY` when the second tries to upgrade a read lock.
 
@@ -23,6 +24,7 @@ use super::{
     MemberRow, MessageRow, RoomRow, SummaryRow, UserRow, conflict_as, convert_all, dm_key,
     insert_chunks, like_prefix, map_err, seq_from_db, seq_to_db, sql,
 };
+use crate::config::SqliteSynchronous as Synchronous;
 
 /// How long a statement waits for another connection's write lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -40,6 +42,11 @@ impl SqliteStore {
     /// Opens (creating it and its folder when missing) the database at a path or an `sqlite:` URL, and
     /// brings its schema up to date. `sqlite::memory:` gives a private in-memory database.
     pub async fn open(path_or_url: &str) -> StoreResult<Self> {
+        Self::open_with(path_or_url, Synchronous::Full).await
+    }
+
+    /// [`SqliteStore::open`] with the commit durability of `store.sqlite_synchronous`.
+    pub async fn open_with(path_or_url: &str, sync: Synchronous) -> StoreResult<Self> {
         let in_memory = path_or_url.contains(":memory:") || path_or_url.contains("mode=memory");
         let options = if path_or_url.starts_with("sqlite:") {
             SqliteConnectOptions::from_str(path_or_url).map_err(map_err)?
@@ -49,7 +56,10 @@ impl SqliteStore {
         let options = options
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
+            .synchronous(match sync {
+                Synchronous::Full => SqliteSynchronous::Full,
+                Synchronous::Normal => SqliteSynchronous::Normal,
+            })
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT);
         if !in_memory {
