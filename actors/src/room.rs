@@ -24,14 +24,16 @@ use tracing::{debug, instrument, warn};
 use uuid::Uuid;
 
 use crate::delivery::{LostGuard, Outbound, SessionHandle, SessionId};
-use crate::directory::{DirectoryMessage, Entity, RouteError};
+use crate::directory::DirectoryMessage;
 use crate::encode;
 use crate::model::{ChatMessage, RoomId, Seq, UserId};
 use crate::ports::{JournalError, Ports};
 use crate::trace::TraceParent;
 
+mod entity;
 mod ring;
 
+pub use entity::Rooms;
 use ring::Ring;
 
 /// Settings of room actors.
@@ -659,72 +661,6 @@ impl Actor for Room {
         // An orderly stop has no subscriber left; any that remain learn it and resubscribe.
         debug!(room_id = %state.id, "room stopped");
         Ok(())
-    }
-}
-
-/// The room entity kind, for the [`crate::directory::Directory`] of rooms.
-pub struct Rooms {
-    /// Ports handed to every room.
-    pub ports: Ports,
-    /// Settings handed to every room.
-    pub config: RoomConfig,
-}
-
-impl Entity for Rooms {
-    type Key = RoomId;
-    type Msg = RoomMessage;
-
-    fn spawn(
-        &self,
-        key: RoomId,
-        supervisor: ractor::ActorCell,
-    ) -> futures::future::BoxFuture<'static, Result<ActorRef<RoomMessage>, RouteError>> {
-        let args = RoomArguments {
-            room_id: key,
-            ports: self.ports.clone(),
-            config: self.config.clone(),
-            directory: ActorRef::from(supervisor.clone()),
-        };
-        Box::pin(async move {
-            match Actor::spawn_linked(None, Room, args, supervisor).await {
-                Ok((actor, _)) => Ok(actor),
-                Err(ractor::SpawnErr::StartupFailed(e))
-                    if matches!(e.downcast_ref::<RoomError>(), Some(RoomError::NotFound(_))) =>
-                {
-                    Err(RouteError::NotFound)
-                }
-                Err(e) => Err(RouteError::Unavailable(e.to_string())),
-            }
-        })
-    }
-
-    fn stop_message(&self) -> RoomMessage {
-        RoomMessage::Stop
-    }
-
-    fn undeliverable(&self, room: RoomId, msg: RoomMessage, error: RouteError) {
-        let error = match error {
-            RouteError::NotFound => RoomError::NotFound(room),
-            RouteError::Unavailable(why) => RoomError::Unavailable(room, why),
-        };
-        let fail = |session: &SessionHandle, receipt_id: Option<String>| {
-            session.offer(Outbound::Failed {
-                receipt_id,
-                message: error.to_string(),
-            });
-        };
-        match msg {
-            RoomMessage::Publish {
-                session, receipt, ..
-            } => fail(&session, receipt),
-            RoomMessage::Typing { session } | RoomMessage::MarkRead { session, .. } => {
-                fail(&session, None)
-            }
-            RoomMessage::Subscribe { reply, .. } => {
-                let _ = reply.send(Err(error));
-            }
-            _ => {}
-        }
     }
 }
 

@@ -1,0 +1,92 @@
+//! A resume's backfill: the acknowledged messages a subscriber missed below the room's ring, from the
+//! store and, where the store lags a journal that does not write through (Kafka), from the journal.
+
+use std::collections::HashMap;
+
+use banter_actors::encode;
+use banter_actors::model::{ChatMessage, RoomId, Seq, UserId};
+use banter_actors::ports::Ports;
+use tracing::warn;
+
+use super::Session;
+use crate::ws::frames::{Fatal, fatal};
+
+/// Store page size of a backfill.
+const BACKFILL_PAGE: u32 = 200;
+
+impl Session {
+    /// Writes the acknowledged messages with seq in `(after, to]`, oldest first; returns the last seq
+    /// written.
+    ///
+    /// The store's pages come first. With a journal that does not write through (Kafka), the store
+    /// lags while the persister is behind: the part of the range above the store's newest message is
+    /// read from the journal, here in the session task, as REST history does (`http::history`). When
+    /// that read fails the subscription fails too, rather than resume with a gap.
+    pub(super) async fn backfill(
+        &mut self,
+        room: RoomId,
+        sub_id: &str,
+        mut after: Seq,
+        to: Seq,
+    ) -> Result<Seq, Fatal> {
+        let ports = self.state.ports.clone();
+        let names: HashMap<UserId, String> = ports
+            .store
+            .members(room)
+            .await
+            .map_err(|e| fatal(format!("cannot read history: {e}")))?
+            .into_iter()
+            .map(|m| (m.user_id, m.username))
+            .collect();
+        while after < to {
+            let page = ports
+                .store
+                .messages_after(room, after, BACKFILL_PAGE)
+                .await
+                .map_err(|e| fatal(format!("cannot read history: {e}")))?;
+            let full = page.len() >= BACKFILL_PAGE as usize;
+            for m in page.iter().filter(|m| m.seq <= to) {
+                let name = names.get(&m.sender_id).map_or("", String::as_str);
+                self.write_tail(sub_id, &encode::message_tail(m, name));
+                after = m.seq;
+            }
+            if !full || page.last().is_some_and(|m| m.seq >= to) {
+                break;
+            }
+        }
+        if after < to && !ports.journal.writes_through() {
+            for m in journal_range(&ports, room, after, to).await? {
+                let name = names.get(&m.sender_id).map_or("", String::as_str);
+                self.write_tail(sub_id, &encode::message_tail(&m, name));
+                after = m.seq;
+            }
+            if after < to {
+                warn!(
+                    room_id = %room, after, to,
+                    "backfill: acknowledged messages are missing from the journal"
+                );
+            }
+        }
+        Ok(after.max(to))
+    }
+}
+
+/// Reads from the journal the acknowledged messages with seq in `(after, to]`, oldest first, each seq
+/// once. One read: the journal scans its tail once whatever the limit.
+async fn journal_range(
+    ports: &Ports,
+    room: RoomId,
+    after: Seq,
+    to: Seq,
+) -> Result<Vec<ChatMessage>, Fatal> {
+    let limit = u32::try_from(to - after).unwrap_or(u32::MAX);
+    let mut read = ports
+        .journal
+        .read_after(room, after, limit)
+        .await
+        .map_err(|e| fatal(format!("cannot read history, try again: {e}")))?;
+    read.retain(|m| m.seq > after && m.seq <= to);
+    read.sort_by_key(|m| m.seq);
+    read.dedup_by_key(|m| m.seq);
+    Ok(read)
+}
