@@ -31,6 +31,8 @@ pub mod stomp;
 pub mod tokens;
 #[path = "harness/util.rs"]
 pub mod util;
+#[path = "harness/watched.rs"]
+pub mod watched;
 #[path = "harness/witness.rs"]
 pub mod witness;
 

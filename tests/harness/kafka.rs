@@ -17,15 +17,17 @@
 //! Tests isolate themselves with unique topic names, or a broker of their own.
 //!
 //! Brokers never outlive the test run: [`Broker`] kills its process on drop, and every process has a
-//! watchdog (`sh` reading a pipe from the test process, as in [`crate::node`]) that kills it when the
+//! watchdog (`sh` reading a pipe from the test process, [`crate::watched`]) that kills it when the
 //! test process is gone however it ended.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
+
+use crate::watched::Watched;
 
 /// Variable naming the tansu binary.
 pub const TANSU_BIN_VAR: &str = "BANTER_TANSU_BIN";
@@ -88,13 +90,6 @@ pub fn tansu_bin_or_skip(test: &str) -> Option<PathBuf> {
     None
 }
 
-struct Proc {
-    child: Child,
-    watchdog: Child,
-    // Held open: when the test process ends, the watchdog reads EOF and kills the broker.
-    _lifeline: Option<ChildStdin>,
-}
-
 /// A running tansu broker with its port and database. Killed (SIGKILL) on drop; its dir is removed
 /// then, unless the test is panicking, in which case the dir is kept and the log tail printed.
 pub struct Broker {
@@ -102,7 +97,7 @@ pub struct Broker {
     port: u16,
     dir: Option<tempfile::TempDir>,
     log_path: PathBuf,
-    proc: Option<Proc>,
+    proc: Option<Watched>,
 }
 
 impl std::fmt::Debug for Broker {
@@ -199,11 +194,8 @@ impl Broker {
 
     /// Kills the broker with SIGKILL (no shutdown of any kind) and waits for it to be gone.
     pub fn kill9(&mut self) {
-        if let Some(mut p) = self.proc.take() {
-            let _ = p.child.kill();
-            let _ = p.child.wait();
-            let _ = p.watchdog.kill();
-            let _ = p.watchdog.wait();
+        if let Some(p) = self.proc.take() {
+            p.kill9();
         }
     }
 
@@ -234,8 +226,7 @@ impl Broker {
                 Err(e) => break Err(e.into()),
             }
         };
-        let _ = p.watchdog.kill();
-        let _ = p.watchdog.wait();
+        p.retire();
         outcome
     }
 
@@ -298,30 +289,7 @@ impl Broker {
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log);
-        let child = cmd
-            .spawn()
-            .with_context(|| format!("failed to spawn {}", self.bin.display()))?;
-        let pid = child.id();
-        // Kills the broker (and removes its dir) once the test process has gone: the pipe's only
-        // writer is this process, so `read` returns at its exit. Bounded wait for the kernel to reap.
-        let script = format!(
-            "read -r _x; kill -9 {pid} 2>/dev/null; i=0; while kill -0 {pid} 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; rm -rf '{}'",
-            dir.display()
-        );
-        let mut watchdog = Command::new("sh")
-            .arg("-c")
-            .arg(script)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("failed to spawn the watchdog shell")?;
-        let lifeline = watchdog.stdin.take();
-        self.proc = Some(Proc {
-            child,
-            watchdog,
-            _lifeline: lifeline,
-        });
+        self.proc = Some(Watched::spawn(&mut cmd, &self.bin, &dir)?);
         Ok(())
     }
 

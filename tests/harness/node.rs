@@ -12,7 +12,7 @@
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -20,6 +20,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use tokio::sync::OnceCell;
 
 use crate::mysql::{self, TestDatabase};
+use crate::watched::Watched;
 
 /// Variable that names a prebuilt `banter` binary, skipping the build.
 pub const BIN_VAR: &str = "BANTER_BIN";
@@ -235,13 +236,6 @@ fn free_port() -> Result<u16> {
     Ok(l.local_addr()?.port())
 }
 
-struct Proc {
-    child: Child,
-    watchdog: Child,
-    // Held open: when the test process ends, the watchdog reads EOF and kills the node.
-    _lifeline: Option<ChildStdin>,
-}
-
 /// A running `banter` process. Killed (SIGKILL) on drop; its data dir is removed then, unless the
 /// test is panicking, in which case the dir is kept and the log tail printed.
 pub struct Node {
@@ -252,7 +246,7 @@ pub struct Node {
     log_path: PathBuf,
     env: Vec<(String, String)>,
     db: Option<TestDatabase>,
-    proc: Option<Proc>,
+    proc: Option<Watched>,
     log_printed: std::sync::atomic::AtomicBool,
     mysql_name: Option<String>,
 }
@@ -344,11 +338,8 @@ impl Node {
     }
 
     fn stop(&mut self) {
-        if let Some(mut p) = self.proc.take() {
-            let _ = p.child.kill();
-            let _ = p.child.wait();
-            let _ = p.watchdog.kill();
-            let _ = p.watchdog.wait();
+        if let Some(p) = self.proc.take() {
+            p.kill9();
         }
     }
 
@@ -398,30 +389,7 @@ impl Node {
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log);
-        let child = cmd
-            .spawn()
-            .with_context(|| format!("failed to spawn {}", self.bin.display()))?;
-        let pid = child.id();
-        // Kills the node (and removes its data dir) once the test process has gone: the pipe's only
-        // writer is this process, so `read` returns at its exit. Bounded wait for the kernel to reap.
-        let script = format!(
-            "read -r _x; kill -9 {pid} 2>/dev/null; i=0; while kill -0 {pid} 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; rm -rf '{}'",
-            data_dir.display()
-        );
-        let mut watchdog = Command::new("sh")
-            .arg("-c")
-            .arg(script)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("failed to spawn the watchdog shell")?;
-        let lifeline = watchdog.stdin.take();
-        self.proc = Some(Proc {
-            child,
-            watchdog,
-            _lifeline: lifeline,
-        });
+        self.proc = Some(Watched::spawn(&mut cmd, &self.bin, &data_dir)?);
         Ok(())
     }
 
