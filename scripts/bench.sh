@@ -85,9 +85,9 @@ run_fanout() {
     local rates="${BENCH_FANOUT_RATES:-100,400,1000,1600,2400}" subs="${BENCH_SUBSCRIBERS:-1000}"
     log "fan-out: 1 room, $subs subscribers, rates $rates msgs/s"
     loadgen fanout --baseline --server "127.0.0.1:$BASELINE_PORT" --subscribers "$subs" \
-        --rates "$rates" --secs "$STEP_SECS"
+        --rates "$rates" --secs "$STEP_SECS" --pid "$BASELINE_PID"
     loadgen fanout --server "127.0.0.1:$NODE_PORT" --subscribers "$subs" --rates "$rates" \
-        --secs "$STEP_SECS"
+        --secs "$STEP_SECS" --pid "$NODE_PID"
 }
 
 run_chat() {
@@ -95,14 +95,14 @@ run_chat() {
     local members="${BENCH_MEMBERS:-10}"
     log "chat: $rooms rooms x $members members, rates $rates msgs/s"
     loadgen chat --baseline --server "127.0.0.1:$BASELINE_PORT" --rooms "$rooms" \
-        --members "$members" --rates "$rates" --secs "$STEP_SECS"
+        --members "$members" --rates "$rates" --secs "$STEP_SECS" --pid "$BASELINE_PID"
     local perf_pid=""
     if [[ "${BENCH_PROFILE:-0}" == 1 ]]; then
         perf record -F 499 -g -p "$NODE_PID" -o "$OUT/perf.data" >/dev/null 2>&1 &
         perf_pid=$!
     fi
     loadgen chat --server "127.0.0.1:$NODE_PORT" --rooms "$rooms" --members "$members" \
-        --rates "$rates" --secs "$STEP_SECS"
+        --rates "$rates" --secs "$STEP_SECS" --pid "$NODE_PID"
     if [[ -n "$perf_pid" ]]; then
         kill -INT "$perf_pid" 2>/dev/null || true
         wait "$perf_pid" 2>/dev/null || true
@@ -117,7 +117,7 @@ run_chat() {
     PIDS+=("$normal_pid")
     wait_port "$NORMAL_NODE_PORT"
     loadgen chat --name chat-normal-sync --server "127.0.0.1:$NORMAL_NODE_PORT" --rooms "$rooms" \
-        --members "$members" --rates "$rates" --secs "$STEP_SECS"
+        --members "$members" --rates "$rates" --secs "$STEP_SECS" --pid "$normal_pid"
     kill "$normal_pid" 2>/dev/null || true
 }
 
@@ -164,7 +164,7 @@ run_write_path() {
     # that backlog's partition tail, see BENCHMARKS.md.)
     log "write path: closed loop to RECEIPT, no persister running"
     loadgen chat --name write-path --server "127.0.0.1:$KAFKA_NODE_PORT" --rooms 100 --members 2 \
-        --window "${BENCH_WINDOW:-16}" --secs $((STEP_SECS * 2)) --user-prefix wp
+        --window "${BENCH_WINDOW:-16}" --secs $((STEP_SECS * 2)) --user-prefix wp --pid "$gateway_pid"
     local stored
     stored="$(python3 - "$RESULTS" <<'EOF'
 import json, sys
@@ -187,10 +187,10 @@ EOF
     loadgen produce --brokers "$brokers" --topic loadgen.ceiling --rooms 1000 --rate "$half" \
         --secs $((STEP_SECS * 2))
     loadgen chat --name write-path-half --server "127.0.0.1:$KAFKA_NODE_PORT" --rooms 100 \
-        --members 2 --rates "$half" --secs $((STEP_SECS * 2)) --user-prefix wp2
+        --members 2 --rates "$half" --secs $((STEP_SECS * 2)) --user-prefix wp2 --pid "$gateway_pid"
     loadgen chat --name chat-durable --server "127.0.0.1:$KAFKA_NODE_PORT" \
         --rooms "${BENCH_ROOMS:-1000}" --members "${BENCH_MEMBERS:-10}" --rates "$half" \
-        --secs $((STEP_SECS * 2))
+        --secs $((STEP_SECS * 2)) --pid "$gateway_pid"
     loadgen insert --mysql-url "$url" --batch 500
     mariadb_exec "$mysql_url" "DROP DATABASE $db"
 }

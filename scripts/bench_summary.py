@@ -40,6 +40,15 @@ def main():
                        f"{b['deliveries_per_sec']:>10.0f} = {ratio:.2f} | "
                        f"{s['deliver']['p99_ms']:>7.2f} / {b['deliver']['p99_ms']:>7.2f} | "
                        f"{ban[-1]['clean']}, {base[-1]['clean']}")
+        cpu = [(s["offered"], s["server_cpu"]["us_per_message"], b["server_cpu"]["us_per_message"])
+               for b, s in zip(base[-1]["steps"], ban[-1]["steps"])
+               if s.get("server_cpu") and b.get("server_cpu")]
+        if cpu:
+            out.append(f"{scenario}: server CPU µs per message, banter / baseline = ratio "
+                       "(every delivery and write of it included)")
+            for offered, us, base_us in cpu:
+                out.append(f"  {offered:>8.0f} | {us:>8.1f} / {base_us:>8.1f} = "
+                           f"{us / base_us if base_us else 0:.2f}")
 
     idle = [r for r in reports if "rss_per_connection" in r]
     for r in idle:

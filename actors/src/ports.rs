@@ -133,16 +133,22 @@ pub enum JournalError {
     Unavailable(String),
 }
 
-/// The write-ahead journal: a message is acknowledged once an append resolved.
+/// Where a journal reports the outcome of appends: the room that made them.
+///
+/// A journal reports every append exactly once — possibly before [`Journal::append`] returns, from
+/// whatever thread settles it — and may report a run of consecutive seqs of one room at once (a group
+/// commit). Reports are cheap and never block: a room's sink puts one message in its mailbox.
+pub trait AppendSink: Send + Sync + 'static {
+    /// The appends of messages `first..=last` (seqs of this sink's room) are settled with `result`.
+    fn settled(&self, first: Seq, last: Seq, result: Result<(), JournalError>);
+}
+
+/// The write-ahead journal: a message is acknowledged once its append is settled without error.
 pub trait Journal: Send + Sync + 'static {
-    /// Appends a message. The returned future resolves once the message is durable; the caller may start
-    /// further appends before it does (appends are pipelined), and the journal keeps a room's order.
+    /// Appends a message and reports its outcome to `sink` once it is durable or failed. The caller may
+    /// start further appends before then (appends are pipelined); the journal keeps a room's order.
     /// `trace` is the W3C trace context of the SEND that carried it.
-    fn append(
-        &self,
-        message: ChatMessage,
-        trace: TraceParent,
-    ) -> BoxFuture<'static, Result<(), JournalError>>;
+    fn append(&self, message: &ChatMessage, trace: &TraceParent, sink: &Arc<dyn AppendSink>);
     /// Returns the highest durable seq of a room, counting records journaled but not yet stored.
     fn last_seq(&self, room: RoomId) -> BoxFuture<'static, Result<Seq, JournalError>>;
     /// Returns up to `limit` durable messages of a room with a seq above `after`, oldest first, from
@@ -158,6 +164,38 @@ pub trait Journal: Send + Sync + 'static {
     /// (the default) for a journal that a persister copies into the store later.
     fn writes_through(&self) -> bool {
         false
+    }
+}
+
+/// Appends `message` now and returns a future of its outcome, for a caller that awaits single appends
+/// (tests, tools); rooms pass their own [`AppendSink`] instead.
+pub fn append_and_wait(
+    journal: &dyn Journal,
+    message: &ChatMessage,
+    trace: &TraceParent,
+) -> BoxFuture<'static, Result<(), JournalError>> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let sink: Arc<dyn AppendSink> = Arc::new(OneShotSink(std::sync::Mutex::new(Some(tx))));
+    journal.append(message, trace, &sink);
+    Box::pin(async move {
+        rx.await
+            .unwrap_or_else(|_| Err(JournalError::Unavailable("journal stopped".into())))
+    })
+}
+
+/// The sink of [`append_and_wait`]: one append, one answer.
+struct OneShotSink(std::sync::Mutex<Option<tokio::sync::oneshot::Sender<Result<(), JournalError>>>>);
+
+impl AppendSink for OneShotSink {
+    fn settled(&self, _first: Seq, _last: Seq, result: Result<(), JournalError>) {
+        let tx = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(tx) = tx {
+            let _ = tx.send(result);
+        }
     }
 }
 

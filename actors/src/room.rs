@@ -1,9 +1,10 @@
 //! The room actor: the single writer of one room.
 //!
 //! It checks membership, assigns `seq = last_seq + 1`, encodes the MESSAGE frame once, appends to the
-//! journal without awaiting it (completions come back as [`RoomMessage::Journaled`]), and only when the
-//! journal has the message — in seq order — answers the sender, keeps it in the ring buffer and fans it
-//! out to subscribed sessions. Typing and read events are fanned out the same way, never journaled.
+//! journal without awaiting it (the journal reports to the room's [`AppendSink`], which puts
+//! [`RoomMessage::Journaled`] in its mailbox, one per group commit), and only when the journal has the
+//! message — in seq order — answers the sender, keeps it in the ring buffer and fans it out to
+//! subscribed sessions. Typing and read events are fanned out the same way, never journaled.
 //!
 //! On activation it loads the room, its members, the true last seq (from the journal, which counts what
 //! is journaled but not yet stored) and refills the ring from the store and the journal's tail, so a
@@ -27,7 +28,7 @@ use crate::delivery::{LostGuard, Outbound, SessionHandle, SessionId};
 use crate::directory::DirectoryMessage;
 use crate::encode;
 use crate::model::{ChatMessage, RoomId, Seq, UserId};
-use crate::ports::{JournalError, Ports};
+use crate::ports::{AppendSink, JournalError, Ports};
 use crate::trace::TraceParent;
 
 mod entity;
@@ -144,11 +145,13 @@ pub enum RoomMessage {
         /// Former member.
         user: UserId,
     },
-    /// The journal finished an append.
+    /// The journal settled the appends of seqs `first..=last`.
     Journaled {
-        /// Seq of the appended message.
-        seq: Seq,
-        /// Outcome.
+        /// First seq settled.
+        first: Seq,
+        /// Last seq settled.
+        last: Seq,
+        /// Outcome of each of them.
         result: Result<(), JournalError>,
     },
     /// A read marker was stored.
@@ -228,6 +231,8 @@ pub struct RoomState {
     ports: Ports,
     config: RoomConfig,
     directory: ActorRef<DirectoryMessage<Rooms>>,
+    /// Where the journal reports this room's appends.
+    sink: Arc<dyn AppendSink>,
     members: HashMap<UserId, Arc<str>>,
     /// Last seq assigned.
     next_seq: Seq,
@@ -303,6 +308,20 @@ impl RoomState {
     }
 }
 
+/// The room's [`AppendSink`]: a settled run of appends becomes one message in the room's mailbox.
+struct RoomSink(ActorRef<RoomMessage>);
+
+impl AppendSink for RoomSink {
+    fn settled(&self, first: Seq, last: Seq, result: Result<(), JournalError>) {
+        // A room that stopped meanwhile has nothing left to answer (its senders were told).
+        let _ = self.0.cast(RoomMessage::Journaled {
+            first,
+            last,
+            result,
+        });
+    }
+}
+
 /// Returns the frame tail of a stored message, as subscribers receive it.
 fn message_tail(msg: &ChatMessage, sender_name: &str) -> Bytes {
     encode::message_tail(msg, sender_name)
@@ -310,7 +329,6 @@ fn message_tail(msg: &ChatMessage, sender_name: &str) -> Bytes {
 
 impl Room {
     fn publish(
-        myself: &ActorRef<RoomMessage>,
         state: &mut RoomState,
         session: SessionHandle,
         receipt: Option<String>,
@@ -340,12 +358,7 @@ impl Room {
             .unwrap_or_else(|| Arc::from(""));
         let tail = message_tail(&msg, &sender_name);
         let (seq, message_id) = (msg.seq, msg.message_id);
-        let append = state.ports.journal.append(msg.clone(), trace);
-        let me = myself.clone();
-        tokio::spawn(async move {
-            let result = append.await;
-            let _ = me.cast(RoomMessage::Journaled { seq, result });
-        });
+        state.ports.journal.append(&msg, &trace, &state.sink);
         state.pending.push_back(Pending {
             seq,
             message_id,
@@ -453,6 +466,7 @@ impl Actor for Room {
             ports: ports.clone(),
             config: args.config,
             directory: args.directory,
+            sink: Arc::new(RoomSink(myself.clone())),
             members,
             next_seq: last_seq,
             acked_seq: last_seq,
@@ -531,17 +545,22 @@ impl Actor for Room {
                 trace,
             } => {
                 state.last_activity = Instant::now();
-                Self::publish(&myself, state, session, receipt, body, trace);
+                Self::publish(state, session, receipt, body, trace);
             }
-            RoomMessage::Journaled { seq, result } => {
+            RoomMessage::Journaled {
+                first,
+                last,
+                result,
+            } => {
                 let Some(front) = state.pending.front().map(|p| p.seq) else {
                     return Ok(());
                 };
-                if let Some(p) = seq
-                    .checked_sub(front)
-                    .and_then(|i| state.pending.get_mut(i as usize))
-                {
-                    p.outcome = Some(result);
+                // Seqs below the front were settled already (an activation's leftovers never are).
+                let skip = front.saturating_sub(first);
+                let start = first.saturating_sub(front) as usize;
+                let count = (last + 1).saturating_sub(first).saturating_sub(skip) as usize;
+                for p in state.pending.iter_mut().skip(start).take(count) {
+                    p.outcome = Some(result.clone());
                 }
                 state.release();
             }

@@ -1,8 +1,7 @@
 //! In-memory fakes of the ports and small helpers for the actors' unit tests.
 //!
-//! The tests run on tokio's current-thread runtime (the `#[tokio::test]` default). [`FakeJournal`]
-//! relies on it: when [`FakeJournal::complete`] returns, the room's append task has already cast its
-//! `Journaled` message, so a later call to the room observes the outcome.
+//! [`FakeJournal`] reports to the room's sink synchronously: when [`FakeJournal::complete`] returns, the
+//! room's `Journaled` message is in its mailbox, so a later call to the room observes the outcome.
 
 use std::collections::{BTreeMap, HashMap};
 use std::marker::PhantomData;
@@ -17,7 +16,7 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use ractor::rpc::CallResult;
 use ractor::{Actor, ActorProcessingErr, ActorRef, Message, RpcReplyPort};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 use uuid::Uuid;
 
 use crate::delivery::{Outbound, SessionInbox};
@@ -25,7 +24,9 @@ use crate::directory::{DirectoryMessage, Entity};
 use crate::model::{
     ChatMessage, Member, NewUser, Role, Room, RoomId, RoomKind, RoomSummary, Seq, User, UserId,
 };
-use crate::ports::{Clock, Journal, JournalError, Ports, Store, StoreError, StoreResult};
+use crate::ports::{
+    AppendSink, Clock, Journal, JournalError, Ports, Store, StoreError, StoreResult,
+};
 
 /// Upper bound of every wait in the actor tests; reached only when a test fails.
 pub(crate) const WAIT: Duration = Duration::from_secs(5);
@@ -360,8 +361,7 @@ pub(crate) enum AppendMode {
 }
 
 struct Held {
-    result: oneshot::Sender<Result<(), JournalError>>,
-    done: oneshot::Receiver<()>,
+    sink: Arc<dyn AppendSink>,
 }
 
 struct JournalData {
@@ -416,32 +416,47 @@ impl FakeJournal {
             .collect()
     }
 
-    /// Completes the held append of `(room, seq)` with `result`, and returns once the appender has
-    /// seen the outcome (on the current-thread runtime: once the room's task has cast `Journaled`).
+    /// Completes the held append of `(room, seq)` with `result`; the room's mailbox has the report
+    /// when this returns.
     pub(crate) async fn complete(&self, room: RoomId, seq: Seq, result: Result<(), JournalError>) {
-        let held = {
+        self.complete_run(room, seq, seq, result);
+    }
+
+    /// Completes the held appends of `first..=last` of `room` with `result`, in one report as a group
+    /// commit makes it.
+    pub(crate) fn complete_run(
+        &self,
+        room: RoomId,
+        first: Seq,
+        last: Seq,
+        result: Result<(), JournalError>,
+    ) {
+        let mut sink = None;
+        {
             let mut d = lock(&self.data);
             if result.is_ok() {
                 let durable = d.durable.entry(room).or_default();
-                *durable = (*durable).max(seq);
+                *durable = (*durable).max(last);
             }
-            d.held.remove(&(room, seq))
-        };
-        let held = held.unwrap_or_else(|| panic!("no held append of room {room} seq {seq}"));
-        let _ = held.result.send(result);
-        tokio::time::timeout(WAIT, held.done)
-            .await
-            .expect("the append future was not polled to completion")
-            .expect("the append future was dropped");
+            for seq in first..=last {
+                let held = d.held.remove(&(room, seq));
+                let held = held.unwrap_or_else(|| panic!("no held append of room {room} seq {seq}"));
+                sink = Some(held.sink);
+            }
+        }
+        if let Some(sink) = sink {
+            sink.settled(first, last, result);
+        }
     }
 }
 
 impl Journal for FakeJournal {
     fn append(
         &self,
-        message: ChatMessage,
-        _trace: crate::trace::TraceParent,
-    ) -> BoxFuture<'static, Result<(), JournalError>> {
+        message: &ChatMessage,
+        _trace: &crate::trace::TraceParent,
+        sink: &Arc<dyn AppendSink>,
+    ) {
         let mut d = lock(&self.data);
         let (room, seq) = (message.room_id, message.seq);
         match d.mode {
@@ -450,30 +465,15 @@ impl Journal for FakeJournal {
                 panic!("fake journal: append of room {room} seq {seq} panics");
             }
             AppendMode::Complete => {
-                d.log.push(message);
+                d.log.push(message.clone());
                 let durable = d.durable.entry(room).or_default();
                 *durable = (*durable).max(seq);
-                futures::future::ready(Ok(())).boxed()
+                drop(d);
+                sink.settled(seq, seq, Ok(()));
             }
             AppendMode::Hold => {
-                d.log.push(message);
-                let (result_tx, result_rx) = oneshot::channel();
-                let (done_tx, done_rx) = oneshot::channel();
-                d.held.insert(
-                    (room, seq),
-                    Held {
-                        result: result_tx,
-                        done: done_rx,
-                    },
-                );
-                async move {
-                    let result = result_rx.await.unwrap_or_else(|_| {
-                        Err(JournalError::Unavailable("held append dropped".into()))
-                    });
-                    let _ = done_tx.send(());
-                    result
-                }
-                .boxed()
+                d.log.push(message.clone());
+                d.held.insert((room, seq), Held { sink: sink.clone() });
             }
         }
     }

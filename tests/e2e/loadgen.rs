@@ -35,7 +35,13 @@ async fn baseline() -> SocketAddr {
     addr
 }
 
-fn spec(name: &str, rooms: usize, members: usize, senders: usize, steps: Vec<Step>) -> RoomsSpec {
+/// The run's shape; `pid` is the server's process, measured for its CPU per message.
+fn spec(
+    name: &str,
+    (rooms, members, senders): (usize, usize, usize),
+    steps: Vec<Step>,
+    pid: Option<u32>,
+) -> RoomsSpec {
     RoomsSpec {
         name: name.into(),
         rooms,
@@ -48,6 +54,7 @@ fn spec(name: &str, rooms: usize, members: usize, senders: usize, steps: Vec<Ste
         body_bytes: 150,
         user_prefix: format!("{name}{}", std::process::id()),
         heart_beat: (0, 0),
+        server_pid: pid,
     }
 }
 
@@ -79,6 +86,8 @@ fn assert_clean(r: &RoomsReport, subscribers: u64) {
         assert_eq!(s.delivered, s.receipted * subscribers);
         assert_eq!(s.deliver.count, s.delivered);
         assert_eq!(s.receipt.count, s.receipted);
+        let cpu = s.server_cpu.expect("the server's CPU is measured");
+        assert!(cpu.cores >= 0.0 && cpu.us_per_message >= 0.0, "{cpu:?}");
     }
 }
 
@@ -86,15 +95,21 @@ fn assert_clean(r: &RoomsReport, subscribers: u64) {
 async fn fanout_and_chat_run_clean_on_banter_and_the_baseline() {
     let node = bench_node("loadgen-rooms").start().await.expect("node");
     let base = baseline().await;
-    for target in [Target::Banter(addr(&node)), Target::Baseline(base)] {
+    // The baseline runs in this process.
+    let targets = [
+        (Target::Banter(addr(&node)), node.pid()),
+        (Target::Baseline(base), Some(std::process::id())),
+    ];
+    for (target, pid) in targets {
         // Fan-out: one room, 6 subscribers, one sender that does not subscribe.
-        let fanout = rooms::run(target, spec("fan", 1, 7, 1, vec![open(50.0), open(200.0)]))
+        let steps = vec![open(50.0), open(200.0)];
+        let fanout = rooms::run(target, spec("fan", (1, 7, 1), steps, pid))
             .await
             .expect("fanout");
         assert_clean(&fanout, 6);
         assert!((fanout.steps[1].receipted as f64) > 150.0, "{fanout:?}");
         // Chat: 3 rooms of 3, everyone talking; an open and a closed-loop step.
-        let chat = rooms::run(target, spec("chat", 3, 3, 3, vec![open(90.0), closed(2)]))
+        let chat = rooms::run(target, spec("chat", (3, 3, 3), vec![open(90.0), closed(2)], pid))
             .await
             .expect("chat");
         assert_clean(&chat, 3);
@@ -167,7 +182,7 @@ async fn write_path_tools_measure_the_broker_the_persister_and_the_database() {
     let db_url = format!("{mysql}/{}", gateway.mysql_database().expect("db"));
     let r = rooms::run(
         Target::Banter(addr(&gateway)),
-        spec("wp", 4, 2, 2, vec![open(100.0), closed(4)]),
+        spec("wp", (4, 2, 2), vec![open(100.0), closed(4)], gateway.pid()),
     )
     .await
     .expect("write path");

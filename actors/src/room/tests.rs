@@ -250,6 +250,46 @@ async fn out_of_order_journal_completions_release_in_seq_order() {
 }
 
 #[tokio::test]
+async fn one_report_of_a_group_commit_settles_each_of_its_seqs() {
+    let f = start(AppendMode::Hold, config()).await;
+    let (alice, mut alice_in) = session(1, ALICE);
+    let (bob, mut bob_in) = session(2, BOB);
+    subscribe(&f.room, &bob, None).await.unwrap();
+    for i in 1..=5 {
+        publish(&f.room, &alice, &format!("r{i}"), "x");
+    }
+    info(&f.room).await;
+    assert_eq!(f.journal.held(ROOM), [1, 2, 3, 4, 5]);
+
+    // 2..=4 in one commit: nothing is released before 1.
+    f.journal.complete_run(ROOM, 2, 4, Ok(()));
+    assert_eq!(info(&f.room).await.0, 0);
+    assert!(drain(&mut bob_in).is_empty());
+    f.journal.complete(ROOM, 1, Ok(())).await;
+    assert_eq!(info(&f.room).await.0, 4);
+    assert_eq!(delivered_seqs(&mut bob_in), [1, 2, 3, 4]);
+    // A failed commit fails every message of it, and only those.
+    publish(&f.room, &alice, "r6", "x");
+    info(&f.room).await;
+    f.journal
+        .complete_run(ROOM, 5, 6, Err(JournalError::Unavailable("disk full".into())));
+    assert_eq!(info(&f.room).await.0, 4);
+    let outcomes: Vec<String> = drain(&mut alice_in)
+        .into_iter()
+        .map(|o| match o {
+            Outbound::Receipt { seq, .. } => format!("receipt {seq}"),
+            Outbound::Failed { receipt_id, .. } => format!("failed {}", receipt_id.unwrap_or_default()),
+            other => panic!("unexpected {other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        outcomes,
+        ["receipt 1", "receipt 2", "receipt 3", "receipt 4", "failed r5", "failed r6"]
+    );
+    assert!(drain(&mut bob_in).is_empty());
+}
+
+#[tokio::test]
 async fn failed_append_fails_its_sender_only_and_no_seq_is_reused() {
     let f = start(AppendMode::Hold, config()).await;
     let (alice, mut alice_in) = session(1, ALICE);

@@ -186,6 +186,9 @@ struct LoadArgs {
     /// Scenario name in the report.
     #[arg(long)]
     name: Option<String>,
+    /// Process id of the server (on this machine): reports its CPU per message for each step.
+    #[arg(long)]
+    pid: Option<u32>,
 }
 
 impl LoadArgs {
@@ -211,6 +214,7 @@ impl LoadArgs {
             body_bytes: self.body_bytes,
             user_prefix: self.user_prefix.clone().unwrap_or_else(|| default.into()),
             heart_beat: (0, 0),
+            server_pid: self.pid,
         })
     }
 

@@ -51,6 +51,34 @@ pub fn rss_bytes(pid: u32) -> Result<u64> {
         .with_context(|| format!("no VmRSS for pid {pid}"))
 }
 
+/// Clock ticks per second of `/proc/PID/stat` times: `USER_HZ`, 100 on every Linux architecture
+/// this runs on (the kernel fixes it for user space whatever its own tick rate).
+const USER_HZ: f64 = 100.0;
+
+/// CPU seconds (user + system, all threads) process `pid` has used so far, from `/proc/PID/stat`;
+/// 10 ms resolution.
+pub fn cpu_secs(pid: u32) -> Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .with_context(|| format!("read /proc/{pid}/stat"))?;
+    // The command name (field 2) may hold spaces and parentheses: fields count from its last ')'.
+    let rest = stat
+        .rfind(')')
+        .map(|i| &stat[i + 1..])
+        .with_context(|| format!("malformed /proc/{pid}/stat"))?;
+    let mut fields = rest.split_ascii_whitespace();
+    // After the name: state (3), ppid, pgrp, session, tty_nr, tpgid, flags, minflt, cminflt, majflt,
+    // cmajflt, utime (14), stime (15).
+    let mut tick = |n: usize| {
+        fields
+            .nth(n)
+            .and_then(|v| v.parse::<u64>().ok())
+            .with_context(|| format!("no CPU times in /proc/{pid}/stat"))
+    };
+    let utime = tick(11)?;
+    let stime = tick(0)?;
+    Ok((utime + stime) as f64 / USER_HZ)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -61,6 +89,18 @@ mod tests {
         assert_eq!(source_ip(249), Ipv4Addr::new(127, 1, 0, 250));
         assert_eq!(source_ip(250), Ipv4Addr::new(127, 1, 1, 1));
         assert!((0..100_000).all(|i| source_ip(i).is_loopback()));
+    }
+
+    #[test]
+    fn cpu_of_this_process_grows_with_work() {
+        let before = cpu_secs(std::process::id()).expect("cpu");
+        let start = std::time::Instant::now();
+        let mut x = 0u64;
+        while start.elapsed() < std::time::Duration::from_millis(300) {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+        }
+        let used = cpu_secs(std::process::id()).expect("cpu") - before;
+        assert!((0.1..10.0).contains(&used), "300 ms of spinning counted as {used} s");
     }
 
     #[test]

@@ -69,6 +69,30 @@ pub struct StepReport {
     pub deliver: Latency,
     /// Intended send → RECEIPT.
     pub receipt: Latency,
+    /// The server's CPU over the step and its pause, when its process id was given.
+    pub server_cpu: Option<CpuUse>,
+    /// The load generator's own CPU over the same time: on a shared machine it competes with the
+    /// server for the same cores.
+    pub loadgen_cpu: CpuUse,
+}
+
+/// CPU a process used over one step (user + system time of all its threads).
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct CpuUse {
+    /// Cores busy on average (CPU seconds / wall seconds).
+    pub cores: f64,
+    /// CPU µs per receipted message: every delivery, RECEIPT and write of it included.
+    pub us_per_message: f64,
+}
+
+impl CpuUse {
+    /// `cpu_secs` used over `wall_us` in which `messages` were receipted.
+    pub fn of(cpu_secs: f64, wall_us: u64, messages: u64) -> CpuUse {
+        CpuUse {
+            cores: cpu_secs * 1e6 / wall_us.max(1) as f64,
+            us_per_message: cpu_secs * 1e6 / messages.max(1) as f64,
+        }
+    }
 }
 
 /// Formats a rooms report as a table.
@@ -88,7 +112,7 @@ pub fn rooms_table(r: &crate::scenario::rooms::RoomsReport) -> String {
     );
     let _ = writeln!(
         out,
-        "{:>10} {:>9} {:>10} {:>12} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
+        "{:>10} {:>9} {:>10} {:>12} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>6} {:>8} {:>6}",
         "offered/s",
         "msgs/s",
         "deliv/s",
@@ -98,7 +122,10 @@ pub fn rooms_table(r: &crate::scenario::rooms::RoomsReport) -> String {
         "d.maxms",
         "r.p50ms",
         "r.p99ms",
-        "r.maxms"
+        "r.maxms",
+        "cores",
+        "cpu.us/m",
+        "lg.cores"
     );
     for s in &r.steps {
         let offered = match (s.offered, s.window) {
@@ -108,7 +135,7 @@ pub fn rooms_table(r: &crate::scenario::rooms::RoomsReport) -> String {
         };
         let _ = writeln!(
             out,
-            "{:>10} {:>9.0} {:>10.0} {:>12} {:>8.2} {:>8.2} {:>8.1} {:>8.2} {:>8.2} {:>8.1}",
+            "{:>10} {:>9.0} {:>10.0} {:>12} {:>8.2} {:>8.2} {:>8.1} {:>8.2} {:>8.2} {:>8.1} {:>6} {:>8} {:>6.2}",
             offered,
             s.messages_per_sec,
             s.deliveries_per_sec,
@@ -119,6 +146,10 @@ pub fn rooms_table(r: &crate::scenario::rooms::RoomsReport) -> String {
             s.receipt.p50_ms,
             s.receipt.p99_ms,
             s.receipt.max_ms,
+            s.server_cpu.map_or("-".into(), |c| format!("{:.2}", c.cores)),
+            s.server_cpu
+                .map_or("-".into(), |c| format!("{:.1}", c.us_per_message)),
+            s.loadgen_cpu.cores,
         );
     }
     let t = &r.tally;

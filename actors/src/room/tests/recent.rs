@@ -2,7 +2,7 @@
 //! answers for the journaled tail, also when the store is behind the journal.
 
 use super::*;
-use crate::ports::{Journal, Store};
+use crate::ports::Store;
 
 /// Journals messages `seqs` of the room from bob (durable at once), as an earlier activation did.
 async fn journal_earlier(journal: &FakeJournal, seqs: std::ops::RangeInclusive<Seq>) {
@@ -15,8 +15,7 @@ async fn journal_earlier(journal: &FakeJournal, seqs: std::ops::RangeInclusive<S
             body: format!("journaled {seq}"),
             created_at_ms: 0,
         };
-        journal
-            .append(message, TraceParent::new_root())
+        crate::ports::append_and_wait(journal, &message, &TraceParent::new_root())
             .await
             .expect("fake append");
     }

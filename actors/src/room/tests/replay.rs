@@ -142,9 +142,9 @@ async fn activation_with_the_journal_ahead_of_the_store_replays_without_gap() {
     let journal = FakeJournal::new(AppendMode::Complete);
     // Seqs 9 and 10 are durable in the journal; the store has not caught up yet.
     for seq in 9..=10 {
-        crate::ports::Journal::append(
+        crate::ports::append_and_wait(
             journal.as_ref(),
-            crate::model::ChatMessage {
+            &crate::model::ChatMessage {
                 room_id: ROOM,
                 seq,
                 message_id: uuid::Uuid::now_v7(),
@@ -152,7 +152,7 @@ async fn activation_with_the_journal_ahead_of_the_store_replays_without_gap() {
                 body: format!("journaled {seq}"),
                 created_at_ms: 0,
             },
-            crate::trace::TraceParent::new_root(),
+            &crate::trace::TraceParent::new_root(),
         )
         .await
         .expect("fake append");

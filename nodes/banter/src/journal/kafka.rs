@@ -7,10 +7,10 @@
 //! - [`admin`]: client settings, topic creation and the start-up checks;
 //! - [`tail`]: reading what a partition holds beyond the persister group's committed offset.
 //!
-//! **Append** encodes the message once (into a per-thread buffer that librdkafka copies), enqueues it
-//! synchronously on the producer in call order, and returns a future that the delivery report
-//! completes: appends are pipelined, and a room's records keep their order (one partition per room,
-//! idempotent producer). A full producer queue fails the append at once.
+//! **Append** encodes the message once (into a per-thread buffer that librdkafka copies) and enqueues it
+//! synchronously on the producer in call order; its delivery report goes to the room's sink (from
+//! librdkafka's polling thread): appends are pipelined, and a room's records keep their order (one
+//! partition per room, idempotent producer). A full producer queue fails the append at once.
 //!
 //! **last_seq / read_after** see what is journaled but not yet stored. First they wait until every
 //! append enqueued on the room's partition before the call has been settled by the broker (acknowledged
@@ -25,11 +25,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use banter_actors::model::{ChatMessage, RoomId, Seq};
-use banter_actors::ports::{Journal, JournalError, Store};
+use banter_actors::ports::{AppendSink, Journal, JournalError, Store};
 use banter_actors::trace::TraceParent;
 use futures::future::BoxFuture;
 use rdkafka::message::{Header, OwnedHeaders};
-use tokio::sync::oneshot;
 use tracing::info;
 
 use crate::config::KafkaConfig;
@@ -131,11 +130,7 @@ impl KafkaJournal {
 }
 
 impl Inner {
-    fn append(
-        &self,
-        message: &ChatMessage,
-        trace: &TraceParent,
-    ) -> Result<oneshot::Receiver<Result<(), JournalError>>, JournalError> {
+    fn append(&self, message: &ChatMessage, trace: &TraceParent, sink: &Arc<dyn AppendSink>) {
         let key = RoomKey::new(message.room_id);
         let partition = record::partition_for(key.as_bytes(), self.partitions);
         let headers = OwnedHeaders::new_with_capacity(1).insert(Header {
@@ -145,9 +140,15 @@ impl Inner {
         PAYLOAD.with_borrow_mut(|payload| {
             payload.clear();
             record::encode_into(message, payload);
-            self.producer
-                .send(&self.topic, partition, key.as_bytes(), payload, headers)
-        })
+            let record = producer::Record {
+                topic: &self.topic,
+                partition,
+                key: key.as_bytes(),
+                payload,
+                headers,
+            };
+            self.producer.send(record, sink.clone(), message.seq);
+        });
     }
 
     async fn last_seq(&self, room: RoomId) -> Result<Seq, JournalError> {
@@ -216,17 +217,8 @@ fn store_unavailable(e: banter_actors::ports::StoreError) -> JournalError {
 }
 
 impl Journal for KafkaJournal {
-    fn append(
-        &self,
-        message: ChatMessage,
-        trace: TraceParent,
-    ) -> BoxFuture<'static, Result<(), JournalError>> {
-        let enqueued = self.inner.append(&message, &trace);
-        Box::pin(async move {
-            enqueued?
-                .await
-                .unwrap_or_else(|_| Err(JournalError::Unavailable("journal stopped".into())))
-        })
+    fn append(&self, message: &ChatMessage, trace: &TraceParent, sink: &Arc<dyn AppendSink>) {
+        self.inner.append(message, trace, sink);
     }
 
     fn last_seq(&self, room: RoomId) -> BoxFuture<'static, Result<Seq, JournalError>> {

@@ -1,22 +1,26 @@
 //! The in-process journal of the embedded default: a group-commit writer in front of the store.
 //!
 //! Appends are queued in call order on one writer task, which writes everything queued (up to
-//! `max_batch`) in one store transaction and then completes each append: a message is acknowledged
-//! only once its row is committed, so it survives `kill -9`. [`Journal::last_seq`] goes through the same
+//! `max_batch`) in one store transaction and then reports the batch to the rooms' sinks, one report
+//! per run of consecutive seqs of a room: a message is acknowledged only once its row is committed, so
+//! it survives `kill -9`. [`Journal::last_seq`] goes through the same
 //! queue, behind every append queued before it: a room that restarts after a crash learns its last seq
 //! only after the appends its previous activation left in flight are settled, so no seq is reused.
 //! Here the journal's records are the store's rows, so [`Journal::read_after`] reads the store.
 
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use banter_actors::model::{ChatMessage, RoomId, Seq};
-use banter_actors::ports::{Journal, JournalError, Store};
+use banter_actors::ports::{AppendSink, Journal, JournalError, Store};
+use futures::FutureExt;
 use futures::future::BoxFuture;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, warn};
 
 enum Op {
-    Append(ChatMessage, oneshot::Sender<Result<(), JournalError>>),
+    Append(ChatMessage, Arc<dyn AppendSink>),
     LastSeq(RoomId, oneshot::Sender<Result<Seq, JournalError>>),
     ReadAfter(
         RoomId,
@@ -45,7 +49,8 @@ impl LocalJournal {
 
 async fn writer(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Op>, max_batch: usize) {
     let mut batch: Vec<ChatMessage> = Vec::with_capacity(max_batch);
-    let mut waiters: Vec<oneshot::Sender<Result<(), JournalError>>> = Vec::with_capacity(max_batch);
+    let mut sinks: Vec<Arc<dyn AppendSink>> = Vec::with_capacity(max_batch);
+    let mut runs = Runs::default();
     let mut carried: Option<Op> = None;
     loop {
         let first = match carried.take() {
@@ -72,17 +77,17 @@ async fn writer(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Op>, max_batch: us
                 let _ = reply.send(r);
                 continue;
             }
-            Op::Append(m, w) => {
+            Op::Append(m, sink) => {
                 batch.push(m);
-                waiters.push(w);
+                sinks.push(sink);
             }
         }
         // Take whatever else is already queued, up to a full batch; stop at a barrier.
         while batch.len() < max_batch {
             match rx.try_recv() {
-                Ok(Op::Append(m, w)) => {
+                Ok(Op::Append(m, sink)) => {
                     batch.push(m);
-                    waiters.push(w);
+                    sinks.push(sink);
                 }
                 Ok(op @ (Op::LastSeq(..) | Op::ReadAfter(..))) => {
                     carried = Some(op);
@@ -91,24 +96,66 @@ async fn writer(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Op>, max_batch: us
                 Err(_) => break,
             }
         }
-        let result = store
-            .insert_messages(&batch)
+        // A panic in the store fails the batch (its senders hear of it) instead of the writer.
+        let result = match AssertUnwindSafe(store.insert_messages(&batch))
+            .catch_unwind()
             .await
-            .map_err(|e| JournalError::Unavailable(e.to_string()));
+        {
+            Ok(r) => r.map_err(|e| JournalError::Unavailable(e.to_string())),
+            Err(_) => Err(JournalError::Unavailable("journal write panicked".into())),
+        };
         match &result {
             Ok(n) => debug!(batch = batch.len(), inserted = n, "journal batch committed"),
             Err(e) => warn!(batch = batch.len(), error = %e, "journal batch failed"),
         }
-        let outcome = result.map(|_| ());
-        for w in waiters.drain(..) {
-            let _ = w.send(outcome.clone());
-        }
+        runs.report(&batch, &mut sinks, result.map(|_| ()));
         batch.clear();
+    }
+}
+
+/// Groups a committed batch into runs of consecutive seqs per sink, so a room hears once per commit
+/// however many of its messages the commit held. Kept across batches for its allocations.
+#[derive(Default)]
+struct Runs {
+    /// Sink (by address) → index of its open run in `runs`.
+    open: HashMap<usize, usize>,
+    runs: Vec<(Arc<dyn AppendSink>, Seq, Seq)>,
+}
+
+impl Runs {
+    fn report(
+        &mut self,
+        batch: &[ChatMessage],
+        sinks: &mut Vec<Arc<dyn AppendSink>>,
+        outcome: Result<(), JournalError>,
+    ) {
+        for (m, sink) in batch.iter().zip(sinks.drain(..)) {
+            let key = Arc::as_ptr(&sink).cast::<()>() as usize;
+            match self.open.get(&key).map(|&i| &mut self.runs[i]) {
+                Some((_, _, last)) if *last + 1 == m.seq => *last = m.seq,
+                _ => {
+                    self.open.insert(key, self.runs.len());
+                    self.runs.push((sink, m.seq, m.seq));
+                }
+            }
+        }
+        for (sink, first, last) in self.runs.drain(..) {
+            sink.settled(first, last, outcome.clone());
+        }
+        self.open.clear();
     }
 }
 
 fn closed() -> JournalError {
     JournalError::Unavailable("journal stopped".into())
+}
+
+/// Why the writer's queue refused an operation.
+fn refused(e: mpsc::error::TrySendError<Op>) -> JournalError {
+    match e {
+        mpsc::error::TrySendError::Full(_) => JournalError::Unavailable("journal overloaded".into()),
+        mpsc::error::TrySendError::Closed(_) => closed(),
+    }
 }
 
 impl LocalJournal {
@@ -118,13 +165,7 @@ impl LocalJournal {
         op: impl FnOnce(oneshot::Sender<Result<T, JournalError>>) -> Op,
     ) -> BoxFuture<'static, Result<T, JournalError>> {
         let (tx, rx) = oneshot::channel();
-        // try_send keeps the call order (a room's appends stay in seq order) without awaiting.
-        let sent = self.tx.try_send(op(tx)).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => {
-                JournalError::Unavailable("journal overloaded".into())
-            }
-            mpsc::error::TrySendError::Closed(_) => closed(),
-        });
+        let sent = self.tx.try_send(op(tx)).map_err(refused);
         Box::pin(async move {
             sent?;
             rx.await.unwrap_or_else(|_| Err(closed()))
@@ -135,10 +176,14 @@ impl LocalJournal {
 impl Journal for LocalJournal {
     fn append(
         &self,
-        message: ChatMessage,
-        _trace: banter_actors::trace::TraceParent,
-    ) -> BoxFuture<'static, Result<(), JournalError>> {
-        self.request(|tx| Op::Append(message, tx))
+        message: &ChatMessage,
+        _trace: &banter_actors::trace::TraceParent,
+        sink: &Arc<dyn AppendSink>,
+    ) {
+        // try_send keeps the call order (a room's appends stay in seq order) without awaiting.
+        if let Err(e) = self.tx.try_send(Op::Append(message.clone(), sink.clone())) {
+            sink.settled(message.seq, message.seq, Err(refused(e)));
+        }
     }
 
     fn last_seq(&self, room: RoomId) -> BoxFuture<'static, Result<Seq, JournalError>> {
@@ -157,5 +202,131 @@ impl Journal for LocalJournal {
     /// An append resolves once its row is committed in the store.
     fn writes_through(&self) -> bool {
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use banter_actors::model::{NewUser, RoomKind, UserId};
+    use banter_actors::trace::TraceParent;
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::store::SqliteStore;
+
+    type Report = (Seq, Seq, bool);
+
+    /// Records the reports it gets.
+    #[derive(Default)]
+    struct Recorder(Mutex<Vec<Report>>);
+
+    impl AppendSink for Recorder {
+        fn settled(&self, first: Seq, last: Seq, result: Result<(), JournalError>) {
+            self.0
+                .lock()
+                .expect("recorder")
+                .push((first, last, result.is_ok()));
+        }
+    }
+
+    impl Recorder {
+        fn reports(&self) -> Vec<Report> {
+            self.0.lock().expect("recorder").clone()
+        }
+    }
+
+    async fn store_with_rooms(n: usize) -> (Arc<dyn Store>, UserId, Vec<RoomId>) {
+        let store: Arc<dyn Store> = Arc::new(
+            SqliteStore::open("sqlite::memory:")
+                .await
+                .expect("in-memory store"),
+        );
+        let user = store
+            .create_user(NewUser {
+                username: "alice".into(),
+                display_name: "Alice".into(),
+                password_hash: "x".into(),
+                created_at_ms: 0,
+            })
+            .await
+            .expect("user")
+            .id;
+        let mut rooms = Vec::new();
+        for i in 0..n {
+            let name = format!("r{i}");
+            let room = store.create_room(RoomKind::Group, &name, user, 0).await;
+            rooms.push(room.expect("room").id);
+        }
+        (store, user, rooms)
+    }
+
+    fn msg(room: RoomId, seq: Seq, sender: UserId) -> ChatMessage {
+        ChatMessage {
+            room_id: room,
+            seq,
+            message_id: Uuid::now_v7(),
+            sender_id: sender,
+            body: format!("m{seq}"),
+            created_at_ms: 0,
+        }
+    }
+
+    async fn wait_for(recorder: &Recorder, reports: usize) -> Vec<Report> {
+        for _ in 0..500 {
+            if recorder.reports().len() >= reports {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        recorder.reports()
+    }
+
+    #[tokio::test]
+    async fn a_commit_is_reported_once_per_room_run() {
+        let (store, user, rooms) = store_with_rooms(2).await;
+        let journal = LocalJournal::start(store.clone(), 64, 1024);
+        let (a, b) = (Arc::new(Recorder::default()), Arc::new(Recorder::default()));
+        let (sink_a, sink_b): (Arc<dyn AppendSink>, Arc<dyn AppendSink>) = (a.clone(), b.clone());
+        let trace = TraceParent::new_root();
+        // Interleaved, all queued before the writer runs (current-thread runtime): one commit.
+        for seq in 1..=3 {
+            journal.append(&msg(rooms[0], seq, user), &trace, &sink_a);
+            if seq <= 2 {
+                journal.append(&msg(rooms[1], seq, user), &trace, &sink_b);
+            }
+        }
+        assert_eq!(wait_for(&a, 1).await, [(1, 3, true)]);
+        assert_eq!(wait_for(&b, 1).await, [(1, 2, true)]);
+        assert_eq!(store.last_seq(rooms[0]).await.expect("seq"), 3);
+        assert_eq!(store.last_seq(rooms[1]).await.expect("seq"), 2);
+
+        // A commit the store refuses (a message id stored under another seq) fails each of its
+        // appends, and none is stored.
+        let mut clash = msg(rooms[0], 4, user);
+        clash.message_id = store.messages_after(rooms[0], 0, 1).await.expect("read")[0].message_id;
+        journal.append(&msg(rooms[1], 3, user), &trace, &sink_b);
+        journal.append(&clash, &trace, &sink_a);
+        assert_eq!(wait_for(&a, 2).await[1], (4, 4, false));
+        assert_eq!(wait_for(&b, 2).await[1], (3, 3, false));
+        assert_eq!(store.last_seq(rooms[1]).await.expect("seq"), 2);
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_fails_the_append_at_once() {
+        let (store, user, rooms) = store_with_rooms(1).await;
+        let journal = LocalJournal::start(store, 64, 2);
+        let recorder = Arc::new(Recorder::default());
+        let sink: Arc<dyn AppendSink> = recorder.clone();
+        let trace = TraceParent::new_root();
+        for seq in 1..=3 {
+            journal.append(&msg(rooms[0], seq, user), &trace, &sink);
+        }
+        // The third did not fit in the queue of two: reported before the writer ran.
+        assert_eq!(recorder.reports(), [(3, 3, false)]);
+        let mut reports = wait_for(&recorder, 2).await;
+        reports.sort_unstable();
+        assert_eq!(reports, [(1, 2, true), (3, 3, false)]);
     }
 }

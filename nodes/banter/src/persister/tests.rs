@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use banter_actors::model::{ChatMessage, NewUser, RoomId, RoomKind, Seq, UserId};
-use banter_actors::ports::{Journal, Store};
+use banter_actors::ports::{Journal, Store, append_and_wait};
 use banter_actors::trace::TraceParent;
 use futures::future::join_all;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -119,7 +119,7 @@ async fn append_all(
     for seq in seqs {
         for &room in rooms {
             let m = msg(room, seq, sender);
-            acks.push(journal.append(m.clone(), TraceParent::new_root()));
+            acks.push(append_and_wait(journal, &m, &TraceParent::new_root()));
             sent.push(m);
         }
     }
@@ -275,8 +275,7 @@ async fn stores_every_record_once_in_order_and_dead_letters_what_it_cannot() {
         .expect("sent");
     let mut reused = msg(rooms[1], per_room + 1, user);
     reused.message_id = first_of_room1.message_id;
-    journal
-        .append(reused, TraceParent::new_root())
+    append_and_wait(&journal, &reused, &TraceParent::new_root())
         .await
         .expect("appended");
     append_all(&journal, &rooms[..1], per_room + 1..=per_room + 10, user).await;

@@ -24,7 +24,7 @@ use super::Target;
 use crate::api::{Account, Api};
 use crate::check::{Checker, Epoch, Progress, Recorder, Tally};
 use crate::client::{self, Ws};
-use crate::report::{Latency, StepReport};
+use crate::report::{CpuUse, Latency, StepReport};
 use crate::wire::{ServerFrame, Stamp, parse_u64};
 
 /// Connections opened at once while setting up.
@@ -70,6 +70,9 @@ pub struct RoomsSpec {
     pub user_prefix: String,
     /// Client heart-beat offer.
     pub heart_beat: (u64, u64),
+    /// Process id of the server when it runs on this machine: each step then reports the server's CPU
+    /// time per message (what a shared machine's throughput figures hide).
+    pub server_pid: Option<u32>,
 }
 
 impl RoomsSpec {
@@ -105,6 +108,31 @@ pub struct RoomsReport {
     pub missing: u64,
     /// Whether nothing was lost, duplicated, reordered, refused or dropped.
     pub clean: bool,
+}
+
+/// CPU seconds used so far by the server (when its process id is known) and by this process.
+struct CpuSample {
+    us: u64,
+    server: Option<f64>,
+    own: f64,
+}
+
+impl CpuSample {
+    fn take(us: u64, server_pid: Option<u32>) -> Result<CpuSample> {
+        Ok(CpuSample {
+            us,
+            server: server_pid.map(crate::net::cpu_secs).transpose()?,
+            own: crate::net::cpu_secs(std::process::id())?,
+        })
+    }
+
+    fn server_use(from: &CpuSample, to: &CpuSample, messages: u64) -> Option<CpuUse> {
+        Some(CpuUse::of(to.server? - from.server?, to.us - from.us, messages))
+    }
+
+    fn own_use(from: &CpuSample, to: &CpuSample, messages: u64) -> CpuUse {
+        CpuUse::of(to.own - from.own, to.us - from.us, messages)
+    }
 }
 
 /// What one connection does.
@@ -201,6 +229,20 @@ pub async fn run(target: Target, spec: RoomsSpec) -> Result<RoomsReport> {
     let recorder = Arc::new(Recorder::new(spec.steps.len()));
     let progress = Arc::new(Progress::default());
     let (stop_tx, stop_rx) = watch::channel(false);
+    // CPU time of the server (when known) and of this load generator at each step's start; a step's
+    // CPU runs to the next step's start (the pause lets its queues drain), the last one's to the end
+    // of the drain.
+    let cpu_at_starts = {
+        let (schedule, pid) = (schedule.clone(), spec.server_pid);
+        tokio::spawn(async move {
+            let mut at = Vec::with_capacity(schedule.starts_us.len());
+            for &us in &schedule.starts_us {
+                tokio::time::sleep_until(Instant::from_std(schedule.epoch.at(us))).await;
+                at.push(CpuSample::take(us, pid)?);
+            }
+            anyhow::Ok(at)
+        })
+    };
     let tasks: Vec<_> = conns
         .into_iter()
         .map(|(role, ws)| {
@@ -232,6 +274,8 @@ pub async fn run(target: Target, spec: RoomsSpec) -> Result<RoomsReport> {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let mut cpu = cpu_at_starts.await.context("CPU sampler")??;
+    cpu.push(CpuSample::take(schedule.epoch.us(), spec.server_pid)?);
     let _ = stop_tx.send(true);
     let mut tally = Tally::new(spec.steps.len());
     for task in tasks {
@@ -273,6 +317,8 @@ pub async fn run(target: Target, spec: RoomsSpec) -> Result<RoomsReport> {
             delivery_secs: delivery_span,
             deliver: Latency::of(&recorder.deliver(i)),
             receipt: Latency::of(&recorder.receipt(i)),
+            server_cpu: CpuSample::server_use(&cpu[i], &cpu[i + 1], tally.receipted[i]),
+            loadgen_cpu: CpuSample::own_use(&cpu[i], &cpu[i + 1], tally.receipted[i]),
         })
         .collect();
     let expected: u64 = steps.iter().map(|s| s.expected).sum();

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use banter_actors::delivery::{Outbound, SessionHandle};
 use banter_actors::directory::Directory;
 use banter_actors::model::{NewUser, RoomKind, UserId};
-use banter_actors::ports::{Journal, JournalError, Store, SystemClock};
+use banter_actors::ports::{AppendSink, Journal, JournalError, Store, SystemClock};
 use banter_actors::room::RoomConfig;
 use banter_actors::trace::TraceParent;
 use futures::FutureExt;
@@ -38,13 +38,9 @@ impl LaggingJournal {
 }
 
 impl Journal for LaggingJournal {
-    fn append(
-        &self,
-        message: ChatMessage,
-        _trace: TraceParent,
-    ) -> BoxFuture<'static, Result<(), JournalError>> {
-        self.messages().insert(message.seq, message);
-        futures::future::ready(Ok(())).boxed()
+    fn append(&self, message: &ChatMessage, _trace: &TraceParent, sink: &Arc<dyn AppendSink>) {
+        self.messages().insert(message.seq, message.clone());
+        sink.settled(message.seq, message.seq, Ok(()));
     }
 
     fn last_seq(&self, room: RoomId) -> BoxFuture<'static, Result<Seq, JournalError>> {

@@ -1,4 +1,4 @@
-//! The journal's producer: enqueues records, completes each append from its delivery report, counts
+//! The journal's producer: enqueues records, reports each append to its sink from its delivery report, counts
 //! what is settled per partition (for [`JournalProducer::settle`]), and replaces itself after a delivery
 //! failure that makes librdkafka bump its idempotent producer epoch.
 //!
@@ -14,20 +14,31 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
 use std::time::{Duration, Instant};
 
-use banter_actors::ports::JournalError;
+use banter_actors::model::Seq;
+use banter_actors::ports::{AppendSink, JournalError};
 use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::message::{Message, OwnedHeaders};
 use rdkafka::producer::{
     BaseRecord, DeliveryResult, Producer as _, ProducerContext, PurgeConfig, ThreadedProducer,
 };
 use rdkafka::{ClientConfig, ClientContext};
-use tokio::sync::{Notify, oneshot};
+use tokio::sync::Notify;
 use tracing::warn;
 
 /// Shortest time between two producer replacements.
 const REPLACE_INTERVAL: Duration = Duration::from_secs(1);
 
-type Completion = oneshot::Sender<Result<(), JournalError>>;
+/// Where a record's delivery report goes: the sink of its room and the record's seq.
+type Completion = (Arc<dyn AppendSink>, Seq);
+
+/// One record to enqueue.
+pub(crate) struct Record<'a> {
+    pub(crate) topic: &'a str,
+    pub(crate) partition: i32,
+    pub(crate) key: &'a [u8],
+    pub(crate) payload: &'a [u8],
+    pub(crate) headers: OwnedHeaders,
+}
 
 /// What every producer the journal runs shares.
 struct Counters {
@@ -75,7 +86,8 @@ impl ProducerContext for Deliveries {
         {
             n.fetch_add(1, Ordering::AcqRel);
         }
-        let _ = completion.send(outcome);
+        let (sink, seq) = *completion;
+        sink.settled(seq, seq, outcome);
     }
 }
 
@@ -126,29 +138,22 @@ impl JournalProducer {
         Ok(this)
     }
 
-    /// Enqueues a record on `partition`; returns where its outcome will come.
-    pub(crate) fn send(
-        &self,
-        topic: &str,
-        partition: i32,
-        key: &[u8],
-        payload: &[u8],
-        headers: OwnedHeaders,
-    ) -> Result<oneshot::Receiver<Result<(), JournalError>>, JournalError> {
+    /// Enqueues a record; its outcome goes to `sink` as the append of `seq`, from the delivery report,
+    /// or at once when it cannot be enqueued.
+    pub(crate) fn send(&self, record: Record<'_>, sink: Arc<dyn AppendSink>, seq: Seq) {
+        let partition = record.partition;
         let Some(enqueued) = usize::try_from(partition)
             .ok()
             .and_then(|p| self.counters.enqueued.get(p))
         else {
-            return Err(JournalError::Unavailable(format!(
-                "no partition {partition}"
-            )));
+            let e = JournalError::Unavailable(format!("no partition {partition}"));
+            return sink.settled(seq, seq, Err(e));
         };
-        let (tx, rx) = oneshot::channel();
-        let record = BaseRecord::with_opaque_to(topic, Box::new(tx))
+        let record = BaseRecord::with_opaque_to(record.topic, Box::new((sink, seq)))
             .partition(partition)
-            .key(key)
-            .payload(payload)
-            .headers(headers);
+            .key(record.key)
+            .payload(record.payload)
+            .headers(record.headers);
         let mut enqueued = lock(enqueued);
         let sent = self
             .current
@@ -156,19 +161,18 @@ impl JournalProducer {
             .unwrap_or_else(PoisonError::into_inner)
             .send(record);
         match sent {
-            Ok(()) => {
-                *enqueued += 1;
-                Ok(rx)
-            }
-            Err((e, _)) => {
+            Ok(()) => *enqueued += 1,
+            Err((e, record)) => {
                 drop(enqueued);
                 self.counters.errors.increment(1);
-                Err(match e {
+                let error = match e {
                     KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull) => {
                         JournalError::Unavailable("journal overloaded".into())
                     }
                     e => JournalError::Unavailable(format!("cannot enqueue on Kafka: {e}")),
-                })
+                };
+                let (sink, seq) = *record.delivery_opaque;
+                sink.settled(seq, seq, Err(error));
             }
         }
     }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use banter_actors::model::{ChatMessage, RoomId, UserId};
-use banter_actors::ports::{Journal, Store};
+use banter_actors::ports::{Journal, Store, append_and_wait};
 use banter_actors::trace::TraceParent;
 use futures::future::join_all;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -94,7 +94,7 @@ async fn pipelined_appends_resolve_and_the_tail_reads_see_them() {
     let mut appends = Vec::new();
     for seq in 1..=per_room {
         for room in rooms {
-            appends.push(journal.append(msg(room, seq), trace.clone()));
+            appends.push(append_and_wait(&journal, &msg(room, seq), &trace));
         }
     }
     // Without awaiting the appends: the tail reads settle the room's partition first.
@@ -192,8 +192,7 @@ async fn a_broker_down_past_the_timeout_fails_appends_then_they_work_again() {
         .await
         .expect("journal starts");
     let trace = TraceParent::new_root();
-    journal
-        .append(msg(5, 1), trace.clone())
+    append_and_wait(&journal, &msg(5, 1), &trace)
         .await
         .expect("broker up");
     if !broker.kill9() {
@@ -202,7 +201,7 @@ async fn a_broker_down_past_the_timeout_fails_appends_then_they_work_again() {
     }
     // Down past message.timeout.ms: the append fails, it does not hang.
     let started = Instant::now();
-    let failed = journal.append(msg(5, 2), trace.clone()).await;
+    let failed = append_and_wait(&journal, &msg(5, 2), &trace).await;
     assert!(failed.is_err(), "{failed:?}");
     assert!(
         started.elapsed() < Duration::from_secs(8),
@@ -214,14 +213,13 @@ async fn a_broker_down_past_the_timeout_fails_appends_then_they_work_again() {
     broker.restart().await;
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        match journal.append(msg(5, 2), trace.clone()).await {
+        match append_and_wait(&journal, &msg(5, 2), &trace).await {
             Ok(()) => break,
             Err(e) => assert!(Instant::now() < deadline, "still failing: {e}"),
         }
     }
     for seq in 3..=5 {
-        journal
-            .append(msg(5, seq), trace.clone())
+        append_and_wait(&journal, &msg(5, seq), &trace)
             .await
             .expect("broker back");
     }

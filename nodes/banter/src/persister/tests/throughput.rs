@@ -83,7 +83,7 @@ async fn throughput() {
     let started = Instant::now();
     let acks: Vec<_> = messages
         .iter()
-        .map(|m| journal.append(m.clone(), TraceParent::new_root()))
+        .map(|m| append_and_wait(&journal, m, &TraceParent::new_root()))
         .collect();
     let enqueued = started.elapsed();
     for ack in join_all(acks).await {
