@@ -26,7 +26,7 @@ use uuid::Uuid;
 
 use crate::delivery::{LostGuard, Outbound, SessionHandle, SessionId};
 use crate::directory::DirectoryMessage;
-use crate::encode;
+use crate::encode::RoomFrames;
 use crate::model::{ChatMessage, RoomId, Seq, UserId};
 use crate::ports::{AppendSink, JournalError, Ports};
 use crate::trace::TraceParent;
@@ -233,6 +233,7 @@ pub struct RoomState {
     directory: ActorRef<DirectoryMessage<Rooms>>,
     /// Where the journal reports this room's appends.
     sink: Arc<dyn AppendSink>,
+    frames: RoomFrames,
     members: HashMap<UserId, Arc<str>>,
     /// Last seq assigned.
     next_seq: Seq,
@@ -322,11 +323,6 @@ impl AppendSink for RoomSink {
     }
 }
 
-/// Returns the frame tail of a stored message, as subscribers receive it.
-fn message_tail(msg: &ChatMessage, sender_name: &str) -> Bytes {
-    encode::message_tail(msg, sender_name)
-}
-
 impl Room {
     fn publish(
         state: &mut RoomState,
@@ -356,7 +352,7 @@ impl Room {
             .get(&session.user)
             .cloned()
             .unwrap_or_else(|| Arc::from(""));
-        let tail = message_tail(&msg, &sender_name);
+        let tail = state.frames.message_tail(&msg, &sender_name);
         let (seq, message_id) = (msg.seq, msg.message_id);
         state.ports.journal.append(&msg, &trace, &state.sink);
         state.pending.push_back(Pending {
@@ -467,6 +463,7 @@ impl Actor for Room {
             config: args.config,
             directory: args.directory,
             sink: Arc::new(RoomSink(myself.clone())),
+            frames: RoomFrames::new(room.id),
             members,
             next_seq: last_seq,
             acked_seq: last_seq,
@@ -505,7 +502,7 @@ impl Actor for Room {
                     .await?
                     .map_or_else(|| Arc::from(""), |u| Arc::from(u.username.as_str())),
             };
-            let tail = message_tail(&msg, &name);
+            let tail = state.frames.message_tail(&msg, &name);
             state.ring.push(msg, tail);
         }
         let period = (state.config.idle_timeout / 4).max(Duration::from_millis(50));
@@ -600,7 +597,7 @@ impl Actor for Room {
                     .get(&session.user)
                     .cloned()
                     .unwrap_or_else(|| Arc::from(""));
-                let tail = encode::typing_tail(state.id, session.user, &name);
+                let tail = state.frames.typing_tail(session.user, &name);
                 state.fan_out(None, &tail, Some(session.user));
             }
             RoomMessage::MarkRead { session, seq } => {
@@ -610,7 +607,7 @@ impl Actor for Room {
             RoomMessage::ReadStored { user, seq } => {
                 state.tasks_in_flight = state.tasks_in_flight.saturating_sub(1);
                 if seq > 0 {
-                    let tail = encode::read_tail(state.id, user, seq);
+                    let tail = state.frames.read_tail(user, seq);
                     state.fan_out(None, &tail, None);
                 }
             }

@@ -224,11 +224,8 @@ impl Frame {
             .iter()
             .map(|(n, v)| n.len() + v.len() + 2)
             .sum();
-        out.reserve(self.command.as_str().len() + header_bytes + self.body.len() + 40);
-        out.put_slice(self.command.as_str().as_bytes());
-        out.put_u8(b'\n');
         let headers = self.headers.iter().map(|(n, v)| (n.as_str(), v.as_str()));
-        write_headers_and_body(headers, self.command.escapes_headers(), &self.body, out);
+        write_command_and_rest(self.command, header_bytes, headers, &self.body, out);
     }
 
     /// Returns the encoded frame, see [`Frame::encode`].
@@ -480,6 +477,26 @@ pub fn escape_header(s: &str, out: &mut BytesMut) {
         start = i + 1;
     }
     out.put_slice(&bytes[start..]);
+}
+
+/// Writes a frame from borrowed parts, exactly as [`Frame::encode`] writes the same frame (for a server
+/// that writes frames on its hot path without building a [`Frame`]).
+pub fn write_frame(command: Command, headers: &[(&str, &str)], body: &[u8], out: &mut BytesMut) {
+    let header_bytes: usize = headers.iter().map(|(n, v)| n.len() + v.len() + 2).sum();
+    write_command_and_rest(command, header_bytes, headers.iter().copied(), body, out);
+}
+
+fn write_command_and_rest<'a>(
+    command: Command,
+    header_bytes: usize,
+    headers: impl Iterator<Item = (&'a str, &'a str)>,
+    body: &[u8],
+    out: &mut BytesMut,
+) {
+    out.reserve(command.as_str().len() + header_bytes + body.len() + 40);
+    out.put_slice(command.as_str().as_bytes());
+    out.put_u8(b'\n');
+    write_headers_and_body(headers, command.escapes_headers(), body, out);
 }
 
 /// Encodes the part of a MESSAGE frame that every subscriber shares: the given headers (escaped),

@@ -493,6 +493,24 @@ fn message_tail_fan_out_matches_a_whole_encoded_frame() {
 }
 
 #[test]
+fn write_frame_writes_what_encode_writes() {
+    let headers = [("receipt-id", "r:1"), ("seq", "42"), ("content-length", "99")];
+    for (command, body) in [
+        (Command::Receipt, &b""[..]),
+        (Command::Message, &b"hello"[..]),
+        (Command::Connected, &b"a:b"[..]),
+    ] {
+        let mut frame = Frame::new(command).with_body(Bytes::copy_from_slice(body));
+        for (n, v) in headers {
+            frame = frame.with_header(n, v);
+        }
+        let mut out = BytesMut::new();
+        write_frame(command, &headers, body, &mut out);
+        assert_eq!(out.freeze(), frame.to_bytes());
+    }
+}
+
+#[test]
 fn escape_header_escapes_the_four_octets() {
     let mut out = BytesMut::new();
     escape_header("plain", &mut out);

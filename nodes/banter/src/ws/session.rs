@@ -255,6 +255,9 @@ impl Session {
         tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let recv_grace = Duration::from_millis(recv_ms.saturating_mul(2));
         let mut last_read = Instant::now();
+        // Registered once, not at every turn of the loop.
+        let slow = inbox.slow.fired();
+        tokio::pin!(slow);
         loop {
             // Frames already buffered are handled before reading more.
             while let Some(frame) = take_frame(buf, &self.limits)? {
@@ -266,7 +269,7 @@ impl Session {
             self.flush(socket).await;
             tokio::select! {
                 biased;
-                () = inbox.slow.fired() => {
+                () = &mut slow => {
                     return Err(fatal("client too slow to receive its messages; reconnect and resume with 'since'"));
                 }
                 item = inbox.rx.recv() => {
@@ -587,12 +590,14 @@ impl Session {
                 seq,
                 message_id,
             } => {
-                self.write(
-                    Frame::new(Command::Receipt)
-                        .with_header("receipt-id", receipt_id)
-                        .with_header("seq", seq.to_string())
-                        .with_header("message-id", message_id.to_string()),
-                );
+                let (mut seq_text, mut id) = (itoa::Buffer::new(), uuid::Uuid::encode_buffer());
+                let headers = [
+                    ("receipt-id", receipt_id.as_str()),
+                    ("seq", seq_text.format(seq)),
+                    ("message-id", message_id.hyphenated().encode_lower(&mut id)),
+                ];
+                stomp::write_frame(Command::Receipt, &headers, b"", &mut self.out);
+                self.end_frame();
             }
             Outbound::Failed {
                 receipt_id,

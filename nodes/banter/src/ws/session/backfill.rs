@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use banter_actors::encode;
+use banter_actors::encode::RoomFrames;
 use banter_actors::model::{ChatMessage, RoomId, Seq, UserId};
 use banter_actors::ports::Ports;
 use tracing::warn;
@@ -38,6 +38,7 @@ impl Session {
             .into_iter()
             .map(|m| (m.user_id, m.username))
             .collect();
+        let frames = RoomFrames::new(room);
         while after < to {
             let page = ports
                 .store
@@ -47,7 +48,7 @@ impl Session {
             let full = page.len() >= BACKFILL_PAGE as usize;
             for m in page.iter().filter(|m| m.seq <= to) {
                 let name = names.get(&m.sender_id).map_or("", String::as_str);
-                self.write_tail(sub_id, &encode::message_tail(m, name));
+                self.write_tail(sub_id, &frames.message_tail(m, name));
                 after = m.seq;
             }
             if !full || page.last().is_some_and(|m| m.seq >= to) {
@@ -57,7 +58,7 @@ impl Session {
         if after < to && !ports.journal.writes_through() {
             for m in journal_range(&ports, room, after, to).await? {
                 let name = names.get(&m.sender_id).map_or("", String::as_str);
-                self.write_tail(sub_id, &encode::message_tail(&m, name));
+                self.write_tail(sub_id, &frames.message_tail(&m, name));
                 after = m.seq;
             }
             if after < to {
