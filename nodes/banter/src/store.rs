@@ -25,6 +25,8 @@ pub mod sqlite;
 #[cfg(test)]
 mod contract;
 #[cfg(test)]
+pub(crate) mod fixture;
+#[cfg(test)]
 pub(crate) use contract::contract_suite;
 
 pub use mysql::MySqlStore;

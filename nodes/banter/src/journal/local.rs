@@ -209,7 +209,7 @@ impl Journal for LocalJournal {
 mod tests {
     use std::sync::Mutex;
 
-    use banter_actors::model::{NewUser, RoomKind, UserId};
+    use banter_actors::model::UserId;
     use banter_actors::trace::TraceParent;
     use uuid::Uuid;
 
@@ -243,22 +243,7 @@ mod tests {
                 .await
                 .expect("in-memory store"),
         );
-        let user = store
-            .create_user(NewUser {
-                username: "alice".into(),
-                display_name: "Alice".into(),
-                password_hash: "x".into(),
-                created_at_ms: 0,
-            })
-            .await
-            .expect("user")
-            .id;
-        let mut rooms = Vec::new();
-        for i in 0..n {
-            let name = format!("r{i}");
-            let room = store.create_room(RoomKind::Group, &name, user, 0).await;
-            rooms.push(room.expect("room").id);
-        }
+        let (user, rooms) = crate::store::fixture::seed(store.as_ref(), n).await;
         (store, user, rooms)
     }
 

@@ -52,24 +52,7 @@ impl Db {
         let (store, name) = MySqlStore::connect_fresh_database(server)
             .await
             .expect("test database");
-        let user = store
-            .create_user(NewUser {
-                username: "alice".into(),
-                display_name: "Alice".into(),
-                password_hash: "x".into(),
-                created_at_ms: 0,
-            })
-            .await
-            .expect("user")
-            .id;
-        let mut ids = Vec::new();
-        for i in 0..rooms {
-            let room = store
-                .create_room(RoomKind::Group, &format!("room {i}"), user, 0)
-                .await
-                .expect("room");
-            ids.push(room.id);
-        }
+        let (user, ids) = crate::store::fixture::seed(&store, rooms).await;
         Db {
             store,
             name,

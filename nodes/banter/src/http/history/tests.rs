@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use banter_actors::delivery::{Outbound, SessionHandle};
 use banter_actors::directory::Directory;
-use banter_actors::model::{NewUser, RoomKind, UserId};
+use banter_actors::model::UserId;
 use banter_actors::ports::{AppendSink, Journal, JournalError, Store, SystemClock};
 use banter_actors::room::RoomConfig;
 use banter_actors::trace::TraceParent;
@@ -97,21 +97,8 @@ impl Fixture {
                 .await
                 .expect("in-memory store"),
         );
-        let user = store
-            .create_user(NewUser {
-                username: "alice".into(),
-                display_name: "Alice".into(),
-                password_hash: "x".into(),
-                created_at_ms: 0,
-            })
-            .await
-            .expect("user")
-            .id;
-        let room = store
-            .create_room(RoomKind::Group, "lagging", user, 0)
-            .await
-            .expect("room")
-            .id;
+        let (user, rooms) = crate::store::fixture::seed(store.as_ref(), 1).await;
+        let room = rooms[0];
         let all: Vec<ChatMessage> = (1..=journaled)
             .map(|seq| ChatMessage {
                 room_id: room,
