@@ -48,7 +48,10 @@ impl RoomFrames {
         encode_message_tail(
             &[
                 ("destination", &self.destination),
-                ("message-id", msg.message_id.hyphenated().encode_lower(&mut id)),
+                (
+                    "message-id",
+                    msg.message_id.hyphenated().encode_lower(&mut id),
+                ),
                 ("event", "message"),
                 ("seq", seq.format(msg.seq)),
                 ("room-id", &self.room_id),
@@ -67,7 +70,10 @@ impl RoomFrames {
         encode_message_tail(
             &[
                 ("destination", &self.destination),
-                ("message-id", Uuid::now_v7().hyphenated().encode_lower(&mut id)),
+                (
+                    "message-id",
+                    Uuid::now_v7().hyphenated().encode_lower(&mut id),
+                ),
                 ("event", "typing"),
                 ("room-id", &self.room_id),
                 ("user-id", user_id.format(user.0)),
@@ -87,7 +93,10 @@ impl RoomFrames {
         encode_message_tail(
             &[
                 ("destination", &self.destination),
-                ("message-id", Uuid::now_v7().hyphenated().encode_lower(&mut id)),
+                (
+                    "message-id",
+                    Uuid::now_v7().hyphenated().encode_lower(&mut id),
+                ),
                 ("event", "read"),
                 ("room-id", &self.room_id),
                 ("user-id", user_id.format(user.0)),
@@ -104,7 +113,10 @@ pub fn user_event_tail(event: &str, body: &[u8]) -> Bytes {
     encode_message_tail(
         &[
             ("destination", USER_QUEUE),
-            ("message-id", Uuid::now_v7().hyphenated().encode_lower(&mut id)),
+            (
+                "message-id",
+                Uuid::now_v7().hyphenated().encode_lower(&mut id),
+            ),
             ("event", event),
             ("content-type", "application/json"),
         ],

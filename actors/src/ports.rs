@@ -184,7 +184,9 @@ pub fn append_and_wait(
 }
 
 /// The sink of [`append_and_wait`]: one append, one answer.
-struct OneShotSink(std::sync::Mutex<Option<tokio::sync::oneshot::Sender<Result<(), JournalError>>>>);
+struct OneShotSink(
+    std::sync::Mutex<Option<tokio::sync::oneshot::Sender<Result<(), JournalError>>>>,
+);
 
 impl AppendSink for OneShotSink {
     fn settled(&self, _first: Seq, _last: Seq, result: Result<(), JournalError>) {

@@ -440,7 +440,8 @@ impl FakeJournal {
             }
             for seq in first..=last {
                 let held = d.held.remove(&(room, seq));
-                let held = held.unwrap_or_else(|| panic!("no held append of room {room} seq {seq}"));
+                let held =
+                    held.unwrap_or_else(|| panic!("no held append of room {room} seq {seq}"));
                 sink = Some(held.sink);
             }
         }

@@ -109,9 +109,12 @@ async fn fanout_and_chat_run_clean_on_banter_and_the_baseline() {
         assert_clean(&fanout, 6);
         assert!((fanout.steps[1].receipted as f64) > 150.0, "{fanout:?}");
         // Chat: 3 rooms of 3, everyone talking; an open and a closed-loop step.
-        let chat = rooms::run(target, spec("chat", (3, 3, 3), vec![open(90.0), closed(2)], pid))
-            .await
-            .expect("chat");
+        let chat = rooms::run(
+            target,
+            spec("chat", (3, 3, 3), vec![open(90.0), closed(2)], pid),
+        )
+        .await
+        .expect("chat");
         assert_clean(&chat, 3);
     }
 }

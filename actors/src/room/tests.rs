@@ -271,20 +271,33 @@ async fn one_report_of_a_group_commit_settles_each_of_its_seqs() {
     // A failed commit fails every message of it, and only those.
     publish(&f.room, &alice, "r6", "x");
     info(&f.room).await;
-    f.journal
-        .complete_run(ROOM, 5, 6, Err(JournalError::Unavailable("disk full".into())));
+    f.journal.complete_run(
+        ROOM,
+        5,
+        6,
+        Err(JournalError::Unavailable("disk full".into())),
+    );
     assert_eq!(info(&f.room).await.0, 4);
     let outcomes: Vec<String> = drain(&mut alice_in)
         .into_iter()
         .map(|o| match o {
             Outbound::Receipt { seq, .. } => format!("receipt {seq}"),
-            Outbound::Failed { receipt_id, .. } => format!("failed {}", receipt_id.unwrap_or_default()),
+            Outbound::Failed { receipt_id, .. } => {
+                format!("failed {}", receipt_id.unwrap_or_default())
+            }
             other => panic!("unexpected {other:?}"),
         })
         .collect();
     assert_eq!(
         outcomes,
-        ["receipt 1", "receipt 2", "receipt 3", "receipt 4", "failed r5", "failed r6"]
+        [
+            "receipt 1",
+            "receipt 2",
+            "receipt 3",
+            "receipt 4",
+            "failed r5",
+            "failed r6"
+        ]
     );
     assert!(drain(&mut bob_in).is_empty());
 }

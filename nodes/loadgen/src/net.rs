@@ -100,7 +100,10 @@ mod tests {
             x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
         }
         let used = cpu_secs(std::process::id()).expect("cpu") - before;
-        assert!((0.1..10.0).contains(&used), "300 ms of spinning counted as {used} s");
+        assert!(
+            (0.1..10.0).contains(&used),
+            "300 ms of spinning counted as {used} s"
+        );
     }
 
     #[test]

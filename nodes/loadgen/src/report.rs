@@ -146,7 +146,8 @@ pub fn rooms_table(r: &crate::scenario::rooms::RoomsReport) -> String {
             s.receipt.p50_ms,
             s.receipt.p99_ms,
             s.receipt.max_ms,
-            s.server_cpu.map_or("-".into(), |c| format!("{:.2}", c.cores)),
+            s.server_cpu
+                .map_or("-".into(), |c| format!("{:.2}", c.cores)),
             s.server_cpu
                 .map_or("-".into(), |c| format!("{:.1}", c.us_per_message)),
             s.loadgen_cpu.cores,

@@ -494,7 +494,11 @@ fn message_tail_fan_out_matches_a_whole_encoded_frame() {
 
 #[test]
 fn write_frame_writes_what_encode_writes() {
-    let headers = [("receipt-id", "r:1"), ("seq", "42"), ("content-length", "99")];
+    let headers = [
+        ("receipt-id", "r:1"),
+        ("seq", "42"),
+        ("content-length", "99"),
+    ];
     for (command, body) in [
         (Command::Receipt, &b""[..]),
         (Command::Message, &b"hello"[..]),

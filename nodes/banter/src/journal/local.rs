@@ -153,7 +153,9 @@ fn closed() -> JournalError {
 /// Why the writer's queue refused an operation.
 fn refused(e: mpsc::error::TrySendError<Op>) -> JournalError {
     match e {
-        mpsc::error::TrySendError::Full(_) => JournalError::Unavailable("journal overloaded".into()),
+        mpsc::error::TrySendError::Full(_) => {
+            JournalError::Unavailable("journal overloaded".into())
+        }
         mpsc::error::TrySendError::Closed(_) => closed(),
     }
 }
@@ -211,10 +213,10 @@ mod tests {
 
     use banter_actors::model::UserId;
     use banter_actors::trace::TraceParent;
-    use uuid::Uuid;
 
     use super::*;
     use crate::store::SqliteStore;
+    use crate::store::fixture::message as msg;
 
     type Report = (Seq, Seq, bool);
 
@@ -245,17 +247,6 @@ mod tests {
         );
         let (user, rooms) = crate::store::fixture::seed(store.as_ref(), n).await;
         (store, user, rooms)
-    }
-
-    fn msg(room: RoomId, seq: Seq, sender: UserId) -> ChatMessage {
-        ChatMessage {
-            room_id: room,
-            seq,
-            message_id: Uuid::now_v7(),
-            sender_id: sender,
-            body: format!("m{seq}"),
-            created_at_ms: 0,
-        }
     }
 
     async fn wait_for(recorder: &Recorder, reports: usize) -> Vec<Report> {

@@ -15,7 +15,6 @@ use rdkafka::message::{Headers, Message, OwnedMessage};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::util::Timeout;
 use rdkafka::{Offset, TopicPartitionList};
-use uuid::Uuid;
 
 use super::*;
 use crate::config::KafkaConfig;
@@ -28,16 +27,7 @@ use crate::store::MySqlStore;
 mod restart;
 mod throughput;
 
-fn msg(room: RoomId, seq: Seq, sender: UserId) -> ChatMessage {
-    ChatMessage {
-        room_id: room,
-        seq,
-        message_id: Uuid::now_v7(),
-        sender_id: sender,
-        body: format!("message {seq} of room {room}"),
-        created_at_ms: 1_700_000_000_000 + seq as i64,
-    }
-}
+use crate::store::fixture::message as msg;
 
 /// A test's MariaDB database with a user and `rooms` rooms.
 struct Db {

@@ -1,7 +1,9 @@
-//! What the node's unit tests seed a store with: one user and a few group rooms it owns.
+//! What the node's unit tests seed a store with: one user and a few group rooms it owns, and the
+//! messages they write.
 
-use banter_actors::model::{NewUser, RoomId, RoomKind, UserId};
+use banter_actors::model::{ChatMessage, NewUser, RoomId, RoomKind, Seq, UserId};
 use banter_actors::ports::Store;
+use uuid::Uuid;
 
 /// Creates user `alice` and `rooms` group rooms owned by her (named `room 0`, `room 1`, …); returns
 /// her id and the rooms' ids.
@@ -23,4 +25,16 @@ pub(crate) async fn seed(store: &dyn Store, rooms: usize) -> (UserId, Vec<RoomId
         ids.push(room.expect("room").id);
     }
     (user, ids)
+}
+
+/// Message `seq` of `room` from `sender`, with a fresh id and a body naming both.
+pub(crate) fn message(room: RoomId, seq: Seq, sender: UserId) -> ChatMessage {
+    ChatMessage {
+        room_id: room,
+        seq,
+        message_id: Uuid::now_v7(),
+        sender_id: sender,
+        body: format!("message {seq} of room {room}"),
+        created_at_ms: 1_700_000_000_000 + seq as i64,
+    }
 }

@@ -127,7 +127,11 @@ impl CpuSample {
     }
 
     fn server_use(from: &CpuSample, to: &CpuSample, messages: u64) -> Option<CpuUse> {
-        Some(CpuUse::of(to.server? - from.server?, to.us - from.us, messages))
+        Some(CpuUse::of(
+            to.server? - from.server?,
+            to.us - from.us,
+            messages,
+        ))
     }
 
     fn own_use(from: &CpuSample, to: &CpuSample, messages: u64) -> CpuUse {
