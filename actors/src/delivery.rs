@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::mpsc;
 
 use crate::model::{RoomId, Seq, UserId};
 
@@ -65,13 +65,7 @@ pub struct SessionHandle {
     /// Authenticated user of the connection.
     pub user: UserId,
     tx: mpsc::Sender<Outbound>,
-    kill: Arc<Kill>,
-}
-
-#[derive(Debug, Default)]
-struct Kill {
-    flag: AtomicBool,
-    notify: Notify,
+    slow: Arc<AtomicBool>,
 }
 
 /// The session's side of a [`SessionHandle`].
@@ -79,29 +73,30 @@ struct Kill {
 pub struct SessionInbox {
     /// Items to write, in the order they were put.
     pub rx: mpsc::Receiver<Outbound>,
-    /// Fires when an actor found the session too slow.
+    /// Set when an actor found the session too slow.
     pub slow: SlowSignal,
 }
 
-/// Fires when an actor found a session too slow to keep up.
+/// Set when an actor found a session too slow to keep up. It needs no wake-up of its own: it is set
+/// only when the outbox is full, so the session has items to take and checks it when it takes them.
 #[derive(Debug)]
-pub struct SlowSignal(Arc<Kill>);
+pub struct SlowSignal(Arc<AtomicBool>);
 
 impl SessionHandle {
     /// Creates a handle and its inbox with room for `capacity` items.
     pub fn new(id: SessionId, user: UserId, capacity: usize) -> (SessionHandle, SessionInbox) {
         let (tx, rx) = mpsc::channel(capacity.max(1));
-        let kill = Arc::new(Kill::default());
+        let slow = Arc::new(AtomicBool::new(false));
         (
             SessionHandle {
                 id,
                 user,
                 tx,
-                kill: kill.clone(),
+                slow: slow.clone(),
             },
             SessionInbox {
                 rx,
-                slow: SlowSignal(kill),
+                slow: SlowSignal(slow),
             },
         )
     }
@@ -122,23 +117,18 @@ impl SessionHandle {
 
     /// Returns whether the session is gone (its inbox was dropped) or was told to close.
     pub fn is_closed(&self) -> bool {
-        self.tx.is_closed() || self.kill.flag.load(Ordering::Relaxed)
+        self.tx.is_closed() || self.slow.load(Ordering::Relaxed)
     }
 
     fn close_slow(&self) {
-        if !self.kill.flag.swap(true, Ordering::Relaxed) {
-            self.kill.notify.notify_one();
-        }
+        self.slow.store(true, Ordering::Relaxed);
     }
 }
 
 impl SlowSignal {
-    /// Resolves when an actor found the session too slow to keep up.
-    pub async fn fired(&self) {
-        if self.0.flag.load(Ordering::Relaxed) {
-            return;
-        }
-        self.0.notify.notified().await;
+    /// Tells whether an actor found the session too slow to keep up.
+    pub fn is_set(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
     }
 }
 
@@ -189,7 +179,7 @@ mod tests {
         assert!(h.offer(Outbound::User { tail: Bytes::new() }));
         assert!(!h.offer(Outbound::User { tail: Bytes::new() }));
         assert!(h.is_closed());
-        inbox.slow.fired().await;
+        assert!(inbox.slow.is_set());
         assert!(inbox.rx.try_recv().is_ok());
     }
 

@@ -463,6 +463,12 @@ pub fn parse_frame(buf: &[u8], limits: &Limits) -> Result<Parsed, StompError> {
 /// Writes `s` escaped as a STOMP 1.2 header name or value: `\` `\n` `\r` `:` become `\\` `\n` `\r` `\c`.
 pub fn escape_header(s: &str, out: &mut BytesMut) {
     let bytes = s.as_bytes();
+    // Most values need no escape: one branch-free pass (vectorized), then one copy.
+    let special = |b: u8| (b == b'\\') | (b == b'\n') | (b == b'\r') | (b == b':');
+    if !bytes.iter().fold(false, |any, &b| any | special(b)) {
+        out.put_slice(bytes);
+        return;
+    }
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate() {
         let escape: &[u8] = match b {

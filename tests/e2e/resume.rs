@@ -2,7 +2,7 @@
 //! it missed, in order, then the live ones — no gap, no duplicate — whether the missed messages are
 //! still in the room's ring or only in the store.
 
-use anyhow::{Result, ensure};
+use anyhow::{Context, Result, ensure};
 use banter_tests::stomp::{header, header_u64, room_dest};
 use banter_tests::{Node, NodeBuilder, Receipt, StompClient, shared_node, unique};
 
@@ -109,5 +109,89 @@ async fn resume(node: &Node, missed: usize) -> Result<()> {
         next == expected(&r, "live again"),
         "next message after the replay: {next:?}, want {r:?}"
     );
+    Ok(())
+}
+
+/// A subscriber that stops reading is closed as too slow once its outbox overflows (the room never
+/// waits for it and drops nothing silently); it resumes from the last seq it got, with no gap.
+#[tokio::test]
+async fn a_client_that_stops_reading_is_closed_as_too_slow_then_resumes() {
+    let node = NodeBuilder::new("slow")
+        .env("BANTER_WS__OUTBOX_FRAMES", 8)
+        .env("BANTER_LIMITS__SEND_PER_SECOND", 100_000)
+        .env("BANTER_LIMITS__SEND_BURST", 100_000)
+        .start()
+        .await
+        .expect("node");
+    node.check(too_slow(&node).await);
+}
+
+async fn too_slow(node: &Node) -> Result<()> {
+    // Enough bytes to fill the loopback buffers between the node and a client that does not read
+    // (a few MB here), so the node's writes to it block and its outbox overflows.
+    const MESSAGES: u64 = 3_000;
+    let api = node.api();
+    let ws = node.ws_url();
+    let alice = api.new_user("alice").await?;
+    let bob = api.new_user("bob").await?;
+    let room = api.create_room(&alice.token, &unique("slow")).await?.id;
+    api.join(&bob.token, room).await?;
+    let dest = room_dest(room);
+    let mut bob_c = StompClient::connect(&ws, &bob.token).await?;
+    bob_c.subscribe(&dest, "r", None).await?;
+
+    // Bob reads nothing while Alice sends, a few at a time (her own outbox holds 8 RECEIPTs).
+    let mut alice_c = StompClient::connect(&ws, &alice.token).await?;
+    let body = "x".repeat(4_000);
+    for window in 0..MESSAGES / 4 {
+        let ids: Vec<String> = (0..4).map(|i| format!("m{}", window * 4 + i)).collect();
+        for id in &ids {
+            alice_c
+                .send(&dest, &body, Some(id))
+                .await
+                .with_context(|| format!("sending {id}"))?;
+        }
+        for id in &ids {
+            alice_c
+                .recv_receipt(id)
+                .await
+                .with_context(|| format!("receipt of {id}"))?;
+        }
+    }
+
+    // What reached Bob: messages 1..=k in order, then the ERROR, then the end of the connection.
+    let mut last = 0;
+    let error = loop {
+        let f = bob_c.recv_frame(std::time::Duration::from_secs(30)).await?;
+        match f.command {
+            banter_proto::stomp::Command::Message => {
+                let seq = header_u64(&f, "seq").unwrap_or(0);
+                ensure!(seq == last + 1, "after seq {last} bob got {seq}");
+                last = seq;
+            }
+            banter_proto::stomp::Command::Error => {
+                break header(&f, "message").unwrap_or("").to_owned();
+            }
+            other => anyhow::bail!("unexpected {other:?} frame"),
+        }
+    };
+    ensure!(error.contains("too slow"), "ERROR: {error}");
+    ensure!(
+        last < MESSAGES,
+        "bob got all {last} messages: never too slow"
+    );
+    bob_c.expect_closed().await?;
+
+    // Resuming from the last seq he got delivers the rest, in order.
+    let mut bob_c = StompClient::connect(&ws, &bob.token).await?;
+    bob_c.subscribe(&dest, "r2", Some(last)).await?;
+    for want in last + 1..=MESSAGES {
+        let f = bob_c.recv_message("r2").await?;
+        let seq = header_u64(&f, "seq").unwrap_or(0);
+        ensure!(
+            seq == want,
+            "resumed from {last}: got seq {seq}, want {want}"
+        );
+    }
     Ok(())
 }

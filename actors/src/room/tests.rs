@@ -608,9 +608,7 @@ async fn slow_subscriber_is_dropped_and_signalled_while_others_keep_up() {
     subscribe(&f.room, &carol, None).await.unwrap();
 
     publish_acked(&f.room, &alice, &mut alice_in, 3).await;
-    tokio::time::timeout(WAIT, slow_in.slow.fired())
-        .await
-        .expect("the slow session is told to close");
+    assert!(slow_in.slow.is_set(), "the slow session is told to close");
     assert!(slow.is_closed());
     assert_eq!(info(&f.room).await, (3, 1));
     assert_eq!(delivered_seqs(&mut carol_in), [1, 2, 3]);

@@ -22,7 +22,7 @@ use banter_actors::rules;
 use banter_actors::trace::TraceParent;
 use banter_actors::user::{SendBudget, UserMessage};
 use banter_proto::stomp::{self, Command, Frame, Limits, Parsed};
-use bytes::{Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use ractor::{ActorRef, RpcReplyPort};
 use tokio::time::{Instant, MissedTickBehavior, interval, timeout};
 use tracing::{debug, instrument};
@@ -38,6 +38,8 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
 struct RoomSub {
     id: String,
+    /// `MESSAGE` and this subscription's header, encoded once: each delivery adds the room's tail.
+    prefix: Bytes,
     last_seq: Seq,
     actor: ActorRef<RoomMessage>,
 }
@@ -134,6 +136,10 @@ fn take_frame(buf: &mut BytesMut, limits: &Limits) -> Result<Option<Frame>, Fata
             Parsed::Incomplete => return Ok(None),
         }
     }
+}
+
+fn too_slow() -> Fatal {
+    fatal("client too slow to receive its messages; reconnect and resume with 'since'")
 }
 
 async fn send_bytes(socket: &mut WebSocket, bytes: Bytes) -> Result<(), axum::Error> {
@@ -254,10 +260,8 @@ impl Session {
         }));
         tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let recv_grace = Duration::from_millis(recv_ms.saturating_mul(2));
+        let heart_beats = send_ms > 0 || recv_ms > 0;
         let mut last_read = Instant::now();
-        // Registered once, not at every turn of the loop.
-        let slow = inbox.slow.fired();
-        tokio::pin!(slow);
         loop {
             // Frames already buffered are handled before reading more.
             while let Some(frame) = take_frame(buf, &self.limits)? {
@@ -267,12 +271,17 @@ impl Session {
                 }
             }
             self.flush(socket).await;
+            // Set only when the outbox is full, i.e. when it has items: checked before taking them, it
+            // is never missed, and a slow session is closed before it writes its backlog.
+            if inbox.slow.is_set() {
+                return Err(too_slow());
+            }
             tokio::select! {
                 biased;
-                () = &mut slow => {
-                    return Err(fatal("client too slow to receive its messages; reconnect and resume with 'since'"));
-                }
                 item = inbox.rx.recv() => {
+                    if inbox.slow.is_set() {
+                        return Err(too_slow());
+                    }
                     let Some(item) = item else { return Ok(()) };
                     self.on_outbound(item).await?;
                     // Write everything already queued in one go.
@@ -292,7 +301,7 @@ impl Session {
                         }
                     }
                 }
-                _ = tick.tick() => {
+                _ = tick.tick(), if heart_beats => {
                     if recv_ms > 0 && last_read.elapsed() > recv_grace {
                         return Err(fatal("no heart-beat from client"));
                     }
@@ -501,9 +510,12 @@ impl Session {
                 last = seq;
             }
         }
+        let mut prefix = BytesMut::new();
+        stomp::write_message_with_tail(&sub_id, b"", &mut prefix);
         self.rooms.insert(
             room,
             RoomSub {
+                prefix: prefix.freeze(),
                 id: sub_id,
                 last_seq: last,
                 actor,
@@ -575,7 +587,9 @@ impl Session {
                         }
                         sub.last_seq = seq;
                     }
-                    stomp::write_message_with_tail(&sub.id, &tail, &mut self.out);
+                    self.out.reserve(sub.prefix.len() + tail.len());
+                    self.out.put_slice(&sub.prefix);
+                    self.out.put_slice(&tail);
                     self.ends.push(self.out.len());
                 }
             }
