@@ -159,6 +159,15 @@ async fn too_slow(node: &Node) -> Result<()> {
         }
     }
 
+    // Every message went through one commit of the in-process journal (operators see its batches).
+    let committed = node
+        .metric_sum("banter_journal_commit_messages_sum")
+        .await?;
+    ensure!(
+        committed == Some(MESSAGES as f64),
+        "journal commits counted {committed:?} messages"
+    );
+
     // What reached Bob: messages 1..=k in order, then the ERROR, then the end of the connection.
     let mut last = 0;
     let error = loop {

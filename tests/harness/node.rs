@@ -299,6 +299,36 @@ impl Node {
         crate::Api::new(&self.base_url())
     }
 
+    /// Returns the sum of every series of metric `name` in `GET /metrics` (`None`: no series yet).
+    pub async fn metric_sum(&self, name: &str) -> Result<Option<f64>> {
+        let api = self.api();
+        let text = api
+            .http()
+            .get(api.url("/metrics"))
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await?
+            .error_for_status()?
+            .text()
+            .await?;
+        let mut sum = None;
+        for line in text.lines() {
+            let Some(rest) = line.strip_prefix(name) else {
+                continue;
+            };
+            if !(rest.starts_with('{') || rest.starts_with(' ')) {
+                continue;
+            }
+            let value: f64 = rest
+                .rsplit(' ')
+                .next()
+                .and_then(|v| v.parse().ok())
+                .with_context(|| format!("unparsable metric line {line:?}"))?;
+            *sum.get_or_insert(0.0) += value;
+        }
+        Ok(sum)
+    }
+
     /// Returns the value of `r`, or panics with its error and this node's log tail (and, for a node
     /// that is dropped by the panic, keeps its data dir). Tests end with
     /// `node.check(scenario(&node).await)` so a failure shows what the node logged.

@@ -27,6 +27,10 @@ pub const PERSISTER_RESTARTS: &str = "banter_persister_restarts_total";
 pub const JOURNAL_APPENDS: &str = "banter_journal_appends_total";
 /// Appends the Kafka journal could not make durable (counter).
 pub const JOURNAL_APPEND_ERRORS: &str = "banter_journal_append_errors_total";
+/// Seconds one commit of the in-process journal took, `fsync` included (histogram).
+pub const JOURNAL_COMMIT_SECONDS: &str = "banter_journal_commit_seconds";
+/// Messages in one commit of the in-process journal (histogram).
+pub const JOURNAL_COMMIT_MESSAGES: &str = "banter_journal_commit_messages";
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
@@ -48,7 +52,7 @@ pub fn install() -> Option<&'static PrometheusHandle> {
 }
 
 fn describe() {
-    use metrics::{Unit, describe_counter, describe_gauge};
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
     describe_gauge!(
         PERSISTER_LAG,
         Unit::Count,
@@ -74,6 +78,16 @@ fn describe() {
         JOURNAL_APPENDS,
         Unit::Count,
         "appends acknowledged by the Kafka broker"
+    );
+    describe_histogram!(
+        JOURNAL_COMMIT_SECONDS,
+        Unit::Seconds,
+        "time one commit of the in-process journal took (its messages wait for it)"
+    );
+    describe_histogram!(
+        JOURNAL_COMMIT_MESSAGES,
+        Unit::Count,
+        "messages in one commit of the in-process journal"
     );
     describe_counter!(
         JOURNAL_APPEND_ERRORS,

@@ -10,8 +10,8 @@ use anyhow::{Context, Result, bail, ensure};
 use banter_tests::{Node, unique};
 
 use super::support::{
-    RoomRows, STORE_WAIT, SendPlan, Sender, check, check_history, kafka_node, metric_sum,
-    persister_lag, prerequisites, room_rows, wait_in_history, wait_lag_drained, wait_rows,
+    RoomRows, STORE_WAIT, SendPlan, Sender, check, check_history, kafka_node, persister_lag,
+    prerequisites, room_rows, wait_in_history, wait_lag_drained, wait_rows,
 };
 
 const KILLS: usize = 3;
@@ -113,7 +113,7 @@ async fn scenario(gateway: &Node, persister: &mut Node, mysql: &str, db: &str) -
 async fn busy_with_uncommitted_records(persister: &Node) -> Result<()> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let rows = metric_sum(persister, "banter_persister_rows_total").await?;
+        let rows = persister.metric_sum("banter_persister_rows_total").await?;
         let lag = persister_lag(persister).await?;
         if rows.is_some_and(|r| r > 0.0) && lag.is_some_and(|l| l > 0.0) {
             return Ok(());

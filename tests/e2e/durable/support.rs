@@ -533,37 +533,7 @@ pub(super) async fn wait_rows(
 /// Returns the sum over partitions of `banter_persister_lag` from `GET /metrics` of `node`, `None`
 /// while the persister has not reported it yet.
 pub(super) async fn persister_lag(node: &Node) -> Result<Option<f64>> {
-    metric_sum(node, "banter_persister_lag").await
-}
-
-/// Returns the sum of every series of metric `name` in `GET /metrics` of `node` (`None`: no series).
-pub(super) async fn metric_sum(node: &Node, name: &str) -> Result<Option<f64>> {
-    let api = node.api();
-    let text = api
-        .http()
-        .get(api.url("/metrics"))
-        .timeout(Duration::from_secs(5))
-        .send()
-        .await?
-        .error_for_status()?
-        .text()
-        .await?;
-    let mut sum = None;
-    for line in text.lines() {
-        let Some(rest) = line.strip_prefix(name) else {
-            continue;
-        };
-        if !(rest.starts_with('{') || rest.starts_with(' ')) {
-            continue;
-        }
-        let value: f64 = rest
-            .rsplit(' ')
-            .next()
-            .and_then(|v| v.parse().ok())
-            .with_context(|| format!("unparsable metric line {line:?}"))?;
-        *sum.get_or_insert(0.0) += value;
-    }
-    Ok(sum)
+    node.metric_sum("banter_persister_lag").await
 }
 
 /// Waits until the persister of `node` reports a total lag of 0, for at most `within`.

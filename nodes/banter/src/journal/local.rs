@@ -48,6 +48,8 @@ impl LocalJournal {
 }
 
 async fn writer(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Op>, max_batch: usize) {
+    let commit_seconds = metrics::histogram!(crate::metrics::JOURNAL_COMMIT_SECONDS);
+    let commit_messages = metrics::histogram!(crate::metrics::JOURNAL_COMMIT_MESSAGES);
     let mut batch: Vec<ChatMessage> = Vec::with_capacity(max_batch);
     let mut sinks: Vec<Arc<dyn AppendSink>> = Vec::with_capacity(max_batch);
     let mut runs = Runs::default();
@@ -96,6 +98,7 @@ async fn writer(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Op>, max_batch: us
                 Err(_) => break,
             }
         }
+        let started = std::time::Instant::now();
         // A panic in the store fails the batch (its senders hear of it) instead of the writer.
         let result = match AssertUnwindSafe(store.insert_messages(&batch))
             .catch_unwind()
@@ -104,6 +107,8 @@ async fn writer(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Op>, max_batch: us
             Ok(r) => r.map_err(|e| JournalError::Unavailable(e.to_string())),
             Err(_) => Err(JournalError::Unavailable("journal write panicked".into())),
         };
+        commit_seconds.record(started.elapsed().as_secs_f64());
+        commit_messages.record(batch.len() as f64);
         match &result {
             Ok(n) => debug!(batch = batch.len(), inserted = n, "journal batch committed"),
             Err(e) => warn!(batch = batch.len(), error = %e, "journal batch failed"),
