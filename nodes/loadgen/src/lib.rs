@@ -9,7 +9,8 @@
 //! - **rooms** (`fanout` and `chat` are two shapes of it): R rooms of M members, S senders per room,
 //!   steps of offered rates (open loop, latency measured from the intended send time, so a stalled
 //!   server cannot hide its queueing) or a closed loop of W outstanding SENDs per sender (the
-//!   sustained rate to RECEIPT);
+//!   sustained rate to RECEIPT); given the server's process id, each step also reports the server's CPU
+//!   (cores busy, µs per message) and the load generator's own, since both share the machine;
 //! - **idle**: N authenticated, subscribed, silent connections, and the server's RSS per connection.
 //!
 //! Ceilings of the stack beside Banter ([`ceiling`]): rdkafka producing the same records straight to
