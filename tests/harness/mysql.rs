@@ -175,15 +175,7 @@ impl PrivateMariaDb {
             dir = dir.path().display(),
             script = script.display(),
         );
-        let mut watchdog = Command::new("sh")
-            .arg("-c")
-            .arg(lifeline_script)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("failed to spawn the watchdog shell")?;
-        let lifeline = watchdog.stdin.take();
+        let (watchdog, lifeline) = crate::watched::spawn_watchdog(&lifeline_script)?;
         let mut db = PrivateMariaDb {
             dir: Some(dir),
             port: 0,

@@ -28,15 +28,7 @@ impl Watched {
             "read -r _x; kill -9 {pid} 2>/dev/null; i=0; while kill -0 {pid} 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; rm -rf '{}'",
             dir.display()
         );
-        let mut watchdog = Command::new("sh")
-            .arg("-c")
-            .arg(script)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("failed to spawn the watchdog shell")?;
-        let lifeline = watchdog.stdin.take();
+        let (watchdog, lifeline) = spawn_watchdog(&script)?;
         Ok(Watched {
             child,
             watchdog,
@@ -56,4 +48,19 @@ impl Watched {
         let _ = self.watchdog.kill();
         let _ = self.watchdog.wait();
     }
+}
+
+/// Spawns a watchdog `sh` running `script`, which starts with `read`: returns it and the write end of
+/// its stdin, the lifeline to hold open while the test process lives.
+pub fn spawn_watchdog(script: &str) -> Result<(Child, Option<ChildStdin>)> {
+    let mut watchdog = Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("failed to spawn the watchdog shell")?;
+    let lifeline = watchdog.stdin.take();
+    Ok((watchdog, lifeline))
 }

@@ -13,7 +13,7 @@ use std::collections::HashSet;
 use anyhow::{Context, Result, ensure};
 use banter_tests::Api;
 
-use super::support::{Acked, RoomRows, STORE_WAIT, check, check_history, room_rows, wait_rows};
+use super::support::{Acked, STORE_WAIT, check, check_history, ensure_stored_once, wait_rows};
 use super::tail::{LAGGING, RING, STORED, Split, Tail, split, unpersisted_tail};
 
 #[tokio::test]
@@ -43,16 +43,7 @@ async fn scenario(s: &mut Split) -> Result<()> {
 
     s.persister.restart().await?;
     wait_rows(&s.mysql, &s.db, room, n, STORE_WAIT).await?;
-    let rows = room_rows(&s.mysql, &s.db, room).await?;
-    ensure!(
-        rows == RoomRows {
-            rows: n,
-            distinct_ids: n,
-            min_seq: 1,
-            max_seq: n,
-        },
-        "the messages table holds {rows:?} for room {room}, expected {n} rows with seqs 1..={n}"
-    );
+    ensure_stored_once(&s.mysql, &s.db, room, n).await?;
     check_pages(&api, &alice.token, room, &acked)
         .await
         .context("once the persister caught up")?;

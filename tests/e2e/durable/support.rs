@@ -484,6 +484,28 @@ pub(super) struct RoomRows {
     pub max_seq: u64,
 }
 
+/// Checks, straight in the `messages` table, that `room` holds seqs `1..=n` once each: `n` rows with
+/// `n` distinct message ids, nothing lost, nothing written twice.
+pub(super) async fn ensure_stored_once(
+    server: &str,
+    database: &str,
+    room: i64,
+    n: u64,
+) -> Result<()> {
+    let rows = room_rows(server, database, room).await?;
+    let want = RoomRows {
+        rows: n,
+        distinct_ids: n,
+        min_seq: 1,
+        max_seq: n,
+    };
+    ensure!(
+        rows == want,
+        "the messages table holds {rows:?} for room {room}, expected {n} rows with seqs 1..={n}"
+    );
+    Ok(())
+}
+
 /// Reads [`RoomRows`] of `room` straight from the `messages` table.
 pub(super) async fn room_rows(server: &str, database: &str, room: i64) -> Result<RoomRows> {
     let (server, database) = (server.to_owned(), database.to_owned());
