@@ -7,6 +7,7 @@
 //! - [`crash`]: SIGKILL mid-conversation, restart, no acknowledged message lost, no seq reused;
 //! - [`stomp_errors`], [`http_errors`], [`auth`], [`websocket`]: bad input, each answered with the
 //!   exact error while a bystander connection keeps being served;
+//! - [`hostile`]: clients that try to make the node hold unbounded resources, each shown bounded;
 //! - [`third_party`]: the stock Python client `stomp.py` against the node.
 //!
 //! Tests that need no config of their own share one node ([`banter_tests::shared_node`]) and isolate
@@ -18,6 +19,7 @@ mod chat;
 mod crash;
 mod durable;
 mod history;
+mod hostile;
 mod http_errors;
 mod loadgen;
 mod resume;

@@ -5,7 +5,7 @@
 //! STOMP MESSAGE frame); each session only adds its own `subscription` header when writing.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use tokio::sync::mpsc;
@@ -57,6 +57,17 @@ pub enum Outbound {
     },
 }
 
+impl Outbound {
+    /// Bytes the item holds, as counted against a session's byte budget (frame tails; a small fixed
+    /// cost for the others).
+    fn weight(&self) -> usize {
+        match self {
+            Outbound::Room { tail, .. } | Outbound::User { tail } => tail.len(),
+            _ => 64,
+        }
+    }
+}
+
 /// A session as actors see it: where to put items for it, and how to close it when it lags.
 #[derive(Clone, Debug)]
 pub struct SessionHandle {
@@ -66,13 +77,16 @@ pub struct SessionHandle {
     pub user: UserId,
     tx: mpsc::Sender<Outbound>,
     slow: Arc<AtomicBool>,
+    /// Bytes queued (see [`Outbound::weight`]) and the most allowed.
+    queued: Arc<AtomicUsize>,
+    max_bytes: usize,
 }
 
 /// The session's side of a [`SessionHandle`].
 #[derive(Debug)]
 pub struct SessionInbox {
-    /// Items to write, in the order they were put.
-    pub rx: mpsc::Receiver<Outbound>,
+    rx: mpsc::Receiver<Outbound>,
+    queued: Arc<AtomicUsize>,
     /// Set when an actor found the session too slow.
     pub slow: SlowSignal,
 }
@@ -83,35 +97,60 @@ pub struct SessionInbox {
 pub struct SlowSignal(Arc<AtomicBool>);
 
 impl SessionHandle {
-    /// Creates a handle and its inbox with room for `capacity` items.
+    /// Creates a handle and its inbox with room for `capacity` items, whatever their size.
     pub fn new(id: SessionId, user: UserId, capacity: usize) -> (SessionHandle, SessionInbox) {
+        Self::bounded(id, user, capacity, usize::MAX)
+    }
+
+    /// Creates a handle and its inbox with room for `capacity` items holding at most `max_bytes`.
+    pub fn bounded(
+        id: SessionId,
+        user: UserId,
+        capacity: usize,
+        max_bytes: usize,
+    ) -> (SessionHandle, SessionInbox) {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         let slow = Arc::new(AtomicBool::new(false));
+        let queued = Arc::new(AtomicUsize::new(0));
         (
             SessionHandle {
                 id,
                 user,
                 tx,
                 slow: slow.clone(),
+                queued: queued.clone(),
+                max_bytes,
             },
             SessionInbox {
                 rx,
+                queued,
                 slow: SlowSignal(slow),
             },
         )
     }
 
-    /// Puts an item in the outbox without waiting. When the outbox is full the session is too slow: it is
-    /// told to close (it can resume by seq) and `false` is returned. Durable messages are never dropped
-    /// silently.
+    /// Puts an item in the outbox without waiting. When the outbox is full (in items or in bytes) the
+    /// session is too slow: it is told to close (it can resume by seq) and `false` is returned.
+    /// Durable messages are never dropped silently.
+    ///
+    /// The item that passes the byte budget is still queued, so the session finds the slow signal
+    /// when it takes it (the outbox is bounded by the budget plus one item).
     pub fn offer(&self, item: Outbound) -> bool {
+        let weight = item.weight();
+        let queued = self.queued.fetch_add(weight, Ordering::Relaxed) + weight;
         match self.tx.try_send(item) {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
+            Ok(()) if queued > self.max_bytes => {
                 self.close_slow();
                 false
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
+            Ok(()) => true,
+            Err(e) => {
+                self.queued.fetch_sub(weight, Ordering::Relaxed);
+                if matches!(e, mpsc::error::TrySendError::Full(_)) {
+                    self.close_slow();
+                }
+                false
+            }
         }
     }
 
@@ -122,6 +161,22 @@ impl SessionHandle {
 
     fn close_slow(&self) {
         self.slow.store(true, Ordering::Relaxed);
+    }
+}
+
+impl SessionInbox {
+    /// Waits for the next item; `None` once every handle is gone.
+    pub async fn recv(&mut self) -> Option<Outbound> {
+        let item = self.rx.recv().await?;
+        self.queued.fetch_sub(item.weight(), Ordering::Relaxed);
+        Some(item)
+    }
+
+    /// Takes the next item if one is queued.
+    pub fn try_recv(&mut self) -> Option<Outbound> {
+        let item = self.rx.try_recv().ok()?;
+        self.queued.fetch_sub(item.weight(), Ordering::Relaxed);
+        Some(item)
     }
 }
 
@@ -180,7 +235,28 @@ mod tests {
         assert!(!h.offer(Outbound::User { tail: Bytes::new() }));
         assert!(h.is_closed());
         assert!(inbox.slow.is_set());
-        assert!(inbox.rx.try_recv().is_ok());
+        assert!(inbox.try_recv().is_some());
+    }
+
+    #[tokio::test]
+    async fn outbox_over_its_byte_budget_marks_the_session_too_slow() {
+        let (h, mut inbox) = SessionHandle::bounded(1, UserId(1), 100, 250);
+        let item = || Outbound::User {
+            tail: Bytes::from(vec![b'x'; 100]),
+        };
+        assert!(h.offer(item()) && h.offer(item()));
+        assert!(!inbox.slow.is_set());
+        // Taking items frees their bytes.
+        assert!(inbox.try_recv().is_some());
+        assert!(h.offer(item()));
+        assert!(!h.offer(item()), "300 bytes queued of 250");
+        assert!(inbox.slow.is_set());
+        // The item that passed the budget is queued: the session finds the signal when it takes it.
+        let mut taken = 0;
+        while inbox.try_recv().is_some() {
+            taken += 1;
+        }
+        assert_eq!(taken, 3);
     }
 
     #[tokio::test]
@@ -188,10 +264,10 @@ mod tests {
         let (h, mut inbox) = SessionHandle::new(1, UserId(1), 4);
         drop(LostGuard::new(h.clone(), RoomId(7)));
         LostGuard::new(h, RoomId(8)).disarm();
-        match inbox.rx.try_recv() {
-            Ok(Outbound::SubscriptionLost { room_id }) => assert_eq!(room_id, RoomId(7)),
+        match inbox.try_recv() {
+            Some(Outbound::SubscriptionLost { room_id }) => assert_eq!(room_id, RoomId(7)),
             other => panic!("unexpected {other:?}"),
         }
-        assert!(inbox.rx.try_recv().is_err());
+        assert!(inbox.try_recv().is_none());
     }
 }

@@ -154,12 +154,12 @@ pub enum RoomMessage {
         /// Outcome of each of them.
         result: Result<(), JournalError>,
     },
-    /// A read marker was stored.
+    /// A read marker write finished: the marker now stored, or `None` when the write failed.
     ReadStored {
         /// Reader.
         user: UserId,
         /// Marker now stored.
-        seq: Seq,
+        seq: Option<Seq>,
     },
     /// Periodic check for passivation.
     IdleCheck,
@@ -225,6 +225,15 @@ impl Drop for Pending {
     }
 }
 
+/// One member's read marker: what the store holds, what was asked for, whether a write is under way.
+/// At most one write per member is in flight; markers asked for meanwhile coalesce into the next one.
+#[derive(Default)]
+struct ReadMarker {
+    stored: Seq,
+    wanted: Seq,
+    writing: bool,
+}
+
 /// State of a [`Room`].
 pub struct RoomState {
     id: RoomId,
@@ -235,6 +244,8 @@ pub struct RoomState {
     sink: Arc<dyn AppendSink>,
     frames: RoomFrames,
     members: HashMap<UserId, Arc<str>>,
+    /// Read markers of members that set one while the room was active.
+    reads: HashMap<UserId, ReadMarker>,
     /// Last seq assigned.
     next_seq: Seq,
     /// Last seq acknowledged (released in order).
@@ -398,6 +409,9 @@ impl Room {
         Ok(ok)
     }
 
+    /// Raises a member's read marker: a marker that does not rise is ignored; the store is written
+    /// once at a time per member (markers asked for meanwhile coalesce), and members are told once it
+    /// is stored.
     fn mark_read(
         myself: &ActorRef<RoomMessage>,
         state: &mut RoomState,
@@ -412,24 +426,66 @@ impl Room {
             return;
         }
         let seq = seq.min(state.acked_seq);
-        let (store, room, user, me) = (
+        let marker = state.reads.entry(session.user).or_default();
+        if seq <= marker.wanted {
+            return;
+        }
+        marker.wanted = seq;
+        Self::write_read(myself, state, session.user);
+    }
+
+    /// Starts a store write of `user`'s wanted read marker unless one is under way or it is stored.
+    fn write_read(myself: &ActorRef<RoomMessage>, state: &mut RoomState, user: UserId) {
+        let Some(marker) = state.reads.get_mut(&user) else {
+            return;
+        };
+        if marker.writing || marker.wanted <= marker.stored {
+            return;
+        }
+        marker.writing = true;
+        let (store, room, seq, me) = (
             state.ports.store.clone(),
             state.id,
-            session.user,
+            marker.wanted,
             myself.clone(),
         );
         state.tasks_in_flight += 1;
         tokio::spawn(async move {
-            match store.mark_read(room, user, seq).await {
-                Ok(stored) => {
-                    let _ = me.cast(RoomMessage::ReadStored { user, seq: stored });
-                }
+            let stored = match store.mark_read(room, user, seq).await {
+                Ok(stored) => Some(stored),
                 Err(e) => {
                     warn!(room_id = %room, user_id = %user, error = %e, "read marker not stored");
-                    let _ = me.cast(RoomMessage::ReadStored { user, seq: 0 });
+                    None
                 }
-            }
+            };
+            let _ = me.cast(RoomMessage::ReadStored { user, seq: stored });
         });
+    }
+
+    fn on_read_stored(
+        myself: &ActorRef<RoomMessage>,
+        state: &mut RoomState,
+        user: UserId,
+        stored: Option<Seq>,
+    ) {
+        state.tasks_in_flight = state.tasks_in_flight.saturating_sub(1);
+        let Some(marker) = state.reads.get_mut(&user) else {
+            return;
+        };
+        marker.writing = false;
+        match stored {
+            Some(seq) if seq > marker.stored => {
+                marker.stored = seq;
+                marker.wanted = marker.wanted.max(seq);
+                let tail = state.frames.read_tail(user, seq);
+                state.fan_out(None, &tail, None);
+                // A marker asked for while this one was being written.
+                Self::write_read(myself, state, user);
+            }
+            Some(_) => {}
+            // Forget what failed, so that the member's next marker tries again.
+            None => marker.wanted = marker.stored,
+        }
     }
 }
 
@@ -451,6 +507,21 @@ impl Actor for Room {
             .await?
             .ok_or(RoomError::NotFound(args.room_id))?;
         let members = ports.store.members(room.id).await?;
+        let reads: HashMap<UserId, ReadMarker> = members
+            .iter()
+            .filter(|m| m.last_read_seq > 0)
+            .map(|m| {
+                let seq = m.last_read_seq;
+                (
+                    m.user_id,
+                    ReadMarker {
+                        stored: seq,
+                        wanted: seq,
+                        writing: false,
+                    },
+                )
+            })
+            .collect();
         let members: HashMap<UserId, Arc<str>> = members
             .into_iter()
             .map(|m| (m.user_id, Arc::from(m.username.as_str())))
@@ -465,6 +536,7 @@ impl Actor for Room {
             sink: Arc::new(RoomSink(myself.clone())),
             frames: RoomFrames::new(room.id),
             members,
+            reads,
             next_seq: last_seq,
             acked_seq: last_seq,
             ring: Ring::new(ring_size),
@@ -605,17 +677,14 @@ impl Actor for Room {
                 Self::mark_read(&myself, state, session, seq);
             }
             RoomMessage::ReadStored { user, seq } => {
-                state.tasks_in_flight = state.tasks_in_flight.saturating_sub(1);
-                if seq > 0 {
-                    let tail = state.frames.read_tail(user, seq);
-                    state.fan_out(None, &tail, None);
-                }
+                Self::on_read_stored(&myself, state, user, seq);
             }
             RoomMessage::MemberJoined { user, username } => {
                 state.members.insert(user, Arc::from(username.as_str()));
             }
             RoomMessage::MemberLeft { user } => {
                 state.members.remove(&user);
+                state.reads.remove(&user);
                 state.typing.remove(&user);
                 let gone: Vec<SessionId> = state
                     .subscribers

@@ -586,7 +586,7 @@ pub(crate) async fn ask<M: Message, R: Send + 'static>(
 
 /// Returns the next item of a session's outbox; fails the test after [`WAIT`].
 pub(crate) async fn next(inbox: &mut SessionInbox) -> Outbound {
-    tokio::time::timeout(WAIT, inbox.rx.recv())
+    tokio::time::timeout(WAIT, inbox.recv())
         .await
         .expect("timed out waiting for an outbound item")
         .expect("outbox closed")
@@ -594,7 +594,7 @@ pub(crate) async fn next(inbox: &mut SessionInbox) -> Outbound {
 
 /// Returns every item already in a session's outbox, without waiting.
 pub(crate) fn drain(inbox: &mut SessionInbox) -> Vec<Outbound> {
-    std::iter::from_fn(|| inbox.rx.try_recv().ok()).collect()
+    std::iter::from_fn(|| inbox.try_recv()).collect()
 }
 
 /// Parses a pre-encoded MESSAGE tail as a session writes it (after `subscription:x`).

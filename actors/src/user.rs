@@ -29,19 +29,30 @@ pub struct UserConfig {
     pub send_burst: NonZeroU32,
     /// Time with no session after which the actor passivates.
     pub idle_timeout: Duration,
+    /// Sessions the user may have open at once on this node.
+    pub max_sessions: usize,
 }
 
 /// A user's send budget, shared by their sessions.
 pub type SendBudget = Arc<DefaultDirectRateLimiter>;
 
+/// Why a session was not registered.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum AttachError {
+    /// The user has as many sessions as allowed (the number).
+    #[error("too many sessions: at most {0}")]
+    TooManySessions(usize),
+}
+
 /// Messages of a [`User`].
 pub enum UserMessage {
-    /// Registers a session of the user; replies with the user's send budget.
+    /// Registers a session of the user; replies with the user's send budget, or refuses a session
+    /// past [`UserConfig::max_sessions`].
     Attach {
         /// The session.
         session: SessionHandle,
         /// The shared budget.
-        reply: RpcReplyPort<SendBudget>,
+        reply: RpcReplyPort<Result<SendBudget, AttachError>>,
     },
     /// Forgets a session (it closed).
     Detach {
@@ -86,6 +97,20 @@ pub struct UserState {
     idle_since: Instant,
     passivation_requested: bool,
     stopping: bool,
+}
+
+impl User {
+    fn on_attach(state: &mut UserState, session: SessionHandle) -> Result<SendBudget, AttachError> {
+        if state.sessions.len() >= state.config.max_sessions {
+            // Sessions that ended without detaching yet do not count.
+            state.sessions.retain(|_, s| !s.is_closed());
+            if state.sessions.len() >= state.config.max_sessions {
+                return Err(AttachError::TooManySessions(state.config.max_sessions));
+            }
+        }
+        state.sessions.insert(session.id, session);
+        Ok(state.budget.clone())
+    }
 }
 
 impl Actor for User {
@@ -133,8 +158,7 @@ impl Actor for User {
         }
         match message {
             UserMessage::Attach { session, reply } => {
-                state.sessions.insert(session.id, session);
-                let _ = reply.send(state.budget.clone());
+                let _ = reply.send(Self::on_attach(state, session));
             }
             UserMessage::Detach { session_id } => {
                 state.sessions.remove(&session_id);

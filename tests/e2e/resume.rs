@@ -116,8 +116,10 @@ async fn resume(node: &Node, missed: usize) -> Result<()> {
 /// waits for it and drops nothing silently); it resumes from the last seq it got, with no gap.
 #[tokio::test]
 async fn a_client_that_stops_reading_is_closed_as_too_slow_then_resumes() {
+    // The write deadline far away: here the outbox overflows first (`hostile.rs` tests the deadline).
     let node = NodeBuilder::new("slow")
         .env("BANTER_WS__OUTBOX_FRAMES", 8)
+        .env("BANTER_WS__WRITE_TIMEOUT_MS", 600_000)
         .env("BANTER_LIMITS__SEND_PER_SECOND", 100_000)
         .env("BANTER_LIMITS__SEND_BURST", 100_000)
         .start()

@@ -234,17 +234,17 @@ async fn forged_tokens_are_refused() {
 #[tokio::test]
 async fn expired_token_is_refused() {
     let node = NodeBuilder::new("ttl1")
-        .env("BANTER_AUTH__ACCESS_TTL_SECS", 1)
+        .env("BANTER_AUTH__ACCESS_TTL_SECS", 3)
         .start()
         .await
         .expect("node");
     let r = async {
-        // The witness connects while its token is valid; an established session outlives its token.
-        let mut w = Witness::new(&node).await?;
         let api = node.api();
         let user = api.new_user("late").await?;
         // Waiting for time to pass is the point here, not synchronisation.
-        tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+        tokio::time::sleep(std::time::Duration::from_millis(4500)).await;
+        // A session lives only as long as its token (`hostile.rs`): the witness connects now.
+        let mut w = Witness::new(&node).await?;
         api.get("/api/users/me", Some(&user.token))
             .await?
             .assert_error(401, "token_expired");

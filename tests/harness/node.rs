@@ -299,6 +299,18 @@ impl Node {
         crate::Api::new(&self.base_url())
     }
 
+    /// Returns the resident memory of the node's process in bytes (from `/proc`).
+    pub fn rss_bytes(&self) -> Result<u64> {
+        let pid = self.pid().context("node has no pid")?;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+        let kib: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .context("VmRSS in /proc/PID/status")?;
+        Ok(kib * 1024)
+    }
+
     /// Returns the sum of every series of metric `name` in `GET /metrics` (`None`: no series yet).
     pub async fn metric_sum(&self, name: &str) -> Result<Option<f64>> {
         let api = self.api();

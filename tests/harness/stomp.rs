@@ -93,6 +93,39 @@ impl StompClient {
         })
     }
 
+    /// Connects and authenticates like [`StompClient::connect`] over a socket whose receive buffer
+    /// is `recv_buffer` bytes: a client that then stops reading closes its TCP window quickly (a
+    /// zero-window reader).
+    pub async fn connect_small_window(ws_url: &str, token: &str, recv_buffer: u32) -> Result<Self> {
+        let req = ws_url.into_client_request()?;
+        let host = req.uri().host().context("ws url host")?;
+        let port = req.uri().port_u16().context("ws url port")?;
+        let addr = tokio::net::lookup_host((host, port))
+            .await?
+            .next()
+            .context("ws url address")?;
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        socket.set_recv_buffer_size(recv_buffer)?;
+        let stream = socket.connect(addr).await?;
+        let (ws, _) = tokio::time::timeout(
+            TIMEOUT,
+            tokio_tungstenite::client_async(req, MaybeTlsStream::Plain(stream)),
+        )
+        .await
+        .context("websocket upgrade timed out")??;
+        let mut c = StompClient {
+            ws,
+            inbox: VecDeque::new(),
+            limits: Limits::default(),
+            closed: None,
+            connected: None,
+            subprotocol: None,
+            receipts: 0,
+        };
+        c.stomp_connect(token).await?;
+        Ok(c)
+    }
+
     /// Opens the WebSocket offering `v12.stomp` and checks the server chose it; no STOMP frame sent.
     pub async fn open(ws_url: &str) -> Result<Self> {
         let c = Self::open_with(ws_url, Some(SUBPROTOCOL), None)

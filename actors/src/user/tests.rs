@@ -14,6 +14,7 @@ fn config() -> UserConfig {
         send_per_second: NonZeroU32::new(1).unwrap(),
         send_burst: NonZeroU32::new(3).unwrap(),
         idle_timeout: Duration::from_secs(3600),
+        max_sessions: 3,
     }
 }
 
@@ -32,8 +33,34 @@ async fn start() -> ActorRef<UserMessage> {
 
 async fn attach(user: &ActorRef<UserMessage>, id: SessionId) -> (SendBudget, SessionInbox) {
     let (session, inbox) = SessionHandle::new(id, ALICE, 16);
-    let budget = ask(user, |reply| UserMessage::Attach { session, reply }).await;
+    let budget = ask(user, |reply| UserMessage::Attach { session, reply })
+        .await
+        .expect("attached");
     (budget, inbox)
+}
+
+#[tokio::test]
+async fn sessions_past_the_cap_are_refused_until_one_ends() {
+    let user = start().await;
+    let mut inboxes = Vec::new();
+    for id in 1..=3 {
+        inboxes.push(attach(&user, id).await.1);
+    }
+    let (extra, _extra_inbox) = SessionHandle::new(4, ALICE, 16);
+    let refused = ask(&user, |reply| UserMessage::Attach {
+        session: extra.clone(),
+        reply,
+    })
+    .await;
+    assert!(matches!(refused, Err(AttachError::TooManySessions(3))));
+    // A session whose connection went away (its inbox dropped) no longer counts.
+    drop(inboxes.pop());
+    let again = ask(&user, |reply| UserMessage::Attach {
+        session: extra,
+        reply,
+    })
+    .await;
+    assert!(again.is_ok());
 }
 
 fn notify(user: &ActorRef<UserMessage>, event: &'static str, body: &'static str) {

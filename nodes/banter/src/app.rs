@@ -55,6 +55,8 @@ pub struct AppState {
     pub auth_limiter: Arc<DefaultKeyedRateLimiter<IpAddr>>,
     /// Source of session ids.
     pub next_session: Arc<AtomicU64>,
+    /// Permits for resume backfills running at once (`ws.max_concurrent_backfills`).
+    pub backfills: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
@@ -157,6 +159,7 @@ impl Node {
                 Duration::from_secs(3600),
                 shutdown.subscribe(),
             ));
+            tokio::spawn(count_actors(state.clone(), shutdown.subscribe()));
             let router = crate::http::router(state.clone());
             (Some(state), router)
         } else {
@@ -254,6 +257,7 @@ async fn start_gateway(
             send_per_second: nonzero(config.limits.send_per_second),
             send_burst: nonzero(config.limits.send_burst),
             idle_timeout: idle,
+            max_sessions: config.ws.max_sessions_per_user.max(1),
         },
     };
     let (rooms, _) = Actor::spawn(None, Directory::new(rooms), ())
@@ -262,6 +266,7 @@ async fn start_gateway(
     let (users, _) = Actor::spawn(None, Directory::new(users), ())
         .await
         .context("failed to start the user directory")?;
+    let config_backfills = config.ws.max_concurrent_backfills;
     let auth_quota = Quota::per_minute(nonzero(config.limits.auth_per_minute));
     let passwords = Passwords::new(
         config.auth.password_memory_kib,
@@ -277,7 +282,26 @@ async fn start_gateway(
         users,
         auth_limiter: Arc::new(RateLimiter::keyed(auth_quota)),
         next_session: Arc::new(AtomicU64::new(1)),
+        backfills: Arc::new(tokio::sync::Semaphore::new(config_backfills.max(1))),
     })
+}
+
+/// Sets the gauge of live actors ([`crate::metrics::ACTORS_ACTIVE`]) every second until shutdown.
+async fn count_actors(state: AppState, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        }
+        let rooms = ractor::call!(state.rooms, DirectoryMessage::GetCount);
+        let users = ractor::call!(state.users, DirectoryMessage::GetCount);
+        let (Ok(rooms), Ok(users)) = (rooms, users) else {
+            return;
+        };
+        metrics::gauge!(crate::metrics::ACTORS_ACTIVE, "kind" => "room").set(rooms as f64);
+        metrics::gauge!(crate::metrics::ACTORS_ACTIVE, "kind" => "user").set(users as f64);
+    }
 }
 
 /// Hides the password of a database URL for logs.

@@ -326,8 +326,22 @@ pub struct WsConfig {
     pub heartbeat_ms: u64,
     /// Frames queued for one connection before it counts as too slow and is closed. Default: 1024.
     pub outbox_frames: usize,
+    /// Bytes of frames queued for one connection before it counts as too slow and is closed (it
+    /// resumes with `since`): with `outbox_frames`, what one lagging client can make the node hold.
+    /// Default: 1048576 (1 MiB).
+    pub outbox_bytes: usize,
     /// Milliseconds a new connection has to send CONNECT. Default: 10000.
     pub connect_timeout_ms: u64,
+    /// Milliseconds one write to a connection may take; a client that stops reading (a full TCP
+    /// window) is dropped past it and its resources freed. Default: 10000.
+    pub write_timeout_ms: u64,
+    /// Resume backfills (a SUBSCRIBE with `since` older than the room's ring, streamed page by page
+    /// from the store) running at once on the node; a resume that waits more than 10 s for one is
+    /// refused with an ERROR. Default: 32.
+    pub max_concurrent_backfills: usize,
+    /// WebSocket sessions one user may have open at once on the node; CONNECT past it gets an ERROR.
+    /// Default: 32.
+    pub max_sessions_per_user: usize,
 }
 
 impl Default for WsConfig {
@@ -335,7 +349,11 @@ impl Default for WsConfig {
         WsConfig {
             heartbeat_ms: 10_000,
             outbox_frames: 1024,
+            outbox_bytes: 1 << 20,
             connect_timeout_ms: 10_000,
+            write_timeout_ms: 10_000,
+            max_concurrent_backfills: 32,
+            max_sessions_per_user: 32,
         }
     }
 }

@@ -32,6 +32,26 @@ pub const JOURNAL_COMMIT_SECONDS: &str = "banter_journal_commit_seconds";
 /// Messages in one commit of the in-process journal (histogram).
 pub const JOURNAL_COMMIT_MESSAGES: &str = "banter_journal_commit_messages";
 
+/// Requests and connections refused to protect the node (counter, label `reason`: `backfill_busy`,
+/// `node_connections`, `ip_connections`, `user_sessions`).
+pub const REFUSED: &str = "banter_refused_total";
+/// Sessions ended because the client did not keep up (counter, label `reason`: `too_slow` for a full
+/// outbox, `write_deadline` for a write that did not finish in time).
+pub const SESSIONS_DROPPED: &str = "banter_sessions_dropped_total";
+
+/// Actors live on this node (gauge, label `kind`: `room`, `user`), refreshed every second.
+pub const ACTORS_ACTIVE: &str = "banter_actors_active";
+
+/// Counts a refusal (see [`REFUSED`]).
+pub fn refused(reason: &'static str) {
+    metrics::counter!(REFUSED, "reason" => reason).increment(1);
+}
+
+/// Counts a session ended for not keeping up (see [`SESSIONS_DROPPED`]).
+pub fn session_dropped(reason: &'static str) {
+    metrics::counter!(SESSIONS_DROPPED, "reason" => reason).increment(1);
+}
+
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
 /// Installs the Prometheus recorder as the global one (once per process) and describes Banter's
@@ -57,6 +77,21 @@ fn describe() {
         PERSISTER_LAG,
         Unit::Count,
         "records of the partition not yet committed by the persister group"
+    );
+    describe_gauge!(
+        ACTORS_ACTIVE,
+        Unit::Count,
+        "room and user actors live on this node"
+    );
+    describe_counter!(
+        REFUSED,
+        Unit::Count,
+        "requests and connections refused to protect the node, by reason"
+    );
+    describe_counter!(
+        SESSIONS_DROPPED,
+        Unit::Count,
+        "sessions ended because the client did not keep up, by reason"
     );
     describe_counter!(PERSISTER_ROWS, Unit::Count, "rows the persister inserted");
     describe_counter!(

@@ -5,18 +5,31 @@ use banter_actors::encode::USER_QUEUE;
 use banter_actors::model::RoomId;
 use banter_proto::stomp::Frame;
 
-/// Why a session ends with an ERROR frame.
+/// Why a session ends: with an ERROR frame, or (`unwritable`) by dropping a connection that takes no
+/// more writes.
 pub(super) struct Fatal {
-    /// Text of the ERROR frame's `message` header.
+    /// Text of the ERROR frame's `message` header (or, when unwritable, of the log line).
     pub(super) message: String,
     /// The `receipt` of the frame that caused it.
     pub(super) receipt_id: Option<String>,
+    /// The connection cannot be written to (closed, or stalled past the write deadline): it is
+    /// dropped without an ERROR frame.
+    pub(super) unwritable: bool,
 }
 
 pub(super) fn fatal(message: impl Into<String>) -> Fatal {
     Fatal {
         message: message.into(),
         receipt_id: None,
+        unwritable: false,
+    }
+}
+
+/// The connection takes no more writes: it is dropped.
+pub(super) fn unwritable(message: impl Into<String>) -> Fatal {
+    Fatal {
+        unwritable: true,
+        ..fatal(message)
     }
 }
 
@@ -47,7 +60,10 @@ pub(super) fn parse_destination(dest: &str) -> Result<Target, Fatal> {
 
 pub(super) fn required<'a>(frame: &'a Frame, name: &str) -> Result<&'a str, Fatal> {
     frame.header(name).ok_or_else(|| Fatal {
-        message: format!("missing header '{name}' in {}", frame.command.as_str()),
         receipt_id: frame.header("receipt").map(str::to_owned),
+        ..fatal(format!(
+            "missing header '{name}' in {}",
+            frame.command.as_str()
+        ))
     })
 }

@@ -5,12 +5,19 @@
 //! answered with an ERROR frame and the connection is closed, as STOMP 1.2 prescribes; nothing a client
 //! sends can affect another connection. A client too slow to drain its outbox is closed with an ERROR
 //! and resumes by seq.
+//!
+//! What a client can make a session hold is bounded: the write buffer is flushed once it passes
+//! [`FLUSH_BYTES`] and every write has a deadline (`ws.write_timeout_ms`; a client that stops reading is
+//! dropped); a resume streams its backfill page by page under a node-wide cap on backfills running at
+//! once; a room is reached only once the user is known to be a member (one store lookup per room,
+//! cached), so a non-member never makes a room activate; typing and read frames are coalesced before
+//! they reach the room and charged to the user's send budget. The session ends when its access token
+//! expires.
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use futures::SinkExt;
-use std::time::Duration;
 
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
 use banter_actors::delivery::{Outbound, SessionHandle, SessionInbox};
@@ -24,17 +31,23 @@ use banter_actors::user::{SendBudget, UserMessage};
 use banter_proto::stomp::{self, Command, Frame, Limits, Parsed};
 use bytes::{BufMut, Bytes, BytesMut};
 use ractor::{ActorRef, RpcReplyPort};
-use tokio::time::{Instant, MissedTickBehavior, interval, timeout};
+use tokio::time::{Instant, MissedTickBehavior, interval, sleep_until, timeout};
 use tracing::{debug, instrument};
 
 use crate::app::AppState;
-use crate::auth::{TokenType, bearer};
 
-use super::frames::{Fatal, Target, fatal, parse_destination, required};
+use super::frames::{Fatal, Target, fatal, parse_destination, required, unwritable};
 
 mod backfill;
+mod connect;
+mod known;
+
+use known::KnownRooms;
 
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Bytes of pending frames past which the session writes them out before it buffers more.
+const FLUSH_BYTES: usize = 64 * 1024;
 
 struct RoomSub {
     id: String,
@@ -46,12 +59,19 @@ struct RoomSub {
 
 struct Session {
     state: AppState,
+    socket: WebSocket,
     handle: SessionHandle,
     user: UserId,
     budget: SendBudget,
     rooms: HashMap<RoomId, RoomSub>,
+    /// Rooms the user is known to be a member of, with what was last passed on to each.
+    known: KnownRooms,
     user_sub: Option<String>,
     limits: Limits,
+    /// Longest time one write may take before the connection is dropped.
+    write_timeout: Duration,
+    /// When the access token of CONNECT expires: the session ends then.
+    expires: Instant,
     /// Frames waiting to be written, back to back; `ends` marks where each one ends.
     out: BytesMut,
     ends: Vec<usize>,
@@ -60,15 +80,8 @@ struct Session {
 /// Runs a connection to its end.
 #[instrument(name = "ws.session", skip_all)]
 pub(super) async fn run(state: AppState, mut socket: WebSocket) {
-    let limits = Limits {
-        max_frame_bytes: state
-            .config
-            .limits
-            .max_frame_bytes
-            .max(state.config.limits.max_body_bytes + 1024),
-        max_body_bytes: state.config.limits.max_body_bytes,
-        ..Limits::default()
-    };
+    let limits = connect::frame_limits(&state);
+    let write_timeout = Duration::from_millis(state.config.ws.write_timeout_ms.max(1));
     let mut buf = BytesMut::new();
     let connect = timeout(
         Duration::from_millis(state.config.ws.connect_timeout_ms),
@@ -76,25 +89,30 @@ pub(super) async fn run(state: AppState, mut socket: WebSocket) {
     )
     .await;
     let frame = match connect {
-        Err(_) => return close_with_error(&mut socket, fatal("no CONNECT frame in time")).await,
-        Ok(Err(e)) => return close_with_error(&mut socket, e).await,
+        Err(_) => {
+            let e = fatal("no CONNECT frame in time");
+            return close_with_error(&mut socket, e, write_timeout).await;
+        }
+        Ok(Err(e)) => return close_with_error(&mut socket, e, write_timeout).await,
         Ok(Ok(None)) => return,
         Ok(Ok(Some(f))) => f,
     };
-    let (mut session, mut inbox, heart_beat) = match Session::connect(&state, frame).await {
-        Ok(s) => s,
-        Err(e) => return close_with_error(&mut socket, e).await,
+    let connected = match connect::connect(&state, frame).await {
+        Ok(c) => c,
+        Err(e) => return close_with_error(&mut socket, e, write_timeout).await,
     };
-    session.flush(&mut socket).await;
-    let result = session
-        .serve(&mut socket, &mut inbox, &mut buf, heart_beat)
-        .await;
+    let (mut session, mut inbox, heart_beat) = Session::new(state, socket, connected, limits);
+    let result = match session.flush().await {
+        Ok(()) => session.serve(&mut inbox, &mut buf, heart_beat).await,
+        Err(e) => Err(e),
+    };
     session.end();
+    let mut socket = session.socket;
     match result {
         Ok(()) => {
-            let _ = socket.send(Message::Close(None)).await;
+            let _ = timeout(write_timeout, socket.send(Message::Close(None))).await;
         }
-        Err(e) => close_with_error(&mut socket, e).await,
+        Err(e) => close_with_error(&mut socket, e, write_timeout).await,
     }
 }
 
@@ -139,6 +157,7 @@ fn take_frame(buf: &mut BytesMut, limits: &Limits) -> Result<Option<Frame>, Fata
 }
 
 fn too_slow() -> Fatal {
+    crate::metrics::session_dropped("too_slow");
     fatal("client too slow to receive its messages; reconnect and resume with 'since'")
 }
 
@@ -147,7 +166,13 @@ async fn send_bytes(socket: &mut WebSocket, bytes: Bytes) -> Result<(), axum::Er
     socket.send(Message::Text(text)).await
 }
 
-async fn close_with_error(socket: &mut WebSocket, e: Fatal) {
+/// Ends a connection: an ERROR frame then a close, both within `deadline`; a connection that takes no
+/// more writes is just dropped.
+async fn close_with_error(socket: &mut WebSocket, e: Fatal, deadline: Duration) {
+    if e.unwritable {
+        debug!(reason = %e.message, "dropping session");
+        return;
+    }
     debug!(message = %e.message, "closing session with an error");
     let mut frame =
         Frame::new(Command::Error).with_header("message", e.message.replace(['\n', '\r'], " "));
@@ -157,98 +182,42 @@ async fn close_with_error(socket: &mut WebSocket, e: Fatal) {
     let frame = frame
         .with_header("content-type", "text/plain")
         .with_body(Bytes::from(e.message.into_bytes()));
-    let _ = send_bytes(socket, frame.to_bytes()).await;
-    let _ = socket.send(Message::Close(None)).await;
+    let _ = timeout(deadline, async {
+        let _ = send_bytes(socket, frame.to_bytes()).await;
+        let _ = socket.send(Message::Close(None)).await;
+    })
+    .await;
 }
 
 impl Session {
-    /// Authenticates a CONNECT frame and registers the session; returns it with its inbox and the
-    /// negotiated heart-beat periods (send, receive) in ms.
-    async fn connect(
-        state: &AppState,
-        frame: Frame,
-    ) -> Result<(Session, SessionInbox, (u64, u64)), Fatal> {
-        if !matches!(frame.command, Command::Connect | Command::Stomp) {
-            return Err(fatal(format!(
-                "expected CONNECT, got {}",
-                frame.command.as_str()
-            )));
-        }
-        if let Some(versions) = frame.header("accept-version")
-            && !versions.split(',').any(|v| v.trim() == "1.2")
-        {
-            return Err(fatal("only STOMP 1.2 is supported"));
-        }
-        let token = frame
-            .header("authorization")
-            .and_then(bearer)
-            .or_else(|| frame.header("passcode"))
-            .ok_or_else(|| {
-                fatal("missing token: send 'authorization: Bearer <token>' or 'passcode'")
-            })?;
-        let claims = state
-            .keys
-            .verify(token, TokenType::Access)
-            .map_err(|e| fatal(e.to_string()))?;
-        let user = claims.user_id().map_err(|e| fatal(e.to_string()))?;
-        let client_hb = match frame.header("heart-beat") {
-            Some(v) => stomp::parse_heart_beat(v).map_err(|e| fatal(e.to_string()))?,
-            None => (0, 0),
+    /// Builds the session of an authenticated connection, with CONNECTED waiting to be written.
+    fn new(
+        state: AppState,
+        socket: WebSocket,
+        c: connect::Connected,
+        limits: Limits,
+    ) -> (Session, SessionInbox, (u64, u64)) {
+        let write_timeout = Duration::from_millis(state.config.ws.write_timeout_ms.max(1));
+        let session = Session {
+            state,
+            socket,
+            handle: c.handle,
+            user: c.user,
+            budget: c.budget,
+            rooms: HashMap::new(),
+            known: KnownRooms::default(),
+            user_sub: None,
+            limits,
+            write_timeout,
+            expires: c.expires,
+            ends: vec![c.connected.len()],
+            out: c.connected,
         };
-        let hb = state.config.ws.heartbeat_ms;
-        let heart_beat = stomp::negotiate_heart_beat(client_hb, (hb, hb));
-        let id = state.next_session.fetch_add(1, Ordering::Relaxed);
-        let (handle, inbox) = SessionHandle::new(id, user, state.config.ws.outbox_frames);
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let _ = state.users.cast(DirectoryMessage::Route(
-            user,
-            UserMessage::Attach {
-                session: handle.clone(),
-                reply: RpcReplyPort::from(tx),
-            },
-        ));
-        let budget = match timeout(CALL_TIMEOUT, rx).await {
-            Ok(Ok(b)) => b,
-            _ => return Err(fatal("server busy: user actor unavailable")),
-        };
-        let mut out = BytesMut::new();
-        Frame::new(Command::Connected)
-            .with_header("version", "1.2")
-            .with_header("heart-beat", format!("{},{}", heart_beat.0, heart_beat.1))
-            .with_header("server", concat!("banter/", env!("CARGO_PKG_VERSION")))
-            .with_header("session", id.to_string())
-            .with_header("user-id", user.to_string())
-            .encode(&mut out);
-        let limits = Limits {
-            max_frame_bytes: state
-                .config
-                .limits
-                .max_frame_bytes
-                .max(state.config.limits.max_body_bytes + 1024),
-            max_body_bytes: state.config.limits.max_body_bytes,
-            ..Limits::default()
-        };
-        debug!(session = id, user_id = %user, "session connected");
-        Ok((
-            Session {
-                state: state.clone(),
-                handle,
-                user,
-                budget,
-                rooms: HashMap::new(),
-                user_sub: None,
-                limits,
-                ends: vec![out.len()],
-                out,
-            },
-            inbox,
-            heart_beat,
-        ))
+        (session, c.inbox, c.heart_beat)
     }
 
     async fn serve(
         &mut self,
-        socket: &mut WebSocket,
         inbox: &mut SessionInbox,
         buf: &mut BytesMut,
         (send_ms, recv_ms): (u64, u64),
@@ -266,11 +235,11 @@ impl Session {
             // Frames already buffered are handled before reading more.
             while let Some(frame) = take_frame(buf, &self.limits)? {
                 if !self.on_frame(frame).await? {
-                    self.flush(socket).await;
+                    self.flush().await?;
                     return Ok(());
                 }
             }
-            self.flush(socket).await;
+            self.flush().await?;
             // Set only when the outbox is full, i.e. when it has items: checked before taking them, it
             // is never missed, and a slow session is closed before it writes its backlog.
             if inbox.slow.is_set() {
@@ -278,21 +247,21 @@ impl Session {
             }
             tokio::select! {
                 biased;
-                item = inbox.rx.recv() => {
+                item = inbox.recv() => {
                     if inbox.slow.is_set() {
                         return Err(too_slow());
                     }
                     let Some(item) = item else { return Ok(()) };
                     self.on_outbound(item).await?;
                     // Write everything already queued in one go.
-                    while let Ok(item) = inbox.rx.try_recv() {
+                    while let Some(item) = inbox.try_recv() {
                         self.on_outbound(item).await?;
-                        if self.out.len() > 64 * 1024 {
+                        if self.out.len() > FLUSH_BYTES {
                             break;
                         }
                     }
                 }
-                msg = socket.recv() => {
+                msg = self.socket.recv() => {
                     match msg {
                         None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return Ok(()),
                         Some(Ok(m)) => {
@@ -310,29 +279,52 @@ impl Session {
                         self.end_frame();
                     }
                 }
+                () = sleep_until(self.expires) => {
+                    return Err(fatal(
+                        "access token expired: reconnect with a new token and resume with 'since'",
+                    ));
+                }
             }
         }
     }
 
-    /// Writes whatever frames are pending, one WebSocket message per frame, flushed once.
-    async fn flush(&mut self, socket: &mut WebSocket) {
+    /// Writes whatever frames are pending, one WebSocket message per frame, flushed once, within the
+    /// write deadline; past it, or when the connection is gone, the session ends without more writes.
+    async fn flush(&mut self) -> Result<(), Fatal> {
         if self.out.is_empty() {
-            return;
+            return Ok(());
         }
-        let mut start = 0;
-        for end in std::mem::take(&mut self.ends) {
-            let frame = self.out.split_to(end - start).freeze();
-            start = end;
-            let Ok(text) = Utf8Bytes::try_from(frame) else {
-                continue;
-            };
-            if socket.feed(Message::Text(text)).await.is_err() {
-                self.out.clear();
-                return;
+        let ends = std::mem::take(&mut self.ends);
+        let frames = self.out.split().freeze();
+        let socket = &mut self.socket;
+        let write = async move {
+            let mut start = 0;
+            for end in ends {
+                let frame = frames.slice(start..end);
+                start = end;
+                let Ok(text) = Utf8Bytes::try_from(frame) else {
+                    continue;
+                };
+                socket.feed(Message::Text(text)).await?;
+            }
+            socket.flush().await
+        };
+        match timeout(self.write_timeout, write).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(unwritable("connection closed by the client")),
+            Err(_) => {
+                crate::metrics::session_dropped("write_deadline");
+                Err(unwritable("client stopped reading: write deadline passed"))
             }
         }
-        self.out.clear();
-        let _ = socket.flush().await;
+    }
+
+    /// Writes the pending frames once they pass [`FLUSH_BYTES`].
+    async fn flush_if_large(&mut self) -> Result<(), Fatal> {
+        if self.out.len() >= FLUSH_BYTES {
+            self.flush().await?;
+        }
+        Ok(())
     }
 
     /// Marks the end of a frame just written to `out`.
@@ -411,12 +403,8 @@ impl Session {
                     rules::validate_body(&frame.body, self.state.config.limits.max_body_bytes)
                         .map_err(|e| fatal(e.to_string()))?
                         .to_owned();
-                if self.budget.check().is_err() {
-                    return Err(fatal(format!(
-                        "rate limit exceeded: at most {} messages per second",
-                        self.state.config.limits.send_per_second
-                    )));
-                }
+                self.ensure_member(room).await?;
+                self.charge()?;
                 (
                     room,
                     RoomMessage::Publish {
@@ -432,20 +420,62 @@ impl Session {
                 )
             }
             Target::Typing(room) => {
+                self.ensure_member(room).await?;
                 self.receipt(receipt);
+                if !self.known.typing_due(room, Instant::now()) {
+                    return Ok(());
+                }
+                self.charge()?;
                 (room, RoomMessage::Typing { session })
             }
             Target::Read(room) => {
                 let seq = required(frame, "seq")?
                     .parse::<Seq>()
                     .map_err(|_| fatal("header 'seq' must be a non-negative integer"))?;
+                self.ensure_member(room).await?;
                 self.receipt(receipt);
+                if !self.known.read_rises(room, seq) {
+                    return Ok(());
+                }
+                self.charge()?;
                 (room, RoomMessage::MarkRead { session, seq })
             }
             Target::UserQueue => return Err(fatal(format!("cannot SEND to {USER_QUEUE}"))),
         };
         self.route(room, msg);
         Ok(())
+    }
+
+    /// Takes one unit of the user's send budget (shared by all their connections).
+    fn charge(&self) -> Result<(), Fatal> {
+        self.budget.check().map_err(|_| {
+            fatal(format!(
+                "rate limit exceeded: at most {} messages per second",
+                self.state.config.limits.send_per_second
+            ))
+        })
+    }
+
+    /// Succeeds when the user is a member of `room`: known already (subscribed, or looked up before),
+    /// else looked up in the store. A room is never activated for a user who is not a member.
+    async fn ensure_member(&mut self, room: RoomId) -> Result<(), Fatal> {
+        if self.rooms.contains_key(&room) || self.known.contains(room) {
+            return Ok(());
+        }
+        let store = self.state.store();
+        let unavailable = || fatal(format!("room {room} is unavailable, try again"));
+        match timeout(CALL_TIMEOUT, store.member_role(room, self.user)).await {
+            Ok(Ok(Some(_))) => {
+                self.known.insert(room);
+                Ok(())
+            }
+            Ok(Ok(None)) => match timeout(CALL_TIMEOUT, store.room(room)).await {
+                Ok(Ok(Some(_))) => Err(fatal(RoomError::NotMember(room).to_string())),
+                Ok(Ok(None)) => Err(fatal(RoomError::NotFound(room).to_string())),
+                _ => Err(unavailable()),
+            },
+            _ => Err(unavailable()),
+        }
     }
 
     /// Sends a command to a room: straight to its actor while subscribed (a subscribed room does not
@@ -481,6 +511,7 @@ impl Session {
                     ),
                     None => None,
                 };
+                self.ensure_member(room).await?;
                 self.subscribe_room(room, id, since).await
             }
             Target::UserQueue => {
@@ -502,7 +533,15 @@ impl Session {
         let (actor, ok) = self.call_subscribe(room, since).await?;
         let mut last = since.map_or(ok.last_seq, |s| s.min(ok.last_seq));
         if let Some((from, to)) = ok.backfill {
-            last = self.backfill(room, &sub_id, from - 1, to).await?;
+            match self.backfill(room, &sub_id, from - 1, to).await {
+                Ok(seq) => last = seq,
+                Err(e) => {
+                    let _ = actor.cast(RoomMessage::Unsubscribe {
+                        session_id: self.handle.id,
+                    });
+                    return Err(e);
+                }
+            }
         }
         for (seq, tail) in ok.replay {
             if seq > last {
@@ -525,7 +564,7 @@ impl Session {
     }
 
     async fn call_subscribe(
-        &self,
+        &mut self,
         room: RoomId,
         since: Option<Seq>,
     ) -> Result<(ActorRef<RoomMessage>, SubscribeOk), Fatal> {
@@ -553,7 +592,12 @@ impl Session {
         }
         match timeout(CALL_TIMEOUT, rx).await {
             Ok(Ok(Ok(ok))) => Ok((actor, ok)),
-            Ok(Ok(Err(e))) => Err(fatal(e.to_string())),
+            Ok(Ok(Err(e))) => {
+                if matches!(e, RoomError::NotMember(_)) {
+                    self.known.remove(room);
+                }
+                Err(fatal(e.to_string()))
+            }
             _ => Err(unavailable()),
         }
     }
@@ -618,8 +662,8 @@ impl Session {
                 message,
             } => {
                 return Err(Fatal {
-                    message,
                     receipt_id,
+                    ..fatal(message)
                 });
             }
             Outbound::SubscriptionLost { room_id } => {

@@ -250,7 +250,7 @@ async fn messages_published_since_are_in_the_page_before_they_are_stored() {
             .expect("directory");
     }
     for _ in 6..=8 {
-        let item = tokio::time::timeout(Duration::from_secs(5), inbox.rx.recv()).await;
+        let item = tokio::time::timeout(Duration::from_secs(5), inbox.recv()).await;
         assert!(
             matches!(item, Ok(Some(Outbound::Receipt { .. }))),
             "{item:?}"
