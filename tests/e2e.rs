@@ -7,7 +7,8 @@
 //! - [`crash`]: SIGKILL mid-conversation, restart, no acknowledged message lost, no seq reused;
 //! - [`stomp_errors`], [`http_errors`], [`auth`], [`websocket`]: bad input, each answered with the
 //!   exact error while a bystander connection keeps being served;
-//! - [`room_limits`]: keyset pages of the room and member lists;
+//! - [`room_limits`]: per-user budgets on creating rooms, opening DMs and joining (429 with
+//!   `Retry-After`), the cap on rooms per user, and keyset pages of the room and member lists;
 //! - [`third_party`]: the stock Python client `stomp.py` against the node.
 //!
 //! Tests that need no config of their own share one node ([`banter_tests::shared_node`]) and isolate

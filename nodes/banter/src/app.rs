@@ -33,6 +33,7 @@ use tracing::info;
 
 use crate::auth::{AuthKeys, Passwords};
 use crate::config::{Config, JournalKind, Role};
+use crate::http::budget::RoomBudgets;
 use crate::journal::{KafkaJournal, LocalJournal};
 use crate::persister::Persister;
 
@@ -53,6 +54,8 @@ pub struct AppState {
     pub users: ActorRef<DirectoryMessage<Users>>,
     /// Login and register attempts per client IP.
     pub auth_limiter: Arc<DefaultKeyedRateLimiter<IpAddr>>,
+    /// Per-user budgets on creating rooms, opening DMs and joining.
+    pub room_budgets: Arc<RoomBudgets>,
     /// Source of session ids.
     pub next_session: Arc<AtomicU64>,
 }
@@ -263,6 +266,7 @@ async fn start_gateway(
         .await
         .context("failed to start the user directory")?;
     let auth_quota = Quota::per_minute(nonzero(config.limits.auth_per_minute));
+    let room_budgets = Arc::new(RoomBudgets::new(&config.limits));
     let passwords = Passwords::new(
         config.auth.password_memory_kib,
         config.auth.password_iterations,
@@ -276,6 +280,7 @@ async fn start_gateway(
         rooms,
         users,
         auth_limiter: Arc::new(RateLimiter::keyed(auth_quota)),
+        room_budgets,
         next_session: Arc::new(AtomicU64::new(1)),
     })
 }

@@ -1,6 +1,6 @@
 //! Periodic chores of a node, off every request path: deleting expired refresh tokens and forgetting
 //! the per-IP login limiter's state for addresses that have been quiet (its memory would otherwise grow
-//! with every address that ever tried).
+//! with every address that ever tried), and the per-user room budgets' state for users who are quiet.
 
 use std::time::Duration;
 
@@ -33,4 +33,5 @@ pub async fn once(state: &AppState) {
     }
     state.auth_limiter.retain_recent();
     state.auth_limiter.shrink_to_fit();
+    state.room_budgets.retain_recent();
 }

@@ -1,5 +1,8 @@
-//! Rooms: create, list, join, leave, members, DMs and history. The room list and the member list are
-//! keyset pages.
+//! Rooms: create, list, join, leave, members, DMs and history.
+//!
+//! Creating a room, opening a new DM and joining spend the caller's budgets ([`super::budget`]) and
+//! respect `limits.max_rooms_per_user`; asking again for what one has already (a room one is in, an
+//! existing DM) spends nothing. The room list and the member list are keyset pages.
 
 use axum::Json;
 use axum::extract::State;
@@ -12,6 +15,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::budget::{Refusal, Spend};
 use super::extract::{ApiJson, ApiPath, ApiQuery, AuthUser};
 use super::views::{MemberView, MessageView, RoomSummaryView, RoomView};
 use crate::app::AppState;
@@ -141,6 +145,17 @@ async fn announce_room(state: &AppState, room: RoomId, user: UserId) -> ApiResul
     Ok(())
 }
 
+/// Refuses a new membership of `user` when they are in `limits.max_rooms_per_user` rooms already.
+/// Checked before the write: concurrent requests of one user may pass it by as many as race (the
+/// budgets bound how many that can be).
+async fn check_room_cap(state: &AppState, user: UserId) -> Result<(), Refusal> {
+    let max = state.config.limits.max_rooms_per_user;
+    if state.store().membership_count(user).await? >= max {
+        return Err(Refusal::too_many_rooms(max));
+    }
+    Ok(())
+}
+
 /// Parses a page cursor: a non-negative integer id, else 400 `invalid_cursor`.
 fn parse_cursor(raw: Option<&str>) -> ApiResult<Option<i64>> {
     match raw {
@@ -182,15 +197,20 @@ fn cut_page<T>(rows: &mut Vec<T>, limit: u32, key: impl Fn(&T) -> i64) -> Option
     rows.last().map(key)
 }
 
-/// Creates a group room owned by the caller.
+/// Creates a group room owned by the caller (spends one of `limits.rooms_per_hour`).
 #[utoipa::path(post, path = "/api/rooms", tag = "rooms", request_body = CreateRoom, security(("bearer" = [])),
-    responses((status = 201, body = RoomView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+    responses((status = 201, body = RoomView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, description = "`too_many_rooms`: the caller is in `limits.max_rooms_per_user` rooms", body = ErrorBody),
+        (status = 429, description = "`rate_limited`: over `limits.rooms_per_hour`", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds until the next room may be created")))))]
 pub async fn create(
     State(state): State<AppState>,
     me: AuthUser,
     ApiJson(req): ApiJson<CreateRoom>,
-) -> ApiResult<(StatusCode, Json<RoomView>)> {
+) -> Result<(StatusCode, Json<RoomView>), Refusal> {
     let name = rules::validate_room_name(&req.name)?;
+    state.room_budgets.spend(Spend::CreateRoom, me.id)?;
+    check_room_cap(&state, me.id).await?;
     let room = state
         .store()
         .create_room(RoomKind::Group, &name, me.id, state.now_ms())
@@ -237,23 +257,36 @@ pub async fn get(
     Ok(Json(RoomView::from(&room)))
 }
 
-/// Joins a group room (joining twice changes nothing).
+/// Joins a group room (joining twice changes nothing). A join of a room the caller is not in spends
+/// one of `limits.joins_per_minute`, whether it succeeds or not.
 #[utoipa::path(post, path = "/api/rooms/{id}/join", tag = "rooms", params(("id" = i64, Path)), security(("bearer" = [])),
-    responses((status = 200, body = RoomView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = RoomView), (status = 401, body = ErrorBody),
+        (status = 403, description = "`forbidden` (not a group room) or `too_many_rooms` (the caller is in `limits.max_rooms_per_user` rooms)", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 429, description = "`rate_limited`: over `limits.joins_per_minute`", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds until the next join may be tried")))))]
 pub async fn join(
     State(state): State<AppState>,
     me: AuthUser,
     ApiPath(id): ApiPath<i64>,
-) -> ApiResult<Json<RoomView>> {
+) -> Result<Json<RoomView>, Refusal> {
     let room_id = RoomId(id);
+    let already = state.store().member_role(room_id, me.id).await?.is_some();
+    if !already {
+        state.room_budgets.spend(Spend::Join, me.id)?;
+    }
     let room = state
         .store()
         .room(room_id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("room {room_id} does not exist")))?;
     if room.kind != RoomKind::Group {
-        return Err(ApiError::forbidden("only group rooms can be joined"));
+        return Err(ApiError::forbidden("only group rooms can be joined").into());
     }
+    if already {
+        return Ok(Json(RoomView::from(&room)));
+    }
+    check_room_cap(&state, me.id).await?;
     if state
         .store()
         .add_member(room_id, me.id, Role::Member, state.now_ms())
@@ -311,21 +344,32 @@ pub async fn members(
     }))
 }
 
-/// Opens the DM room with another user: the same room every time, whoever asks.
+/// Opens the DM room with another user: the same room every time, whoever asks. Reopening an existing
+/// DM is free; an attempt at a new one spends one of `limits.dms_per_hour`, whether it succeeds or not.
 #[utoipa::path(post, path = "/api/dms", tag = "rooms", request_body = OpenDm, security(("bearer" = [])),
-    responses((status = 201, body = RoomView), (status = 200, body = RoomView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 201, body = RoomView), (status = 200, body = RoomView), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "`too_many_rooms`: the caller is in `limits.max_rooms_per_user` rooms", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 429, description = "`rate_limited`: over `limits.dms_per_hour`", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds until the next DM may be opened")))))]
 pub async fn open_dm(
     State(state): State<AppState>,
     me: AuthUser,
     ApiJson(req): ApiJson<OpenDm>,
-) -> ApiResult<(StatusCode, Json<RoomView>)> {
+) -> Result<(StatusCode, Json<RoomView>), Refusal> {
     let peer = UserId(req.user_id);
     if peer == me.id {
-        return Err(ApiError::bad_request("cannot open a DM with yourself"));
+        return Err(ApiError::bad_request("cannot open a DM with yourself").into());
     }
+    if let Some(room) = state.store().find_dm(me.id, peer).await? {
+        return Ok((StatusCode::OK, Json(RoomView::from(&room))));
+    }
+    state.room_budgets.spend(Spend::OpenDm, me.id)?;
     if state.store().user_by_id(peer).await?.is_none() {
-        return Err(ApiError::not_found(format!("user {peer} does not exist")));
+        return Err(ApiError::not_found(format!("user {peer} does not exist")).into());
     }
+    check_room_cap(&state, me.id).await?;
     let (room, created) = state.store().dm_room(me.id, peer, state.now_ms()).await?;
     if created {
         announce_room(&state, room.id, me.id).await?;

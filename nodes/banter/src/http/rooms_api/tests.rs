@@ -85,3 +85,26 @@ fn openapi_tells_the_page_parameters_and_their_bounds() {
         );
     }
 }
+
+#[test]
+fn openapi_tells_the_budget_answers() {
+    let doc = openapi();
+    for (path, statuses) in [
+        ("/api/rooms", &["403", "429"][..]),
+        ("/api/dms", &["401", "403", "429"][..]),
+        ("/api/rooms/{id}/join", &["401", "403", "429"][..]),
+    ] {
+        let responses = &doc["paths"][path]["post"]["responses"];
+        for status in statuses {
+            assert!(
+                responses[status].is_object(),
+                "POST {path} documents {status}"
+            );
+        }
+        assert!(
+            responses["429"]["headers"]["Retry-After"].is_object(),
+            "POST {path}: 429 has Retry-After: {}",
+            responses["429"]
+        );
+    }
+}
