@@ -52,10 +52,10 @@ pub struct AppState {
     pub rooms: ActorRef<DirectoryMessage<Rooms>>,
     /// Directory of user actors.
     pub users: ActorRef<DirectoryMessage<Users>>,
-    /// Login and register attempts per client IP.
-    pub auth_limiter: Arc<DefaultKeyedRateLimiter<IpAddr>>,
     /// Per-user budgets on creating rooms, opening DMs and joining.
     pub room_budgets: Arc<RoomBudgets>,
+    /// Login and register attempts per client IP.
+    pub auth_limiter: Arc<DefaultKeyedRateLimiter<IpAddr>>,
     /// Source of session ids.
     pub next_session: Arc<AtomicU64>,
 }
@@ -266,12 +266,12 @@ async fn start_gateway(
         .await
         .context("failed to start the user directory")?;
     let auth_quota = Quota::per_minute(nonzero(config.limits.auth_per_minute));
-    let room_budgets = Arc::new(RoomBudgets::new(&config.limits));
     let passwords = Passwords::new(
         config.auth.password_memory_kib,
         config.auth.password_iterations,
     )
     .context("invalid auth.password_memory_kib / auth.password_iterations")?;
+    let room_budgets = Arc::new(RoomBudgets::new(&config.limits));
     Ok(AppState {
         config: Arc::new(config),
         ports,
@@ -279,8 +279,8 @@ async fn start_gateway(
         passwords,
         rooms,
         users,
-        auth_limiter: Arc::new(RateLimiter::keyed(auth_quota)),
         room_budgets,
+        auth_limiter: Arc::new(RateLimiter::keyed(auth_quota)),
         next_session: Arc::new(AtomicU64::new(1)),
     })
 }

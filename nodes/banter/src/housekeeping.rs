@@ -1,6 +1,6 @@
 //! Periodic chores of a node, off every request path: deleting expired refresh tokens and forgetting
 //! the per-IP login limiter's state for addresses that have been quiet (its memory would otherwise grow
-//! with every address that ever tried), and the per-user room budgets' state for users who are quiet.
+//! with every address that ever tried).
 
 use std::time::Duration;
 
@@ -31,7 +31,8 @@ pub async fn once(state: &AppState) {
         Ok(n) => debug!(purged = n, "expired refresh tokens purged"),
         Err(e) => warn!(error = %e, "refresh token purge failed"),
     }
+    // The per-user room budgets grow with every user who created, opened or joined lately.
+    state.room_budgets.retain_recent();
     state.auth_limiter.retain_recent();
     state.auth_limiter.shrink_to_fit();
-    state.room_budgets.retain_recent();
 }
