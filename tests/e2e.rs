@@ -8,6 +8,8 @@
 //! - [`stomp_errors`], [`http_errors`], [`auth`], [`websocket`]: bad input, each answered with the
 //!   exact error while a bystander connection keeps being served;
 //! - [`hostile`]: clients that try to make the node hold unbounded resources, each shown bounded;
+//! - [`room_limits`]: per-user budgets on creating rooms, opening DMs and joining (429 with
+//!   `Retry-After`), the cap on rooms per user, and keyset pages of the room and member lists;
 //! - [`third_party`]: the stock Python client `stomp.py` against the node.
 //!
 //! Tests that need no config of their own share one node ([`banter_tests::shared_node`]) and isolate
@@ -23,6 +25,7 @@ mod hostile;
 mod http_errors;
 mod loadgen;
 mod resume;
+mod room_limits;
 mod stomp_errors;
 mod third_party;
 mod websocket;

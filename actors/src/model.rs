@@ -165,6 +165,9 @@ pub struct RoomSummary {
     pub unread: u64,
     /// For a DM, the other member's user id.
     pub dm_peer: Option<UserId>,
+    /// Time of the newest stored message, or of the room's creation when it has none (ms since the
+    /// epoch).
+    pub last_activity_ms: i64,
 }
 
 /// A chat message, as journaled, stored and delivered.

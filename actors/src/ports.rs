@@ -86,8 +86,29 @@ pub trait Store: Send + Sync + 'static {
     async fn member_role(&self, room: RoomId, user: UserId) -> StoreResult<Option<Role>>;
     /// Returns the members of a room, ordered by user id.
     async fn members(&self, room: RoomId) -> StoreResult<Vec<Member>>;
-    /// Returns the rooms of a user with unread counts, most recently active first.
-    async fn rooms_of(&self, user: UserId) -> StoreResult<Vec<RoomSummary>>;
+    /// Returns up to `limit` members of a room with a user id above `after` (from the first when
+    /// `None`), ordered by user id: one range of the primary key.
+    async fn members_after(
+        &self,
+        room: RoomId,
+        after: Option<UserId>,
+        limit: u32,
+    ) -> StoreResult<Vec<Member>>;
+    /// Returns up to `limit` rooms of a user with a room id above `after` (from the first when `None`),
+    /// ordered by room id, with their counters: the unread counts are computed for these rooms only.
+    async fn rooms_of(
+        &self,
+        user: UserId,
+        after: Option<RoomId>,
+        limit: u32,
+    ) -> StoreResult<Vec<RoomSummary>>;
+    /// Returns the summary of one room for one member (as [`Store::rooms_of`] lists it), or `None` when
+    /// the user is not a member; it reads that room only.
+    async fn room_summary(&self, room: RoomId, user: UserId) -> StoreResult<Option<RoomSummary>>;
+    /// Returns how many rooms the user is a member of (DMs included).
+    async fn membership_count(&self, user: UserId) -> StoreResult<u64>;
+    /// Returns the DM room of the pair when it exists; never creates it (see [`Store::dm_room`]).
+    async fn find_dm(&self, a: UserId, b: UserId) -> StoreResult<Option<Room>>;
     /// Raises the member's read marker to `seq` (never lowers it); returns the marker now stored.
     async fn mark_read(&self, room: RoomId, user: UserId, seq: Seq) -> StoreResult<Seq>;
 

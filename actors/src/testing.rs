@@ -269,7 +269,33 @@ impl Store for FakeStore {
             .collect())
     }
 
-    async fn rooms_of(&self, _user: UserId) -> StoreResult<Vec<RoomSummary>> {
+    async fn members_after(
+        &self,
+        _room: RoomId,
+        _after: Option<UserId>,
+        _limit: u32,
+    ) -> StoreResult<Vec<Member>> {
+        unused()
+    }
+
+    async fn rooms_of(
+        &self,
+        _user: UserId,
+        _after: Option<RoomId>,
+        _limit: u32,
+    ) -> StoreResult<Vec<RoomSummary>> {
+        unused()
+    }
+
+    async fn room_summary(&self, _room: RoomId, _user: UserId) -> StoreResult<Option<RoomSummary>> {
+        unused()
+    }
+
+    async fn membership_count(&self, _user: UserId) -> StoreResult<u64> {
+        unused()
+    }
+
+    async fn find_dm(&self, _a: UserId, _b: UserId) -> StoreResult<Option<Room>> {
         unused()
     }
 

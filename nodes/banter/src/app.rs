@@ -33,6 +33,7 @@ use tracing::info;
 
 use crate::auth::{AuthKeys, Passwords};
 use crate::config::{Config, JournalKind, Role};
+use crate::http::budget::RoomBudgets;
 use crate::journal::{KafkaJournal, LocalJournal};
 use crate::persister::Persister;
 
@@ -51,6 +52,8 @@ pub struct AppState {
     pub rooms: ActorRef<DirectoryMessage<Rooms>>,
     /// Directory of user actors.
     pub users: ActorRef<DirectoryMessage<Users>>,
+    /// Per-user budgets on creating rooms, opening DMs and joining.
+    pub room_budgets: Arc<RoomBudgets>,
     /// Login and register attempts per client IP.
     pub auth_limiter: Arc<DefaultKeyedRateLimiter<IpAddr>>,
     /// Source of session ids.
@@ -273,6 +276,7 @@ async fn start_gateway(
         config.auth.password_iterations,
     )
     .context("invalid auth.password_memory_kib / auth.password_iterations")?;
+    let room_budgets = Arc::new(RoomBudgets::new(&config.limits));
     Ok(AppState {
         config: Arc::new(config),
         ports,
@@ -280,6 +284,7 @@ async fn start_gateway(
         passwords,
         rooms,
         users,
+        room_budgets,
         auth_limiter: Arc::new(RateLimiter::keyed(auth_quota)),
         next_session: Arc::new(AtomicU64::new(1)),
         backfills: Arc::new(tokio::sync::Semaphore::new(config_backfills.max(1))),

@@ -255,6 +255,19 @@ pub struct LimitsConfig {
     pub send_per_second: u32,
     /// Burst of messages allowed above the rate. Default: 100.
     pub send_burst: u32,
+    /// Group rooms one user may create per hour (a burst of as many, then one every `3600 /
+    /// rooms_per_hour` seconds); beyond it `POST /api/rooms` answers 429 `rate_limited` with
+    /// `Retry-After`. Default: 60.
+    pub rooms_per_hour: u32,
+    /// New DMs one user may open per hour; reopening an existing DM is free. Beyond it `POST /api/dms`
+    /// answers 429 `rate_limited` with `Retry-After`. Default: 120.
+    pub dms_per_hour: u32,
+    /// Joins one user may attempt per minute (joining a room one is already in is free); beyond it
+    /// `POST /api/rooms/{id}/join` answers 429 `rate_limited` with `Retry-After`. Default: 60.
+    pub joins_per_minute: u32,
+    /// Rooms (DMs included) one user may be a member of; creating, joining or opening a DM beyond it
+    /// answers 403 `too_many_rooms`. A DM someone else opens with the user is not refused. Default: 1000.
+    pub max_rooms_per_user: u64,
     /// Login and register attempts allowed per client IP per minute. Default: 30.
     pub auth_per_minute: u32,
 }
@@ -267,6 +280,10 @@ impl Default for LimitsConfig {
             max_http_body_bytes: 65536,
             send_per_second: 50,
             send_burst: 100,
+            rooms_per_hour: 60,
+            dms_per_hour: 120,
+            joins_per_minute: 60,
+            max_rooms_per_user: 1000,
             auth_per_minute: 30,
         }
     }

@@ -31,6 +31,8 @@ pub async fn once(state: &AppState) {
         Ok(n) => debug!(purged = n, "expired refresh tokens purged"),
         Err(e) => warn!(error = %e, "refresh token purge failed"),
     }
+    // The per-user room budgets grow with every user who created, opened or joined lately.
+    state.room_budgets.retain_recent();
     state.auth_limiter.retain_recent();
     state.auth_limiter.shrink_to_fit();
 }

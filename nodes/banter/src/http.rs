@@ -3,6 +3,7 @@
 //! endpoint `/ws`.
 
 pub mod auth_api;
+pub mod budget;
 pub mod extract;
 mod history;
 pub mod rooms_api;

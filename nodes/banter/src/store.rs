@@ -291,7 +291,7 @@ impl TryFrom<MemberRow> for Member {
     }
 }
 
-/// A row of the `rooms_of` query.
+/// A row of the `rooms_of` and `room_summary` queries.
 #[derive(sqlx::FromRow)]
 struct SummaryRow {
     id: i64,
@@ -304,6 +304,7 @@ struct SummaryRow {
     last_read_seq: i64,
     last_seq: i64,
     unread: i64,
+    last_activity_ms: i64,
 }
 
 impl SummaryRow {
@@ -327,6 +328,7 @@ impl SummaryRow {
             unread: u64::try_from(self.unread)
                 .map_err(|_| StoreError::Other(format!("negative unread count {}", self.unread)))?,
             dm_peer,
+            last_activity_ms: self.last_activity_ms,
         })
     }
 }
@@ -436,6 +438,41 @@ mod tests {
             .await
             .expect("pragma");
         assert_eq!(value, 1);
+    }
+
+    /// The room list's counters run over its page only: the page is cut from one range of the
+    /// `(user_id, room_id)` index before any correlated subquery runs.
+    #[tokio::test]
+    async fn sqlite_rooms_of_cuts_the_page_before_counting() {
+        let store = SqliteStore::open("sqlite::memory:").await.expect("open");
+        let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "EXPLAIN QUERY PLAN {}",
+            sql::ROOMS_OF
+        )))
+        .bind(1_i64)
+        .bind(0_i64)
+        .bind(10_i64)
+        .fetch_all(store.pool())
+        .await
+        .expect("plan");
+        let steps: Vec<&str> = plan.iter().map(|(.., d)| d.as_str()).collect();
+        // Not flattened into the join: the LIMIT applies to the members' rows.
+        assert!(
+            steps
+                .iter()
+                .any(|d| matches!(*d, "CO-ROUTINE m" | "MATERIALIZE m")),
+            "{steps:?}"
+        );
+        assert!(
+            steps
+                .iter()
+                .any(|d| d.contains("room_members_user_id (user_id=? AND room_id>?)")),
+            "{steps:?}"
+        );
+        assert!(
+            !steps.iter().any(|d| d.starts_with("SCAN room_members")),
+            "{steps:?}"
+        );
     }
 
     #[tokio::test]

@@ -73,6 +73,9 @@ pub struct RoomSummaryView {
     pub unread: u64,
     /// For a DM, the other member's id.
     pub dm_peer: Option<i64>,
+    /// Time of the newest message, or of the room's creation when it has none, ms since the epoch:
+    /// what the room list orders by.
+    pub last_activity_ms: i64,
 }
 
 impl From<&RoomSummary> for RoomSummaryView {
@@ -84,6 +87,7 @@ impl From<&RoomSummary> for RoomSummaryView {
             last_read_seq: s.last_read_seq,
             unread: s.unread,
             dm_peer: s.dm_peer.map(|u| u.0),
+            last_activity_ms: s.last_activity_ms,
         }
     }
 }

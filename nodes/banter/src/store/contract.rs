@@ -3,7 +3,7 @@
 //!
 //! `contract_suite!(mod_name, fixture_future)` generates a module with one `#[tokio::test]` per case; the
 //! fixture future yields `Some(Fixture)` or `None` to skip. The cases live by theme in `contract/`:
-//! users, rooms, messages and refresh tokens.
+//! users, rooms, room and member pages, messages and refresh tokens.
 //!
 //! The MySQL fixture reads `BANTER_TEST_MYSQL_URL` (a server URL without a database, as printed by
 //! `scripts/mariadb.sh start`) and gives each test its own fresh database, dropped when the test passes
@@ -19,11 +19,13 @@ use uuid::Uuid;
 use super::{MySqlStore, SqliteStore};
 
 mod messages;
+mod room_pages;
 mod rooms;
 mod tokens;
 mod users;
 
 pub(crate) use messages::*;
+pub(crate) use room_pages::*;
 pub(crate) use rooms::*;
 pub(crate) use tokens::*;
 pub(crate) use users::*;
@@ -47,8 +49,13 @@ macro_rules! contract_suite {
             dm_room_races_create_one_room,
             mark_read_never_lowers,
             rooms_of_counts_unread,
-            rooms_of_orders_by_last_activity,
+            rooms_of_reports_last_activity,
+            rooms_of_pages_by_room_id,
             rooms_of_forgets_removed_members,
+            room_summary_is_the_listed_summary,
+            members_after_pages_by_user_id,
+            membership_count_counts_rooms_and_dms,
+            find_dm_never_creates,
             insert_messages_is_idempotent,
             insert_messages_races_insert_each_row_once,
             insert_messages_chunks_large_batches,

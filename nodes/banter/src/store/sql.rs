@@ -37,19 +37,46 @@ pub(super) const MEMBERS: &str = "SELECT m.user_id, u.username, u.display_name, 
      FROM room_members m JOIN users u ON u.id = m.user_id \
      WHERE m.room_id = ? ORDER BY m.user_id";
 
-/// Selects the rooms of a user with their counters, most recently active first. One query: each
-/// correlated subquery is a seek on the messages primary key, and the unread count scans only the unread
-/// range.
-pub(super) const ROOMS_OF: &str = "SELECT r.id, r.kind, r.name, r.created_by, r.created_at_ms, r.dm_key, \
-            m.role, m.last_read_seq, \
-            COALESCE((SELECT MAX(x.seq) FROM messages x WHERE x.room_id = r.id), 0) AS last_seq, \
-            (SELECT COUNT(*) FROM messages x \
-              WHERE x.room_id = r.id AND x.seq > m.last_read_seq) AS unread, \
-            COALESCE((SELECT x.created_at_ms FROM messages x WHERE x.room_id = r.id \
-                       ORDER BY x.seq DESC LIMIT 1), r.created_at_ms) AS last_activity_ms \
-     FROM room_members m JOIN rooms r ON r.id = m.room_id \
-     WHERE m.user_id = ? \
-     ORDER BY last_activity_ms DESC, r.id DESC";
+/// Selects a page of the members of a room (room id, user id after, limit), by user id: a range of the
+/// primary key.
+pub(super) const MEMBERS_AFTER: &str = "SELECT m.user_id, u.username, u.display_name, m.role, m.last_read_seq \
+     FROM room_members m JOIN users u ON u.id = m.user_id \
+     WHERE m.room_id = ? AND m.user_id > ? ORDER BY m.user_id LIMIT ?";
+
+/// Expands to a query of room summaries over `$members`, a subquery of `room_members` rows (`room_id`,
+/// `role`, `last_read_seq`) that bounds the rows: the correlated subqueries run for its rows only, each
+/// a seek on the messages primary key (the unread count scans only the unread range).
+macro_rules! summaries_over {
+    ($members:literal) => {
+        concat!(
+            "SELECT r.id, r.kind, r.name, r.created_by, r.created_at_ms, r.dm_key, \
+                    m.role, m.last_read_seq, \
+                    COALESCE((SELECT MAX(x.seq) FROM messages x WHERE x.room_id = r.id), 0) AS last_seq, \
+                    (SELECT COUNT(*) FROM messages x \
+                      WHERE x.room_id = r.id AND x.seq > m.last_read_seq) AS unread, \
+                    COALESCE((SELECT x.created_at_ms FROM messages x WHERE x.room_id = r.id \
+                               ORDER BY x.seq DESC LIMIT 1), r.created_at_ms) AS last_activity_ms \
+             FROM (",
+            $members,
+            ") m JOIN rooms r ON r.id = m.room_id ORDER BY m.room_id"
+        )
+    };
+}
+
+/// Selects a page of the rooms of a user (user id, room id after, limit) with their counters, by room
+/// id: the page is a range of the `(user_id, room_id)` index, cut before any counter is computed.
+pub(super) const ROOMS_OF: &str = summaries_over!(
+    "SELECT room_id, role, last_read_seq FROM room_members \
+     WHERE user_id = ? AND room_id > ? ORDER BY room_id LIMIT ?"
+);
+
+/// Selects the summary of one room (room id, user id) for one member: a primary key lookup.
+pub(super) const ROOM_SUMMARY: &str = summaries_over!(
+    "SELECT room_id, role, last_read_seq FROM room_members WHERE room_id = ? AND user_id = ?"
+);
+
+/// Counts the memberships of a user (a range of the `user_id` index).
+pub(super) const MEMBERSHIP_COUNT: &str = "SELECT COUNT(*) FROM room_members WHERE user_id = ?";
 
 /// Selects the highest seq of a room, 0 when it has none.
 pub(super) const LAST_SEQ: &str = "SELECT COALESCE(MAX(seq), 0) FROM messages WHERE room_id = ?";

@@ -293,14 +293,69 @@ impl Store for SqliteStore {
         convert_all(rows)
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(room_id = %room))]
+    async fn members_after(
+        &self,
+        room: RoomId,
+        after: Option<UserId>,
+        limit: u32,
+    ) -> StoreResult<Vec<Member>> {
+        let rows: Vec<MemberRow> = sqlx::query_as(sql::MEMBERS_AFTER)
+            .bind(room.0)
+            .bind(after.map_or(i64::MIN, |u| u.0))
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
+        convert_all(rows)
+    }
+
     #[tracing::instrument(level = "debug", skip_all, fields(user_id = %user))]
-    async fn rooms_of(&self, user: UserId) -> StoreResult<Vec<RoomSummary>> {
+    async fn rooms_of(
+        &self,
+        user: UserId,
+        after: Option<RoomId>,
+        limit: u32,
+    ) -> StoreResult<Vec<RoomSummary>> {
         let rows: Vec<SummaryRow> = sqlx::query_as(sql::ROOMS_OF)
             .bind(user.0)
+            .bind(after.map_or(i64::MIN, |r| r.0))
+            .bind(limit)
             .fetch_all(&self.pool)
             .await
             .map_err(map_err)?;
         rows.into_iter().map(|r| r.into_summary(user)).collect()
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(room_id = %room, user_id = %user))]
+    async fn room_summary(&self, room: RoomId, user: UserId) -> StoreResult<Option<RoomSummary>> {
+        let row: Option<SummaryRow> = sqlx::query_as(sql::ROOM_SUMMARY)
+            .bind(room.0)
+            .bind(user.0)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        row.map(|r| r.into_summary(user)).transpose()
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(user_id = %user))]
+    async fn membership_count(&self, user: UserId) -> StoreResult<u64> {
+        let n: i64 = sqlx::query_scalar(sql::MEMBERSHIP_COUNT)
+            .bind(user.0)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_err)?;
+        u64::try_from(n).map_err(|_| StoreError::Other(format!("negative count {n}")))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(a = %a, b = %b))]
+    async fn find_dm(&self, a: UserId, b: UserId) -> StoreResult<Option<Room>> {
+        let row: Option<RoomRow> = sqlx::query_as(sql::ROOM_BY_DM_KEY)
+            .bind(dm_key(a, b))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        row.map(Room::try_from).transpose()
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(room_id = %room, user_id = %user, seq = seq))]

@@ -127,8 +127,30 @@ impl Store for PanicOnce {
     async fn members(&self, room: RoomId) -> StoreResult<Vec<Member>> {
         self.inner.members(room).await
     }
-    async fn rooms_of(&self, user: UserId) -> StoreResult<Vec<RoomSummary>> {
-        self.inner.rooms_of(user).await
+    async fn members_after(
+        &self,
+        room: RoomId,
+        after: Option<UserId>,
+        limit: u32,
+    ) -> StoreResult<Vec<Member>> {
+        self.inner.members_after(room, after, limit).await
+    }
+    async fn rooms_of(
+        &self,
+        user: UserId,
+        after: Option<RoomId>,
+        limit: u32,
+    ) -> StoreResult<Vec<RoomSummary>> {
+        self.inner.rooms_of(user, after, limit).await
+    }
+    async fn room_summary(&self, room: RoomId, user: UserId) -> StoreResult<Option<RoomSummary>> {
+        self.inner.room_summary(room, user).await
+    }
+    async fn membership_count(&self, user: UserId) -> StoreResult<u64> {
+        self.inner.membership_count(user).await
+    }
+    async fn find_dm(&self, a: UserId, b: UserId) -> StoreResult<Option<Room>> {
+        self.inner.find_dm(a, b).await
     }
     async fn mark_read(&self, room: RoomId, user: UserId, seq: Seq) -> StoreResult<Seq> {
         self.inner.mark_read(room, user, seq).await

@@ -148,11 +148,11 @@ pub(crate) async fn dm_room_is_one_room_per_pair(store: Arc<dyn Store>) {
     assert!(created);
     assert_ne!(other.id, room.id);
 
-    let listed = store.rooms_of(a.id).await.unwrap();
+    let listed = store.rooms_of(a.id, None, 1000).await.unwrap();
     let peers: Vec<_> = listed.iter().map(|s| (s.room.id, s.dm_peer)).collect();
     assert!(peers.contains(&(room.id, Some(b.id))), "{peers:?}");
     assert!(peers.contains(&(other.id, Some(c.id))), "{peers:?}");
-    let of_b = store.rooms_of(b.id).await.unwrap();
+    let of_b = store.rooms_of(b.id, None, 1000).await.unwrap();
     assert_eq!(of_b.len(), 1);
     assert_eq!(of_b[0].dm_peer, Some(a.id));
 
@@ -183,7 +183,7 @@ pub(crate) async fn dm_room_races_create_one_room(store: Arc<dyn Store>) {
         "one room for the pair"
     );
     assert_eq!(store.members(rooms[0].0.id).await.unwrap().len(), 2);
-    assert_eq!(store.rooms_of(a.id).await.unwrap().len(), 1);
+    assert_eq!(store.rooms_of(a.id, None, 1000).await.unwrap().len(), 1);
 }
 
 pub(crate) async fn mark_read_never_lowers(store: Arc<dyn Store>) {
@@ -224,32 +224,32 @@ pub(crate) async fn rooms_of_counts_unread(store: Arc<dyn Store>) {
             .find(|s| s.room.id == id)
             .expect("room listed")
     };
-    let s = summary(store.rooms_of(bob.id).await.unwrap(), room.id);
+    let s = summary(store.rooms_of(bob.id, None, 1000).await.unwrap(), room.id);
     assert_eq!(s.room, room);
     assert_eq!(
         (s.role, s.last_seq, s.last_read_seq, s.unread),
         (Role::Member, 10, 0, 10)
     );
     assert_eq!(s.dm_peer, None);
-    let q = summary(store.rooms_of(bob.id).await.unwrap(), quiet.id);
+    let q = summary(store.rooms_of(bob.id, None, 1000).await.unwrap(), quiet.id);
     assert_eq!((q.role, q.last_seq, q.unread), (Role::Owner, 0, 0));
 
     store.mark_read(room.id, bob.id, 4).await.unwrap();
-    let s = summary(store.rooms_of(bob.id).await.unwrap(), room.id);
+    let s = summary(store.rooms_of(bob.id, None, 1000).await.unwrap(), room.id);
     assert_eq!((s.last_read_seq, s.unread), (4, 6));
     store.mark_read(room.id, bob.id, 10).await.unwrap();
     assert_eq!(
-        summary(store.rooms_of(bob.id).await.unwrap(), room.id).unread,
+        summary(store.rooms_of(bob.id, None, 1000).await.unwrap(), room.id).unread,
         0
     );
     // Alice's marker is her own.
     assert_eq!(
-        summary(store.rooms_of(alice.id).await.unwrap(), room.id).unread,
+        summary(store.rooms_of(alice.id, None, 1000).await.unwrap(), room.id).unread,
         10
     );
 }
 
-pub(crate) async fn rooms_of_orders_by_last_activity(store: Arc<dyn Store>) {
+pub(crate) async fn rooms_of_reports_last_activity(store: Arc<dyn Store>) {
     let u = user(&store, "ursula").await;
     let v = user(&store, "victor").await;
     let r1 = store
@@ -264,30 +264,43 @@ pub(crate) async fn rooms_of_orders_by_last_activity(store: Arc<dyn Store>) {
         .create_room(RoomKind::Group, "r3", u.id, 300)
         .await
         .unwrap();
-    let order = || async {
-        let list = store.rooms_of(u.id).await.unwrap();
-        list.iter().map(|s| s.room.id).collect::<Vec<_>>()
+    let activity = || async {
+        let list = store.rooms_of(u.id, None, 1000).await.unwrap();
+        list.iter()
+            .map(|s| (s.room.id, s.last_activity_ms))
+            .collect::<Vec<_>>()
     };
     assert_eq!(
-        order().await,
-        [r3.id, r2.id, r1.id],
-        "creation time without messages"
+        activity().await,
+        [(r1.id, 100), (r2.id, 200), (r3.id, 300)],
+        "by room id; creation time without messages"
     );
 
-    // message() sends seq n at n * 1000 ms: seq 1 of r1 is at 1000, later than every creation.
+    // message() sends seq n at n * 1000 ms.
     store
         .insert_messages(&[message(r1.id, 1, u.id, "hi")])
         .await
         .unwrap();
-    assert_eq!(order().await, [r1.id, r3.id, r2.id]);
     store
-        .insert_messages(&[message(r2.id, 2, u.id, "later")])
+        .insert_messages(&messages(r2.id, 1, 3, u.id))
         .await
         .unwrap();
-    assert_eq!(order().await, [r2.id, r1.id, r3.id]);
+    assert_eq!(
+        activity().await,
+        [(r1.id, 1000), (r2.id, 3000), (r3.id, 300)]
+    );
     let (dm, _) = store.dm_room(u.id, v.id, 5_000).await.unwrap();
-    assert_eq!(order().await, [dm.id, r2.id, r1.id, r3.id]);
-    assert!(store.rooms_of(UserId(i64::MAX)).await.unwrap().is_empty());
+    assert_eq!(
+        activity().await,
+        [(r1.id, 1000), (r2.id, 3000), (r3.id, 300), (dm.id, 5_000)]
+    );
+    assert!(
+        store
+            .rooms_of(UserId(i64::MAX), None, 1000)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 pub(crate) async fn rooms_of_forgets_removed_members(store: Arc<dyn Store>) {
@@ -301,10 +314,10 @@ pub(crate) async fn rooms_of_forgets_removed_members(store: Arc<dyn Store>) {
         .add_member(room.id, b.id, Role::Member, 2)
         .await
         .unwrap();
-    assert_eq!(store.rooms_of(b.id).await.unwrap().len(), 1);
+    assert_eq!(store.rooms_of(b.id, None, 1000).await.unwrap().len(), 1);
     assert!(store.remove_member(room.id, b.id).await.unwrap());
-    assert!(store.rooms_of(b.id).await.unwrap().is_empty());
-    assert_eq!(store.rooms_of(a.id).await.unwrap().len(), 1);
+    assert!(store.rooms_of(b.id, None, 1000).await.unwrap().is_empty());
+    assert_eq!(store.rooms_of(a.id, None, 1000).await.unwrap().len(), 1);
 }
 
 pub(crate) async fn member_role_is_a_point_lookup(store: Arc<dyn Store>) {
