@@ -7,6 +7,7 @@
 //! - [`crash`]: SIGKILL mid-conversation, restart, no acknowledged message lost, no seq reused;
 //! - [`stomp_errors`], [`http_errors`], [`auth`], [`websocket`]: bad input, each answered with the
 //!   exact error while a bystander connection keeps being served;
+//! - [`sessions`]: logout, and a replayed refresh token revoking its chain;
 //! - [`third_party`]: the stock Python client `stomp.py` against the node.
 //!
 //! Tests that need no config of their own share one node ([`banter_tests::shared_node`]) and isolate
@@ -21,6 +22,7 @@ mod history;
 mod http_errors;
 mod loadgen;
 mod resume;
+mod sessions;
 mod stomp_errors;
 mod third_party;
 mod websocket;
