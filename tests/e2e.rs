@@ -10,6 +10,7 @@
 //! - [`hostile`]: clients that try to make the node hold unbounded resources, each shown bounded;
 //! - [`room_limits`]: per-user budgets on creating rooms, opening DMs and joining (429 with
 //!   `Retry-After`), the cap on rooms per user, and keyset pages of the room and member lists;
+//! - [`sessions`]: logout, and a replayed refresh token revoking its chain;
 //! - [`third_party`]: the stock Python client `stomp.py` against the node.
 //!
 //! Tests that need no config of their own share one node ([`banter_tests::shared_node`]) and isolate
@@ -26,6 +27,7 @@ mod http_errors;
 mod loadgen;
 mod resume;
 mod room_limits;
+mod sessions;
 mod stomp_errors;
 mod third_party;
 mod websocket;

@@ -132,18 +132,44 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> StoreResult<Vec<ChatMessage>>;
 
-    /// Records a refresh token id as valid for `user` until `expires_at_ms`.
+    /// Records a refresh token id as valid for `user` until `expires_at_ms`, as the first of a new
+    /// chain `family` (a login or a registration); [`StoreError::Conflict`] when the id is recorded.
     async fn put_refresh_token(
         &self,
         jti: &str,
         user: UserId,
+        family: &str,
         expires_at_ms: i64,
     ) -> StoreResult<()>;
-    /// Deletes the refresh tokens expired at `now_ms`; returns how many were deleted.
+    /// Deletes the refresh tokens expired at `now_ms` (used and revoked ones included); returns how
+    /// many were deleted.
     async fn purge_refresh_tokens(&self, now_ms: i64) -> StoreResult<u64>;
-    /// Consumes a refresh token id: returns its user if it was valid and unexpired at `now_ms`, and
-    /// makes it unusable from then on (rotation), atomically.
-    async fn take_refresh_token(&self, jti: &str, now_ms: i64) -> StoreResult<Option<UserId>>;
+    /// Trades refresh token `jti` for `new_jti` (valid until `new_expires_at_ms`, same user and chain)
+    /// in one transaction: either the old token is marked used and the new one recorded, or nothing
+    /// changes. A token already used (a replay: stolen, or a retry) revokes its whole chain and
+    /// answers [`Rotation::Reused`]; an unknown, revoked or expired one (at `now_ms`) answers
+    /// [`Rotation::Refused`]. Of racing callers with one token, at most one gets [`Rotation::Rotated`].
+    async fn rotate_refresh_token(
+        &self,
+        jti: &str,
+        new_jti: &str,
+        new_expires_at_ms: i64,
+        now_ms: i64,
+    ) -> StoreResult<Rotation>;
+    /// Revokes every refresh token of chain `family` (logout) as of `now_ms`; returns how many rows it
+    /// revoked (0 when the chain is unknown or was revoked already).
+    async fn revoke_refresh_family(&self, family: &str, now_ms: i64) -> StoreResult<u64>;
+}
+
+/// Outcome of [`Store::rotate_refresh_token`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rotation {
+    /// The token was valid: it is used now, and the new one is recorded in its chain.
+    Rotated(UserId),
+    /// The token had been used before: its chain, the newest token included, is revoked now.
+    Reused(UserId),
+    /// The token is unknown, revoked or expired; nothing changed.
+    Refused,
 }
 
 /// Error of a journal operation.

@@ -25,7 +25,7 @@ use crate::model::{
     ChatMessage, Member, NewUser, Role, Room, RoomId, RoomKind, RoomSummary, Seq, User, UserId,
 };
 use crate::ports::{
-    AppendSink, Clock, Journal, JournalError, Ports, Store, StoreError, StoreResult,
+    AppendSink, Clock, Journal, JournalError, Ports, Rotation, Store, StoreError, StoreResult,
 };
 
 /// Upper bound of every wait in the actor tests; reached only when a test fails.
@@ -361,6 +361,7 @@ impl Store for FakeStore {
         &self,
         _jti: &str,
         _user: UserId,
+        _family: &str,
         _expires_at_ms: i64,
     ) -> StoreResult<()> {
         unused()
@@ -370,7 +371,17 @@ impl Store for FakeStore {
         unused()
     }
 
-    async fn take_refresh_token(&self, _jti: &str, _now_ms: i64) -> StoreResult<Option<UserId>> {
+    async fn rotate_refresh_token(
+        &self,
+        _jti: &str,
+        _new_jti: &str,
+        _new_expires_at_ms: i64,
+        _now_ms: i64,
+    ) -> StoreResult<Rotation> {
+        unused()
+    }
+
+    async fn revoke_refresh_family(&self, _family: &str, _now_ms: i64) -> StoreResult<u64> {
         unused()
     }
 }

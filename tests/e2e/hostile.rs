@@ -199,7 +199,10 @@ async fn backfill_bounded(node: &Node) -> Result<()> {
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
     let grown = node.rss_bytes()?.saturating_sub(before);
-    eprintln!("backfill: node memory grew by {} KiB while 8 clients resumed without reading", grown >> 10);
+    eprintln!(
+        "backfill: node memory grew by {} KiB while 8 clients resumed without reading",
+        grown >> 10
+    );
     // Buffering each whole history would hold 8 × 7 MB; streaming holds a page per running backfill.
     ensure!(
         grown < 24 << 20,

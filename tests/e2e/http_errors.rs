@@ -239,7 +239,8 @@ async fn bearer_tokens_are_checked() {
         api.post("/api/rooms", None, &json!({"name": "x"}))
             .await?
             .assert_error(401, "unauthorized");
-        // Refresh tokens rotate: the first use works, a second use of the same token does not.
+        // Refresh tokens rotate: the first use works, a second use of the same token does not (and
+        // revokes the session, see sessions.rs).
         let s = api.refresh(&user.refresh_token).await?;
         ensure!(s.user.id == user.id, "refresh returns the same user");
         api.post(
@@ -248,7 +249,7 @@ async fn bearer_tokens_are_checked() {
             &json!({"refresh_token": user.refresh_token}),
         )
         .await?
-        .assert_error(401, "invalid_token");
+        .assert_error(401, "refresh_token_reused");
         api.post(
             "/api/auth/refresh",
             None,

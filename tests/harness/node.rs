@@ -35,6 +35,7 @@ const LOG_TAIL_LINES: usize = 80;
 /// tests sharing a node (all from 127.0.0.1) never trip them by accident.
 const DEFAULT_ENV: &[(&str, &str)] = &[
     ("BANTER_LIMITS__AUTH_PER_MINUTE", "1000000"),
+    ("BANTER_LIMITS__LOGIN_PER_ACCOUNT_PER_MINUTE", "1000000"),
     ("BANTER_LIMITS__SEND_PER_SECOND", "1000000"),
     ("BANTER_LIMITS__SEND_BURST", "1000000"),
 ];

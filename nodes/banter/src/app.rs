@@ -14,7 +14,7 @@
 //! └── without the gateway role: axum server with /healthz and /metrics only
 //! ```
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
@@ -26,12 +26,12 @@ use banter_actors::model::{RoomId, UserId};
 use banter_actors::ports::{Clock, Journal, Ports, Store, SystemClock};
 use banter_actors::room::{RoomConfig, RoomMessage, Rooms};
 use banter_actors::user::{UserConfig, UserMessage, Users};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use ractor::{Actor, ActorRef};
 use tokio::net::TcpListener;
 use tracing::info;
 
-use crate::auth::{AuthKeys, Passwords};
+use crate::auth::limits::LoginLimits;
+use crate::auth::{AuthKeys, Passwords, default_max_concurrent_hashes};
 use crate::config::{Config, JournalKind, Role};
 use crate::http::budget::RoomBudgets;
 use crate::journal::{KafkaJournal, LocalJournal};
@@ -54,8 +54,8 @@ pub struct AppState {
     pub users: ActorRef<DirectoryMessage<Users>>,
     /// Per-user budgets on creating rooms, opening DMs and joining.
     pub room_budgets: Arc<RoomBudgets>,
-    /// Login and register attempts per client IP.
-    pub auth_limiter: Arc<DefaultKeyedRateLimiter<IpAddr>>,
+    /// Login and register attempts per client address, login attempts per account.
+    pub login_limits: Arc<LoginLimits>,
     /// Source of session ids.
     pub next_session: Arc<AtomicU64>,
     /// Permits for resume backfills running at once (`ws.max_concurrent_backfills`).
@@ -159,7 +159,8 @@ impl Node {
             let state = start_gateway(config, store, journal).await?;
             tokio::spawn(crate::housekeeping::run(
                 state.clone(),
-                Duration::from_secs(3600),
+                crate::housekeeping::PURGE_EVERY,
+                crate::housekeeping::TRIM_EVERY,
                 shutdown.subscribe(),
             ));
             tokio::spawn(count_actors(state.clone(), shutdown.subscribe()));
@@ -270,12 +271,29 @@ async fn start_gateway(
         .await
         .context("failed to start the user directory")?;
     let config_backfills = config.ws.max_concurrent_backfills;
-    let auth_quota = Quota::per_minute(nonzero(config.limits.auth_per_minute));
+    anyhow::ensure!(
+        config.limits.max_body_bytes <= banter_actors::rules::BODY_MAX_BYTES_CEILING,
+        "limits.max_body_bytes is {}, above the {} bytes a store can hold",
+        config.limits.max_body_bytes,
+        banter_actors::rules::BODY_MAX_BYTES_CEILING
+    );
+    let login_limits = LoginLimits::new(
+        config.limits.auth_per_minute,
+        config.limits.login_per_account_per_minute,
+        &config.http.trusted_proxies,
+    )
+    .map_err(anyhow::Error::msg)
+    .context("invalid http.trusted_proxies")?;
+    let max_hashes = match config.auth.max_concurrent_hashes {
+        0 => default_max_concurrent_hashes(),
+        n => n,
+    };
     let passwords = Passwords::new(
         config.auth.password_memory_kib,
         config.auth.password_iterations,
     )
-    .context("invalid auth.password_memory_kib / auth.password_iterations")?;
+    .context("invalid auth.password_memory_kib / auth.password_iterations")?
+    .with_limits(max_hashes, Duration::from_millis(config.auth.hash_wait_ms));
     let room_budgets = Arc::new(RoomBudgets::new(&config.limits));
     Ok(AppState {
         config: Arc::new(config),
@@ -285,7 +303,7 @@ async fn start_gateway(
         rooms,
         users,
         room_budgets,
-        auth_limiter: Arc::new(RateLimiter::keyed(auth_quota)),
+        login_limits: Arc::new(login_limits),
         next_session: Arc::new(AtomicU64::new(1)),
         backfills: Arc::new(tokio::sync::Semaphore::new(config_backfills.max(1))),
     })

@@ -5,7 +5,10 @@
 //! header): a short-lived **access** token for REST calls and STOMP `CONNECT`, and a long-lived
 //! **refresh** token accepted only by `/api/auth/refresh`. The `typ` claim tells them apart, so
 //! neither can stand in for the other; `jti` is a fresh UUID, which lets the store keep refresh
-//! tokens single-use.
+//! tokens single-use. `sid` names the session's refresh token chain: a login or a registration
+//! starts one, each refresh carries it on, and both tokens of a session carry it, so a logout with
+//! either token revokes the chain and a replayed refresh token revokes it too (see `Store::
+//! rotate_refresh_token`).
 //!
 //! The key pair lives as PKCS#8 DER in `<data_dir>/keys/jwt-ed25519.pk8` (mode 0600), created on
 //! first start, so tokens outlive a restart. `kid` is the first 16 hex digits of the SHA-256 of the
@@ -20,13 +23,20 @@
 //! argon2id with the OWASP parameters (m = 19456 KiB, t = 2, p = 1, the argon2 crate's defaults),
 //! a 16-byte salt from the OS RNG, stored as a PHC string ([`Passwords`]; `auth.password_memory_kib`
 //! and `auth.password_iterations` change the cost of new hashes, for small machines and load tests).
-//! Hashing takes tens of milliseconds, so it runs on tokio's blocking pool.
-//! [`Passwords::verify_dummy`] spends the same work when the username is unknown, so a login's
-//! timing does not tell whether an account exists.
+//! Hashing takes tens of milliseconds and ~19 MiB, so it runs on tokio's blocking pool, at most
+//! `auth.max_concurrent_hashes` at once: a request that finds them all busy waits up to
+//! `auth.hash_wait_ms` for a turn, then fails with [`AuthError::Busy`] (503 `busy`), so a flood of
+//! logins queues neither memory nor blocking threads. [`Passwords::verify_dummy`] spends the same
+//! work when the username is unknown, so a login's timing does not tell whether an account exists.
+//!
+//! # Login limits
+//! [`limits::LoginLimits`]: attempts per client address (behind trusted proxies, the address they
+//! forwarded) and login attempts per account.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
@@ -40,8 +50,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use uuid::Uuid;
 
+pub mod limits;
 #[cfg(test)]
 mod tests;
 
@@ -95,6 +107,13 @@ pub enum AuthError {
     /// Hashing a password failed (an argon2 error, or the blocking task died).
     #[error("password hashing failed ({0})")]
     Hash(String),
+    /// Every password hashing slot stayed busy for `auth.hash_wait_ms`; worth retrying shortly.
+    #[error("the server is busy checking passwords; try again in a moment")]
+    Busy,
+    /// A refresh token was presented again after it had been rotated: it was stolen, or a client
+    /// replayed it. Its whole chain is revoked; the user must log in again.
+    #[error("refresh token was already used; the session is revoked, log in again")]
+    Reused,
 }
 
 impl AuthError {
@@ -107,6 +126,8 @@ impl AuthError {
             | AuthError::BadSignature
             | AuthError::WrongType
             | AuthError::Invalid(_) => "invalid_token",
+            AuthError::Reused => "refresh_token_reused",
+            AuthError::Busy => "busy",
             AuthError::KeyIo { .. }
             | AuthError::KeyFormat { .. }
             | AuthError::KeyGeneration
@@ -144,9 +165,19 @@ pub struct Claims {
     pub iss: String,
     /// Always `banter`.
     pub aud: String,
+    /// Session: the refresh token chain both tokens belong to. Absent from tokens issued before
+    /// chains existed (a refresh token's chain is then its own `jti`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
 }
 
 impl Claims {
+    /// Returns the refresh token chain of the session: `sid`, or for a token issued before chains
+    /// existed its own `jti`.
+    pub fn chain(&self) -> &str {
+        self.sid.as_deref().unwrap_or(&self.jti)
+    }
+
     /// Returns the user id in `sub`; fails with [`AuthError::Invalid`] when it is not a number.
     pub fn user_id(&self) -> Result<UserId, AuthError> {
         self.sub
@@ -167,6 +198,8 @@ pub struct IssuedTokens {
     pub refresh_jti: String,
     /// Expiry of the refresh token, milliseconds since the Unix epoch.
     pub refresh_expires_at_ms: i64,
+    /// The refresh token chain (`sid`) both tokens carry.
+    pub chain: String,
     /// Lifetime of the access token in seconds.
     pub expires_in: u64,
 }
@@ -248,7 +281,7 @@ impl AuthKeys {
     }
 
     /// Issues an access and a refresh token for a user, as of `now_ms` (milliseconds since the
-    /// epoch).
+    /// epoch), starting a new refresh token chain.
     ///
     /// # Panics
     /// Panics only if signing with the validated key fails, which the crypto library never does.
@@ -256,6 +289,30 @@ impl AuthKeys {
         &self,
         user_id: i64,
         username: &str,
+        now_ms: i64,
+        access_ttl_secs: u64,
+        refresh_ttl_secs: u64,
+    ) -> IssuedTokens {
+        let chain = Uuid::now_v7().to_string();
+        self.issue_in_chain(
+            user_id,
+            username,
+            &chain,
+            now_ms,
+            access_ttl_secs,
+            refresh_ttl_secs,
+        )
+    }
+
+    /// Issues an access and a refresh token in an existing refresh token chain (a refresh).
+    ///
+    /// # Panics
+    /// Panics only if signing with the validated key fails, which the crypto library never does.
+    pub fn issue_in_chain(
+        &self,
+        user_id: i64,
+        username: &str,
+        chain: &str,
         now_ms: i64,
         access_ttl_secs: u64,
         refresh_ttl_secs: u64,
@@ -270,6 +327,7 @@ impl AuthKeys {
             exp: iat.saturating_add(i64::try_from(ttl).unwrap_or(i64::MAX)),
             iss: ISSUER.to_owned(),
             aud: ISSUER.to_owned(),
+            sid: Some(chain.to_owned()),
         };
         let access = claims(TokenType::Access, access_ttl_secs);
         let refresh = claims(TokenType::Refresh, refresh_ttl_secs);
@@ -278,6 +336,7 @@ impl AuthKeys {
             refresh_token: self.sign(&refresh),
             refresh_expires_at_ms: refresh.exp.saturating_mul(1000),
             refresh_jti: refresh.jti,
+            chain: chain.to_owned(),
             expires_in: access_ttl_secs,
         }
     }
@@ -418,19 +477,32 @@ fn write_new_key(path: &Path, pkcs8: &[u8]) -> Result<Vec<u8>, AuthError> {
     }
 }
 
+/// Longest wait for a password hashing slot by default ([`Passwords::with_limits`]).
+pub const DEFAULT_HASH_WAIT: Duration = Duration::from_secs(2);
+
+/// Returns how many password hashes run at once by default: the number of CPUs, or 2 when it is
+/// unknown.
+pub fn default_max_concurrent_hashes() -> usize {
+    std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
+}
+
 /// Password hashing with one set of argon2id parameters: hashes new passwords, checks stored ones
 /// (whose own parameters are read from their PHC string, so changing the cost never locks anyone out)
-/// and spends the same work on unknown usernames. Cheap to clone.
+/// and spends the same work on unknown usernames. At most a fixed number of hashes run at once (each
+/// holds a permit while it runs on the blocking pool); a caller waits a bounded time for one. Cheap
+/// to clone; clones share the permits.
 #[derive(Clone)]
 pub struct Passwords {
     argon: Argon2<'static>,
     dummy: Arc<str>,
+    permits: Arc<Semaphore>,
+    max_wait: Duration,
 }
 
 impl Default for Passwords {
     /// The OWASP parameters: m = 19456 KiB, t = 2, p = 1.
     fn default() -> Self {
-        Passwords::with_argon(Argon2::default())
+        Passwords::with_argon(Argon2::default()).expect("the default argon2 parameters hash")
     }
 }
 
@@ -438,65 +510,105 @@ impl std::fmt::Debug for Passwords {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Passwords")
             .field("params", self.argon.params())
+            .field("free_permits", &self.permits.available_permits())
+            .field("max_wait", &self.max_wait)
             .finish()
     }
 }
 
 impl Passwords {
-    /// Argon2id with `memory_kib` KiB of memory and `iterations` passes, one lane. Fails when argon2
-    /// refuses the parameters (memory under 8 KiB, no iteration).
+    /// Argon2id with `memory_kib` KiB of memory and `iterations` passes, one lane, and the default
+    /// limits. Fails when argon2 refuses the parameters (memory under 8 KiB, no iteration).
     pub fn new(memory_kib: u32, iterations: u32) -> Result<Passwords, AuthError> {
         let params = argon2::Params::new(memory_kib, iterations, 1, None)
             .map_err(|e| AuthError::Hash(format!("argon2 parameters: {e}")))?;
-        Ok(Passwords::with_argon(Argon2::new(
+        Passwords::with_argon(Argon2::new(
             argon2::Algorithm::Argon2id,
             argon2::Version::V0x13,
             params,
-        )))
+        ))
     }
 
-    fn with_argon(argon: Argon2<'static>) -> Passwords {
-        // Fixed salt: the dummy is never compared with anything real, only its work counts.
-        let dummy = argon
-            .hash_password_with_salt(b"banter-dummy-password", b"banter-dummy-salt")
-            .map(|h| h.to_string())
-            .unwrap_or_default();
+    /// Returns these parameters with at most `max_concurrent` hashes at once (at least 1) and callers
+    /// waiting at most `max_wait` for a turn. The permits are new, not shared with `self`'s clones.
+    pub fn with_limits(self, max_concurrent: usize, max_wait: Duration) -> Passwords {
         Passwords {
-            argon,
-            dummy: dummy.into(),
+            permits: Arc::new(Semaphore::new(max_concurrent.max(1))),
+            max_wait,
+            ..self
         }
     }
 
-    /// Hashes a password with a random salt on the blocking pool; returns the PHC string to store.
-    pub async fn hash(&self, password: String) -> Result<String, AuthError> {
+    fn with_argon(argon: Argon2<'static>) -> Result<Passwords, AuthError> {
+        // Fixed salt: the dummy is never compared with anything real, only its work counts. Without
+        // it an unknown username would cost nothing, so failing to make it is an error.
+        let dummy = argon
+            .hash_password_with_salt(DUMMY_PASSWORD, b"banter-dummy-salt")
+            .map_err(|e| AuthError::Hash(format!("dummy hash: {e}")))?
+            .to_string();
+        Ok(Passwords {
+            argon,
+            dummy: dummy.into(),
+            permits: Arc::new(Semaphore::new(default_max_concurrent_hashes())),
+            max_wait: DEFAULT_HASH_WAIT,
+        })
+    }
+
+    /// Waits up to `max_wait` for a hashing slot.
+    async fn permit(&self) -> Result<OwnedSemaphorePermit, AuthError> {
+        match tokio::time::timeout(self.max_wait, self.permits.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            Ok(Err(closed)) => Err(AuthError::Hash(closed.to_string())),
+            Err(_elapsed) => {
+                tracing::warn!(wait = ?self.max_wait, "every password hashing slot is busy");
+                Err(AuthError::Busy)
+            }
+        }
+    }
+
+    /// Runs `work` on the blocking pool once a slot is free; the slot is held until `work` ends,
+    /// even if the caller stops waiting, so the count of running hashes never exceeds the limit.
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Argon2<'static>) -> T + Send + 'static,
+    ) -> Result<T, AuthError> {
+        let permit = self.permit().await?;
         let argon = self.argon.clone();
         tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            work(&argon)
+        })
+        .await
+        .map_err(|e| AuthError::Hash(e.to_string()))
+    }
+
+    /// Hashes a password with a random salt on the blocking pool; returns the PHC string to store.
+    /// Fails with [`AuthError::Busy`] when no slot frees up in time.
+    pub async fn hash(&self, password: String) -> Result<String, AuthError> {
+        self.run(move |argon| {
             argon
                 .hash_password(password.as_bytes())
                 .map(|hash| hash.to_string())
                 .map_err(|e| AuthError::Hash(e.to_string()))
         })
-        .await
-        .map_err(|e| AuthError::Hash(e.to_string()))?
+        .await?
     }
 
     /// Tells whether `password` matches the stored PHC string `hash`; an unreadable hash never
-    /// matches.
-    pub async fn verify(&self, hash: String, password: String) -> bool {
-        let argon = self.argon.clone();
-        tokio::task::spawn_blocking(move || verify_blocking(&argon, &hash, &password))
+    /// matches. Fails with [`AuthError::Busy`] when no slot frees up in time.
+    pub async fn verify(&self, hash: String, password: String) -> Result<bool, AuthError> {
+        self.run(move |argon| verify_blocking(argon, &hash, &password))
             .await
-            .unwrap_or(false)
     }
 
     /// Spends the work of a password check against a fixed hash made with this instance's
-    /// parameters and ignores the result, so that a login for an unknown username takes about as
-    /// long as one with a wrong password.
-    pub async fn verify_dummy(&self, password: String) {
-        let argon = self.argon.clone();
+    /// parameters, so that a login for an unknown username takes about as long as one with a wrong
+    /// password. Returns whether `password` matched the dummy, which callers ignore (it shows tests
+    /// that the check really ran). Fails with [`AuthError::Busy`] like [`Passwords::verify`].
+    pub async fn verify_dummy(&self, password: String) -> Result<bool, AuthError> {
         let dummy = self.dummy.clone();
-        let _ =
-            tokio::task::spawn_blocking(move || verify_blocking(&argon, &dummy, &password)).await;
+        self.run(move |argon| verify_blocking(argon, &dummy, &password))
+            .await
     }
 
     /// Returns the dummy hash (for tests of its parameters).
@@ -505,6 +617,9 @@ impl Passwords {
         &self.dummy
     }
 }
+
+/// Password of the dummy hash; only tests ever present it.
+const DUMMY_PASSWORD: &[u8] = b"banter-dummy-password";
 
 fn verify_blocking(argon: &Argon2<'_>, hash: &str, password: &str) -> bool {
     match PasswordHash::new(hash) {

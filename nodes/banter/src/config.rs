@@ -45,6 +45,11 @@ pub struct HttpConfig {
     /// without an Origin header (non-browser clients) are always allowed; an empty list allows only the
     /// origin whose host equals the request's Host header. Default: empty.
     pub allowed_origins: Vec<String>,
+    /// Reverse proxies (IP addresses or CIDR blocks, e.g. `["10.0.0.0/8", "::1"]`) whose
+    /// `X-Forwarded-For` gives the client address that login limits count: the right-most hop that is
+    /// not itself a trusted proxy. A request from any other peer is counted by its own address and its
+    /// header ignored. Default: empty (the socket peer address always).
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for HttpConfig {
@@ -52,6 +57,7 @@ impl Default for HttpConfig {
         HttpConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             allowed_origins: Vec::new(),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -245,7 +251,7 @@ impl NodeConfig {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LimitsConfig {
-    /// Largest message body in bytes. Default: 4096.
+    /// Largest message body in bytes, at most 65535 (what MySQL's `TEXT` holds). Default: 4096.
     pub max_body_bytes: usize,
     /// Largest STOMP frame (headers and body) in bytes. Default: 16384.
     pub max_frame_bytes: usize,
@@ -268,8 +274,13 @@ pub struct LimitsConfig {
     /// Rooms (DMs included) one user may be a member of; creating, joining or opening a DM beyond it
     /// answers 403 `too_many_rooms`. A DM someone else opens with the user is not refused. Default: 1000.
     pub max_rooms_per_user: u64,
-    /// Login and register attempts allowed per client IP per minute. Default: 30.
+    /// Login and register attempts allowed per client IP per minute (the IP behind a trusted proxy,
+    /// see `http.trusted_proxies`); more get 429 `rate_limited`. Default: 30.
     pub auth_per_minute: u32,
+    /// Login attempts allowed per account (username, whether it exists or not) per minute, from all
+    /// addresses together, so that guesses spread over many addresses are limited too; more get 429
+    /// `account_rate_limited`. Default: 10.
+    pub login_per_account_per_minute: u32,
 }
 
 impl Default for LimitsConfig {
@@ -285,6 +296,7 @@ impl Default for LimitsConfig {
             joins_per_minute: 60,
             max_rooms_per_user: 1000,
             auth_per_minute: 30,
+            login_per_account_per_minute: 10,
         }
     }
 }
@@ -322,6 +334,12 @@ pub struct AuthConfig {
     pub password_memory_kib: u32,
     /// Passes of one argon2id password hash (at least 1). Default: 2.
     pub password_iterations: u32,
+    /// Password hashes (register, login) that run at once, each on a blocking thread with
+    /// `password_memory_kib` of memory; 0 means the number of CPUs (2 when unknown). Default: 0.
+    pub max_concurrent_hashes: usize,
+    /// Milliseconds a register or login waits for a free hashing slot before it gets 503 `busy` with
+    /// `Retry-After`. Default: 2000.
+    pub hash_wait_ms: u64,
 }
 
 impl Default for AuthConfig {
@@ -331,6 +349,8 @@ impl Default for AuthConfig {
             refresh_ttl_secs: 30 * 24 * 3600,
             password_memory_kib: 19456,
             password_iterations: 2,
+            max_concurrent_hashes: 0,
+            hash_wait_ms: 2000,
         }
     }
 }
@@ -516,6 +536,33 @@ mod tests {
         std::fs::write(&f, "[journal.kafka]\nbrokerz = \"x\"\n").expect("write");
         let err = Config::load(Some(&f)).expect_err("unknown field must fail");
         assert!(err.to_string().contains("brokerz"), "{err}");
+    }
+
+    #[test]
+    fn account_settings_parse() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let f = dir.path().join("banter.toml");
+        let c = Config::default();
+        assert!(c.http.trusted_proxies.is_empty());
+        assert_eq!(c.limits.login_per_account_per_minute, 10);
+        assert_eq!(
+            (c.auth.max_concurrent_hashes, c.auth.hash_wait_ms),
+            (0, 2000)
+        );
+        std::fs::write(
+            &f,
+            "[http]\ntrusted_proxies = [\"10.0.0.0/8\", \"::1\"]\n\
+             [limits]\nlogin_per_account_per_minute = 3\n\
+             [auth]\nmax_concurrent_hashes = 4\nhash_wait_ms = 500\n",
+        )
+        .expect("write");
+        let c = Config::load(Some(&f)).expect("loads");
+        assert_eq!(c.http.trusted_proxies, ["10.0.0.0/8", "::1"]);
+        assert_eq!(c.limits.login_per_account_per_minute, 3);
+        assert_eq!(
+            (c.auth.max_concurrent_hashes, c.auth.hash_wait_ms),
+            (4, 500)
+        );
     }
 
     #[test]

@@ -22,6 +22,8 @@ pub struct ApiError {
     pub code: &'static str,
     /// Text for people.
     pub message: String,
+    /// Seconds for the `Retry-After` header of a 429 or 503, when the server knows.
+    pub retry_after_secs: Option<u64>,
 }
 
 /// Result of a REST handler.
@@ -50,7 +52,15 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after_secs: None,
         }
+    }
+
+    /// Adds a `Retry-After` header of `wait`, rounded up to whole seconds (at least 1).
+    pub fn retry_after(mut self, wait: std::time::Duration) -> Self {
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        self.retry_after_secs = Some(secs.max(1));
+        self
     }
 
     /// 400 `bad_request`.
@@ -97,7 +107,13 @@ impl IntoResponse for ApiError {
                 message: self.message,
             },
         };
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(secs) = self.retry_after_secs {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        response
     }
 }
 
@@ -127,7 +143,17 @@ impl From<RuleError> for ApiError {
 
 impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
-        ApiError::new(StatusCode::UNAUTHORIZED, e.code(), e.to_string())
+        match e {
+            AuthError::Busy => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.code(), e.to_string())
+                    .retry_after(std::time::Duration::from_secs(1))
+            }
+            AuthError::KeyIo { .. }
+            | AuthError::KeyFormat { .. }
+            | AuthError::KeyGeneration
+            | AuthError::Hash(_) => ApiError::internal(e),
+            _ => ApiError::new(StatusCode::UNAUTHORIZED, e.code(), e.to_string()),
+        }
     }
 }
 
@@ -153,5 +179,35 @@ impl From<RouteError> for ApiError {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", why)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn busy_password_hashing_is_a_503_with_retry_after() {
+        let response = ApiError::from(AuthError::Busy).into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            response.headers().get(axum::http::header::RETRY_AFTER),
+            Some(&"1".parse().expect("header value"))
+        );
+        let body = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .expect("body");
+        let body: serde_json::Value = serde_json::from_slice(&body).expect("json");
+        assert_eq!(body["error"]["code"], "busy");
+    }
+
+    #[test]
+    fn retry_after_rounds_up_to_whole_seconds() {
+        let e = |ms| ApiError::rate_limited("x").retry_after(std::time::Duration::from_millis(ms));
+        assert_eq!(e(0).retry_after_secs, Some(1));
+        assert_eq!(e(1).retry_after_secs, Some(1));
+        assert_eq!(e(1000).retry_after_secs, Some(1));
+        assert_eq!(e(1001).retry_after_secs, Some(2));
+        assert_eq!(ApiError::rate_limited("x").retry_after_secs, None);
     }
 }

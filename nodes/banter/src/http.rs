@@ -61,6 +61,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(auth_api::register))
         .routes(routes!(auth_api::login))
         .routes(routes!(auth_api::refresh))
+        .routes(routes!(auth_api::logout))
         .routes(routes!(auth_api::jwks))
         .routes(routes!(users_api::available))
         .routes(routes!(users_api::search))
@@ -104,11 +105,40 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         .await
     {
         Ok(_) => (StatusCode::OK, Json(serde_json::json!({"status": "ready"}))).into_response(),
-        Err(e) => ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
-            format!("store: {e}"),
-        )
-        .into_response(),
+        Err(e) => not_ready(&e).into_response(),
+    }
+}
+
+/// Answers a failed readiness check: the store's error text (hosts, users, SQL) goes to the
+/// operator's log, not to clients.
+fn not_ready(e: &banter_actors::ports::StoreError) -> ApiError {
+    tracing::warn!(error = %e, "not ready: the store does not answer");
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+        "the store is unavailable",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use banter_actors::ports::StoreError;
+
+    use super::*;
+
+    #[test]
+    fn readiness_failures_do_not_show_the_store_error() {
+        let secret = "error communicating with mysql://banter:hunter2@10.1.2.3:3306";
+        for e in [
+            StoreError::Unavailable(secret.into()),
+            StoreError::Other(secret.into()),
+        ] {
+            let answer = not_ready(&e);
+            assert_eq!(
+                (answer.status, answer.code),
+                (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+            );
+            assert!(!answer.message.contains("hunter2") && !answer.message.contains("10.1.2.3"));
+        }
     }
 }

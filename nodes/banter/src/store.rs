@@ -19,6 +19,7 @@ use banter_actors::ports::{Store, StoreError, StoreResult};
 use uuid::Uuid;
 
 pub mod mysql;
+mod refresh;
 mod sql;
 pub mod sqlite;
 

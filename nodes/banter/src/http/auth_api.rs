@@ -1,12 +1,14 @@
-//! Accounts: register, login, refresh, and the public signing keys.
+//! Accounts: register, login, refresh, logout, and the public signing keys.
 
 use std::net::SocketAddr;
 
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::{ConnectInfo, State};
-use axum::http::StatusCode;
+use axum::http::header::AUTHORIZATION;
+use axum::http::{HeaderMap, StatusCode};
 use banter_actors::model::{NewUser, User};
-use banter_actors::ports::StoreError;
+use banter_actors::ports::{Rotation, StoreError};
 use banter_actors::rules;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -14,7 +16,8 @@ use utoipa::ToSchema;
 use super::extract::ApiJson;
 use super::views::UserView;
 use crate::app::AppState;
-use crate::auth::{AuthError, TokenType};
+use crate::auth::limits::LimitHit;
+use crate::auth::{AuthError, IssuedTokens, TokenType, bearer};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 
 /// Registration request.
@@ -43,7 +46,8 @@ pub struct LoginRequest {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
-    /// A refresh token from an earlier session; it is single-use.
+    /// A refresh token from an earlier session; it is single-use, and using it twice revokes the
+    /// session.
     pub refresh_token: String,
 }
 
@@ -62,12 +66,39 @@ pub struct SessionView {
     pub expires_in: u64,
 }
 
-fn check_ip(state: &AppState, addr: SocketAddr) -> ApiResult<()> {
-    state.auth_limiter.check_key(&addr.ip()).map_err(|_| {
-        ApiError::rate_limited("too many login or register attempts; try again in a minute")
-    })
+/// Logout request; the body may also be empty when the access token is given instead.
+#[derive(Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LogoutRequest {
+    /// The session's refresh token.
+    pub refresh_token: Option<String>,
 }
 
+/// Answers a refused attempt: 429 with `Retry-After`.
+fn limited(hit: LimitHit) -> ApiError {
+    match hit {
+        LimitHit::Address(wait) => {
+            ApiError::rate_limited("too many login or register attempts; try again in a minute")
+                .retry_after(wait)
+        }
+        LimitHit::Account(wait) => ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "account_rate_limited",
+            "too many login attempts for this account; try again in a minute",
+        )
+        .retry_after(wait),
+    }
+}
+
+/// Counts an attempt against the client's address (the one a trusted proxy forwarded, if any).
+fn check_address(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> ApiResult<()> {
+    let limits = &state.login_limits;
+    limits
+        .check_address(limits.client_ip(peer, headers))
+        .map_err(limited)
+}
+
+/// Opens a session in a new refresh token chain.
 async fn open_session(state: &AppState, user: &User) -> ApiResult<SessionView> {
     let cfg = &state.config.auth;
     let t = state.keys.issue(
@@ -79,36 +110,39 @@ async fn open_session(state: &AppState, user: &User) -> ApiResult<SessionView> {
     );
     state
         .store()
-        .put_refresh_token(&t.refresh_jti, user.id, t.refresh_expires_at_ms)
+        .put_refresh_token(&t.refresh_jti, user.id, &t.chain, t.refresh_expires_at_ms)
         .await?;
-    Ok(SessionView {
+    Ok(session_view(user, t))
+}
+
+fn session_view(user: &User, t: IssuedTokens) -> SessionView {
+    SessionView {
         user: UserView::from(user),
         access_token: t.access_token,
         refresh_token: t.refresh_token,
         token_type: "Bearer".into(),
         expires_in: t.expires_in,
-    })
+    }
 }
 
 /// Registers a user and signs them in.
 #[utoipa::path(post, path = "/api/auth/register", tag = "auth", request_body = RegisterRequest,
     responses((status = 201, body = SessionView), (status = 400, body = ErrorBody),
-              (status = 409, body = ErrorBody), (status = 429, body = ErrorBody)))]
+              (status = 409, body = ErrorBody),
+              (status = 429, body = ErrorBody, description = "`rate_limited`, with `Retry-After`"),
+              (status = 503, body = ErrorBody, description = "`busy` (with `Retry-After`) or `unavailable`")))]
 pub async fn register(
     State(state): State<AppState>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     ApiJson(req): ApiJson<RegisterRequest>,
 ) -> ApiResult<(StatusCode, Json<SessionView>)> {
-    check_ip(&state, addr)?;
+    check_address(&state, addr, &headers)?;
     let username = rules::validate_username(&req.username)?;
     rules::validate_password(&req.password)?;
     let display_name =
         rules::validate_display_name(req.display_name.as_deref().unwrap_or(&username))?;
-    let password_hash = state
-        .passwords
-        .hash(req.password)
-        .await
-        .map_err(ApiError::internal)?;
+    let password_hash = state.passwords.hash(req.password).await?;
     let user = state
         .store()
         .create_user(NewUser {
@@ -134,13 +168,18 @@ pub async fn register(
 
 /// Signs a user in.
 #[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = LoginRequest,
-    responses((status = 200, body = SessionView), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
+    responses((status = 200, body = SessionView), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody, description = "`invalid_credentials`"),
+              (status = 429, body = ErrorBody,
+               description = "`rate_limited` (client address) or `account_rate_limited`, with `Retry-After`"),
+              (status = 503, body = ErrorBody, description = "`busy` (with `Retry-After`) or `unavailable`")))]
 pub async fn login(
     State(state): State<AppState>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> ApiResult<Json<SessionView>> {
-    check_ip(&state, addr)?;
+    check_address(&state, addr, &headers)?;
     let invalid = || {
         ApiError::new(
             StatusCode::UNAUTHORIZED,
@@ -148,47 +187,129 @@ pub async fn login(
             "wrong username or password",
         )
     };
-    let user = match rules::validate_username(&req.username) {
-        Ok(name) => state.store().user_by_username(&name).await?,
-        Err(_) => None,
+    // An invalid username has no account (and no budget to keep: it would only fill memory).
+    let name = rules::validate_username(&req.username).ok();
+    if let Some(name) = &name {
+        state.login_limits.check_account(name).map_err(limited)?;
+    }
+    let user = match name {
+        Some(name) => state.store().user_by_username(&name).await?,
+        None => None,
     };
     let Some(user) = user else {
-        state.passwords.verify_dummy(req.password).await;
+        state.passwords.verify_dummy(req.password).await?;
         return Err(invalid());
     };
     if !state
         .passwords
         .verify(user.password_hash.clone(), req.password)
-        .await
+        .await?
     {
         return Err(invalid());
     }
     Ok(Json(open_session(&state, &user).await?))
 }
 
-/// Trades a refresh token for a new session; the old refresh token stops working.
+/// Trades a refresh token for a new session in the same chain; the old refresh token stops working.
+/// Presenting a refresh token that was already traded revokes the whole chain.
 #[utoipa::path(post, path = "/api/auth/refresh", tag = "auth", request_body = RefreshRequest,
-    responses((status = 200, body = SessionView), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = SessionView), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody,
+               description = "`refresh_token_reused` (the chain is revoked now), `invalid_token`, `token_expired`, `missing_token`"),
+              (status = 503, body = ErrorBody, description = "`unavailable`: the old token stays valid")))]
 pub async fn refresh(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<RefreshRequest>,
 ) -> ApiResult<Json<SessionView>> {
     let claims = state.keys.verify(&req.refresh_token, TokenType::Refresh)?;
-    let user_id = state
-        .store()
-        .take_refresh_token(&claims.jti, state.now_ms())
-        .await?
-        .ok_or_else(|| {
-            ApiError::from(AuthError::Invalid(
-                "refresh token was already used or revoked".into(),
-            ))
-        })?;
     let user = state
         .store()
-        .user_by_id(user_id)
+        .user_by_id(claims.user_id()?)
         .await?
         .ok_or_else(|| ApiError::from(AuthError::Invalid("user no longer exists".into())))?;
-    Ok(Json(open_session(&state, &user).await?))
+    let cfg = &state.config.auth;
+    let now_ms = state.now_ms();
+    let t = state.keys.issue_in_chain(
+        user.id.0,
+        &user.username,
+        claims.chain(),
+        now_ms,
+        cfg.access_ttl_secs,
+        cfg.refresh_ttl_secs,
+    );
+    // One transaction: if it fails, the old token is still valid and the client may retry.
+    let rotation = state
+        .store()
+        .rotate_refresh_token(&claims.jti, &t.refresh_jti, t.refresh_expires_at_ms, now_ms)
+        .await?;
+    match rotation {
+        Rotation::Rotated(_) => Ok(Json(session_view(&user, t))),
+        Rotation::Reused(owner) => {
+            tracing::warn!(user_id = %owner, "refresh token replayed, its chain is revoked");
+            Err(AuthError::Reused.into())
+        }
+        Rotation::Refused => {
+            Err(AuthError::Invalid("refresh token was revoked or is unknown".into()).into())
+        }
+    }
+}
+
+/// Ends a session: revokes the refresh token chain of the refresh token in the body and/or of the
+/// access token in `Authorization: Bearer`. Idempotent: 204 also when the chain was revoked already
+/// or the token has expired. Access tokens already issued stay valid until they expire.
+#[utoipa::path(post, path = "/api/auth/logout", tag = "auth", request_body(content = LogoutRequest,
+        description = "optional when an access token is given"),
+    security((), ("bearer" = [])),
+    responses((status = 204, description = "the session is over"),
+              (status = 400, body = ErrorBody, description = "`invalid_json` or `bad_request`"),
+              (status = 401, body = ErrorBody,
+               description = "`missing_token` (neither token given), `invalid_token`, `unauthorized`"),
+              (status = 503, body = ErrorBody, description = "`unavailable`")))]
+pub async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<StatusCode> {
+    let req: LogoutRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        LogoutRequest::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", e.to_string()))?
+    };
+    let access =
+        match headers.get(AUTHORIZATION) {
+            None => None,
+            Some(value) => {
+                Some(value.to_str().ok().and_then(bearer).ok_or_else(|| {
+                    ApiError::unauthorized("expected Authorization: Bearer <token>")
+                })?)
+            }
+        };
+    if req.refresh_token.is_none() && access.is_none() {
+        return Err(AuthError::Missing.into());
+    }
+    let mut chains = Vec::with_capacity(2);
+    for (token, typ) in [
+        (req.refresh_token.as_deref(), TokenType::Refresh),
+        (access, TokenType::Access),
+    ] {
+        let Some(token) = token else { continue };
+        match state.keys.verify(token, typ) {
+            // A refresh token names its chain; an access token issued before chains did not.
+            Ok(claims) if typ == TokenType::Refresh => chains.push(claims.chain().to_owned()),
+            Ok(claims) => chains.extend(claims.sid),
+            // Nothing left to end.
+            Err(AuthError::Expired) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    chains.dedup();
+    let now_ms = state.now_ms();
+    for chain in &chains {
+        let revoked = state.store().revoke_refresh_family(chain, now_ms).await?;
+        tracing::debug!(revoked, "session logged out");
+    }
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Returns the public keys that sign tokens, as a JWKS.

@@ -132,10 +132,11 @@ pub async fn update_me(
     };
     let avatar = match patch.avatar_ref {
         Some(a) if a.is_empty() => None,
-        Some(a) if a.len() > 512 || a.chars().any(char::is_control) => {
-            return Err(ApiError::bad_request(
-                "avatar_ref must be at most 512 printable characters",
-            ));
+        Some(a) if a.len() > rules::AVATAR_REF_MAX_BYTES || a.chars().any(char::is_control) => {
+            return Err(ApiError::bad_request(format!(
+                "avatar_ref must be at most {} printable characters",
+                rules::AVATAR_REF_MAX_BYTES
+            )));
         }
         Some(a) => Some(a),
         None => current.avatar_ref,

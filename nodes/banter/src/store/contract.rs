@@ -3,7 +3,8 @@
 //!
 //! `contract_suite!(mod_name, fixture_future)` generates a module with one `#[tokio::test]` per case; the
 //! fixture future yields `Some(Fixture)` or `None` to skip. The cases live by theme in `contract/`:
-//! users, rooms, room and member pages, messages and refresh tokens.
+//! users, rooms, room and member pages, messages, refresh tokens and the
+//! longest values the rules accept.
 //!
 //! The MySQL fixture reads `BANTER_TEST_MYSQL_URL` (a server URL without a database, as printed by
 //! `scripts/mariadb.sh start`) and gives each test its own fresh database, dropped when the test passes
@@ -18,12 +19,14 @@ use uuid::Uuid;
 
 use super::{MySqlStore, SqliteStore};
 
+mod limits;
 mod messages;
 mod room_pages;
 mod rooms;
 mod tokens;
 mod users;
 
+pub(crate) use limits::*;
 pub(crate) use messages::*;
 pub(crate) use room_pages::*;
 pub(crate) use rooms::*;
@@ -63,10 +66,14 @@ macro_rules! contract_suite {
             bodies_round_trip_byte_exact,
             keyset_paging_has_no_gap_or_duplicate,
             paging_bounds,
-            refresh_token_is_single_use,
+            refresh_token_rotates_once,
+            reused_refresh_token_revokes_its_chain,
+            revoking_a_chain_logs_it_out,
+            failed_rotation_changes_nothing,
             refresh_token_expires,
             refresh_token_races_have_one_winner,
             expired_refresh_tokens_are_purged,
+            longest_accepted_fields_round_trip,
         );
     };
     (@cases $suite:ident, $fixture:expr, $($case:ident),+ $(,)?) => {

@@ -6,8 +6,8 @@
 //!   happened (`add_member`, `dm_room`, `insert_messages`), a plain `INSERT` runs and a duplicate key is
 //!   read as "already there"; `INSERT IGNORE` is avoided as it also turns foreign key and data errors
 //!   into warnings.
-//! - There is no `DELETE … RETURNING` in MySQL: a refresh token is read, then deleted on the condition
-//!   that it is still the same row; only one racing caller deletes it.
+//! - A refresh token is rotated in a transaction that reads its row `FOR UPDATE`: racing rotations of
+//!   one token run one after the other.
 //! - A transaction that loses a race (a deadlock, or a duplicate key inserted meanwhile by another
 //!   writer) is run again, a few times at most.
 
@@ -18,7 +18,7 @@ use async_trait::async_trait;
 use banter_actors::model::{
     ChatMessage, Member, NewUser, Role, Room, RoomId, RoomKind, RoomSummary, Seq, User, UserId,
 };
-use banter_actors::ports::{Store, StoreError, StoreResult};
+use banter_actors::ports::{Rotation, Store, StoreError, StoreResult};
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
 use sqlx::{AssertSqlSafe, Connection};
 
@@ -26,9 +26,10 @@ mod write;
 
 use write::{ER_DUP_ENTRY, mysql_error_number, retry_races};
 
+use super::refresh::{Step, TokenState};
 use super::{
     MemberRow, MessageRow, RoomRow, SummaryRow, UserRow, conflict_as, convert_all, dm_key,
-    like_prefix, map_err, redact_url, seq_from_db, seq_to_db, sql,
+    like_prefix, map_err, redact_url, refresh, seq_from_db, seq_to_db, sql,
 };
 
 /// Connections in the pool.
@@ -527,11 +528,13 @@ impl Store for MySqlStore {
         &self,
         jti: &str,
         user: UserId,
+        family: &str,
         expires_at_ms: i64,
     ) -> StoreResult<()> {
         sqlx::query(sql::PUT_REFRESH_TOKEN)
             .bind(jti)
             .bind(user.0)
+            .bind(family)
             .bind(expires_at_ms)
             .execute(&self.pool)
             .await
@@ -550,27 +553,100 @@ impl Store for MySqlStore {
     }
 
     #[tracing::instrument(level = "debug", skip_all)]
-    async fn take_refresh_token(&self, jti: &str, now_ms: i64) -> StoreResult<Option<UserId>> {
-        let row: Option<(i64, i64)> =
-            sqlx::query_as("SELECT user_id, expires_at_ms FROM refresh_tokens WHERE jti = ?")
-                .bind(jti)
-                .fetch_optional(&self.pool)
+    async fn rotate_refresh_token(
+        &self,
+        jti: &str,
+        new_jti: &str,
+        new_expires_at_ms: i64,
+        now_ms: i64,
+    ) -> StoreResult<Rotation> {
+        let mut tries = 1;
+        loop {
+            match self
+                .rotate_once(jti, new_jti, new_expires_at_ms, now_ms)
                 .await
-                .map_err(map_err)?;
-        let Some((user, expires_at_ms)) = row else {
-            return Ok(None);
-        };
-        // Only one of racing callers deletes the row; the others find it gone. An expired token is
-        // deleted too, as it can never be used again.
-        let done = sqlx::query(
-            "DELETE FROM refresh_tokens WHERE jti = ? AND user_id = ? AND expires_at_ms = ?",
+            {
+                Err(e)
+                    if tries < ROTATE_ATTEMPTS
+                        && mysql_error_number(&e) == Some(ER_LOCK_DEADLOCK) =>
+                {
+                    tracing::debug!(tries, error = %e, "refresh rotation deadlocked, running it again");
+                    tries += 1;
+                }
+                other => {
+                    return other.map_err(|e| {
+                        conflict_as(map_err(e), || "refresh token id already recorded".into())
+                    });
+                }
+            }
+        }
+    }
+
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn revoke_refresh_family(&self, family: &str, now_ms: i64) -> StoreResult<u64> {
+        let done = sqlx::query(sql::REVOKE_REFRESH_FAMILY)
+            .bind(now_ms)
+            .bind(family)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(done.rows_affected())
+    }
+}
+
+/// How often a refresh rotation that deadlocked runs at most.
+const ROTATE_ATTEMPTS: u32 = 4;
+
+/// MySQL's `ER_LOCK_DEADLOCK`.
+const ER_LOCK_DEADLOCK: u16 = 1213;
+
+impl MySqlStore {
+    /// One attempt of [`Store::rotate_refresh_token`], in one transaction. The token's row is read
+    /// `FOR UPDATE`, so a racing rotation of the same token waits for this one's commit and then sees
+    /// it used. An error before the commit rolls everything back (the transaction is dropped), leaving
+    /// the old token valid.
+    async fn rotate_once(
+        &self,
+        jti: &str,
+        new_jti: &str,
+        new_expires_at_ms: i64,
+        now_ms: i64,
+    ) -> Result<Rotation, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        let row: Option<TokenState> = sqlx::query_as(
+            "SELECT user_id, family, expires_at_ms, used_at_ms, revoked_at_ms FROM refresh_tokens \
+             WHERE jti = ? FOR UPDATE",
         )
         .bind(jti)
-        .bind(user)
-        .bind(expires_at_ms)
-        .execute(&self.pool)
-        .await
-        .map_err(map_err)?;
-        Ok((done.rows_affected() == 1 && expires_at_ms > now_ms).then_some(UserId(user)))
+        .fetch_optional(&mut *tx)
+        .await?;
+        let rotation = match refresh::step(row, now_ms) {
+            Step::Refuse => return Ok(Rotation::Refused),
+            Step::RevokeChain { user, family } => {
+                sqlx::query(sql::REVOKE_REFRESH_FAMILY)
+                    .bind(now_ms)
+                    .bind(&family)
+                    .execute(&mut *tx)
+                    .await?;
+                Rotation::Reused(user)
+            }
+            Step::Rotate { user, family } => {
+                sqlx::query(sql::USE_REFRESH_TOKEN)
+                    .bind(now_ms)
+                    .bind(jti)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(sql::PUT_REFRESH_TOKEN)
+                    .bind(new_jti)
+                    .bind(user.0)
+                    .bind(&family)
+                    .bind(new_expires_at_ms)
+                    .execute(&mut *tx)
+                    .await?;
+                Rotation::Rotated(user)
+            }
+        };
+        tx.commit().await?;
+        Ok(rotation)
     }
 }

@@ -93,6 +93,17 @@ pub(super) const MESSAGES_AFTER: &str = "SELECT room_id, seq, message_id, sender
 pub(super) const INSERT_MESSAGES: &str =
     "INSERT INTO messages (room_id, seq, message_id, sender_id, body, created_at_ms) ";
 
-/// Inserts a refresh token id (jti, user, expiry).
+/// Inserts a refresh token id (jti, user, chain, expiry).
 pub(super) const PUT_REFRESH_TOKEN: &str =
-    "INSERT INTO refresh_tokens (jti, user_id, expires_at_ms) VALUES (?, ?, ?)";
+    "INSERT INTO refresh_tokens (jti, user_id, family, expires_at_ms) VALUES (?, ?, ?, ?)";
+
+/// Selects the state of one refresh token (SQLite; MySQL's twin reads it `FOR UPDATE`).
+pub(super) const REFRESH_TOKEN_STATE: &str = "SELECT user_id, family, expires_at_ms, used_at_ms, revoked_at_ms FROM refresh_tokens WHERE jti = ?";
+
+/// Marks a refresh token used (time, jti).
+pub(super) const USE_REFRESH_TOKEN: &str =
+    "UPDATE refresh_tokens SET used_at_ms = ? WHERE jti = ? AND used_at_ms IS NULL";
+
+/// Revokes the tokens of a chain not revoked yet (time, family).
+pub(super) const REVOKE_REFRESH_FAMILY: &str =
+    "UPDATE refresh_tokens SET revoked_at_ms = ? WHERE family = ? AND revoked_at_ms IS NULL";

@@ -14,15 +14,16 @@ use async_trait::async_trait;
 use banter_actors::model::{
     ChatMessage, Member, NewUser, Role, Room, RoomId, RoomKind, RoomSummary, Seq, User, UserId,
 };
-use banter_actors::ports::{Store, StoreError, StoreResult};
+use banter_actors::ports::{Rotation, Store, StoreError, StoreResult};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::{QueryBuilder, Sqlite};
 
+use super::refresh::{Step, TokenState};
 use super::{
     MemberRow, MessageRow, RoomRow, SummaryRow, UserRow, conflict_as, convert_all, dm_key,
-    insert_chunks, like_prefix, map_err, seq_from_db, seq_to_db, sql,
+    insert_chunks, like_prefix, map_err, refresh, seq_from_db, seq_to_db, sql,
 };
 use crate::config::SqliteSynchronous as Synchronous;
 
@@ -461,11 +462,13 @@ impl Store for SqliteStore {
         &self,
         jti: &str,
         user: UserId,
+        family: &str,
         expires_at_ms: i64,
     ) -> StoreResult<()> {
         sqlx::query(sql::PUT_REFRESH_TOKEN)
             .bind(jti)
             .bind(user.0)
+            .bind(family)
             .bind(expires_at_ms)
             .execute(&self.pool)
             .await
@@ -484,20 +487,66 @@ impl Store for SqliteStore {
     }
 
     #[tracing::instrument(level = "debug", skip_all)]
-    async fn take_refresh_token(&self, jti: &str, now_ms: i64) -> StoreResult<Option<UserId>> {
-        // One statement: only one of racing callers deletes the row and gets it back. An expired token
-        // is deleted too, as it can never be used again.
-        let taken: Option<(i64, i64)> = sqlx::query_as(
-            "DELETE FROM refresh_tokens WHERE jti = ? RETURNING user_id, expires_at_ms",
-        )
-        .bind(jti)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(map_err)?;
-        Ok(
-            taken
-                .and_then(|(user, expires_at_ms)| (expires_at_ms > now_ms).then_some(UserId(user))),
-        )
+    async fn rotate_refresh_token(
+        &self,
+        jti: &str,
+        new_jti: &str,
+        new_expires_at_ms: i64,
+        now_ms: i64,
+    ) -> StoreResult<Rotation> {
+        // The write lock is held from the first read, so racing callers run one after the other; an
+        // error before the commit rolls everything back (the transaction is dropped), leaving the old
+        // token valid.
+        let mut tx = self.begin_write().await?;
+        let row: Option<TokenState> = sqlx::query_as(sql::REFRESH_TOKEN_STATE)
+            .bind(jti)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        let rotation = match refresh::step(row, now_ms) {
+            Step::Refuse => return Ok(Rotation::Refused),
+            Step::RevokeChain { user, family } => {
+                sqlx::query(sql::REVOKE_REFRESH_FAMILY)
+                    .bind(now_ms)
+                    .bind(&family)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                Rotation::Reused(user)
+            }
+            Step::Rotate { user, family } => {
+                sqlx::query(sql::USE_REFRESH_TOKEN)
+                    .bind(now_ms)
+                    .bind(jti)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                sqlx::query(sql::PUT_REFRESH_TOKEN)
+                    .bind(new_jti)
+                    .bind(user.0)
+                    .bind(&family)
+                    .bind(new_expires_at_ms)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| {
+                        conflict_as(map_err(e), || "refresh token id already recorded".into())
+                    })?;
+                Rotation::Rotated(user)
+            }
+        };
+        tx.commit().await.map_err(map_err)?;
+        Ok(rotation)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn revoke_refresh_family(&self, family: &str, now_ms: i64) -> StoreResult<u64> {
+        let done = sqlx::query(sql::REVOKE_REFRESH_FAMILY)
+            .bind(now_ms)
+            .bind(family)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(done.rows_affected())
     }
 }
 

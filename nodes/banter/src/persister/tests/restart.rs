@@ -6,7 +6,7 @@ use std::sync::atomic::AtomicUsize;
 
 use async_trait::async_trait;
 use banter_actors::model::{Member, Role, Room, RoomSummary, User};
-use banter_actors::ports::StoreResult;
+use banter_actors::ports::{Rotation, StoreResult};
 
 use super::*;
 
@@ -178,15 +178,29 @@ impl Store for PanicOnce {
         &self,
         jti: &str,
         user: UserId,
+        family: &str,
         expires_at_ms: i64,
     ) -> StoreResult<()> {
-        self.inner.put_refresh_token(jti, user, expires_at_ms).await
+        self.inner
+            .put_refresh_token(jti, user, family, expires_at_ms)
+            .await
     }
     async fn purge_refresh_tokens(&self, now_ms: i64) -> StoreResult<u64> {
         self.inner.purge_refresh_tokens(now_ms).await
     }
-    async fn take_refresh_token(&self, jti: &str, now_ms: i64) -> StoreResult<Option<UserId>> {
-        self.inner.take_refresh_token(jti, now_ms).await
+    async fn rotate_refresh_token(
+        &self,
+        jti: &str,
+        new_jti: &str,
+        new_expires_at_ms: i64,
+        now_ms: i64,
+    ) -> StoreResult<Rotation> {
+        self.inner
+            .rotate_refresh_token(jti, new_jti, new_expires_at_ms, now_ms)
+            .await
+    }
+    async fn revoke_refresh_family(&self, family: &str, now_ms: i64) -> StoreResult<u64> {
+        self.inner.revoke_refresh_family(family, now_ms).await
     }
 }
 
