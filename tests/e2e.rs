@@ -7,6 +7,7 @@
 //! - [`crash`]: SIGKILL mid-conversation, restart, no acknowledged message lost, no seq reused;
 //! - [`stomp_errors`], [`http_errors`], [`auth`], [`websocket`]: bad input, each answered with the
 //!   exact error while a bystander connection keeps being served;
+//! - [`front_door`]: slow-loris, idle and slow-body HTTP clients cut off, connection caps refused;
 //! - [`hostile`]: clients that try to make the node hold unbounded resources, each shown bounded;
 //! - [`room_limits`]: per-user budgets on creating rooms, opening DMs and joining (429 with
 //!   `Retry-After`), the cap on rooms per user, and keyset pages of the room and member lists;
@@ -21,6 +22,7 @@ mod broker;
 mod chat;
 mod crash;
 mod durable;
+mod front_door;
 mod history;
 mod hostile;
 mod http_errors;

@@ -33,6 +33,7 @@ use tracing::info;
 use crate::auth::limits::LoginLimits;
 use crate::auth::{AuthKeys, Passwords, default_max_concurrent_hashes};
 use crate::config::{Config, JournalKind, Role};
+use crate::front_door::DoorLimits;
 use crate::http::budget::RoomBudgets;
 use crate::journal::{KafkaJournal, LocalJournal};
 use crate::persister::Persister;
@@ -146,7 +147,9 @@ impl Node {
         } else {
             None
         };
-        let (shutdown, mut rx) = tokio::sync::watch::channel(false);
+        let (shutdown, _) = tokio::sync::watch::channel(false);
+        let door = door_limits(&config.http)?;
+        let metrics_token = config.http.metrics_token.clone();
         let (state, router) = if gateway {
             let journal: Arc<dyn Journal> = match &kafka_journal {
                 Some(k) => Arc::new(k.clone()),
@@ -167,18 +170,14 @@ impl Node {
             let router = crate::http::router(state.clone());
             (Some(state), router)
         } else {
-            (None, ops_router())
+            (None, ops_router(&metrics_token))
         };
-        let server = tokio::spawn(async move {
-            axum::serve(
-                listener,
-                router.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(async move {
-                let _ = rx.wait_for(|stop| *stop).await;
-            })
-            .await
-        });
+        let server = tokio::spawn(crate::front_door::serve(
+            listener,
+            router,
+            door,
+            shutdown.subscribe(),
+        ));
         let roles: Vec<&str> = [(gateway, "gateway"), (persister.is_some(), "persister")]
             .into_iter()
             .filter_map(|(on, name)| on.then_some(name))
@@ -223,14 +222,30 @@ impl Node {
 }
 
 /// Returns the router of a process without the gateway role: liveness and metrics only.
-fn ops_router() -> axum::Router {
+fn ops_router(metrics_token: &str) -> axum::Router {
     use axum::routing::get;
     axum::Router::new()
         .route(
             "/healthz",
             get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
         )
-        .route("/metrics", get(crate::metrics::metrics_endpoint))
+        .route("/metrics", crate::metrics::route(metrics_token))
+}
+
+/// Returns the front door's limits from the HTTP settings.
+fn door_limits(http: &crate::config::HttpConfig) -> anyhow::Result<DoorLimits> {
+    let trusted = crate::auth::limits::parse_trusted(&http.trusted_proxies)
+        .map_err(anyhow::Error::msg)
+        .context("invalid http.trusted_proxies")?;
+    Ok(DoorLimits {
+        max_connections: match http.max_connections {
+            0 => crate::front_door::auto_max_connections(),
+            n => n,
+        },
+        max_per_ip: http.max_connections_per_ip.max(1),
+        trusted,
+        header_read_timeout: Duration::from_millis(http.header_read_timeout_ms.max(1)),
+    })
 }
 
 /// Starts what the gateway role runs: the actor directories over the store and `journal`.

@@ -50,6 +50,22 @@ pub struct HttpConfig {
     /// not itself a trusted proxy. A request from any other peer is counted by its own address and its
     /// header ignored. Default: empty (the socket peer address always).
     pub trusted_proxies: Vec<String>,
+    /// Connections (HTTP and WebSocket) open at once on the node; one more gets 503
+    /// `too_many_connections` and is closed. 0: the open-file limit less 512. Default: 0.
+    pub max_connections: usize,
+    /// Connections open at once from one client address (trusted proxies are exempt); one more gets
+    /// 429 `too_many_connections_from_address`. Default: 256.
+    pub max_connections_per_ip: usize,
+    /// Milliseconds a client has to send a request's headers (and an idle keep-alive connection to
+    /// start its next request) before the connection is closed. Default: 10000.
+    pub header_read_timeout_ms: u64,
+    /// Milliseconds a request may take to arrive and be answered before the client gets 408
+    /// `request_timeout`. Default: 30000.
+    pub request_timeout_ms: u64,
+    /// Bearer token that allows reading `/metrics` from any address. Without one, `/metrics` answers
+    /// only direct requests from the loopback address (no `X-Forwarded-For`); others get 403
+    /// `forbidden`. Default: empty.
+    pub metrics_token: String,
 }
 
 impl Default for HttpConfig {
@@ -58,6 +74,11 @@ impl Default for HttpConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             allowed_origins: Vec::new(),
             trusted_proxies: Vec::new(),
+            max_connections: 0,
+            max_connections_per_ip: 256,
+            header_read_timeout_ms: 10_000,
+            request_timeout_ms: 30_000,
+            metrics_token: String::new(),
         }
     }
 }

@@ -81,12 +81,19 @@ fn api_router() -> OpenApiRouter<AppState> {
 pub fn router(state: AppState) -> Router {
     let (router, api) = api_router().split_for_parts();
     let max_body = state.config.limits.max_http_body_bytes;
+    let deadline = std::time::Duration::from_millis(state.config.http.request_timeout_ms.max(1));
     router
         .route("/api/openapi.json", get(move || async move { Json(api) }))
         .route("/ws", get(crate::ws::upgrade))
-        .route("/metrics", get(crate::metrics::metrics_endpoint))
+        .route(
+            "/metrics",
+            crate::metrics::route(&state.config.http.metrics_token),
+        )
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::from_fn(move |req, next| {
+            crate::front_door::request_deadline(deadline, req, next)
+        }))
         .with_state(state)
 }
 

@@ -3,6 +3,7 @@
 //! Layout:
 //! - [`config`]: the typed configuration (TOML file, `BANTER_` env vars, CLI flags);
 //! - [`app`]: wiring and the supervision tree of a node ([`app::Node::start`]);
+//! - [`front_door`]: the accept loop: connection caps, header and request deadlines;
 //! - [`http`]: the REST API with its generated OpenAPI document; [`ws`]: STOMP over WebSocket;
 //! - [`auth`]: passwords (argon2id) and tokens (EdDSA JWT, JWKS);
 //! - [`store`]: the SQLite and MySQL stores (sqlx) behind the `Store` port, with their contract suite;
@@ -18,6 +19,7 @@ pub mod app;
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod front_door;
 pub mod housekeeping;
 pub mod http;
 pub mod journal;

@@ -8,8 +8,12 @@
 
 use std::sync::OnceLock;
 
-use axum::http::header;
-use axum::response::IntoResponse;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::ConnectInfo;
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 /// Consumer lag of the persister group per partition: high watermark minus committed offset (gauge,
@@ -41,6 +45,9 @@ pub const SESSIONS_DROPPED: &str = "banter_sessions_dropped_total";
 
 /// Actors live on this node (gauge, label `kind`: `room`, `user`), refreshed every second.
 pub const ACTORS_ACTIVE: &str = "banter_actors_active";
+
+/// Client connections open on the node, WebSockets included (gauge).
+pub const CONNECTIONS_OPEN: &str = "banter_connections_open";
 
 /// Counts a refusal (see [`REFUSED`]).
 pub fn refused(reason: &'static str) {
@@ -82,6 +89,11 @@ fn describe() {
         ACTORS_ACTIVE,
         Unit::Count,
         "room and user actors live on this node"
+    );
+    describe_gauge!(
+        CONNECTIONS_OPEN,
+        Unit::Count,
+        "client connections open, WebSockets included"
     );
     describe_counter!(
         REFUSED,
@@ -143,7 +155,48 @@ pub fn render() -> String {
 }
 
 /// Handler of `GET /metrics`.
-pub async fn metrics_endpoint() -> impl IntoResponse {
+/// Returns the `/metrics` route: open to a request bearing `token` (when one is configured) and to
+/// direct requests from the loopback address; 403 `forbidden` for everyone else.
+pub fn route<S: Clone + Send + Sync + 'static>(token: &str) -> axum::routing::MethodRouter<S> {
+    let token: Arc<str> = Arc::from(token);
+    axum::routing::get(
+        move |ConnectInfo(peer): ConnectInfo<SocketAddr>, headers: HeaderMap| {
+            let token = token.clone();
+            async move {
+                if may_read(&token, peer, &headers) {
+                    metrics_endpoint().await.into_response()
+                } else {
+                    crate::error::ApiError::forbidden(
+                        "metrics are served to the loopback address or with the metrics token",
+                    )
+                    .into_response()
+                }
+            }
+        },
+    )
+}
+
+/// Tells whether a request may read the metrics (see [`route`]).
+fn may_read(token: &str, peer: SocketAddr, headers: &HeaderMap) -> bool {
+    if !token.is_empty()
+        && let Some(given) = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(crate::auth::bearer)
+    {
+        return aws_lc_rs::constant_time::verify_slices_are_equal(
+            given.as_bytes(),
+            token.as_bytes(),
+        )
+        .is_ok();
+    }
+    peer.ip().to_canonical().is_loopback()
+        && !headers.contains_key("x-forwarded-for")
+        && !headers.contains_key(header::FORWARDED)
+}
+
+/// Renders the metrics (unguarded: see [`route`]).
+pub async fn metrics_endpoint() -> Response {
     (
         [(
             header::CONTENT_TYPE,
@@ -151,11 +204,34 @@ pub async fn metrics_endpoint() -> impl IntoResponse {
         )],
         render(),
     )
+        .into_response()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn metrics_are_for_loopback_or_the_token_holder() {
+        let local: SocketAddr = "127.0.0.1:5000".parse().expect("addr");
+        let remote: SocketAddr = "10.1.2.3:5000".parse().expect("addr");
+        let none = HeaderMap::new();
+        let mut proxied = HeaderMap::new();
+        proxied.insert("x-forwarded-for", "10.9.9.9".parse().expect("value"));
+        let mut bearer = HeaderMap::new();
+        bearer.insert(
+            header::AUTHORIZATION,
+            "Bearer s3cret".parse().expect("value"),
+        );
+        let mut wrong = HeaderMap::new();
+        wrong.insert(header::AUTHORIZATION, "Bearer nope".parse().expect("value"));
+        assert!(may_read("", local, &none));
+        assert!(!may_read("", local, &proxied), "through a local proxy");
+        assert!(!may_read("", remote, &none));
+        assert!(!may_read("", remote, &bearer), "no token configured");
+        assert!(may_read("s3cret", remote, &bearer));
+        assert!(!may_read("s3cret", remote, &wrong));
+    }
 
     #[test]
     fn renders_counters_and_labelled_gauges() {

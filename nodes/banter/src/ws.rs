@@ -4,6 +4,9 @@
 mod frames;
 mod session;
 
+use std::sync::Arc;
+
+use axum::Extension;
 use axum::extract::State;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::http::{HeaderMap, header};
@@ -11,10 +14,13 @@ use axum::response::{IntoResponse, Response};
 
 use crate::app::AppState;
 use crate::error::ApiError;
+use crate::front_door::ConnectionSlot;
 
-/// Upgrades `/ws` to a STOMP session after checking the Origin.
+/// Upgrades `/ws` to a STOMP session after checking the Origin. The connection's slot under the front
+/// door's caps moves into the session, so it counts until the session ends.
 pub async fn upgrade(
     State(state): State<AppState>,
+    slot: Option<Extension<Arc<ConnectionSlot>>>,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
@@ -37,7 +43,10 @@ pub async fn upgrade(
         // rather than a bare close from the WebSocket layer.
         .max_message_size(max_frame * 2)
         .max_frame_size(max_frame * 2)
-        .on_upgrade(move |socket| session::run(state, socket))
+        .on_upgrade(move |socket| async move {
+            session::run(state, socket).await;
+            drop(slot);
+        })
 }
 
 /// Returns whether a browser at `origin` may connect: it is listed, or (with no list) its host is the

@@ -76,20 +76,11 @@ impl Api {
     /// Registers `username`, or logs it in when it already exists (a rerun reuses its users).
     pub async fn account(&self, i: usize, username: &str) -> Result<Account> {
         let body = json!({"username": username, "password": PASSWORD});
-        let resp = self
-            .client(i)
-            .post(format!("{}/api/auth/register", self.base))
-            .json(&body)
-            .send()
-            .await
-            .context("register")?;
+        let register = format!("{}/api/auth/register", self.base);
+        let resp = send_retrying("register", || self.client(i).post(&register).json(&body)).await?;
         let resp = if resp.status() == StatusCode::CONFLICT {
-            self.client(i)
-                .post(format!("{}/api/auth/login", self.base))
-                .json(&body)
-                .send()
-                .await
-                .context("login")?
+            let login = format!("{}/api/auth/login", self.base);
+            send_retrying("login", || self.client(i).post(&login).json(&body)).await?
         } else {
             resp
         };
@@ -111,26 +102,27 @@ impl Api {
 
     /// Creates a group room owned by `owner`; returns its id.
     pub async fn create_room(&self, owner: &Account, name: &str) -> Result<i64> {
-        let resp = self
-            .client(owner.id as usize)
-            .post(format!("{}/api/rooms", self.base))
-            .bearer_auth(&owner.token)
-            .json(&json!({"name": name}))
-            .send()
-            .await
-            .context("create room")?;
+        let url = format!("{}/api/rooms", self.base);
+        let body = json!({"name": name});
+        let resp = send_retrying("create room", || {
+            self.client(owner.id as usize)
+                .post(&url)
+                .bearer_auth(&owner.token)
+                .json(&body)
+        })
+        .await?;
         Ok(json_of::<RoomBody>(resp, "create room").await?.id)
     }
 
     /// Makes `who` a member of `room` (idempotent).
     pub async fn join(&self, who: &Account, room: i64) -> Result<()> {
-        let resp = self
-            .client(who.id as usize)
-            .post(format!("{}/api/rooms/{room}/join", self.base))
-            .bearer_auth(&who.token)
-            .send()
-            .await
-            .context("join room")?;
+        let url = format!("{}/api/rooms/{room}/join", self.base);
+        let resp = send_retrying("join room", || {
+            self.client(who.id as usize)
+                .post(&url)
+                .bearer_auth(&who.token)
+        })
+        .await?;
         if !resp.status().is_success() {
             bail!(
                 "join room {room}: {} {}",
@@ -149,6 +141,36 @@ impl Api {
             .try_collect::<Vec<()>>()
             .await
             .map(|_| ())
+    }
+}
+
+/// Most attempts of a request the server answers with 429 or 503.
+const ATTEMPTS: u32 = 30;
+
+/// Sends the request `make` builds, again after the server's `Retry-After` (1 s without one) while it
+/// answers 429 (a budget) or 503 (busy, e.g. hashing passwords), as a well-behaved client does.
+async fn send_retrying(
+    what: &str,
+    make: impl Fn() -> reqwest::RequestBuilder,
+) -> Result<reqwest::Response> {
+    let mut attempt = 1;
+    loop {
+        let resp = make().send().await.with_context(|| what.to_owned())?;
+        let status = resp.status();
+        let busy =
+            status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::SERVICE_UNAVAILABLE;
+        if !busy || attempt >= ATTEMPTS {
+            return Ok(resp);
+        }
+        let wait = resp
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(1)
+            .clamp(1, 10);
+        tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
+        attempt += 1;
     }
 }
 

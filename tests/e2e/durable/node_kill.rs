@@ -76,7 +76,7 @@ async fn scenario(node: &mut Node, mysql: &str) -> Result<()> {
         .wait_acked(KILL_AFTER, Duration::from_secs(30))
         .await?;
     node.kill9();
-    let mut log = sender.finish(Duration::from_secs(20)).await?;
+    let mut log = sender.finish_after_close(Duration::from_secs(20)).await?;
     eprintln!("sender at the kill: {}", log.summary());
     ensure!(
         !log.unanswered.is_empty(),

@@ -224,6 +224,18 @@ impl Sender {
         Ok(())
     }
 
+    /// Waits for a sender that does not reconnect to end by itself, as it does once its connection
+    /// closes (its node was killed), and returns the log: stopping it first could let it drain the
+    /// answers the node had sent before it died and end before it sees the close.
+    pub(super) async fn finish_after_close(self, within: Duration) -> Result<SendLog> {
+        tokio::time::timeout(within, self.task)
+            .await
+            .with_context(|| {
+                format!("the sender did not see its connection close within {within:?}")
+            })?
+            .context("the sender task failed")?
+    }
+
     /// Stops sending, waits for the answers to what was sent, and returns the log.
     pub(super) async fn finish(self, within: Duration) -> Result<SendLog> {
         let _ = self.stop.send(true);

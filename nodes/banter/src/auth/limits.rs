@@ -39,6 +39,13 @@ pub struct LoginLimits {
     clock: DefaultClock,
 }
 
+/// Parses `http.trusted_proxies` (IP addresses or CIDR blocks); fails on an entry that is neither.
+pub fn parse_trusted(list: &[String]) -> Result<Vec<IpNet>, String> {
+    list.iter()
+        .map(|p| parse_net(p).ok_or_else(|| format!("not an IP address or CIDR block: {p:?}")))
+        .collect()
+}
+
 impl LoginLimits {
     /// Allows `per_address_per_minute` attempts per client address and `per_account_per_minute`
     /// login attempts per account (0 counts as 1), trusting `X-Forwarded-For` from the peers in
@@ -49,10 +56,7 @@ impl LoginLimits {
         trusted_proxies: &[String],
     ) -> Result<LoginLimits, String> {
         let quota = |n: u32| Quota::per_minute(NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN));
-        let trusted_proxies = trusted_proxies
-            .iter()
-            .map(|p| parse_net(p).ok_or_else(|| format!("not an IP address or CIDR block: {p:?}")))
-            .collect::<Result<_, _>>()?;
+        let trusted_proxies = parse_trusted(trusted_proxies)?;
         Ok(LoginLimits {
             per_address: RateLimiter::keyed(quota(per_address_per_minute)),
             per_account: RateLimiter::keyed(quota(per_account_per_minute)),
