@@ -178,6 +178,18 @@ pub enum JournalError {
     /// The journal could not make the record durable; the sender must be told it was not stored.
     #[error("journal unavailable: {0}")]
     Unavailable(String),
+    /// The journal gave up on the record without knowing whether it was made durable (a delivery
+    /// timeout, a purged request): the record may still be in the journal. The room finds out by
+    /// reading the journal, and never gives the seq to another message.
+    #[error("outcome unknown: {0}")]
+    Unknown(String),
+}
+
+impl JournalError {
+    /// Tells whether the record may be durable despite the error.
+    pub fn is_unknown(&self) -> bool {
+        matches!(self, JournalError::Unknown(_))
+    }
 }
 
 /// Where a journal reports the outcome of appends: the room that made them.
