@@ -176,8 +176,11 @@ fn same(a: &Result<(), JournalError>, b: &Result<(), JournalError>) -> bool {
 struct Runs {
     /// Sink (by address) → index of its open run in `runs`.
     open: HashMap<usize, usize>,
-    runs: Vec<(Arc<dyn AppendSink>, Seq, Seq, Result<(), JournalError>)>,
+    runs: Vec<Run>,
 }
+
+/// A run of consecutive seqs of one sink with one outcome: sink, first, last, outcome.
+type Run = (Arc<dyn AppendSink>, Seq, Seq, Result<(), JournalError>);
 
 impl Runs {
     fn report(
