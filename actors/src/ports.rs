@@ -115,8 +115,13 @@ pub trait Store: Send + Sync + 'static {
     /// Stores messages; a message whose `(room_id, seq)` is already stored is skipped, so a replay of the
     /// same batch changes nothing. Returns how many rows were inserted.
     async fn insert_messages(&self, messages: &[ChatMessage]) -> StoreResult<u64>;
-    /// Returns the highest stored seq of a room (0 when it has none).
+    /// Returns the highest seq of a room that is stored or reserved (0 when it has none).
     async fn last_seq(&self, room: RoomId) -> StoreResult<Seq>;
+    /// Reserves `seq` of `room` without a message: a seq given to a message the store will never hold
+    /// (a journaled row the persister dead-lettered), so that [`Store::last_seq`] counts it and no
+    /// later activation of the room gives it out again. Reserving is idempotent and never lowers a
+    /// room's reservation.
+    async fn reserve_seq(&self, room: RoomId, seq: Seq) -> StoreResult<()>;
     /// Returns up to `limit` messages with a seq below `before` (all when `None`), newest first.
     async fn messages_before(
         &self,

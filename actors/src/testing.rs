@@ -49,6 +49,8 @@ struct StoreData {
     /// Members of each room with their role and read marker.
     members: HashMap<RoomId, BTreeMap<UserId, (Role, Seq)>>,
     messages: HashMap<RoomId, BTreeMap<Seq, ChatMessage>>,
+    /// Reserved seq per room.
+    reserved: HashMap<RoomId, Seq>,
 }
 
 /// A [`Store`] kept in memory, with real behaviour for what the actors use.
@@ -315,11 +317,20 @@ impl Store for FakeStore {
     }
 
     async fn last_seq(&self, room: RoomId) -> StoreResult<Seq> {
-        Ok(lock(&self.data)
+        let d = lock(&self.data);
+        let stored = d
             .messages
             .get(&room)
             .and_then(|m| m.keys().next_back().copied())
-            .unwrap_or(0))
+            .unwrap_or(0);
+        Ok(stored.max(d.reserved.get(&room).copied().unwrap_or(0)))
+    }
+
+    async fn reserve_seq(&self, room: RoomId, seq: Seq) -> StoreResult<()> {
+        let mut d = lock(&self.data);
+        let r = d.reserved.entry(room).or_default();
+        *r = (*r).max(seq);
+        Ok(())
     }
 
     async fn messages_before(
