@@ -373,6 +373,7 @@ impl RoomState {
                                 tail: std::mem::take(&mut p.tail),
                                 nonce: p.nonce.take(),
                                 waiters: std::mem::take(&mut p.waiters),
+                                misses: 0,
                             },
                         );
                     }

@@ -9,8 +9,10 @@
 //!   durable (a resend gets its RECEIPT), resends that waited get it too, it goes into the ring and is
 //!   fanned out to subscribers — *after* higher seqs, as a seq-less room item, so sessions that are past
 //!   it deliver it anyway; clients order messages by their `seq` header;
-//! - a seq the journal lacks stays a permanent gap (the room never assigns it again); its nonce is
-//!   forgotten and resends that waited for it are published as new messages;
+//! - a seq the journal lacks on two reads [`CONFIRM_PAUSE`] apart stays a permanent gap (the room
+//!   never assigns it again); its nonce is forgotten and resends that waited for it are published as
+//!   new messages. The second read is there because a broker that stalled may still be working
+//!   through requests it received before the first read (a frozen process's socket buffers);
 //! - a read that fails is retried with backoff; after [`MAX_FAILURES`] in a row the room gives up on
 //!   those seqs (their resends hear that the outcome is still unknown; what landed is in history).
 
@@ -32,6 +34,8 @@ const MAX_FAILURES: u32 = 8;
 /// Pause before the first retry of a failed read; doubles up to [`MAX_PAUSE`].
 const FIRST_PAUSE: Duration = Duration::from_millis(200);
 const MAX_PAUSE: Duration = Duration::from_secs(5);
+/// Pause before the read that confirms a seq the journal lacked.
+const CONFIRM_PAUSE: Duration = Duration::from_secs(1);
 
 /// An append whose outcome is unknown (see the module doc).
 pub(super) struct Unresolved {
@@ -39,6 +43,8 @@ pub(super) struct Unresolved {
     pub(super) tail: Bytes,
     pub(super) nonce: Option<Box<str>>,
     pub(super) waiters: Vec<Resend>,
+    /// Journal reads that did not find it so far.
+    pub(super) misses: u8,
 }
 
 impl RoomState {
@@ -76,6 +82,7 @@ impl Room {
             return;
         };
         let pause = match state.resolve_failures {
+            0 if state.unresolved.values().any(|u| u.misses > 0) => CONFIRM_PAUSE,
             0 => Duration::ZERO,
             n => FIRST_PAUSE
                 .saturating_mul(1 << (n - 1).min(16))
@@ -113,11 +120,14 @@ impl Room {
                 let found: HashMap<Seq, Uuid> = found.into_iter().collect();
                 let mut again = Vec::new();
                 for seq in seqs {
-                    let Some(u) = state.unresolved.remove(&seq) else {
+                    let Some(mut u) = state.unresolved.remove(&seq) else {
                         continue;
                     };
                     if found.get(&seq) == Some(&u.message.message_id) {
                         state.landed(u);
+                    } else if u.misses == 0 {
+                        u.misses = 1;
+                        state.unresolved.insert(seq, u);
                     } else {
                         info!(room_id = %state.id, seq, "message of unknown outcome is not in the journal; its seq stays unused");
                         if let Some(nonce) = &u.nonce {

@@ -139,18 +139,18 @@ async fn an_unknown_outcome_that_did_not_land_is_a_gap_and_a_resend_is_new() {
     f.journal.complete_unknown(ROOM, 1, false);
     let (_, message) = failed(&mut alice_in).await;
     assert!(message.starts_with("outcome unknown:"), "{message}");
-    // Let the journal read settle it (the fake answers at once).
-    for _ in 0..100 {
-        if f.journal.reads() > 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    info(&f.room).await;
-
+    // A resend waits while the room reads the journal twice (a second read confirms the miss).
     let (alice2, mut alice2_in) = session(4, ALICE);
     publish_nonce(&f.room, &alice2, "r1-again", "one", "n1");
     info(&f.room).await;
+    assert!(f.journal.held(ROOM).is_empty());
+    for _ in 0..400 {
+        if !f.journal.held(ROOM).is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(f.journal.reads() >= 2, "the miss was confirmed");
     assert_eq!(f.journal.held(ROOM), [2], "seq 1 is never given again");
     f.journal.complete(ROOM, 2, Ok(())).await;
     assert_eq!(receipt(&mut alice2_in).await.1, 2);
