@@ -10,6 +10,12 @@
 //! is journaled but not yet stored) and refills the ring from the store and the journal's tail, so a
 //! restarted room never reuses a seq and a resume right after a restart is served from memory.
 //!
+//! A SEND may carry a nonce (`nonces`): a resend with the same sender and nonce is answered with the
+//! first message's RECEIPT, never made a second message. An append whose journal outcome is unknown
+//! (`resolve`) is reported so to its sender, its seq is never given out again, and a journal read off
+//! the handler tells whether it landed: then it is delivered late (after higher seqs) and its nonce
+//! answers resends; else its seq stays a gap.
+//!
 //! The ring (`ring`) also answers history readers ([`RoomMessage::GetRecent`]): the store lags the
 //! journal while a persister is behind, and the ring holds the newest acknowledged messages, stored or
 //! not, with no network call in the handler.
