@@ -115,8 +115,13 @@ pub trait Store: Send + Sync + 'static {
     /// Stores messages; a message whose `(room_id, seq)` is already stored is skipped, so a replay of the
     /// same batch changes nothing. Returns how many rows were inserted.
     async fn insert_messages(&self, messages: &[ChatMessage]) -> StoreResult<u64>;
-    /// Returns the highest stored seq of a room (0 when it has none).
+    /// Returns the highest seq of a room that is stored or reserved (0 when it has none).
     async fn last_seq(&self, room: RoomId) -> StoreResult<Seq>;
+    /// Reserves `seq` of `room` without a message: a seq given to a message the store will never hold
+    /// (a journaled row the persister dead-lettered), so that [`Store::last_seq`] counts it and no
+    /// later activation of the room gives it out again. Reserving is idempotent and never lowers a
+    /// room's reservation.
+    async fn reserve_seq(&self, room: RoomId, seq: Seq) -> StoreResult<()>;
     /// Returns up to `limit` messages with a seq below `before` (all when `None`), newest first.
     async fn messages_before(
         &self,
@@ -178,6 +183,18 @@ pub enum JournalError {
     /// The journal could not make the record durable; the sender must be told it was not stored.
     #[error("journal unavailable: {0}")]
     Unavailable(String),
+    /// The journal gave up on the record without knowing whether it was made durable (a delivery
+    /// timeout, a purged request): the record may still be in the journal. The room finds out by
+    /// reading the journal, and never gives the seq to another message.
+    #[error("outcome unknown: {0}")]
+    Unknown(String),
+}
+
+impl JournalError {
+    /// Tells whether the record may be durable despite the error.
+    pub fn is_unknown(&self) -> bool {
+        matches!(self, JournalError::Unknown(_))
+    }
 }
 
 /// Where a journal reports the outcome of appends: the room that made them.

@@ -10,11 +10,17 @@
 //! is journaled but not yet stored) and refills the ring from the store and the journal's tail, so a
 //! restarted room never reuses a seq and a resume right after a restart is served from memory.
 //!
+//! A SEND may carry a nonce (`nonces`): a resend with the same sender and nonce is answered with the
+//! first message's RECEIPT, never made a second message. An append whose journal outcome is unknown
+//! (`resolve`) is reported so to its sender, its seq is never given out again, and a journal read off
+//! the handler tells whether it landed: then it is delivered late (after higher seqs) and its nonce
+//! answers resends; else its seq stays a gap.
+//!
 //! The ring (`ring`) also answers history readers ([`RoomMessage::GetRecent`]): the store lags the
 //! journal while a persister is behind, and the ring holds the newest acknowledged messages, stored or
 //! not, with no network call in the handler.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,10 +38,17 @@ use crate::ports::{AppendSink, JournalError, Ports};
 use crate::trace::TraceParent;
 
 mod entity;
+mod nonces;
+mod resolve;
 mod ring;
 
 pub use entity::Rooms;
+use nonces::{NonceState, Nonces};
+use resolve::Unresolved;
 use ring::Ring;
+
+/// Nonces a room remembers (see [`RoomMessage::Publish`]).
+const NONCES_PER_ROOM: usize = 4096;
 
 /// Settings of room actors.
 #[derive(Clone, Debug)]
@@ -106,6 +119,10 @@ pub enum RoomMessage {
         body: String,
         /// W3C trace context of the SEND.
         trace: TraceParent,
+        /// The client's idempotency key (`nonce` header): a resend with the same sender and nonce
+        /// creates no second message while the room remembers the first (its last
+        /// [`NONCES_PER_ROOM`] nonces); it is answered with the first one's RECEIPT once that is durable.
+        nonce: Option<String>,
     },
     /// Subscribes a session; messages after `since` are replayed first.
     Subscribe {
@@ -154,6 +171,14 @@ pub enum RoomMessage {
         /// Outcome of each of them.
         result: Result<(), JournalError>,
     },
+    /// A journal read looking for the unresolved seqs up to `upto` (appends whose outcome was
+    /// unknown) finished: the `(seq, message id)` it found among them, or why it could not read.
+    Resolved {
+        /// Highest unresolved seq the read covered.
+        upto: Seq,
+        /// What the journal holds of them.
+        found: Result<Vec<(Seq, Uuid)>, JournalError>,
+    },
     /// A read marker write finished: the marker now stored, or `None` when the write failed.
     ReadStored {
         /// Reader.
@@ -197,6 +222,15 @@ pub struct RoomArguments {
     pub directory: ActorRef<DirectoryMessage<Rooms>>,
 }
 
+/// A resend of a nonce whose message is not settled yet: it gets that message's outcome.
+struct Resend {
+    session: SessionHandle,
+    receipt: Option<String>,
+    body: String,
+    trace: TraceParent,
+    nonce: String,
+}
+
 struct Pending {
     seq: Seq,
     message_id: Uuid,
@@ -205,6 +239,10 @@ struct Pending {
     tail: Bytes,
     sender: SessionHandle,
     receipt: Option<String>,
+    /// The client's nonce, remembered in [`RoomState::nonces`].
+    nonce: Option<Box<str>>,
+    /// Resends of the same nonce that arrived meanwhile.
+    waiters: Vec<Resend>,
     outcome: Option<Result<(), JournalError>>,
     settled: bool,
 }
@@ -214,12 +252,19 @@ impl Drop for Pending {
     /// is told so rather than left waiting.
     fn drop(&mut self) {
         if !self.settled {
+            let message = format!(
+                "room restarted before message {} was confirmed; check history before resending",
+                self.message_id
+            );
+            for w in self.waiters.drain(..) {
+                w.session.offer(Outbound::Failed {
+                    receipt_id: w.receipt,
+                    message: message.clone(),
+                });
+            }
             self.sender.offer(Outbound::Failed {
                 receipt_id: self.receipt.take(),
-                message: format!(
-                    "room restarted before message {} was confirmed; check history before resending",
-                    self.message_id
-                ),
+                message,
             });
         }
     }
@@ -252,6 +297,14 @@ pub struct RoomState {
     acked_seq: Seq,
     ring: Ring,
     pending: VecDeque<Pending>,
+    /// Nonces of recent messages and what became of them.
+    nonces: Nonces,
+    /// Appends whose outcome was unknown, by seq, until a journal read tells whether they landed.
+    unresolved: BTreeMap<Seq, Unresolved>,
+    /// A journal read of the unresolved seqs is under way.
+    resolving: bool,
+    /// Failed journal reads of the unresolved seqs in a row.
+    resolve_failures: u32,
     subscribers: HashMap<SessionId, LostGuard>,
     typing: HashMap<UserId, Instant>,
     tasks_in_flight: usize,
@@ -277,7 +330,12 @@ impl RoomState {
         });
     }
 
-    fn release(&mut self) {
+    /// Releases the settled appends at the front of the queue, in seq order: an acknowledged one is
+    /// answered, fanned out and kept in the ring; a failed one is answered; one whose outcome is
+    /// unknown is answered so and waits in `unresolved` for a journal read (later seqs are released
+    /// meanwhile). Returns the resends to publish anew (their first message was not stored).
+    fn release(&mut self) -> Vec<Resend> {
+        let mut again = Vec::new();
         while self.pending.front().is_some_and(|p| p.outcome.is_some()) {
             let Some(mut p) = self.pending.pop_front() else {
                 break;
@@ -286,8 +344,16 @@ impl RoomState {
             match p.outcome.take() {
                 Some(Ok(())) => {
                     self.acked_seq = p.seq;
-                    if let Some(receipt_id) = p.receipt.take() {
-                        p.sender.offer(Outbound::Receipt {
+                    if let Some(nonce) = &p.nonce {
+                        self.nonces.done(p.sender.user, nonce, p.seq, p.message_id);
+                    }
+                    let receipts = p.receipt.take().map(|r| (&p.sender, r)).into_iter();
+                    let resends = p.waiters.iter_mut().filter_map(|w| {
+                        let r = w.receipt.take()?;
+                        Some((&w.session, r))
+                    });
+                    for (session, receipt_id) in receipts.chain(resends) {
+                        session.offer(Outbound::Receipt {
                             receipt_id,
                             seq: p.seq,
                             message_id: p.message_id,
@@ -299,16 +365,40 @@ impl RoomState {
                         self.ring.push(message, tail);
                     }
                 }
+                Some(Err(e)) if e.is_unknown() => {
+                    warn!(room_id = %self.id, seq = p.seq, error = %e, "message outcome unknown");
+                    p.sender.offer(Outbound::Failed {
+                        receipt_id: p.receipt.take(),
+                        message: unknown_outcome(p.message_id, p.seq),
+                    });
+                    if let Some(message) = p.message.take() {
+                        self.unresolved.insert(
+                            p.seq,
+                            Unresolved {
+                                message,
+                                tail: std::mem::take(&mut p.tail),
+                                nonce: p.nonce.take(),
+                                waiters: std::mem::take(&mut p.waiters),
+                                misses: 0,
+                            },
+                        );
+                    }
+                }
                 Some(Err(e)) => {
                     warn!(room_id = %self.id, seq = p.seq, error = %e, "message not stored");
+                    if let Some(nonce) = &p.nonce {
+                        self.nonces.forget(p.sender.user, nonce, p.seq);
+                    }
                     p.sender.offer(Outbound::Failed {
                         receipt_id: p.receipt.take(),
                         message: format!("message not stored: {e}"),
                     });
+                    again.append(&mut p.waiters);
                 }
                 None => {}
             }
         }
+        again
     }
 
     fn is_member(&self, user: UserId) -> bool {
@@ -334,6 +424,15 @@ impl AppendSink for RoomSink {
     }
 }
 
+/// Returns the text of the ERROR a sender gets when the journal cannot tell whether its message is
+/// durable.
+fn unknown_outcome(message_id: Uuid, seq: Seq) -> String {
+    format!(
+        "outcome unknown: message {message_id} (seq {seq}) may or may not be stored; \
+         resending it with the same nonce is safe"
+    )
+}
+
 impl Room {
     fn publish(
         state: &mut RoomState,
@@ -341,6 +440,7 @@ impl Room {
         receipt: Option<String>,
         body: String,
         trace: TraceParent,
+        nonce: Option<String>,
     ) {
         if !state.is_member(session.user) {
             session.offer(Outbound::Failed {
@@ -348,6 +448,33 @@ impl Room {
                 message: RoomError::NotMember(state.id).to_string(),
             });
             return;
+        }
+        if let Some(n) = nonce.as_deref() {
+            match state.nonces.get(session.user, n) {
+                Some(NonceState::Done { seq, message_id }) => {
+                    if let Some(receipt_id) = receipt {
+                        session.offer(Outbound::Receipt {
+                            receipt_id,
+                            seq,
+                            message_id,
+                        });
+                    }
+                    return;
+                }
+                Some(NonceState::Pending(seq)) => {
+                    if let Some(waiters) = state.waiters_of(seq) {
+                        waiters.push(Resend {
+                            session,
+                            receipt,
+                            body,
+                            trace,
+                            nonce: n.to_owned(),
+                        });
+                        return;
+                    }
+                }
+                None => {}
+            }
         }
         state.next_seq += 1;
         let msg = ChatMessage {
@@ -365,6 +492,9 @@ impl Room {
             .unwrap_or_else(|| Arc::from(""));
         let tail = state.frames.message_tail(&msg, &sender_name);
         let (seq, message_id) = (msg.seq, msg.message_id);
+        if let Some(n) = nonce.as_deref() {
+            state.nonces.insert(session.user, n, seq);
+        }
         state.ports.journal.append(&msg, &trace, &state.sink);
         state.pending.push_back(Pending {
             seq,
@@ -373,6 +503,8 @@ impl Room {
             tail,
             sender: session,
             receipt,
+            nonce: nonce.map(String::into_boxed_str),
+            waiters: Vec::new(),
             outcome: None,
             settled: false,
         });
@@ -541,6 +673,10 @@ impl Actor for Room {
             acked_seq: last_seq,
             ring: Ring::new(ring_size),
             pending: VecDeque::new(),
+            nonces: Nonces::new(NONCES_PER_ROOM),
+            unresolved: BTreeMap::new(),
+            resolving: false,
+            resolve_failures: 0,
             subscribers: HashMap::new(),
             typing: HashMap::new(),
             tasks_in_flight: 0,
@@ -594,6 +730,7 @@ impl Actor for Room {
             // (through a subscribed session's direct reference) goes back through the directory.
             match message {
                 RoomMessage::Journaled { .. }
+                | RoomMessage::Resolved { .. }
                 | RoomMessage::ReadStored { .. }
                 | RoomMessage::GetInfo(_)
                 | RoomMessage::GetRecent { .. } => {}
@@ -612,9 +749,10 @@ impl Actor for Room {
                 receipt,
                 body,
                 trace,
+                nonce,
             } => {
                 state.last_activity = Instant::now();
-                Self::publish(state, session, receipt, body, trace);
+                Self::publish(state, session, receipt, body, trace, nonce);
             }
             RoomMessage::Journaled {
                 first,
@@ -631,7 +769,12 @@ impl Actor for Room {
                 for p in state.pending.iter_mut().skip(start).take(count) {
                     p.outcome = Some(result.clone());
                 }
-                state.release();
+                let again = state.release();
+                Self::republish(state, again);
+                Self::start_resolving(&myself, state);
+            }
+            RoomMessage::Resolved { upto, found } => {
+                Self::on_resolved(&myself, state, upto, found);
             }
             RoomMessage::Subscribe {
                 session,

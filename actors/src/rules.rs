@@ -23,6 +23,8 @@ pub const ROOM_NAME_MAX_CHARS: usize = 100;
 pub const AVATAR_REF_MAX_BYTES: usize = 512;
 /// Most bytes `limits.max_body_bytes` may allow: what every store holds (MySQL's `TEXT`).
 pub const BODY_MAX_BYTES_CEILING: usize = 65_535;
+/// Longest `nonce` header of a SEND (the client's idempotency key), in bytes.
+pub const NONCE_MAX_BYTES: usize = 64;
 
 /// A value that breaks one of the domain rules.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]

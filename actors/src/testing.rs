@@ -3,7 +3,7 @@
 //! [`FakeJournal`] reports to the room's sink synchronously: when [`FakeJournal::complete`] returns, the
 //! room's `Journaled` message is in its mailbox, so a later call to the room observes the outcome.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -49,6 +49,8 @@ struct StoreData {
     /// Members of each room with their role and read marker.
     members: HashMap<RoomId, BTreeMap<UserId, (Role, Seq)>>,
     messages: HashMap<RoomId, BTreeMap<Seq, ChatMessage>>,
+    /// Reserved seq per room.
+    reserved: HashMap<RoomId, Seq>,
 }
 
 /// A [`Store`] kept in memory, with real behaviour for what the actors use.
@@ -315,11 +317,20 @@ impl Store for FakeStore {
     }
 
     async fn last_seq(&self, room: RoomId) -> StoreResult<Seq> {
-        Ok(lock(&self.data)
+        let d = lock(&self.data);
+        let stored = d
             .messages
             .get(&room)
             .and_then(|m| m.keys().next_back().copied())
-            .unwrap_or(0))
+            .unwrap_or(0);
+        Ok(stored.max(d.reserved.get(&room).copied().unwrap_or(0)))
+    }
+
+    async fn reserve_seq(&self, room: RoomId, seq: Seq) -> StoreResult<()> {
+        let mut d = lock(&self.data);
+        let r = d.reserved.entry(room).or_default();
+        *r = (*r).max(seq);
+        Ok(())
     }
 
     async fn messages_before(
@@ -408,6 +419,12 @@ struct JournalData {
     held: BTreeMap<(RoomId, Seq), Held>,
     /// Every record `append` was called with, in call order.
     log: Vec<ChatMessage>,
+    /// Records whose append failed, or whose unknown outcome was that they did not land.
+    lost: HashSet<(RoomId, Seq)>,
+    /// `read_after` fails while this is set.
+    fail_reads: bool,
+    /// `read_after` calls so far.
+    reads: usize,
 }
 
 /// A [`Journal`] whose appends the test completes, in any order, or fails.
@@ -424,6 +441,9 @@ impl FakeJournal {
                 durable: HashMap::new(),
                 held: BTreeMap::new(),
                 log: Vec::new(),
+                lost: HashSet::new(),
+                fail_reads: false,
+                reads: 0,
             }),
         })
     }
@@ -459,6 +479,34 @@ impl FakeJournal {
         self.complete_run(room, seq, seq, result);
     }
 
+    /// Fails the held append of `(room, seq)` with an unknown outcome; `landed` tells whether the
+    /// record is in the journal all the same (a later `read_after` finds it).
+    pub(crate) fn complete_unknown(&self, room: RoomId, seq: Seq, landed: bool) {
+        let sink = {
+            let mut d = lock(&self.data);
+            if landed {
+                let durable = d.durable.entry(room).or_default();
+                *durable = (*durable).max(seq);
+            } else {
+                d.lost.insert((room, seq));
+            }
+            d.held.remove(&(room, seq))
+        };
+        let held = sink.unwrap_or_else(|| panic!("no held append of room {room} seq {seq}"));
+        held.sink
+            .settled(seq, seq, Err(JournalError::Unknown("timed out".into())));
+    }
+
+    /// Makes `read_after` fail (`true`) or work again.
+    pub(crate) fn fail_reads(&self, fail: bool) {
+        lock(&self.data).fail_reads = fail;
+    }
+
+    /// Returns how many times `read_after` was called.
+    pub(crate) fn reads(&self) -> usize {
+        lock(&self.data).reads
+    }
+
     /// Completes the held appends of `first..=last` of `room` with `result`, in one report as a group
     /// commit makes it.
     pub(crate) fn complete_run(
@@ -474,6 +522,8 @@ impl FakeJournal {
             if result.is_ok() {
                 let durable = d.durable.entry(room).or_default();
                 *durable = (*durable).max(last);
+            } else {
+                d.lost.extend((first..=last).map(|seq| (room, seq)));
             }
             for seq in first..=last {
                 let held = d.held.remove(&(room, seq));
@@ -527,12 +577,17 @@ impl Journal for FakeJournal {
         after: Seq,
         limit: u32,
     ) -> BoxFuture<'static, Result<Vec<ChatMessage>, JournalError>> {
-        let d = lock(&self.data);
+        let mut d = lock(&self.data);
+        d.reads += 1;
+        if d.fail_reads {
+            return futures::future::ready(Err(JournalError::Unavailable("down".into()))).boxed();
+        }
         let durable = d.durable.get(&room).copied().unwrap_or(0);
         let mut out: Vec<ChatMessage> = d
             .log
             .iter()
             .filter(|m| m.room_id == room && m.seq > after && m.seq <= durable)
+            .filter(|m| !d.lost.contains(&(room, m.seq)) && !d.held.contains_key(&(room, m.seq)))
             .cloned()
             .collect();
         out.sort_by_key(|m| m.seq);

@@ -16,6 +16,9 @@
 //! - [`history_tail`]: with the persister down, REST history still holds every receipted message
 //!   (from the room's ring and the journal), paged across the store's newest message, also after the
 //!   gateway restarts;
+//! - [`stall`]: the broker is frozen (SIGSTOP) past the message timeout during SENDs with a `nonce`:
+//!   each is RECEIPTed or reported with an unknown outcome, and a resend with the same nonce after
+//!   SIGCONT is RECEIPTed and stored exactly once;
 //! - [`resume_tail`]: with the persister down, a SUBSCRIBE with `since` below the room's ring gets
 //!   every receipted message after it (store, journal, ring, then live), no gap, no duplicate.
 //!
@@ -31,5 +34,6 @@ mod history_tail;
 mod node_kill;
 mod persister_kill;
 mod resume_tail;
+mod stall;
 mod support;
 mod tail;

@@ -21,6 +21,7 @@
 //! | frame over `limits.max_frame_bytes` (16384) | `frame larger than 16384 bytes` |
 //! | body not UTF-8 | `message body must be valid UTF-8 text` |
 //! | empty body | `message body must not be empty` |
+//! | `nonce` header over 64 bytes (or empty) | `header 'nonce' must be 1 to 64 bytes` |
 //! | over the send rate | `rate limit exceeded` |
 
 use anyhow::{Context, Result, ensure};
@@ -391,6 +392,49 @@ async fn oversize_frame_is_refused() {
         ensure!(encode(&f).len() > 16384, "the test frame is over the limit");
         c.send_frame(&f).await?;
         refused(&mut c, "frame larger than 16384 bytes", w).await?;
+        Ok(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_nonce_over_64_bytes_is_refused_and_one_of_64_is_idempotent() {
+    on_shared(async |node, w| {
+        let (user, mut c) = connected(node).await?;
+        let room = node
+            .api()
+            .create_room(&user.token, &banter_tests::unique("nonce"))
+            .await?
+            .id;
+        let dest = room_dest(room);
+        let send = |receipt: &'static str, nonce: &str| {
+            frame(
+                Command::Send,
+                &[
+                    ("destination", &dest),
+                    ("receipt", receipt),
+                    ("nonce", nonce),
+                ],
+                Bytes::from_static(b"hi"),
+            )
+        };
+        let longest = "n".repeat(64);
+        c.send_frame(&send("first", &longest)).await?;
+        let first = banter_tests::stomp::parse_receipt(&c.recv_receipt("first").await?)?;
+        c.send_frame(&send("again", &longest)).await?;
+        let again = banter_tests::stomp::parse_receipt(&c.recv_receipt("again").await?)?;
+        ensure!(
+            (again.seq, &again.message_id) == (first.seq, &first.message_id),
+            "a resend with the same nonce is answered with the first RECEIPT: {first:?} {again:?}"
+        );
+        c.send_frame(&send("long", &"n".repeat(65))).await?;
+        let f = refused(&mut c, "header 'nonce' must be 1 to 64 bytes", w).await?;
+        ensure!(
+            header(&f, "receipt-id") == Some("long"),
+            "ERROR names the receipt: {f:?}"
+        );
+        let page = node.api().history(&user.token, room, None, None).await?;
+        ensure!(page.messages.len() == 1, "one message stored: {page:?}");
         Ok(())
     })
     .await;

@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow, bail, ensure};
 
 use crate::watched::Watched;
 
@@ -197,6 +197,28 @@ impl Broker {
         if let Some(p) = self.proc.take() {
             p.kill9();
         }
+    }
+
+    /// Freezes the broker with SIGSTOP: it holds its connections but answers nothing (a stalled broker,
+    /// as after a long GC pause or a hung disk) until [`Broker::thaw`].
+    pub fn freeze(&mut self) -> Result<()> {
+        self.signal("-STOP")
+    }
+
+    /// Resumes a frozen broker with SIGCONT.
+    pub fn thaw(&mut self) -> Result<()> {
+        self.signal("-CONT")
+    }
+
+    fn signal(&mut self, signal: &str) -> Result<()> {
+        let p = self.proc.as_ref().context("the broker is not running")?;
+        let pid = p.child.id().to_string();
+        let ok = Command::new("kill")
+            .args([signal, &pid])
+            .status()?
+            .success();
+        ensure!(ok, "kill {signal} {pid} failed");
+        Ok(())
     }
 
     /// Stops the broker with SIGTERM and waits for it to exit (SIGKILL after 15 s).

@@ -64,6 +64,7 @@ fn publish(
             receipt: Some(receipt.to_owned()),
             body: format!("body of {receipt}"),
             trace: crate::trace::TraceParent::new_root(),
+            nonce: None,
         },
     );
 }

@@ -48,6 +48,31 @@ impl Ring {
         self.entries.push_back(Entry { message, tail });
     }
 
+    /// Inserts in seq order a message acknowledged late (its outcome was unknown while higher seqs
+    /// were acknowledged); one older than every message of a full ring is not kept.
+    pub(super) fn insert(&mut self, message: ChatMessage, tail: Bytes) {
+        let at = self
+            .entries
+            .partition_point(|e| e.message.seq < message.seq);
+        if self
+            .entries
+            .get(at)
+            .is_some_and(|e| e.message.seq == message.seq)
+        {
+            return;
+        }
+        let full = self.entries.len() >= self.capacity;
+        if full && at == 0 {
+            return;
+        }
+        if full {
+            self.entries.pop_front();
+            self.entries.insert(at - 1, Entry { message, tail });
+        } else {
+            self.entries.insert(at, Entry { message, tail });
+        }
+    }
+
     /// Returns the seq of the oldest message held.
     pub(super) fn first_seq(&self) -> Option<Seq> {
         self.entries.front().map(|e| e.message.seq)
@@ -174,6 +199,18 @@ mod tests {
         assert!(r.window(1, 5, 50).is_none(), "seq 2 is not held");
         assert!(r.window(0, 2, 50).is_none(), "wholly below the ring");
         assert!(ring(4, []).window(0, 3, 50).is_none(), "an empty ring");
+    }
+
+    #[test]
+    fn a_late_message_is_inserted_in_seq_order() {
+        let mut r = ring(4, [3, 4, 6, 7]);
+        let late = ring(1, [5]).entries.pop_front().expect("one entry");
+        r.insert(late.message, late.tail);
+        let tails: Vec<Seq> = r.tails_after(0).into_iter().map(|(s, _)| s).collect();
+        assert_eq!(tails, [4, 5, 6, 7], "the oldest goes to make room");
+        let older = ring(1, [2]).entries.pop_front().expect("one entry");
+        r.insert(older.message, older.tail);
+        assert_eq!(r.first_seq(), Some(4), "older than a full ring: not kept");
     }
 
     #[test]

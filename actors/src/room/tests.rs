@@ -89,6 +89,7 @@ fn publish(room: &ActorRef<RoomMessage>, session: &SessionHandle, receipt: &str,
         receipt: Some(receipt.to_owned()),
         body: body.to_owned(),
         trace: crate::trace::TraceParent::new_root(),
+        nonce: None,
     })
     .unwrap_or_else(|_| panic!("room is not running"));
 }
@@ -695,5 +696,6 @@ async fn idle_room_asks_to_passivate_and_serves_work_until_stopped() {
     );
 }
 
+mod nonce;
 mod recent;
 mod replay;

@@ -19,7 +19,9 @@
 //! Failures:
 //! - rows the store refuses for good (a message id stored under another seq, a room that does not
 //!   exist) are found one room, then one row at a time, and go to the dead-letter topic; the rest is
-//!   stored: a bad record never blocks its partition;
+//!   stored: a bad record never blocks its partition. The seq of a refused row of an existing room is
+//!   reserved in the store first (`Store::reserve_seq`), so the room's `last_seq` still counts it once
+//!   the committed offset has moved past the record;
 //! - a store outage (`Unavailable`, or any other error not tied to a row) pauses fetching and retries
 //!   the same batch with exponential backoff (up to `max_backoff_ms`), then resumes: nothing is skipped;
 //! - a rebalance drops the buffered records of revoked partitions (their new owner reads them again

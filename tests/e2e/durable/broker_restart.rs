@@ -3,9 +3,11 @@
 //! - SIGKILL and restart (same port, data kept) during a send loop: every SEND is answered — a RECEIPT
 //!   (the producer retried) or an ERROR frame — within the timeout plus a margin, never left hanging;
 //!   sending works again after the restart; every RECEIPTed message ends up in history.
-//! - Stopped for longer than the timeout: a SEND gets an ERROR frame naming its receipt and saying the
-//!   message was not stored (then the connection closes, as after every ERROR); the message is indeed
-//!   not stored, and once the broker is back the room goes on.
+//! - Stopped for longer than the timeout: a SEND (with a `nonce`) gets an ERROR frame naming its
+//!   receipt and saying its outcome is unknown (then the connection closes, as after every ERROR): the
+//!   journal cannot tell a record the broker never got from one whose answer was lost. Once the broker
+//!   is back, a resend with the same nonce is RECEIPTed, the room goes on above every seq it gave
+//!   out, and history holds the message exactly once.
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -13,7 +15,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail, ensure};
 use banter_proto::stomp::Command;
 use banter_tests::kafka::Broker;
-use banter_tests::stomp::{describe, header, room_dest};
+use banter_tests::stomp::{describe, frame, header, parse_receipt, room_dest};
 use banter_tests::{Node, StompClient, unique};
 
 use super::support::{
@@ -142,7 +144,18 @@ async fn long_outage(node: &Node, broker: &mut Broker) -> Result<()> {
 
     broker.stop()?;
     let started = tokio::time::Instant::now();
-    c.send(&dest, "during the outage", Some("down")).await?;
+    let during = |receipt: &'static str| {
+        frame(
+            Command::Send,
+            &[
+                ("destination", dest.as_str()),
+                ("receipt", receipt),
+                ("nonce", "outage-1"),
+            ],
+            bytes::Bytes::from_static(b"during the outage"),
+        )
+    };
+    c.send_frame(&during("down")).await?;
     let f = c
         .recv_where(
             answer_within(),
@@ -165,14 +178,33 @@ async fn long_outage(node: &Node, broker: &mut Broker) -> Result<()> {
     );
     let message = header(&f, "message").unwrap_or_default();
     ensure!(
-        message.contains("not stored"),
-        "the ERROR must say the message was not stored: {message:?}"
+        message.starts_with("outcome unknown:") && message.contains("same nonce"),
+        "the ERROR must say the outcome is unknown and a resend with the nonce is safe: {message:?}"
     );
     c.expect_closed().await?;
 
     broker.restart().await?;
-    // Once the broker is back the room goes on, above every seq it gave out.
+    // The resend waits while the room looks the first one up in the journal, then is stored once.
     let mut c = StompClient::connect(&ws, &alice.token).await?;
+    c.send_frame(&during("down-again")).await?;
+    let f = c
+        .recv_where(STORE_WAIT, "the RECEIPT of the resend", |f| {
+            matches!(f.command, Command::Receipt | Command::Error)
+        })
+        .await?;
+    ensure!(
+        matches!(f.command, Command::Receipt) && header(&f, "receipt-id") == Some("down-again"),
+        "the resend with the same nonce must be RECEIPTed: {}",
+        describe(&f)
+    );
+    let resent = parse_receipt(&f)?;
+    ensure!(
+        resent.seq > before[2].seq,
+        "seq {} of the resend is not above {}",
+        resent.seq,
+        before[2].seq
+    );
+    // Once the broker is back the room goes on, above every seq it gave out.
     let after = c
         .send_confirmed(&dest, "after the outage")
         .await
@@ -192,14 +224,23 @@ async fn long_outage(node: &Node, broker: &mut Broker) -> Result<()> {
         });
     }
     acked.push(super::support::Acked {
+        seq: resent.seq,
+        message_id: resent.message_id.clone(),
+        body: "during the outage".to_owned(),
+    });
+    acked.push(super::support::Acked {
         seq: after.seq,
         message_id: after.message_id.clone(),
         body: "after the outage".to_owned(),
     });
     let history = wait_in_history(&api, &alice.token, room, &acked, STORE_WAIT).await?;
     ensure!(
-        history.iter().all(|m| m.body != "during the outage"),
-        "the message refused as not stored is in history: {history:?}"
+        history
+            .iter()
+            .filter(|m| m.body == "during the outage")
+            .count()
+            == 1,
+        "the message of unknown outcome is in history once: {history:?}"
     );
     let sent = acked.iter().map(|a| a.body.clone()).collect();
     check_history(&history, &acked.iter().collect::<Vec<_>>(), &sent, false)?;

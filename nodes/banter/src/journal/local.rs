@@ -7,6 +7,9 @@
 //! queue, behind every append queued before it: a room that restarts after a crash learns its last seq
 //! only after the appends its previous activation left in flight are settled, so no seq is reused.
 //! Here the journal's records are the store's rows, so [`Journal::read_after`] reads the store.
+//!
+//! A row the store did not insert (its `(room_id, seq)` was taken) fails its append, unless the row
+//! stored under that seq is this very message (a replay): the seq belongs to another message.
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
@@ -109,12 +112,61 @@ async fn writer(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Op>, max_batch: us
         };
         commit_seconds.record(started.elapsed().as_secs_f64());
         commit_messages.record(batch.len() as f64);
-        match &result {
-            Ok(n) => debug!(batch = batch.len(), inserted = n, "journal batch committed"),
-            Err(e) => warn!(batch = batch.len(), error = %e, "journal batch failed"),
-        }
-        runs.report(&batch, &mut sinks, result.map(|_| ()));
+        let outcomes = match result {
+            Ok(n) if n >= batch.len() as u64 => {
+                debug!(batch = batch.len(), inserted = n, "journal batch committed");
+                vec![Ok(()); batch.len()]
+            }
+            Ok(n) => {
+                warn!(
+                    batch = batch.len(),
+                    inserted = n,
+                    "journal batch committed with rows not inserted"
+                );
+                not_inserted(store.as_ref(), &batch).await
+            }
+            Err(e) => {
+                warn!(batch = batch.len(), error = %e, "journal batch failed");
+                vec![Err(e); batch.len()]
+            }
+        };
+        runs.report(&batch, &mut sinks, &outcomes);
         batch.clear();
+    }
+}
+
+/// Returns the outcome of each message of a batch the store inserted only partly: a message is
+/// stored when the row under its `(room_id, seq)` is this message; otherwise the seq was taken.
+async fn not_inserted(store: &dyn Store, batch: &[ChatMessage]) -> Vec<Result<(), JournalError>> {
+    let mut out = Vec::with_capacity(batch.len());
+    for m in batch {
+        let stored = store
+            .messages_after(m.room_id, m.seq - 1, 1)
+            .await
+            .map_err(|e| JournalError::Unavailable(e.to_string()));
+        out.push(match stored {
+            Ok(rows) if rows.first().is_some_and(|r| r.seq == m.seq && r.message_id == m.message_id) => {
+                Ok(())
+            }
+            Ok(_) => {
+                warn!(room_id = %m.room_id, seq = m.seq, "journal append refused: the seq is taken");
+                Err(JournalError::Unavailable(format!(
+                    "seq {} of room {} is taken",
+                    m.seq, m.room_id
+                )))
+            }
+            Err(e) => Err(e),
+        });
+    }
+    out
+}
+
+/// Tells whether two outcomes can be reported as one.
+fn same(a: &Result<(), JournalError>, b: &Result<(), JournalError>) -> bool {
+    match (a, b) {
+        (Ok(()), Ok(())) => true,
+        (Err(a), Err(b)) => a.to_string() == b.to_string(),
+        _ => false,
     }
 }
 
@@ -124,28 +176,33 @@ async fn writer(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Op>, max_batch: us
 struct Runs {
     /// Sink (by address) → index of its open run in `runs`.
     open: HashMap<usize, usize>,
-    runs: Vec<(Arc<dyn AppendSink>, Seq, Seq)>,
+    runs: Vec<Run>,
 }
+
+/// A run of consecutive seqs of one sink with one outcome: sink, first, last, outcome.
+type Run = (Arc<dyn AppendSink>, Seq, Seq, Result<(), JournalError>);
 
 impl Runs {
     fn report(
         &mut self,
         batch: &[ChatMessage],
         sinks: &mut Vec<Arc<dyn AppendSink>>,
-        outcome: Result<(), JournalError>,
+        outcomes: &[Result<(), JournalError>],
     ) {
-        for (m, sink) in batch.iter().zip(sinks.drain(..)) {
+        for ((m, sink), outcome) in batch.iter().zip(sinks.drain(..)).zip(outcomes) {
             let key = Arc::as_ptr(&sink).cast::<()>() as usize;
             match self.open.get(&key).map(|&i| &mut self.runs[i]) {
-                Some((_, _, last)) if *last + 1 == m.seq => *last = m.seq,
+                Some((_, _, last, run)) if *last + 1 == m.seq && same(run, outcome) => {
+                    *last = m.seq;
+                }
                 _ => {
                     self.open.insert(key, self.runs.len());
-                    self.runs.push((sink, m.seq, m.seq));
+                    self.runs.push((sink, m.seq, m.seq, outcome.clone()));
                 }
             }
         }
-        for (sink, first, last) in self.runs.drain(..) {
-            sink.settled(first, last, outcome.clone());
+        for (sink, first, last, outcome) in self.runs.drain(..) {
+            sink.settled(first, last, outcome);
         }
         self.open.clear();
     }
@@ -292,6 +349,47 @@ mod tests {
         assert_eq!(wait_for(&a, 2).await[1], (4, 4, false));
         assert_eq!(wait_for(&b, 2).await[1], (3, 3, false));
         assert_eq!(store.last_seq(rooms[1]).await.expect("seq"), 2);
+    }
+
+    #[tokio::test]
+    async fn a_row_whose_seq_is_taken_fails_its_append_and_a_replay_succeeds() {
+        let (store, user, rooms) = store_with_rooms(1).await;
+        let room = rooms[0];
+        let journal = LocalJournal::start(store.clone(), 64, 1024);
+        let recorder = Arc::new(Recorder::default());
+        let sink: Arc<dyn AppendSink> = recorder.clone();
+        let trace = TraceParent::new_root();
+        // Seq 2 is taken by another message (say, a row a persister wrote for a previous owner).
+        let taken = msg(room, 2, user);
+        assert_eq!(
+            store
+                .insert_messages(std::slice::from_ref(&taken))
+                .await
+                .expect("insert"),
+            1
+        );
+        let first = msg(room, 1, user);
+        assert_eq!(
+            store
+                .insert_messages(std::slice::from_ref(&first))
+                .await
+                .expect("insert"),
+            1
+        );
+        // Seq 1 again with the same message (a replay), 2 with another message, 3 new: one commit.
+        journal.append(&first, &trace, &sink);
+        journal.append(&msg(room, 2, user), &trace, &sink);
+        journal.append(&msg(room, 3, user), &trace, &sink);
+        assert_eq!(
+            wait_for(&recorder, 3).await,
+            [(1, 1, true), (2, 2, false), (3, 3, true)]
+        );
+        let rows = store.messages_after(room, 0, 10).await.expect("read");
+        assert_eq!(rows.len(), 3);
+        assert_eq!(
+            rows[1].message_id, taken.message_id,
+            "seq 2 keeps its first message"
+        );
     }
 
     #[tokio::test]

@@ -139,6 +139,17 @@ async fn store_rows(shared: &Shared, batch: &mut Batch<OwnedMessage>) -> Result<
         }
         start = end;
     }
+    // A refused row of a room that exists had its seq given out: reserve it before the offsets move past
+    // the record (the journal's tail no longer shows it then), so the room never gives it out again.
+    for (i, reason, _) in &refused {
+        if *reason == "conflict" {
+            let m = &batch.messages[*i];
+            store
+                .reserve_seq(m.room_id, m.seq)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+    }
     let messages = std::mem::take(&mut batch.messages);
     let origins = std::mem::take(&mut batch.origins);
     let mut refused = refused.into_iter().peekable();

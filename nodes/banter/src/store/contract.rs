@@ -63,6 +63,7 @@ macro_rules! contract_suite {
             insert_messages_races_insert_each_row_once,
             insert_messages_chunks_large_batches,
             message_id_under_another_seq_is_a_conflict,
+            reserved_seqs_count_in_last_seq,
             bodies_round_trip_byte_exact,
             keyset_paging_has_no_gap_or_duplicate,
             paging_bounds,

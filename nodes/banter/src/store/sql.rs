@@ -81,6 +81,10 @@ pub(super) const MEMBERSHIP_COUNT: &str = "SELECT COUNT(*) FROM room_members WHE
 /// Selects the highest seq of a room, 0 when it has none.
 pub(super) const LAST_SEQ: &str = "SELECT COALESCE(MAX(seq), 0) FROM messages WHERE room_id = ?";
 
+/// Selects the reserved seq of a room (0 when it has none).
+pub(super) const RESERVED_SEQ: &str =
+    "SELECT COALESCE(MAX(seq), 0) FROM room_seq_reservations WHERE room_id = ?";
+
 /// Selects messages of a room below a seq, newest first, then a limit.
 pub(super) const MESSAGES_BEFORE: &str = "SELECT room_id, seq, message_id, sender_id, body, created_at_ms FROM messages \
      WHERE room_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?";

@@ -415,7 +415,25 @@ impl Store for SqliteStore {
             .fetch_one(&self.pool)
             .await
             .map_err(map_err)?;
-        seq_from_db(last)
+        let reserved: i64 = sqlx::query_scalar(sql::RESERVED_SEQ)
+            .bind(room.0)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_err)?;
+        seq_from_db(last.max(reserved))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(room_id = %room, seq))]
+    async fn reserve_seq(&self, room: RoomId, seq: Seq) -> StoreResult<()> {
+        let seq =
+            i64::try_from(seq).map_err(|_| StoreError::Other(format!("seq {seq} out of range")))?;
+        sqlx::query("INSERT INTO room_seq_reservations (room_id, seq) VALUES (?, ?) ON CONFLICT (room_id) DO UPDATE SET seq = MAX(seq, excluded.seq)")
+            .bind(room.0)
+            .bind(seq)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(room_id = %room, before = ?before, limit = limit))]

@@ -403,6 +403,15 @@ impl Session {
                     rules::validate_body(&frame.body, self.state.config.limits.max_body_bytes)
                         .map_err(|e| fatal(e.to_string()))?
                         .to_owned();
+                let nonce = match frame.header("nonce") {
+                    Some(n) if n.is_empty() || n.len() > rules::NONCE_MAX_BYTES => {
+                        return Err(fatal(format!(
+                            "header 'nonce' must be 1 to {} bytes",
+                            rules::NONCE_MAX_BYTES
+                        )));
+                    }
+                    n => n.map(str::to_owned),
+                };
                 self.ensure_member(room).await?;
                 self.charge()?;
                 (
@@ -416,6 +425,7 @@ impl Session {
                             .header("traceparent")
                             .and_then(TraceParent::parse)
                             .unwrap_or_else(TraceParent::new_root),
+                        nonce,
                     },
                 )
             }

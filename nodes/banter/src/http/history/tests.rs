@@ -244,6 +244,7 @@ async fn messages_published_since_are_in_the_page_before_they_are_stored() {
             receipt: Some(format!("r{i}")),
             body: format!("m{i}"),
             trace: TraceParent::new_root(),
+            nonce: None,
         };
         f.rooms
             .cast(DirectoryMessage::Route(f.room, publish))

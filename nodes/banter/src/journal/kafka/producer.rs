@@ -7,8 +7,12 @@
 //! tansu 0.6 (the test and local broker) never records that epoch: the next produce makes its storage
 //! task panic, and the broker then fails every request until restarted — and again after, as long as
 //! that producer lives (*measured*). A fresh producer gets a fresh producer id instead. On Apache Kafka
-//! the replacement costs one `InitProducerId`; the appends still queued in the old producer fail (their
-//! senders get an ERROR), as they would have after a timeout anyway.
+//! the replacement costs one `InitProducerId`; the appends still queued in the old producer are purged,
+//! as they would have timed out anyway.
+//!
+//! A timed-out or purged append may have been written by the broker all the same (the request was sent,
+//! only its answer is missing): it settles with [`JournalError::Unknown`], and the room reads the
+//! journal to find out. Other failures settle with [`JournalError::Unavailable`] (not stored).
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
@@ -76,8 +80,7 @@ impl ProducerContext for Deliveries {
                 if bumps_epoch(e) {
                     c.replace.notify_one();
                 }
-                let msg = format!("not acknowledged by Kafka: {e}");
-                (m.partition(), Err(JournalError::Unavailable(msg)))
+                (m.partition(), Err(delivery_error(e)))
             }
         };
         if let Some(n) = usize::try_from(partition)
@@ -88,6 +91,22 @@ impl ProducerContext for Deliveries {
         }
         let (sink, seq) = *completion;
         sink.settled(seq, seq, outcome);
+    }
+}
+
+/// Returns the journal error of a failed delivery: [`JournalError::Unknown`] when the broker may have
+/// written the record (its request timed out or was purged after it was sent), else
+/// [`JournalError::Unavailable`].
+fn delivery_error(e: &KafkaError) -> JournalError {
+    let msg = format!("not acknowledged by Kafka: {e}");
+    match e.rdkafka_error_code() {
+        Some(
+            RDKafkaErrorCode::MessageTimedOut
+            | RDKafkaErrorCode::RequestTimedOut
+            | RDKafkaErrorCode::PurgeQueue
+            | RDKafkaErrorCode::PurgeInflight,
+        ) => JournalError::Unknown(msg),
+        _ => JournalError::Unavailable(msg),
     }
 }
 
@@ -265,4 +284,30 @@ async fn replace_on_failure(producer: Weak<JournalProducer>) {
 
 fn lock(m: &Mutex<u64>) -> std::sync::MutexGuard<'_, u64> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_timed_out_or_purged_delivery_has_an_unknown_outcome() {
+        for code in [
+            RDKafkaErrorCode::MessageTimedOut,
+            RDKafkaErrorCode::RequestTimedOut,
+            RDKafkaErrorCode::PurgeQueue,
+            RDKafkaErrorCode::PurgeInflight,
+        ] {
+            let e = delivery_error(&KafkaError::MessageProduction(code));
+            assert!(e.is_unknown(), "{code:?}: {e}");
+        }
+        for code in [
+            RDKafkaErrorCode::MessageSizeTooLarge,
+            RDKafkaErrorCode::TopicAuthorizationFailed,
+            RDKafkaErrorCode::UnknownTopicOrPartition,
+        ] {
+            let e = delivery_error(&KafkaError::MessageProduction(code));
+            assert!(!e.is_unknown(), "{code:?}: {e}");
+        }
+    }
 }

@@ -158,6 +158,9 @@ impl Store for PanicOnce {
     async fn last_seq(&self, room: RoomId) -> StoreResult<Seq> {
         self.inner.last_seq(room).await
     }
+    async fn reserve_seq(&self, room: RoomId, seq: Seq) -> StoreResult<()> {
+        self.inner.reserve_seq(room, seq).await
+    }
     async fn messages_before(
         &self,
         room: RoomId,

@@ -119,6 +119,36 @@ pub(crate) async fn message_id_under_another_seq_is_a_conflict(store: Arc<dyn St
     assert!(matches!(nowhere, Err(StoreError::NotFound)), "{nowhere:?}");
 }
 
+pub(crate) async fn reserved_seqs_count_in_last_seq(store: Arc<dyn Store>) {
+    let (room, s) = room_with_sender(&store).await;
+    store
+        .insert_messages(&messages(room.id, 1, 3, s.id))
+        .await
+        .unwrap();
+    store.reserve_seq(room.id, 5).await.unwrap();
+    assert_eq!(
+        store.last_seq(room.id).await.unwrap(),
+        5,
+        "a reserved seq above the rows"
+    );
+    store.reserve_seq(room.id, 4).await.unwrap();
+    store.reserve_seq(room.id, 5).await.unwrap();
+    assert_eq!(
+        store.last_seq(room.id).await.unwrap(),
+        5,
+        "never lowered, idempotent"
+    );
+    store
+        .insert_messages(&messages(room.id, 6, 7, s.id))
+        .await
+        .unwrap();
+    assert_eq!(store.last_seq(room.id).await.unwrap(), 7);
+    assert_eq!(
+        seqs(&store.messages_after(room.id, 0, 10).await.unwrap()),
+        [1, 2, 3, 6, 7]
+    );
+}
+
 pub(crate) async fn bodies_round_trip_byte_exact(store: Arc<dyn Store>) {
     let (room, s) = room_with_sender(&store).await;
     let bodies = [
