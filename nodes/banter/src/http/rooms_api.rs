@@ -402,7 +402,11 @@ pub async fn open_dm(
 /// Pages back through a room's messages, newest first (keyset on seq): every acknowledged message,
 /// also the newest ones the store may not hold yet.
 #[utoipa::path(get, path = "/api/rooms/{id}/messages", tag = "rooms", params(("id" = i64, Path, minimum = 1), HistoryQuery), security(("bearer" = [])),
-    responses((status = 200, body = HistoryPage), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = HistoryPage),
+        (status = 400, description = "`invalid_cursor` or `invalid_limit`", body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 503, description = "`history_unavailable` (with `Retry-After`): the room or the journal cannot be reached, so the newest messages cannot be known; `unavailable`: the store cannot be reached", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait before trying again")))))]
 pub async fn history(
     State(state): State<AppState>,
     me: AuthUser,
