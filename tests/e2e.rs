@@ -8,6 +8,7 @@
 //! - [`stomp_errors`], [`http_errors`], [`auth`], [`websocket`]: bad input, each answered with the
 //!   exact error while a bystander connection keeps being served;
 //! - [`hostile`]: clients that try to make the node hold unbounded resources, each shown bounded;
+//! - [`dms`]: leaving a DM, and opening it again to come back;
 //! - [`room_limits`]: per-user budgets on creating rooms, opening DMs and joining (429 with
 //!   `Retry-After`), the cap on rooms per user, and keyset pages of the room and member lists;
 //! - [`sessions`]: logout, and a replayed refresh token revoking its chain;
@@ -22,6 +23,7 @@ mod auth;
 mod broker;
 mod chat;
 mod crash;
+mod dms;
 mod durable;
 mod history;
 mod hostile;

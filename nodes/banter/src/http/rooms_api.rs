@@ -314,9 +314,10 @@ pub async fn join(
     Ok(Json(RoomView::from(&room)))
 }
 
-/// Leaves a room; the caller's subscriptions to it end.
+/// Leaves a room; the caller's subscriptions to it end. Leaving a DM is undone by opening it again
+/// (`POST /api/dms`).
 #[utoipa::path(post, path = "/api/rooms/{id}/leave", tag = "rooms", params(("id" = i64, Path, minimum = 1)), security(("bearer" = [])),
-    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn leave(
     State(state): State<AppState>,
     me: AuthUser,
@@ -356,13 +357,15 @@ pub async fn members(
 
 /// Opens the DM room with another user: the same room every time, whoever asks. Reopening an existing
 /// DM is free; an attempt at a new one spends one of `limits.dms_per_hour`, whether it succeeds or not.
+/// Opening a DM the caller left adds them back (as a join: one of `limits.joins_per_minute`), with the
+/// whole history.
 #[utoipa::path(post, path = "/api/dms", tag = "rooms", request_body = OpenDm, security(("bearer" = [])),
     responses((status = 201, body = RoomView), (status = 200, body = RoomView), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody),
         (status = 409, description = "`dm_with_self`: `user_id` is the caller", body = ErrorBody),
         (status = 403, description = "`too_many_rooms`: the caller is in `limits.max_rooms_per_user` rooms", body = ErrorBody),
         (status = 404, body = ErrorBody),
-        (status = 429, description = "`rate_limited`: over `limits.dms_per_hour`", body = ErrorBody,
+        (status = 429, description = "`rate_limited`: over `limits.dms_per_hour` (a new DM) or `limits.joins_per_minute` (back into a DM the caller left)", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds until the next DM may be opened")))))]
 pub async fn open_dm(
     State(state): State<AppState>,
@@ -379,6 +382,7 @@ pub async fn open_dm(
         .into());
     }
     if let Some(room) = state.store().find_dm(me.id, peer).await? {
+        rejoin_dm(&state, &me, room.id).await?;
         return Ok((StatusCode::OK, Json(RoomView::from(&room))));
     }
     state.room_budgets.spend(Spend::OpenDm, me.id)?;
@@ -397,6 +401,32 @@ pub async fn open_dm(
         StatusCode::OK
     };
     Ok((status, Json(RoomView::from(&room))))
+}
+
+/// Adds the caller back to a DM they left (a no-op when they are in it): leaving a DM is undone by
+/// opening it again. Like a join, it spends one of `limits.joins_per_minute` and respects
+/// `limits.max_rooms_per_user`. Only the caller comes back; the other user stays where they are.
+async fn rejoin_dm(state: &AppState, me: &AuthUser, room: RoomId) -> Result<(), Refusal> {
+    if state.store().member_role(room, me.id).await?.is_some() {
+        return Ok(());
+    }
+    state.room_budgets.spend(Spend::Join, me.id)?;
+    check_room_cap(state, me.id).await?;
+    if state
+        .store()
+        .add_member(room, me.id, Role::Member, state.now_ms())
+        .await?
+    {
+        state.tell_room(
+            room,
+            RoomMessage::MemberJoined {
+                user: me.id,
+                username: me.username.clone(),
+            },
+        );
+        announce_room(state, room, me.id).await?;
+    }
+    Ok(())
 }
 
 /// Pages back through a room's messages, newest first (keyset on seq): every acknowledged message,
