@@ -289,7 +289,9 @@ pub async fn logout(
         if value.is_null() {
             LogoutRequest::default()
         } else {
-            super::extract::json_object(value)?
+            // Every malformed logout body is `invalid_json`, as it always was.
+            super::extract::json_object(value)
+                .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", e.message))?
         }
     };
     let access =
