@@ -215,6 +215,39 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_operation_documents_the_errors_it_shares() {
+        let doc = serde_json::to_value(openapi()).expect("openapi serialises");
+        let mut checked = 0;
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            for (method, op) in item.as_object().expect("path item") {
+                let responses = &op["responses"];
+                let has = |status: &str| {
+                    responses[status]["content"]["application/json"]["schema"]["$ref"]
+                        == "#/components/schemas/ErrorBody"
+                };
+                let at = format!("{method} {path}");
+                if !op["requestBody"].is_null() {
+                    for status in ["400", "413", "415"] {
+                        assert!(has(status), "{at} lacks {status}");
+                    }
+                }
+                if op["parameters"].as_array().is_some_and(|p| !p.is_empty()) {
+                    assert!(has("400"), "{at} lacks 400");
+                }
+                let security = op["security"].as_array();
+                if security.is_some_and(|s| s.iter().all(|r| r != &serde_json::json!({}))) {
+                    assert!(has("401"), "{at} lacks 401");
+                }
+                if path.starts_with("/api/") {
+                    assert!(has("503"), "{at} lacks 503");
+                }
+                checked += 1;
+            }
+        }
+        assert!(checked >= 19, "only {checked} operations");
+    }
+
+    #[test]
     fn readiness_failures_do_not_show_the_store_error() {
         let secret = "error communicating with mysql://banter:hunter2@10.1.2.3:3306";
         for e in [

@@ -154,3 +154,79 @@ impl FromRequestParts<AppState> for AuthUser {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde::Deserialize;
+    use serde_json::json;
+
+    use super::*;
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    struct Body {
+        #[serde(deserialize_with = "integral_i64")]
+        id: i64,
+        name: Option<String>,
+    }
+
+    #[test]
+    fn integer_parameters_are_decimal_digits_only() {
+        assert_eq!(parse_digits::<i64>("0"), Some(0));
+        assert_eq!(parse_digits::<i64>("9223372036854775807"), Some(i64::MAX));
+        for raw in [
+            "",
+            "+5",
+            "-1",
+            " 5",
+            "5 ",
+            "1.5",
+            "1e3",
+            "0x10",
+            "9223372036854775808",
+        ] {
+            assert_eq!(parse_digits::<i64>(raw), None, "{raw:?}");
+        }
+        assert_eq!(parse_digits::<i32>("2147483648"), None);
+    }
+
+    #[test]
+    fn a_json_integer_may_have_a_zero_fraction() {
+        let id = |v: serde_json::Value| json_object::<Body>(json!({ "id": v })).map(|b| b.id);
+        assert_eq!(id(json!(42)).ok(), Some(42));
+        assert_eq!(id(json!(42.0)).ok(), Some(42));
+        assert_eq!(id(json!(-7.0)).ok(), Some(-7));
+        for bad in [
+            json!(42.5),
+            json!(1e19),
+            json!(u64::MAX),
+            json!("42"),
+            json!(null),
+        ] {
+            let e = id(bad.clone()).expect_err("refused");
+            assert_eq!(
+                (e.status, e.code),
+                (StatusCode::BAD_REQUEST, "bad_request"),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_body_is_a_json_object_and_nothing_else() {
+        // Serde alone would read the struct from an array of its fields.
+        for bad in [json!([1, null]), json!(null), json!(1), json!("x")] {
+            let e = json_object::<Body>(bad.clone()).expect_err("refused");
+            assert_eq!(
+                (e.status, e.code),
+                (StatusCode::BAD_REQUEST, "bad_request"),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            json_object::<Body>(json!({"id": 1})).ok(),
+            Some(Body { id: 1, name: None })
+        );
+        assert!(json_object::<Body>(json!({"id": 1, "extra": true})).is_err());
+    }
+}
