@@ -2,8 +2,8 @@
 # Runs every test of the workspace, on a fresh machine as on a warm one: starts (or reuses) the
 # private MariaDB of scripts/mariadb.sh, builds (once per machine) tansu, the Kafka-protocol broker of
 # scripts/kafka.sh that the tests start one per test (BANTER_TANSU_BIN), prepares a Python venv with
-# stomp.py for the third-party client test, builds every target, then runs `cargo test --workspace`
-# (its summary lines are the result). Extra arguments go to `cargo test`, e.g.
+# stomp.py for the third-party client test and schemathesis for the API contract test, builds every
+# target, then runs `cargo test --workspace` (its summary lines are the result). Extra arguments go to `cargo test`, e.g.
 # `scripts/test.sh -- --nocapture`.
 #
 # Environment:
@@ -13,6 +13,7 @@
 set -euo pipefail
 
 readonly STOMP_PY_VERSION=9.0.0
+readonly SCHEMATHESIS_VERSION=4.32.5
 
 log() {
     printf 'test.sh: %s\n' "$*" >&2
@@ -43,12 +44,15 @@ tansu_bin="$(scripts/kafka.sh install | tail -n 1)"
 export BANTER_TANSU_BIN="$tansu_bin" BANTER_REQUIRE_KAFKA=1
 log "tansu at $BANTER_TANSU_BIN"
 
-# Python venv with stomp.py, made once and reused.
+# Python venv with stomp.py and schemathesis, made once and reused.
 venv="${BANTER_VENV:-$HOME/.cache/banter/venv}"
+# Tells whether the venv's Python has the distribution $1 at version $2.
+has_version() {
+    "$venv/bin/python" -c 'import importlib.metadata as m, sys; sys.exit(m.version(sys.argv[1]) != sys.argv[2])' \
+        "$1" "$2" 2>/dev/null
+}
 venv_ok() {
-    [[ -x "$venv/bin/python" ]] &&
-        "$venv/bin/python" -c 'import importlib.metadata as m, sys; sys.exit(m.version("stomp.py") != sys.argv[1])' \
-            "$STOMP_PY_VERSION" 2>/dev/null
+    [[ -x "$venv/bin/python" ]] && has_version stomp.py "$STOMP_PY_VERSION"
 }
 if ! venv_ok; then
     log "preparing $venv with stomp.py==$STOMP_PY_VERSION"
@@ -65,6 +69,14 @@ if ! venv_ok; then
     fi
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "stomp.py==$STOMP_PY_VERSION" >&2
     venv_ok || die "stomp.py $STOMP_PY_VERSION is not importable from $venv"
+fi
+if ! has_version schemathesis "$SCHEMATHESIS_VERSION"; then
+    log "installing schemathesis==$SCHEMATHESIS_VERSION into $venv"
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+        "schemathesis==$SCHEMATHESIS_VERSION" >&2
+    has_version schemathesis "$SCHEMATHESIS_VERSION" ||
+        die "schemathesis $SCHEMATHESIS_VERSION is not installed in $venv"
+    [[ -x "$venv/bin/schemathesis" ]] || die "$venv/bin/schemathesis is missing"
 fi
 
 export BANTER_REQUIRE_MYSQL=1 BANTER_REQUIRE_PY=1

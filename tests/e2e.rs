@@ -9,18 +9,22 @@
 //!   exact error while a bystander connection keeps being served;
 //! - [`front_door`]: slow-loris, idle and slow-body HTTP clients cut off, connection caps refused;
 //! - [`hostile`]: clients that try to make the node hold unbounded resources, each shown bounded;
+//! - [`dms`]: leaving a DM, and opening it again to come back;
 //! - [`room_limits`]: per-user budgets on creating rooms, opening DMs and joining (429 with
 //!   `Retry-After`), the cap on rooms per user, and keyset pages of the room and member lists;
 //! - [`sessions`]: logout, and a replayed refresh token revoking its chain;
-//! - [`third_party`]: the stock Python client `stomp.py` against the node.
+//! - [`third_party`]: the stock Python client `stomp.py` against the node;
+//! - [`api_contract`]: `schemathesis` runs every check of the OpenAPI document against the handlers.
 //!
 //! Tests that need no config of their own share one node ([`banter_tests::shared_node`]) and isolate
 //! themselves with unique usernames and room names.
 
+mod api_contract;
 mod auth;
 mod broker;
 mod chat;
 mod crash;
+mod dms;
 mod durable;
 mod front_door;
 mod history;

@@ -117,14 +117,25 @@ async fn history_500(node: &Node) -> Result<()> {
     } else {
         r.assert_error(400, "bad_request");
     }
-    // Nonsense parameters are refused.
-    let url = api.url_with(
-        &format!("/api/rooms/{room}/messages"),
-        &[("before", "abc".into())],
-    );
-    api.send(api.http().get(url).bearer_auth(&alice.token))
-        .await?
-        .assert_error(400, "bad_request");
+    // Nonsense parameters are refused, each with its code: integers are decimal digits only.
+    for (name, value, code) in [
+        ("before", "abc", "invalid_cursor"),
+        ("before", "-1", "invalid_cursor"),
+        ("before", "+5", "invalid_cursor"),
+        ("before", "1.5", "invalid_cursor"),
+        ("before", "9223372036854775808", "invalid_cursor"),
+        ("limit", "abc", "invalid_limit"),
+        ("limit", "-1", "invalid_limit"),
+        ("limit", "2147483648", "invalid_limit"),
+    ] {
+        let url = api.url_with(
+            &format!("/api/rooms/{room}/messages"),
+            &[(name, value.into())],
+        );
+        api.send(api.http().get(url).bearer_auth(&alice.token))
+            .await?
+            .assert_error(400, code);
+    }
 
     // Only members read a room.
     api.history_raw(&outsider.token, room, None, None)

@@ -10,11 +10,11 @@ use banter_tests::stomp::{header, header_u64, room_dest};
 use banter_tests::{Node, StompClient, shared_node, unique};
 
 /// Python interpreter with `stomp.py` installed.
-const PYTHON_VAR: &str = "BANTER_PYTHON";
+pub(super) const PYTHON_VAR: &str = "BANTER_PYTHON";
 /// When `1`, a missing interpreter fails the test instead of skipping it.
-const REQUIRE_VAR: &str = "BANTER_REQUIRE_PY";
+pub(super) const REQUIRE_VAR: &str = "BANTER_REQUIRE_PY";
 
-fn python() -> Option<PathBuf> {
+pub(super) fn python() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os(PYTHON_VAR).filter(|p| !p.is_empty()) {
         return Some(PathBuf::from(p));
     }

@@ -53,7 +53,94 @@ impl Modify for BearerAuth {
 
 /// Returns the OpenAPI document of the REST API.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api_router().split_for_parts().1
+    let mut api = api_router().split_for_parts().1;
+    add_common_errors(&mut api);
+    api
+}
+
+/// Adds to every operation the error answers that come from what it shares with others rather than
+/// from its handler, unless the handler's annotation documents them already: the extractors' 400
+/// (path and query parameters, JSON bodies), 413 and 415 (bodies) and 401 (a required bearer token),
+/// and, on `/api/` routes, the store's 503 `unavailable` and 500 `internal`.
+fn add_common_errors(api: &mut utoipa::openapi::OpenApi) {
+    for (path, item) in api.paths.paths.iter_mut() {
+        let uses_store = path.starts_with("/api/");
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for op in operations.into_iter().flatten() {
+            let bearer_required = op.security.as_ref().is_some_and(|reqs| {
+                !reqs.is_empty() && reqs.iter().all(|r| !is_empty_requirement(r))
+            });
+            let has_params = op.parameters.as_ref().is_some_and(|p| !p.is_empty());
+            let has_body = op.request_body.is_some();
+            let mut errors: Vec<(&str, &str)> = Vec::new();
+            if has_params || has_body {
+                errors.push((
+                    "400",
+                    "`bad_request`, `invalid_json` or a field's code: the request breaks the schema",
+                ));
+            }
+            if bearer_required {
+                errors.push((
+                    "401",
+                    "`unauthorized`, `invalid_token` or `token_expired`: no valid access token",
+                ));
+            }
+            if has_body {
+                errors.push((
+                    "413",
+                    "`payload_too_large`: over `limits.max_http_body_bytes`",
+                ));
+                errors.push((
+                    "415",
+                    "`unsupported_media_type`: the body is not `application/json`",
+                ));
+            }
+            if uses_store {
+                errors.push((
+                    "500",
+                    "`internal`: a failure of the node (details in its log)",
+                ));
+                errors.push((
+                    "503",
+                    "`unavailable`: the store cannot be reached, try again",
+                ));
+            }
+            for (status, description) in errors {
+                op.responses
+                    .responses
+                    .entry(status.to_owned())
+                    .or_insert_with(|| error_response(description).into());
+            }
+        }
+    }
+}
+
+/// Tells whether a security requirement is the empty one (`{}`: no credentials needed).
+fn is_empty_requirement(requirement: &utoipa::openapi::security::SecurityRequirement) -> bool {
+    serde_json::to_value(requirement)
+        .ok()
+        .and_then(|v| v.as_object().map(serde_json::Map::is_empty))
+        .unwrap_or(false)
+}
+
+/// Returns a response of the JSON error body.
+fn error_response(description: &str) -> utoipa::openapi::Response {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                .build(),
+        )
+        .build()
 }
 
 fn api_router() -> OpenApiRouter<AppState> {
@@ -79,7 +166,8 @@ fn api_router() -> OpenApiRouter<AppState> {
 
 /// Builds the node's router.
 pub fn router(state: AppState) -> Router {
-    let (router, api) = api_router().split_for_parts();
+    let (router, mut api) = api_router().split_for_parts();
+    add_common_errors(&mut api);
     let max_body = state.config.limits.max_http_body_bytes;
     let deadline = std::time::Duration::from_millis(state.config.http.request_timeout_ms.max(1));
     router
@@ -132,6 +220,39 @@ mod tests {
     use banter_actors::ports::StoreError;
 
     use super::*;
+
+    #[test]
+    fn every_operation_documents_the_errors_it_shares() {
+        let doc = serde_json::to_value(openapi()).expect("openapi serialises");
+        let mut checked = 0;
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            for (method, op) in item.as_object().expect("path item") {
+                let responses = &op["responses"];
+                let has = |status: &str| {
+                    responses[status]["content"]["application/json"]["schema"]["$ref"]
+                        == "#/components/schemas/ErrorBody"
+                };
+                let at = format!("{method} {path}");
+                if !op["requestBody"].is_null() {
+                    for status in ["400", "413", "415"] {
+                        assert!(has(status), "{at} lacks {status}");
+                    }
+                }
+                if op["parameters"].as_array().is_some_and(|p| !p.is_empty()) {
+                    assert!(has("400"), "{at} lacks 400");
+                }
+                let security = op["security"].as_array();
+                if security.is_some_and(|s| s.iter().all(|r| r != &serde_json::json!({}))) {
+                    assert!(has("401"), "{at} lacks 401");
+                }
+                if path.starts_with("/api/") {
+                    assert!(has("503"), "{at} lacks 503");
+                }
+                checked += 1;
+            }
+        }
+        assert!(checked >= 19, "only {checked} operations");
+    }
 
     #[test]
     fn readiness_failures_do_not_show_the_store_error() {

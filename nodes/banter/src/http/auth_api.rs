@@ -24,11 +24,22 @@ use crate::error::{ApiError, ApiResult, ErrorBody};
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
-    /// 3–32 characters `a-z 0-9 _ .`, starting with a letter.
+    /// 3–32 characters `a-z 0-9 _ .` (letters of either case, stored lowercase), starting with a
+    /// letter, with no `..` and no trailing `.`; else a 400 `invalid_username`.
+    #[schema(
+        min_length = 3,
+        max_length = 32,
+        pattern = r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$"
+    )]
     pub username: String,
-    /// 8–128 characters.
+    /// 8–128 characters, any; else a 400 `invalid_password`.
+    #[schema(min_length = 8, max_length = 128)]
     pub password: String,
-    /// Shown to others; defaults to the username.
+    /// Shown to others; defaults to the username. 1–64 characters once surrounding spaces are
+    /// trimmed, no control characters. Else a 400 `invalid_display_name`.
+    #[schema(
+        pattern = r"^[\t-\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*[^\x00-\x20\x7F-\xA0\u1680\u2000-\u200A\u2028-\u202F\u205F\u2066-\u2069\u3000]([^\x00-\x1F\x7F-\x9F\u2028-\u202E\u2066-\u2069]{0,62}[^\x00-\x20\x7F-\xA0\u1680\u2000-\u200A\u2028-\u202F\u205F\u2066-\u2069\u3000])?[\t-\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*$"
+    )]
     pub display_name: Option<String>,
 }
 
@@ -257,7 +268,7 @@ pub async fn refresh(
 /// Ends a session: revokes the refresh token chain of the refresh token in the body and/or of the
 /// access token in `Authorization: Bearer`. Idempotent: 204 also when the chain was revoked already
 /// or the token has expired. Access tokens already issued stay valid until they expire.
-#[utoipa::path(post, path = "/api/auth/logout", tag = "auth", request_body(content = LogoutRequest,
+#[utoipa::path(post, path = "/api/auth/logout", tag = "auth", request_body(content = Option<LogoutRequest>,
         description = "optional when an access token is given"),
     security((), ("bearer" = [])),
     responses((status = 204, description = "the session is over"),
@@ -273,8 +284,15 @@ pub async fn logout(
     let req: LogoutRequest = if body.iter().all(u8::is_ascii_whitespace) {
         LogoutRequest::default()
     } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", e.to_string()))?
+        let value: serde_json::Value = serde_json::from_slice(&body)
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", e.to_string()))?;
+        if value.is_null() {
+            LogoutRequest::default()
+        } else {
+            // Every malformed logout body is `invalid_json`, as it always was.
+            super::extract::json_object(value)
+                .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", e.message))?
+        }
     };
     let access =
         match headers.get(AUTHORIZATION) {

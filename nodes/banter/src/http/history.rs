@@ -16,20 +16,54 @@
 //! 4. merged newest first. When the journal's part fills the page before reaching `stored_top`, the
 //!    page is that part alone and `next_before` points right below it, so keyset paging skips nothing.
 //!
-//! When the room or the journal cannot answer (a broker outage), the page is the store's, with a
-//! warning in the log: what the store holds stays readable.
+//! When the room or the journal cannot answer (a broker outage, a room that cannot start), the
+//! answer is [`HistoryError::Unavailable`] (a 503 `history_unavailable` with `Retry-After`), never the
+//! store's page alone: that page may lack acknowledged messages the store has not got yet, and a
+//! client could not tell it from the whole history.
 
 use std::time::Duration;
 
+use axum::http::StatusCode;
 use banter_actors::directory::DirectoryMessage;
 use banter_actors::model::{ChatMessage, RoomId, Seq};
-use banter_actors::ports::{Ports, StoreResult};
+use banter_actors::ports::{Ports, StoreError};
 use banter_actors::room::{Recent, RoomMessage, Rooms, Window};
 use ractor::{ActorRef, RpcReplyPort};
 use tracing::{instrument, warn};
 
+use crate::error::ApiError;
+
 /// Longest wait for the room's answer; an inactive room activates first, reading the journal's tail.
 const ROOM_WAIT: Duration = Duration::from_secs(10);
+
+/// Why a page of history could not be read.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum HistoryError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The room or the journal did not answer: the acknowledged messages the store does not hold
+    /// yet cannot be known.
+    #[error("the newest messages are unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl From<HistoryError> for ApiError {
+    fn from(e: HistoryError) -> Self {
+        match e {
+            HistoryError::Store(e) => e.into(),
+            HistoryError::Unavailable(_) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "history_unavailable",
+                "the newest messages of this room cannot be read right now, try again",
+            )
+            .retry_after(RETRY_AFTER),
+        }
+    }
+}
+
+/// `Retry-After` of a 503 `history_unavailable`.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
 
 /// A page of history.
 #[derive(Debug, PartialEq, Eq)]
@@ -49,33 +83,31 @@ pub(crate) async fn read_page(
     room: RoomId,
     before: Option<Seq>,
     limit: u32,
-) -> StoreResult<Page> {
+) -> Result<Page, HistoryError> {
     let limit = limit.max(1);
     let stored = ports.store.messages_before(room, before, limit).await?;
     if ports.journal.writes_through() {
         return Ok(store_page(stored, limit));
     }
     let stored_top = stored.first().map_or(0, |m| m.seq);
-    let recent = match ask_room(rooms, room, stored_top, before, limit).await {
-        Ok(recent) => recent,
-        Err(why) => {
-            warn!(room_id = %room, %why, "history without the journaled tail");
-            return Ok(store_page(stored, limit));
-        }
-    };
+    let recent = ask_room(rooms, room, stored_top, before, limit)
+        .await
+        .map_err(unavailable(room))?;
     let window = match recent.window {
         Some(window) => window,
-        None => {
-            match journal_window(ports, room, stored_top, before, recent.acked_seq, limit).await {
-                Ok(window) => window,
-                Err(why) => {
-                    warn!(room_id = %room, %why, "history without the journaled tail");
-                    return Ok(store_page(stored, limit));
-                }
-            }
-        }
+        None => journal_window(ports, room, stored_top, before, recent.acked_seq, limit)
+            .await
+            .map_err(unavailable(room))?,
     };
     Ok(merge(stored, stored_top, window, limit))
+}
+
+/// Returns the mapping of why the journaled tail is out of reach to the error, logged.
+fn unavailable(room: RoomId) -> impl FnOnce(String) -> HistoryError {
+    move |why| {
+        warn!(room_id = %room, %why, "history unavailable: the journaled tail is out of reach");
+        HistoryError::Unavailable(why)
+    }
 }
 
 /// Asks the room (activating it if needed) for its acknowledged messages above `after`.

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::budget::{Refusal, Spend};
-use super::extract::{ApiJson, ApiPath, ApiQuery, AuthUser};
+use super::extract::{ApiJson, ApiPath, ApiQuery, AuthUser, parse_digits};
 use super::views::{MemberView, MessageView, RoomSummaryView, RoomView};
 use crate::app::AppState;
 use crate::error::{ApiError, ApiResult, ErrorBody};
@@ -25,7 +25,11 @@ use crate::error::{ApiError, ApiResult, ErrorBody};
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateRoom {
-    /// 1–100 characters.
+    /// 1–100 characters once surrounding spaces are trimmed, no control characters.
+    /// Else a 400 `invalid_room_name`.
+    #[schema(
+        pattern = r"^[\t-\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*[^\x00-\x20\x7F-\xA0\u1680\u2000-\u200A\u2028-\u202F\u205F\u2066-\u2069\u3000]([^\x00-\x1F\x7F-\x9F\u2028-\u202E\u2066-\u2069]{0,98}[^\x00-\x20\x7F-\xA0\u1680\u2000-\u200A\u2028-\u202F\u205F\u2066-\u2069\u3000])?[\t-\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*$"
+    )]
     pub name: String,
 }
 
@@ -87,17 +91,23 @@ pub struct MemberListQuery {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OpenDm {
-    /// The other user.
+    /// The other user's id (an integer; `42.0` counts as one).
+    #[serde(deserialize_with = "super::extract::integral_i64")]
     pub user_id: i64,
 }
 
 /// History query.
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct HistoryQuery {
-    /// Only messages with a smaller seq (default: the newest).
-    pub before: Option<u64>,
-    /// Page size (default 50, at most 200).
-    pub limit: Option<u32>,
+    /// Only messages with a smaller seq (default: the newest): a `next_before`. Anything but a
+    /// non-negative integer is a 400 `invalid_cursor`.
+    #[param(value_type = Option<i64>, minimum = 0)]
+    pub before: Option<String>,
+    /// Page size (default 50): a larger number is taken as 200, 0 as 1. Anything but a
+    /// non-negative integer is a 400 `invalid_limit`.
+    #[param(value_type = Option<i32>, minimum = 0)]
+    pub limit: Option<String>,
 }
 
 /// A page of history.
@@ -160,9 +170,9 @@ async fn check_room_cap(state: &AppState, user: UserId) -> Result<(), Refusal> {
 fn parse_cursor(raw: Option<&str>) -> ApiResult<Option<i64>> {
     match raw {
         None => Ok(None),
-        Some(raw) => match raw.parse::<i64>() {
-            Ok(id) if id >= 0 => Ok(Some(id)),
-            _ => Err(ApiError::new(
+        Some(raw) => match parse_digits::<i64>(raw) {
+            Some(id) => Ok(Some(id)),
+            None => Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "invalid_cursor",
                 "after must be a non-negative integer id (a next_after)",
@@ -175,8 +185,8 @@ fn parse_cursor(raw: Option<&str>) -> ApiResult<Option<i64>> {
 fn parse_limit(raw: Option<&str>, default: u32, max: u32) -> ApiResult<u32> {
     match raw {
         None => Ok(default),
-        Some(raw) => match raw.parse::<u32>() {
-            Ok(n) if (1..=max).contains(&n) => Ok(n),
+        Some(raw) => match parse_digits::<u32>(raw) {
+            Some(n) if (1..=max).contains(&n) => Ok(n),
             _ => Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "invalid_limit",
@@ -241,7 +251,7 @@ pub async fn list(
 }
 
 /// Returns a room the caller is a member of.
-#[utoipa::path(get, path = "/api/rooms/{id}", tag = "rooms", params(("id" = i64, Path)), security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/rooms/{id}", tag = "rooms", params(("id" = i64, Path, minimum = 1)), security(("bearer" = [])),
     responses((status = 200, body = RoomView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get(
     State(state): State<AppState>,
@@ -259,7 +269,7 @@ pub async fn get(
 
 /// Joins a group room (joining twice changes nothing). A join of a room the caller is not in spends
 /// one of `limits.joins_per_minute`, whether it succeeds or not.
-#[utoipa::path(post, path = "/api/rooms/{id}/join", tag = "rooms", params(("id" = i64, Path)), security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/rooms/{id}/join", tag = "rooms", params(("id" = i64, Path, minimum = 1)), security(("bearer" = [])),
     responses((status = 200, body = RoomView), (status = 401, body = ErrorBody),
         (status = 403, description = "`forbidden` (not a group room) or `too_many_rooms` (the caller is in `limits.max_rooms_per_user` rooms)", body = ErrorBody),
         (status = 404, body = ErrorBody),
@@ -304,9 +314,10 @@ pub async fn join(
     Ok(Json(RoomView::from(&room)))
 }
 
-/// Leaves a room; the caller's subscriptions to it end.
-#[utoipa::path(post, path = "/api/rooms/{id}/leave", tag = "rooms", params(("id" = i64, Path)), security(("bearer" = [])),
-    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+/// Leaves a room; the caller's subscriptions to it end. Leaving a DM is undone by opening it again
+/// (`POST /api/dms`).
+#[utoipa::path(post, path = "/api/rooms/{id}/leave", tag = "rooms", params(("id" = i64, Path, minimum = 1)), security(("bearer" = [])),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn leave(
     State(state): State<AppState>,
     me: AuthUser,
@@ -320,7 +331,7 @@ pub async fn leave(
 }
 
 /// Lists a page of the members of a room the caller is in, by user id (keyset on `after`).
-#[utoipa::path(get, path = "/api/rooms/{id}/members", tag = "rooms", params(("id" = i64, Path), MemberListQuery), security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/rooms/{id}/members", tag = "rooms", params(("id" = i64, Path, minimum = 1), MemberListQuery), security(("bearer" = [])),
     responses((status = 200, body = MemberList),
         (status = 400, description = "`invalid_cursor` or `invalid_limit`", body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
@@ -346,12 +357,15 @@ pub async fn members(
 
 /// Opens the DM room with another user: the same room every time, whoever asks. Reopening an existing
 /// DM is free; an attempt at a new one spends one of `limits.dms_per_hour`, whether it succeeds or not.
+/// Opening a DM the caller left adds them back (as a join: one of `limits.joins_per_minute`), with the
+/// whole history.
 #[utoipa::path(post, path = "/api/dms", tag = "rooms", request_body = OpenDm, security(("bearer" = [])),
     responses((status = 201, body = RoomView), (status = 200, body = RoomView), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody),
+        (status = 409, description = "`dm_with_self`: `user_id` is the caller", body = ErrorBody),
         (status = 403, description = "`too_many_rooms`: the caller is in `limits.max_rooms_per_user` rooms", body = ErrorBody),
         (status = 404, body = ErrorBody),
-        (status = 429, description = "`rate_limited`: over `limits.dms_per_hour`", body = ErrorBody,
+        (status = 429, description = "`rate_limited`: over `limits.dms_per_hour` (a new DM) or `limits.joins_per_minute` (back into a DM the caller left)", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds until the next DM may be opened")))))]
 pub async fn open_dm(
     State(state): State<AppState>,
@@ -360,9 +374,15 @@ pub async fn open_dm(
 ) -> Result<(StatusCode, Json<RoomView>), Refusal> {
     let peer = UserId(req.user_id);
     if peer == me.id {
-        return Err(ApiError::bad_request("cannot open a DM with yourself").into());
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "dm_with_self",
+            "cannot open a DM with yourself",
+        )
+        .into());
     }
     if let Some(room) = state.store().find_dm(me.id, peer).await? {
+        rejoin_dm(&state, &me, room.id).await?;
         return Ok((StatusCode::OK, Json(RoomView::from(&room))));
     }
     state.room_budgets.spend(Spend::OpenDm, me.id)?;
@@ -383,10 +403,40 @@ pub async fn open_dm(
     Ok((status, Json(RoomView::from(&room))))
 }
 
+/// Adds the caller back to a DM they left (a no-op when they are in it): leaving a DM is undone by
+/// opening it again. Like a join, it spends one of `limits.joins_per_minute` and respects
+/// `limits.max_rooms_per_user`. Only the caller comes back; the other user stays where they are.
+async fn rejoin_dm(state: &AppState, me: &AuthUser, room: RoomId) -> Result<(), Refusal> {
+    if state.store().member_role(room, me.id).await?.is_some() {
+        return Ok(());
+    }
+    state.room_budgets.spend(Spend::Join, me.id)?;
+    check_room_cap(state, me.id).await?;
+    if state
+        .store()
+        .add_member(room, me.id, Role::Member, state.now_ms())
+        .await?
+    {
+        state.tell_room(
+            room,
+            RoomMessage::MemberJoined {
+                user: me.id,
+                username: me.username.clone(),
+            },
+        );
+        announce_room(state, room, me.id).await?;
+    }
+    Ok(())
+}
+
 /// Pages back through a room's messages, newest first (keyset on seq): every acknowledged message,
 /// also the newest ones the store may not hold yet.
-#[utoipa::path(get, path = "/api/rooms/{id}/messages", tag = "rooms", params(("id" = i64, Path), HistoryQuery), security(("bearer" = [])),
-    responses((status = 200, body = HistoryPage), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/rooms/{id}/messages", tag = "rooms", params(("id" = i64, Path, minimum = 1), HistoryQuery), security(("bearer" = [])),
+    responses((status = 200, body = HistoryPage),
+        (status = 400, description = "`invalid_cursor` or `invalid_limit`", body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 503, description = "`history_unavailable` (with `Retry-After`): the room or the journal cannot be reached, so the newest messages cannot be known; `unavailable`: the store cannot be reached", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait before trying again")))))]
 pub async fn history(
     State(state): State<AppState>,
     me: AuthUser,
@@ -394,9 +444,35 @@ pub async fn history(
     ApiQuery(q): ApiQuery<HistoryQuery>,
 ) -> ApiResult<Json<HistoryPage>> {
     let room = RoomId(id);
+    let before = match q.before.as_deref() {
+        None => None,
+        Some(raw) => Some(
+            parse_digits::<i64>(raw)
+                .map(|b| b.unsigned_abs())
+                .ok_or_else(|| {
+                    ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_cursor",
+                        "before must be a non-negative integer seq (a next_before)",
+                    )
+                })?,
+        ),
+    };
+    let limit = match q.limit.as_deref() {
+        None => 50,
+        Some(raw) => parse_digits::<i32>(raw)
+            .map(i32::unsigned_abs)
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_limit",
+                    "limit must be an integer from 0 to 2147483647",
+                )
+            })?,
+    }
+    .clamp(1, 200);
     require_member(&state, room, me.id).await?;
-    let limit = q.limit.unwrap_or(50).clamp(1, 200);
-    let page = super::history::read_page(&state.ports, &state.rooms, room, q.before, limit).await?;
+    let page = super::history::read_page(&state.ports, &state.rooms, room, before, limit).await?;
     Ok(Json(HistoryPage {
         messages: page.messages.iter().map(MessageView::from).collect(),
         next_before: page.next_before,

@@ -2,17 +2,19 @@
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::StatusCode;
 use banter_actors::rules;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::extract::{ApiJson, ApiQuery, AuthUser};
+use super::extract::{ApiJson, ApiQuery, AuthUser, parse_digits};
 use super::views::UserView;
 use crate::app::AppState;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 
 /// Query of the availability check.
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AvailableQuery {
     /// Username to check.
     pub username: String,
@@ -56,11 +58,16 @@ pub async fn available(
 
 /// Query of the user search.
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SearchQuery {
-    /// Username prefix (matched literally, case-insensitive).
+    /// Username prefix (matched literally, case-insensitive), at most 32 characters; longer is a 400
+    /// `bad_request`.
+    #[param(max_length = 32)]
     pub prefix: String,
-    /// At most this many (default 20, at most 50).
-    pub limit: Option<u32>,
+    /// At most this many (default 20): a larger number is taken as 50, 0 as 1. Anything but a
+    /// non-negative integer is a 400 `invalid_limit`.
+    #[param(value_type = Option<i32>, minimum = 0)]
+    pub limit: Option<String>,
 }
 
 /// Users found.
@@ -78,13 +85,25 @@ pub async fn search(
     _me: AuthUser,
     ApiQuery(q): ApiQuery<SearchQuery>,
 ) -> ApiResult<Json<UserList>> {
-    let prefix = q.prefix.to_lowercase();
-    if prefix.chars().count() > 32 {
+    if q.prefix.chars().count() > rules::USERNAME_MAX_CHARS {
         return Err(ApiError::bad_request("prefix is longer than any username"));
     }
+    let prefix = q.prefix.to_lowercase();
+    let limit = match q.limit.as_deref() {
+        None => 20,
+        Some(raw) => parse_digits::<i32>(raw)
+            .map(i32::unsigned_abs)
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_limit",
+                    "limit must be an integer from 0 to 2147483647",
+                )
+            })?,
+    };
     let users = state
         .store()
-        .search_users(&prefix, q.limit.unwrap_or(20).clamp(1, 50))
+        .search_users(&prefix, limit.clamp(1, 50))
         .await?;
     Ok(Json(UserList {
         users: users.iter().map(UserView::from).collect(),
@@ -107,9 +126,15 @@ pub async fn me(State(state): State<AppState>, me: AuthUser) -> ApiResult<Json<U
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProfilePatch {
-    /// New display name.
+    /// New display name: 1–64 characters once surrounding spaces are trimmed, no control
+    /// characters. Else a 400 `invalid_display_name`.
+    #[schema(
+        pattern = r"^[\t-\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*[^\x00-\x20\x7F-\xA0\u1680\u2000-\u200A\u2028-\u202F\u205F\u2066-\u2069\u3000]([^\x00-\x1F\x7F-\x9F\u2028-\u202E\u2066-\u2069]{0,62}[^\x00-\x20\x7F-\xA0\u1680\u2000-\u200A\u2028-\u202F\u205F\u2066-\u2069\u3000])?[\t-\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*$"
+    )]
     pub display_name: Option<String>,
-    /// New avatar reference (set by the media flow); an empty string clears it.
+    /// New avatar reference (set by the media flow), at most 512 characters, no control characters;
+    /// an empty string clears it. Else a 400 `bad_request`.
+    #[schema(max_length = 512, pattern = r"^[^\x00-\x1F\x7F-\x9F]*$")]
     pub avatar_ref: Option<String>,
 }
 
@@ -132,10 +157,13 @@ pub async fn update_me(
     };
     let avatar = match patch.avatar_ref {
         Some(a) if a.is_empty() => None,
-        Some(a) if a.len() > rules::AVATAR_REF_MAX_BYTES || a.chars().any(char::is_control) => {
+        Some(a)
+            if a.chars().count() > rules::AVATAR_REF_MAX_CHARS
+                || a.chars().any(char::is_control) =>
+        {
             return Err(ApiError::bad_request(format!(
                 "avatar_ref must be at most {} printable characters",
-                rules::AVATAR_REF_MAX_BYTES
+                rules::AVATAR_REF_MAX_CHARS
             )));
         }
         Some(a) => Some(a),

@@ -28,6 +28,8 @@ struct LaggingJournal {
     writes_through: bool,
     /// `last_seq` fails (a broker outage): the room cannot activate.
     down: AtomicBool,
+    /// `read_after` fails (the broker answers the room's start but not the read).
+    reads_fail: AtomicBool,
     reads: AtomicUsize,
 }
 
@@ -66,6 +68,10 @@ impl Journal for LaggingJournal {
         limit: u32,
     ) -> BoxFuture<'static, Result<Vec<ChatMessage>, JournalError>> {
         self.reads.fetch_add(1, Ordering::SeqCst);
+        if self.reads_fail.load(Ordering::SeqCst) {
+            return futures::future::ready(Err(JournalError::Unavailable("read failed".into())))
+                .boxed();
+        }
         let out = self
             .messages()
             .range(after + 1..)
@@ -118,6 +124,7 @@ impl Fixture {
             messages: Mutex::new(all.into_iter().map(|m| (m.seq, m)).collect()),
             writes_through,
             down: AtomicBool::new(false),
+            reads_fail: AtomicBool::new(false),
             reads: AtomicUsize::new(0),
         });
         let ports = Ports {
@@ -269,15 +276,53 @@ async fn a_write_through_journal_leaves_history_to_the_store() {
     assert_eq!(f.journal.reads.load(Ordering::SeqCst), 0);
 }
 
+/// Asserts that a page is refused as unavailable, and answered as a 503 `history_unavailable`.
+async fn assert_unavailable(f: &Fixture, before: Option<Seq>, limit: u32) {
+    match read_page(&f.ports, &f.rooms, f.room, before, limit).await {
+        Err(e @ HistoryError::Unavailable(_)) => {
+            let answer = ApiError::from(e);
+            assert_eq!(
+                (answer.status, answer.code, answer.retry_after_secs),
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "history_unavailable",
+                    Some(1)
+                )
+            );
+        }
+        other => panic!("expected the page to be unavailable, got {other:?}"),
+    }
+}
+
 #[tokio::test]
-async fn without_the_room_the_page_is_the_stores() {
+async fn without_the_room_there_is_no_page_rather_than_a_shorter_one() {
     let f = Fixture::new(10, 6, 8, false).await;
     f.journal.down.store(true, Ordering::SeqCst);
-    let page = f.page(None, 4).await;
-    assert_eq!((seqs(&page), page.next_before), (vec![6, 5, 4, 3], Some(3)));
+    // The store alone would answer 6, 5, 4, 3 and hide 10 to 7.
+    assert_unavailable(&f, None, 4).await;
+    // Also below the store's top, where the store's page happens to be whole: the node cannot know.
+    assert_unavailable(&f, Some(4), 2).await;
     // Once the room can start, the tail is back.
     f.journal.down.store(false, Ordering::SeqCst);
     check_all_pages(&f, 10, "journal back").await;
+}
+
+#[tokio::test]
+async fn a_failed_journal_read_is_no_page_rather_than_a_shorter_one() {
+    // The ring (2) does not reach back to the store's top (4): the page needs the journal.
+    let f = Fixture::new(12, 4, 2, false).await;
+    // The room is up (its ring answers a page of one), so only the journal's read fails below.
+    assert_eq!(seqs(&f.page(None, 1).await), vec![12]);
+    f.journal.reads.store(0, Ordering::SeqCst);
+    f.journal.reads_fail.store(true, Ordering::SeqCst);
+    assert_unavailable(&f, None, 5).await;
+    assert_eq!(f.live_rooms().await, 1, "the room stayed up");
+    assert!(
+        f.journal.reads.load(Ordering::SeqCst) > 0,
+        "the journal was asked"
+    );
+    f.journal.reads_fail.store(false, Ordering::SeqCst);
+    check_all_pages(&f, 12, "journal reads back").await;
 }
 
 #[test]

@@ -36,8 +36,8 @@ pub(crate) async fn longest_accepted_fields_round_trip(store: Arc<dyn Store>) {
     assert_eq!(user.display_name, display_name);
 
     for avatar in [
-        "a".repeat(rules::AVATAR_REF_MAX_BYTES),
-        emoji(rules::AVATAR_REF_MAX_BYTES / 4),
+        "a".repeat(rules::AVATAR_REF_MAX_CHARS),
+        emoji(rules::AVATAR_REF_MAX_CHARS),
     ] {
         let updated = store
             .update_profile(user.id, &display_name, Some(&avatar))
