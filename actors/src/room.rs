@@ -6,9 +6,8 @@
 //! message — in seq order — answers the sender, keeps it in the ring buffer and fans it out to
 //! subscribed sessions. Typing and read events are fanned out the same way, never journaled.
 //!
-//! On activation it loads the room, its members, the true last seq (from the journal, which counts what
-//! is journaled but not yet stored) and refills the ring from the store and the journal's tail, so a
-//! restarted room never reuses a seq and a resume right after a restart is served from memory.
+//! Activation (`activate`) loads the true last seq and refills the ring, so a restarted room never
+//! reuses a seq; typing, read markers and leaving are in `members`.
 //!
 //! A SEND may carry a nonce (`nonces`): a resend with the same sender and nonce is answered with the
 //! first message's RECEIPT, never made a second message. An append whose journal outcome is unknown
@@ -37,12 +36,15 @@ use crate::model::{ChatMessage, RoomId, Seq, UserId};
 use crate::ports::{AppendSink, JournalError, Ports};
 use crate::trace::TraceParent;
 
+mod activate;
 mod entity;
+mod members;
 mod nonces;
 mod resolve;
 mod ring;
 
 pub use entity::Rooms;
+use members::ReadMarker;
 use nonces::{NonceState, Nonces};
 use resolve::Unresolved;
 use ring::Ring;
@@ -270,15 +272,6 @@ impl Drop for Pending {
     }
 }
 
-/// One member's read marker: what the store holds, what was asked for, whether a write is under way.
-/// At most one write per member is in flight; markers asked for meanwhile coalesce into the next one.
-#[derive(Default)]
-struct ReadMarker {
-    stored: Seq,
-    wanted: Seq,
-    writing: bool,
-}
-
 /// State of a [`Room`].
 pub struct RoomState {
     id: RoomId,
@@ -410,20 +403,6 @@ impl RoomState {
     }
 }
 
-/// The room's [`AppendSink`]: a settled run of appends becomes one message in the room's mailbox.
-struct RoomSink(ActorRef<RoomMessage>);
-
-impl AppendSink for RoomSink {
-    fn settled(&self, first: Seq, last: Seq, result: Result<(), JournalError>) {
-        // A room that stopped meanwhile has nothing left to answer (its senders were told).
-        let _ = self.0.cast(RoomMessage::Journaled {
-            first,
-            last,
-            result,
-        });
-    }
-}
-
 /// Returns the text of the ERROR a sender gets when the journal cannot tell whether its message is
 /// durable.
 fn unknown_outcome(message_id: Uuid, seq: Seq) -> String {
@@ -540,83 +519,54 @@ impl Room {
         }
         Ok(ok)
     }
+}
 
-    /// Raises a member's read marker: a marker that does not rise is ignored; the store is written
-    /// once at a time per member (markers asked for meanwhile coalesce), and members are told once it
-    /// is stored.
-    fn mark_read(
+impl Room {
+    fn on_journaled(
         myself: &ActorRef<RoomMessage>,
         state: &mut RoomState,
-        session: SessionHandle,
-        seq: Seq,
+        first: Seq,
+        last: Seq,
+        result: Result<(), JournalError>,
     ) {
-        if !state.is_member(session.user) {
-            session.offer(Outbound::Failed {
-                receipt_id: None,
-                message: RoomError::NotMember(state.id).to_string(),
-            });
-            return;
-        }
-        let seq = seq.min(state.acked_seq);
-        let marker = state.reads.entry(session.user).or_default();
-        if seq <= marker.wanted {
-            return;
-        }
-        marker.wanted = seq;
-        Self::write_read(myself, state, session.user);
-    }
-
-    /// Starts a store write of `user`'s wanted read marker unless one is under way or it is stored.
-    fn write_read(myself: &ActorRef<RoomMessage>, state: &mut RoomState, user: UserId) {
-        let Some(marker) = state.reads.get_mut(&user) else {
+        let Some(front) = state.pending.front().map(|p| p.seq) else {
             return;
         };
-        if marker.writing || marker.wanted <= marker.stored {
-            return;
+        // Seqs below the front were settled already (an activation's leftovers never are).
+        let skip = front.saturating_sub(first);
+        let start = first.saturating_sub(front) as usize;
+        let count = (last + 1).saturating_sub(first).saturating_sub(skip) as usize;
+        for p in state.pending.iter_mut().skip(start).take(count) {
+            p.outcome = Some(result.clone());
         }
-        marker.writing = true;
-        let (store, room, seq, me) = (
-            state.ports.store.clone(),
-            state.id,
-            marker.wanted,
-            myself.clone(),
-        );
-        state.tasks_in_flight += 1;
-        tokio::spawn(async move {
-            let stored = match store.mark_read(room, user, seq).await {
-                Ok(stored) => Some(stored),
-                Err(e) => {
-                    warn!(room_id = %room, user_id = %user, error = %e, "read marker not stored");
-                    None
-                }
-            };
-            let _ = me.cast(RoomMessage::ReadStored { user, seq: stored });
+        let again = state.release();
+        Self::republish(state, again);
+        Self::start_resolving(myself, state);
+    }
+
+    /// Forgets typing marks that expired, and asks to passivate once idle long enough.
+    fn on_idle_check(myself: &ActorRef<RoomMessage>, state: &mut RoomState) {
+        let interval = state.config.typing_interval;
+        state.typing.retain(|_, t| t.elapsed() < interval);
+        if !state.passivation_requested
+            && state.idle()
+            && state.last_activity.elapsed() >= state.config.idle_timeout
+        {
+            state.passivation_requested = true;
+            let _ = state
+                .directory
+                .cast(DirectoryMessage::Passivate(state.id, myself.clone()));
+        }
+    }
+
+    /// Answers a history reader from the ring (see [`RoomMessage::GetRecent`]).
+    fn recent(state: &RoomState, after: Seq, before: Option<Seq>, limit: u32) -> Recent {
+        let upper = before.map_or(state.acked_seq, |b| {
+            b.saturating_sub(1).min(state.acked_seq)
         });
-    }
-
-    fn on_read_stored(
-        myself: &ActorRef<RoomMessage>,
-        state: &mut RoomState,
-        user: UserId,
-        stored: Option<Seq>,
-    ) {
-        state.tasks_in_flight = state.tasks_in_flight.saturating_sub(1);
-        let Some(marker) = state.reads.get_mut(&user) else {
-            return;
-        };
-        marker.writing = false;
-        match stored {
-            Some(seq) if seq > marker.stored => {
-                marker.stored = seq;
-                marker.wanted = marker.wanted.max(seq);
-                let tail = state.frames.read_tail(user, seq);
-                state.fan_out(None, &tail, None);
-                // A marker asked for while this one was being written.
-                Self::write_read(myself, state, user);
-            }
-            Some(_) => {}
-            // Forget what failed, so that the member's next marker tries again.
-            None => marker.wanted = marker.stored,
+        Recent {
+            acked_seq: state.acked_seq,
+            window: state.ring.window(after, upper, limit as usize),
         }
     }
 }
@@ -632,91 +582,7 @@ impl Actor for Room {
         myself: ActorRef<RoomMessage>,
         args: RoomArguments,
     ) -> Result<RoomState, ActorProcessingErr> {
-        let ports = args.ports;
-        let room = ports
-            .store
-            .room(args.room_id)
-            .await?
-            .ok_or(RoomError::NotFound(args.room_id))?;
-        let members = ports.store.members(room.id).await?;
-        let reads: HashMap<UserId, ReadMarker> = members
-            .iter()
-            .filter(|m| m.last_read_seq > 0)
-            .map(|m| {
-                let seq = m.last_read_seq;
-                (
-                    m.user_id,
-                    ReadMarker {
-                        stored: seq,
-                        wanted: seq,
-                        writing: false,
-                    },
-                )
-            })
-            .collect();
-        let members: HashMap<UserId, Arc<str>> = members
-            .into_iter()
-            .map(|m| (m.user_id, Arc::from(m.username.as_str())))
-            .collect();
-        let last_seq = ports.journal.last_seq(room.id).await?;
-        let ring_size = args.config.ring_size.max(1);
-        let mut state = RoomState {
-            id: room.id,
-            ports: ports.clone(),
-            config: args.config,
-            directory: args.directory,
-            sink: Arc::new(RoomSink(myself.clone())),
-            frames: RoomFrames::new(room.id),
-            members,
-            reads,
-            next_seq: last_seq,
-            acked_seq: last_seq,
-            ring: Ring::new(ring_size),
-            pending: VecDeque::new(),
-            nonces: Nonces::new(NONCES_PER_ROOM),
-            unresolved: BTreeMap::new(),
-            resolving: false,
-            resolve_failures: 0,
-            subscribers: HashMap::new(),
-            typing: HashMap::new(),
-            tasks_in_flight: 0,
-            last_activity: Instant::now(),
-            passivation_requested: false,
-            stopping: false,
-        };
-        let limit = u32::try_from(ring_size).unwrap_or(u32::MAX);
-        let recent = ports
-            .store
-            .messages_before(room.id, Some(last_seq + 1), limit)
-            .await?;
-        // The store may lag the journal (a persister behind it): the tail comes from the journal.
-        let stored_last = recent.first().map_or(0, |m| m.seq);
-        let mut history: Vec<ChatMessage> = recent.into_iter().rev().collect();
-        if stored_last < last_seq {
-            // The ring keeps the newest `ring_size` messages, without a hole: when the journal is
-            // further ahead of the store than that, the ring is the journal's newest messages alone.
-            let from = stored_last.max(last_seq.saturating_sub(ring_size as Seq));
-            if from > stored_last {
-                history.clear();
-            }
-            history.extend(ports.journal.read_after(room.id, from, limit).await?);
-        }
-        for msg in history {
-            let name = match state.members.get(&msg.sender_id) {
-                Some(n) => n.clone(),
-                None => ports
-                    .store
-                    .user_by_id(msg.sender_id)
-                    .await?
-                    .map_or_else(|| Arc::from(""), |u| Arc::from(u.username.as_str())),
-            };
-            let tail = state.frames.message_tail(&msg, &name);
-            state.ring.push(msg, tail);
-        }
-        let period = (state.config.idle_timeout / 4).max(Duration::from_millis(50));
-        myself.send_interval(period, || RoomMessage::IdleCheck);
-        debug!(room_id = %room.id, last_seq, kind = room.kind.as_str(), "room active");
-        Ok(state)
+        activate::activate(myself, args).await
     }
 
     async fn handle(
@@ -758,21 +624,7 @@ impl Actor for Room {
                 first,
                 last,
                 result,
-            } => {
-                let Some(front) = state.pending.front().map(|p| p.seq) else {
-                    return Ok(());
-                };
-                // Seqs below the front were settled already (an activation's leftovers never are).
-                let skip = front.saturating_sub(first);
-                let start = first.saturating_sub(front) as usize;
-                let count = (last + 1).saturating_sub(first).saturating_sub(skip) as usize;
-                for p in state.pending.iter_mut().skip(start).take(count) {
-                    p.outcome = Some(result.clone());
-                }
-                let again = state.release();
-                Self::republish(state, again);
-                Self::start_resolving(&myself, state);
-            }
+            } => Self::on_journaled(&myself, state, first, last, result),
             RoomMessage::Resolved { upto, found } => {
                 Self::on_resolved(&myself, state, upto, found);
             }
@@ -789,32 +641,7 @@ impl Actor for Room {
                     g.disarm();
                 }
             }
-            RoomMessage::Typing { session } => {
-                if !state.is_member(session.user) {
-                    session.offer(Outbound::Failed {
-                        receipt_id: None,
-                        message: RoomError::NotMember(state.id).to_string(),
-                    });
-                    return Ok(());
-                }
-                let now = Instant::now();
-                let interval = state.config.typing_interval;
-                if state
-                    .typing
-                    .get(&session.user)
-                    .is_some_and(|t| now.duration_since(*t) < interval)
-                {
-                    return Ok(());
-                }
-                state.typing.insert(session.user, now);
-                let name = state
-                    .members
-                    .get(&session.user)
-                    .cloned()
-                    .unwrap_or_else(|| Arc::from(""));
-                let tail = state.frames.typing_tail(session.user, &name);
-                state.fan_out(None, &tail, Some(session.user));
-            }
+            RoomMessage::Typing { session } => Self::on_typing(state, session),
             RoomMessage::MarkRead { session, seq } => {
                 state.last_activity = Instant::now();
                 Self::mark_read(&myself, state, session, seq);
@@ -825,35 +652,8 @@ impl Actor for Room {
             RoomMessage::MemberJoined { user, username } => {
                 state.members.insert(user, Arc::from(username.as_str()));
             }
-            RoomMessage::MemberLeft { user } => {
-                state.members.remove(&user);
-                state.reads.remove(&user);
-                state.typing.remove(&user);
-                let gone: Vec<SessionId> = state
-                    .subscribers
-                    .iter()
-                    .filter(|(_, g)| g.session.user == user)
-                    .map(|(id, _)| *id)
-                    .collect();
-                for id in gone {
-                    if let Some(g) = state.subscribers.remove(&id) {
-                        g.disarm();
-                    }
-                }
-            }
-            RoomMessage::IdleCheck => {
-                let interval = state.config.typing_interval;
-                state.typing.retain(|_, t| t.elapsed() < interval);
-                if !state.passivation_requested
-                    && state.idle()
-                    && state.last_activity.elapsed() >= state.config.idle_timeout
-                {
-                    state.passivation_requested = true;
-                    let _ = state
-                        .directory
-                        .cast(DirectoryMessage::Passivate(state.id, myself.clone()));
-                }
-            }
+            RoomMessage::MemberLeft { user } => Self::on_member_left(state, user),
+            RoomMessage::IdleCheck => Self::on_idle_check(&myself, state),
             RoomMessage::Stop => state.stopping = true,
             RoomMessage::GetInfo(reply) => {
                 let _ = reply.send((state.acked_seq, state.subscribers.len()));
@@ -864,14 +664,7 @@ impl Actor for Room {
                 limit,
                 reply,
             } => {
-                let upper = before.map_or(state.acked_seq, |b| {
-                    b.saturating_sub(1).min(state.acked_seq)
-                });
-                let window = state.ring.window(after, upper, limit as usize);
-                let _ = reply.send(Recent {
-                    acked_seq: state.acked_seq,
-                    window,
-                });
+                let _ = reply.send(Self::recent(state, after, before, limit));
             }
         }
         if state.stopping && state.pending.is_empty() && state.tasks_in_flight == 0 {

@@ -466,28 +466,6 @@ impl Session {
         })
     }
 
-    /// Succeeds when the user is a member of `room`: known already (subscribed, or looked up before),
-    /// else looked up in the store. A room is never activated for a user who is not a member.
-    async fn ensure_member(&mut self, room: RoomId) -> Result<(), Fatal> {
-        if self.rooms.contains_key(&room) || self.known.contains(room) {
-            return Ok(());
-        }
-        let store = self.state.store();
-        let unavailable = || fatal(format!("room {room} is unavailable, try again"));
-        match timeout(CALL_TIMEOUT, store.member_role(room, self.user)).await {
-            Ok(Ok(Some(_))) => {
-                self.known.insert(room);
-                Ok(())
-            }
-            Ok(Ok(None)) => match timeout(CALL_TIMEOUT, store.room(room)).await {
-                Ok(Ok(Some(_))) => Err(fatal(RoomError::NotMember(room).to_string())),
-                Ok(Ok(None)) => Err(fatal(RoomError::NotFound(room).to_string())),
-                _ => Err(unavailable()),
-            },
-            _ => Err(unavailable()),
-        }
-    }
-
     /// Sends a command to a room: straight to its actor while subscribed (a subscribed room does not
     /// passivate), else through the directory.
     fn route(&self, room: RoomId, msg: RoomMessage) {

@@ -9,7 +9,11 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use banter_actors::model::{RoomId, Seq};
-use tokio::time::Instant;
+use banter_actors::room::RoomError;
+use tokio::time::{Instant, timeout};
+
+use super::{CALL_TIMEOUT, Session};
+use crate::ws::frames::{Fatal, fatal};
 
 /// Shortest time between two typing events of one session for one room that reach the room (the room
 /// itself fans out at most one a second per user).
@@ -70,6 +74,30 @@ impl KnownRooms {
         }
         known.read = seq;
         true
+    }
+}
+
+impl Session {
+    /// Succeeds when the user is a member of `room`: known already (subscribed, or looked up before),
+    /// else looked up in the store. A room is never activated for a user who is not a member.
+    pub(super) async fn ensure_member(&mut self, room: RoomId) -> Result<(), Fatal> {
+        if self.rooms.contains_key(&room) || self.known.contains(room) {
+            return Ok(());
+        }
+        let store = self.state.store();
+        let unavailable = || fatal(format!("room {room} is unavailable, try again"));
+        match timeout(CALL_TIMEOUT, store.member_role(room, self.user)).await {
+            Ok(Ok(Some(_))) => {
+                self.known.insert(room);
+                Ok(())
+            }
+            Ok(Ok(None)) => match timeout(CALL_TIMEOUT, store.room(room)).await {
+                Ok(Ok(Some(_))) => Err(fatal(RoomError::NotMember(room).to_string())),
+                Ok(Ok(None)) => Err(fatal(RoomError::NotFound(room).to_string())),
+                _ => Err(unavailable()),
+            },
+            _ => Err(unavailable()),
+        }
     }
 }
 
