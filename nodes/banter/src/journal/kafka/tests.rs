@@ -28,6 +28,7 @@ fn msg(room: i64, seq: u64) -> ChatMessage {
         sender_id: UserId(7),
         body: format!("message {seq} of room {room}"),
         created_at_ms: 1_700_000_000_000 + seq as i64,
+        nonce: None,
     }
 }
 
