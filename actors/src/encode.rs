@@ -157,6 +157,7 @@ mod tests {
             sender_id: UserId(-7),
             body: "hi: there".into(),
             created_at_ms: 1_700_000_000_123,
+            nonce: None,
         };
         let h = headers(&frames.message_tail(&msg, "bob:x"));
         assert_eq!(get(&h, "destination"), "/rooms/12");

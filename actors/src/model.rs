@@ -185,6 +185,9 @@ pub struct ChatMessage {
     pub body: String,
     /// Milliseconds since the Unix epoch when the room accepted it.
     pub created_at_ms: i64,
+    /// The sender's idempotency key (the SEND's `nonce` header), kept with the message so that a
+    /// restarted room still answers a resend of it.
+    pub nonce: Option<String>,
 }
 
 impl ChatMessage {
@@ -198,6 +201,7 @@ impl ChatMessage {
             body: self.body.clone(),
             created_at_ms: self.created_at_ms,
             epoch: 0,
+            nonce: self.nonce.clone(),
         }
     }
 
@@ -210,6 +214,7 @@ impl ChatMessage {
             sender_id: UserId(p.sender_id),
             body: p.body,
             created_at_ms: p.created_at_ms,
+            nonce: p.nonce,
         })
     }
 }

@@ -123,7 +123,8 @@ pub enum RoomMessage {
         trace: TraceParent,
         /// The client's idempotency key (`nonce` header): a resend with the same sender and nonce
         /// creates no second message while the room remembers the first (its last
-        /// [`NONCES_PER_ROOM`] nonces); it is answered with the first one's RECEIPT once that is durable.
+        /// [`NONCES_PER_ROOM`] nonces, and across restarts those of its last `ring_size` messages,
+        /// which carry their nonce); it is answered with the first one's RECEIPT once that is durable.
         nonce: Option<String>,
     },
     /// Subscribes a session; messages after `since` are replayed first.
@@ -463,6 +464,7 @@ impl Room {
             sender_id: session.user,
             body,
             created_at_ms: state.ports.clock.now_ms(),
+            nonce: nonce.clone(),
         };
         let sender_name = state
             .members

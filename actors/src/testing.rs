@@ -125,6 +125,7 @@ impl FakeStore {
                 sender_id: sender,
                 body: format!("m{seq}"),
                 created_at_ms: NOW_MS,
+                nonce: None,
             })
             .collect();
         self.put_messages(&msgs);
@@ -152,6 +153,7 @@ impl FakeStore {
             sender_id: sender,
             body: body.into(),
             created_at_ms: NOW_MS,
+            nonce: None,
         }]);
     }
 

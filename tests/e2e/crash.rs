@@ -1,14 +1,15 @@
 //! Crash: the node is killed with SIGKILL while a sender pipelines SENDs with receipts. After a
 //! restart every message that got a RECEIPT (and every one a member saw) is in history, and new
 //! messages get seqs above every seq seen before: nothing acknowledged is lost, no seq is reused. Both
-//! SQLite commit modes (`store.sqlite_synchronous`) are checked.
+//! SQLite commit modes (`store.sqlite_synchronous`) are checked. A SEND's `nonce` outlives the crash:
+//! a resend after the restart gets the first RECEIPT and makes no second message.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
 use banter_proto::stomp::Command;
-use banter_tests::stomp::{describe, header_u64, parse_receipt, room_dest};
+use banter_tests::stomp::{Receipt, describe, frame, header_u64, parse_receipt, room_dest};
 use banter_tests::{Node, NodeBuilder, StompClient, unique};
 
 /// Most SENDs sent and not yet answered.
@@ -36,6 +37,80 @@ async fn sigkill_loses_nothing_with_normal_sqlite_sync() {
         .expect("node");
     let r = crash(&mut node).await;
     node.check(r);
+}
+
+#[tokio::test]
+async fn a_nonce_is_honoured_after_sigkill_and_restart() {
+    let mut node = NodeBuilder::new("crash-nonce").start().await.expect("node");
+    let r = resend_after_crash(&mut node).await;
+    node.check(r);
+}
+
+/// Sends `body` with a `nonce` and a receipt, and returns its RECEIPT.
+async fn send_nonce(
+    c: &mut StompClient,
+    dest: &str,
+    receipt: &str,
+    body: &str,
+    nonce: &str,
+) -> Result<Receipt> {
+    c.send_frame(&frame(
+        Command::Send,
+        &[
+            ("destination", dest),
+            ("content-type", "text/plain;charset=utf-8"),
+            ("receipt", receipt),
+            ("nonce", nonce),
+        ],
+        bytes::Bytes::copy_from_slice(body.as_bytes()),
+    ))
+    .await?;
+    let f = c.recv_receipt(receipt).await?;
+    parse_receipt(&f)
+}
+
+async fn resend_after_crash(node: &mut Node) -> Result<()> {
+    let api = node.api();
+    let ws = node.ws_url();
+    let alice = api.new_user("alice").await?;
+    let room = api
+        .create_room(&alice.token, &unique("crash-nonce"))
+        .await?
+        .id;
+    let dest = room_dest(room);
+    let mut c = StompClient::connect(&ws, &alice.token).await?;
+    c.send_confirmed(&dest, "before").await?;
+    let first = send_nonce(&mut c, &dest, "n-1", "only once", "crash-nonce-1").await?;
+    c.send_confirmed(&dest, "after").await?;
+
+    node.kill9();
+    node.restart().await?;
+
+    let mut c = StompClient::connect(&ws, &alice.token).await?;
+    let again = send_nonce(&mut c, &dest, "n-again", "only once", "crash-nonce-1").await?;
+    ensure!(
+        (again.seq, again.message_id.as_str()) == (first.seq, first.message_id.as_str()),
+        "the resend after the restart must get the first RECEIPT: first {first:?}, again {again:?}"
+    );
+    let history = api.full_history(&alice.token, room, 50).await?;
+    let copies: Vec<u64> = history
+        .iter()
+        .filter(|m| m.body == "only once")
+        .map(|m| m.seq)
+        .collect();
+    ensure!(
+        copies == [first.seq],
+        "history must hold the message once, at seq {}: {copies:?}",
+        first.seq
+    );
+    // The room goes on after the last seq it gave out.
+    let next = c.send_confirmed(&dest, "new").await?;
+    ensure!(
+        next.seq == first.seq + 2,
+        "seq after the restart: {}",
+        next.seq
+    );
+    Ok(())
 }
 
 async fn crash(node: &mut Node) -> Result<()> {

@@ -1,7 +1,8 @@
 //! Activation: a room loads itself, its members (and their read markers) and its true last seq (from
 //! the journal, which counts what is journaled but not yet stored), and refills its ring from the
 //! store and the journal's tail, so a restarted room never reuses a seq and a resume right after a
-//! restart is served from memory.
+//! restart is served from memory. The nonces of the refilled messages are remembered as durable, so a
+//! resend of one of the room's last `ring_size` messages is answered with its RECEIPT across restarts.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
@@ -66,7 +67,8 @@ pub(super) async fn activate(
         acked_seq: last_seq,
         ring: Ring::new(ring_size),
         pending: VecDeque::new(),
-        nonces: Nonces::new(NONCES_PER_ROOM),
+        // Never fewer than the ring: every refilled message's nonce must fit.
+        nonces: Nonces::new(NONCES_PER_ROOM.max(ring_size)),
         unresolved: BTreeMap::new(),
         resolving: false,
         resolve_failures: 0,
@@ -103,6 +105,12 @@ pub(super) async fn activate(
                 .await?
                 .map_or_else(|| Arc::from(""), |u| Arc::from(u.username.as_str())),
         };
+        if let Some(nonce) = &msg.nonce {
+            state.nonces.insert(msg.sender_id, nonce, msg.seq);
+            state
+                .nonces
+                .done(msg.sender_id, nonce, msg.seq, msg.message_id);
+        }
         let tail = state.frames.message_tail(&msg, &name);
         state.ring.push(msg, tail);
     }

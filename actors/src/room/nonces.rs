@@ -1,8 +1,10 @@
 //! The room's memory of client nonces: which message a `(sender, nonce)` pair became, so that a
 //! resend of it (after a lost connection, or an unknown outcome) creates no second message.
 //!
-//! Bounded: it remembers the last [`Nonces::capacity`] nonces of the room's current activation, oldest
-//! forgotten first. A resend older than that, or after the room restarted, is a new message.
+//! Bounded: it remembers the last [`Nonces::capacity`] nonces, oldest forgotten first. A nonce is kept
+//! with its message in the journal and the store, and an activation remembers those of the messages it
+//! refills its ring with (the room's last `ring_size`), so a restart forgets only older ones. A resend
+//! of a forgotten nonce is a new message.
 
 use std::collections::{HashMap, VecDeque};
 

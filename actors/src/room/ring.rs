@@ -141,6 +141,7 @@ mod tests {
                 sender_id: UserId(1),
                 body: format!("m{seq}"),
                 created_at_ms: 0,
+                nonce: None,
             };
             ring.push(message, Bytes::from(format!("tail {seq}")));
         }

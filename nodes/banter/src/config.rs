@@ -328,7 +328,8 @@ impl Default for LimitsConfig {
 pub struct RoomsConfig {
     /// Seconds an actor with no subscriber and no traffic lives before it passivates. Default: 300.
     pub idle_timeout_secs: u64,
-    /// Recent messages each room keeps in memory for resume and reads. Default: 512.
+    /// Recent messages each room keeps in memory for resume and reads; a restarted room honours the
+    /// nonces of as many (`docs/PROTOCOL.md`). Default: 512.
     pub ring_size: usize,
 }
 

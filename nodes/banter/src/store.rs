@@ -35,7 +35,7 @@ pub use sqlite::SqliteStore;
 
 use crate::config::SqliteSynchronous;
 
-/// Most rows one multi-row `INSERT` carries; 6 binds each stays far below SQLite's 32,766 and MySQL's
+/// Most rows one multi-row `INSERT` carries; 7 binds each stays far below SQLite's 32,766 and MySQL's
 /// 65,535 bind parameters.
 const INSERT_CHUNK_ROWS: usize = 500;
 
@@ -343,6 +343,7 @@ struct MessageRow {
     sender_id: i64,
     body: String,
     created_at_ms: i64,
+    nonce: Option<String>,
 }
 
 impl TryFrom<MessageRow> for ChatMessage {
@@ -358,6 +359,7 @@ impl TryFrom<MessageRow> for ChatMessage {
             sender_id: UserId(r.sender_id),
             body: r.body,
             created_at_ms: r.created_at_ms,
+            nonce: r.nonce,
         })
     }
 }
@@ -542,6 +544,7 @@ mod tests {
             sender_id: UserId(1),
             body: "x".repeat(len),
             created_at_ms: 0,
+            nonce: None,
         };
         let many: Vec<_> = (1..=1201).map(|s| msg(s, 1)).collect();
         let sizes: Vec<_> = insert_chunks(&many).map(<[_]>::len).collect();

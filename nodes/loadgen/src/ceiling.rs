@@ -128,6 +128,7 @@ fn record(spec: &ProduceSpec, i: u64) -> (String, Vec<u8>) {
         sender_id: 1,
         body: "x".repeat(spec.body_bytes),
         created_at_ms: 1_700_000_000_000,
+        nonce: None,
         epoch: 0,
     };
     (room.to_string(), m.encode_to_vec())

@@ -191,3 +191,69 @@ async fn a_resend_waits_for_the_resolution_and_failed_reads_are_retried() {
     assert_eq!((id.as_str(), seq), ("r1-again", 1));
     assert_eq!(f.journal.appended().len(), 1);
 }
+
+#[tokio::test]
+async fn a_restarted_room_answers_a_resend_of_its_recent_messages_with_the_first_receipt() {
+    let f = start(AppendMode::Complete, config()).await;
+    let (alice, mut alice_in) = session(1, ALICE);
+    publish_nonce(&f.room, &alice, "r1", "stored", "n1");
+    let first = receipt(&mut alice_in).await;
+    publish_nonce(&f.room, &alice, "r2", "journaled", "n2");
+    let second = receipt(&mut alice_in).await;
+    publish(&f.room, &alice, "r3", "no nonce");
+    receipt(&mut alice_in).await;
+    // The persister stored the first; the second and third are in the journal's tail only.
+    let appended = f.journal.appended();
+    assert_eq!(appended[0].nonce.as_deref(), Some("n1"));
+    assert_eq!(appended[2].nonce, None);
+    crate::ports::Store::insert_messages(&*f.store, &appended[..1])
+        .await
+        .unwrap();
+    f.room.stop(None);
+    f.room.wait(Some(WAIT)).await.expect("room stops");
+
+    let g = start_with(f.store.clone(), f.journal.clone(), config()).await;
+    let (alice, mut alice_in) = session(5, ALICE);
+    publish_nonce(&g.room, &alice, "r1-again", "stored", "n1");
+    assert_eq!(
+        receipt(&mut alice_in).await,
+        ("r1-again".into(), first.1, first.2)
+    );
+    publish_nonce(&g.room, &alice, "r2-again", "journaled", "n2");
+    assert_eq!(
+        receipt(&mut alice_in).await,
+        ("r2-again".into(), second.1, second.2)
+    );
+    assert_eq!(info(&g.room).await.0, 3);
+    assert_eq!(g.journal.appended().len(), 3, "nothing appended");
+    // Another sender's same nonce is still another message.
+    let (bob, mut bob_in) = session(6, BOB);
+    publish_nonce(&g.room, &bob, "b1", "mine", "n1");
+    assert_eq!(receipt(&mut bob_in).await.1, 4);
+}
+
+#[tokio::test]
+async fn a_restarted_room_remembers_the_nonces_of_its_ring_only() {
+    let config = RoomConfig {
+        ring_size: 2,
+        ..config()
+    };
+    let f = start(AppendMode::Complete, config.clone()).await;
+    let (alice, mut alice_in) = session(1, ALICE);
+    for i in 1..=3 {
+        publish_nonce(&f.room, &alice, &format!("r{i}"), "m", &format!("n{i}"));
+        receipt(&mut alice_in).await;
+    }
+    f.room.stop(None);
+    f.room.wait(Some(WAIT)).await.expect("room stops");
+
+    let g = start_with(f.store.clone(), f.journal.clone(), config).await;
+    let (alice, mut alice_in) = session(5, ALICE);
+    publish_nonce(&g.room, &alice, "again3", "m", "n3");
+    assert_eq!(receipt(&mut alice_in).await.1, 3);
+    publish_nonce(&g.room, &alice, "again2", "m", "n2");
+    assert_eq!(receipt(&mut alice_in).await.1, 2);
+    // Older than the ring: forgotten, so a new message.
+    publish_nonce(&g.room, &alice, "again1", "m", "n1");
+    assert_eq!(receipt(&mut alice_in).await.1, 4);
+}

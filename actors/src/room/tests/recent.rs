@@ -14,6 +14,7 @@ async fn journal_earlier(journal: &FakeJournal, seqs: std::ops::RangeInclusive<S
             sender_id: BOB,
             body: format!("journaled {seq}"),
             created_at_ms: 0,
+            nonce: None,
         };
         crate::ports::append_and_wait(journal, &message, &TraceParent::new_root())
             .await

@@ -151,6 +151,7 @@ async fn activation_with_the_journal_ahead_of_the_store_replays_without_gap() {
                 sender_id: BOB,
                 body: format!("journaled {seq}"),
                 created_at_ms: 0,
+                nonce: None,
             },
             &crate::trace::TraceParent::new_root(),
         )

@@ -201,6 +201,7 @@ mod tests {
             sender_id: UserId(1),
             body: format!("{room}/{seq}"),
             created_at_ms: 0,
+            nonce: None,
         }
     }
 

@@ -60,6 +60,7 @@ macro_rules! contract_suite {
             membership_count_counts_rooms_and_dms,
             find_dm_never_creates,
             insert_messages_is_idempotent,
+            messages_keep_their_nonce,
             insert_messages_races_insert_each_row_once,
             insert_messages_chunks_large_batches,
             message_id_under_another_seq_is_a_conflict,
@@ -187,6 +188,7 @@ fn message(room: RoomId, seq: u64, sender: UserId, body: &str) -> ChatMessage {
         sender_id: sender,
         body: body.to_owned(),
         created_at_ms: i64::try_from(seq).expect("seq fits i64") * 1000,
+        nonce: None,
     }
 }
 

@@ -36,5 +36,6 @@ pub(crate) fn message(room: RoomId, seq: Seq, sender: UserId) -> ChatMessage {
         sender_id: sender,
         body: format!("message {seq} of room {room}"),
         created_at_ms: 1_700_000_000_000 + seq as i64,
+        nonce: None,
     }
 }

@@ -113,6 +113,7 @@ impl Fixture {
                 sender_id: user,
                 body: format!("m{seq}"),
                 created_at_ms: seq as i64,
+                nonce: None,
             })
             .collect();
         store
@@ -334,6 +335,7 @@ fn a_window_that_does_not_reach_the_store_page_is_the_whole_page() {
         sender_id: UserId(1),
         body: String::new(),
         created_at_ms: 0,
+        nonce: None,
     };
     let stored = vec![msg(4), msg(3), msg(2)];
     // Seq 8 was never acknowledged (a failed append): the window holds fewer than the limit.

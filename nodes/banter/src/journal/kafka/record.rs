@@ -8,6 +8,7 @@
 //!   means reading the one partition that holds the room.
 
 use banter_actors::model::{ChatMessage, RoomId};
+use banter_actors::rules;
 use prost::Message as _;
 use prost::encoding::{self, WireType};
 
@@ -113,7 +114,10 @@ pub(crate) fn encode_into(m: &ChatMessage, buf: &mut Vec<u8>) {
         + id.len()
         + encoding::int64::encoded_len(4, &m.sender_id.0) * usize::from(m.sender_id.0 != 0)
         + encoding::string::encoded_len(5, &m.body) * usize::from(!m.body.is_empty())
-        + encoding::int64::encoded_len(6, &m.created_at_ms) * usize::from(m.created_at_ms != 0);
+        + encoding::int64::encoded_len(6, &m.created_at_ms) * usize::from(m.created_at_ms != 0)
+        + m.nonce
+            .as_ref()
+            .map_or(0, |n| encoding::string::encoded_len(8, n));
     buf.reserve(len);
     let start = buf.len();
     // proto3: fields holding their default value are not written, as prost does.
@@ -134,6 +138,10 @@ pub(crate) fn encode_into(m: &ChatMessage, buf: &mut Vec<u8>) {
     }
     if m.created_at_ms != 0 {
         encoding::int64::encode(6, &m.created_at_ms, buf);
+    }
+    // An optional field is written whenever present, even empty, as prost does.
+    if let Some(nonce) = &m.nonce {
+        encoding::string::encode(8, nonce, buf);
     }
     debug_assert_eq!(buf.len() - start, len);
 }
@@ -161,7 +169,8 @@ impl RecordError {
 
 /// Decodes a record's value into a message and checks what the store would refuse anyway: a seq of 0
 /// or beyond a signed 64-bit integer, a room id below 1, a message id that is not 16 bytes, a body
-/// longer than [`MAX_BODY_BYTES`], and a key naming another room.
+/// longer than [`MAX_BODY_BYTES`], a nonce longer than [`rules::NONCE_MAX_BYTES`] (the store's column
+/// holds no more), and a key naming another room.
 pub(crate) fn decode(key: Option<&[u8]>, value: Option<&[u8]>) -> Result<ChatMessage, RecordError> {
     let value = value.ok_or_else(|| RecordError::Undecodable("record has no value".into()))?;
     let proto = banter_proto::v1::ChatMessage::decode(value)
@@ -178,6 +187,15 @@ pub(crate) fn decode(key: Option<&[u8]>, value: Option<&[u8]>) -> Result<ChatMes
         return Err(RecordError::Invalid(format!(
             "body of {} bytes exceeds {MAX_BODY_BYTES}",
             m.body.len()
+        )));
+    }
+    if let Some(n) = &m.nonce
+        && n.len() > rules::NONCE_MAX_BYTES
+    {
+        return Err(RecordError::Invalid(format!(
+            "nonce of {} bytes exceeds {}",
+            n.len(),
+            rules::NONCE_MAX_BYTES
         )));
     }
     if let Some(key) = key
@@ -208,6 +226,7 @@ mod tests {
             sender_id: UserId(42),
             body: body.into(),
             created_at_ms: 1_700_000_000_000,
+            nonce: None,
         }
     }
 
@@ -262,6 +281,18 @@ mod tests {
             reason(Some(b"7"), Some(&encode(&message(7, u64::MAX, "x")))),
             Some("invalid")
         );
+        let mut long_nonce = m.clone();
+        long_nonce.nonce = Some("n".repeat(rules::NONCE_MAX_BYTES + 1));
+        assert_eq!(
+            reason(Some(b"7"), Some(&encode(&long_nonce))),
+            Some("invalid")
+        );
+        let mut with_nonce = m.clone();
+        with_nonce.nonce = Some("n".repeat(rules::NONCE_MAX_BYTES));
+        assert_eq!(
+            decode(Some(b"7"), Some(&encode(&with_nonce))).expect("decodes"),
+            with_nonce
+        );
         let mut short_id = m.to_proto();
         short_id.message_id = bytes::Bytes::from_static(b"abc");
         assert_eq!(
@@ -275,6 +306,7 @@ mod tests {
         fn encode_is_prosts_encoding(
             room in any::<i64>(), seq in any::<u64>(), sender in any::<i64>(),
             body in ".{0,64}", at in any::<i64>(), id in any::<u128>(),
+            nonce in proptest::option::of(".{0,16}"),
         ) {
             let m = ChatMessage {
                 room_id: RoomId(room),
@@ -283,6 +315,7 @@ mod tests {
                 sender_id: UserId(sender),
                 body,
                 created_at_ms: at,
+                nonce,
             };
             let ours = encode(&m);
             prop_assert_eq!(&ours, &m.to_proto().encode_to_vec());

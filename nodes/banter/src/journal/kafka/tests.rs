@@ -20,6 +20,7 @@ use super::testkit::{broker_or_skip, kafka_config};
 use super::*;
 use crate::store::SqliteStore;
 
+/// Returns a message; an even seq carries a nonce.
 fn msg(room: i64, seq: u64) -> ChatMessage {
     ChatMessage {
         room_id: RoomId(room),
@@ -28,7 +29,12 @@ fn msg(room: i64, seq: u64) -> ChatMessage {
         sender_id: UserId(7),
         body: format!("message {seq} of room {room}"),
         created_at_ms: 1_700_000_000_000 + seq as i64,
+        nonce: nonce_of(seq),
     }
+}
+
+fn nonce_of(seq: u64) -> Option<String> {
+    seq.is_multiple_of(2).then(|| format!("nonce-{seq}"))
 }
 
 async fn empty_store() -> Arc<dyn Store> {
@@ -120,6 +126,9 @@ async fn pipelined_appends_resolve_and_the_tail_reads_see_them() {
     assert_eq!(seqs, [11, 12, 13, 14, 15]);
     assert!(window.iter().all(|m| m.room_id == RoomId(12)));
     assert_eq!(window[0].body, "message 11 of room 12");
+    // The nonce travels with its record, and a record without one reads back without one.
+    assert!(window.iter().all(|m| m.nonce == nonce_of(m.seq)));
+    assert_eq!(window[1].nonce.as_deref(), Some("nonce-12"));
     assert!(
         journal
             .read_after(RoomId(12), per_room, 5)

@@ -49,6 +49,25 @@ pub(crate) async fn insert_messages_is_idempotent(store: Arc<dyn Store>) {
     assert_eq!(store.last_seq(room.id).await.unwrap(), 16);
 }
 
+pub(crate) async fn messages_keep_their_nonce(store: Arc<dyn Store>) {
+    let (room, s) = room_with_sender(&store).await;
+    let mut batch = messages(room.id, 1, 4, s.id);
+    // The longest nonces a SEND may carry (64 bytes), ASCII and 4-byte UTF-8, kept byte for byte.
+    batch[0].nonce = Some("n".repeat(64));
+    batch[1].nonce = Some("\u{1F600}".repeat(16));
+    batch[2].nonce = Some("Nonce-2".to_owned());
+    assert_eq!(batch[3].nonce, None);
+    assert_eq!(store.insert_messages(&batch).await.unwrap(), 4);
+    assert_eq!(store.messages_after(room.id, 0, 10).await.unwrap(), batch);
+    let mut newest_first = store.messages_before(room.id, None, 10).await.unwrap();
+    newest_first.reverse();
+    assert_eq!(newest_first, batch);
+    assert_eq!(
+        store.messages_before(room.id, Some(4), 1).await.unwrap()[0].nonce,
+        batch[2].nonce
+    );
+}
+
 pub(crate) async fn insert_messages_races_insert_each_row_once(store: Arc<dyn Store>) {
     let (room, s) = room_with_sender(&store).await;
     let batch = Arc::new(messages(room.id, 1, 200, s.id));

@@ -57,7 +57,8 @@ impl MySqlStore {
                     .push_bind(m.message_id.as_bytes().to_vec())
                     .push_bind(m.sender_id.0)
                     .push_bind(m.body.clone())
-                    .push_bind(m.created_at_ms);
+                    .push_bind(m.created_at_ms)
+                    .push_bind(m.nonce.clone());
             });
             inserted += query.build().execute(&mut *tx).await?.rows_affected();
         }
