@@ -95,6 +95,24 @@ pub fn parse_digits<T: std::str::FromStr>(raw: &str) -> Option<T> {
     raw.parse().ok()
 }
 
+/// Parses an optional `limit` query parameter that the schema declares as an `i32` from 0 up:
+/// `default` when absent, else clamped to `1..=max`; anything but digits in range is 400
+/// `invalid_limit`.
+pub fn clamped_limit(raw: Option<&str>, default: u32, max: u32) -> Result<u32, ApiError> {
+    let Some(raw) = raw else {
+        return Ok(default);
+    };
+    parse_digits::<i32>(raw)
+        .map(|n| n.unsigned_abs().clamp(1, max))
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_limit",
+                "limit must be an integer from 0 to 2147483647",
+            )
+        })
+}
+
 /// Deserializes a JSON integer into an `i64`, also when written with a zero fraction (`42.0`), which
 /// JSON Schema counts as an integer; any other number is an error.
 pub fn integral_i64<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {

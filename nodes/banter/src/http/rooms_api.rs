@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::budget::{Refusal, Spend};
-use super::extract::{ApiJson, ApiPath, ApiQuery, AuthUser, parse_digits};
+use super::extract::{ApiJson, ApiPath, ApiQuery, AuthUser, clamped_limit, parse_digits};
 use super::views::{MemberView, MessageView, RoomSummaryView, RoomView};
 use crate::app::AppState;
 use crate::error::{ApiError, ApiResult, ErrorBody};
@@ -458,19 +458,7 @@ pub async fn history(
                 })?,
         ),
     };
-    let limit = match q.limit.as_deref() {
-        None => 50,
-        Some(raw) => parse_digits::<i32>(raw)
-            .map(i32::unsigned_abs)
-            .ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_limit",
-                    "limit must be an integer from 0 to 2147483647",
-                )
-            })?,
-    }
-    .clamp(1, 200);
+    let limit = clamped_limit(q.limit.as_deref(), 50, 200)?;
     require_member(&state, room, me.id).await?;
     let page = super::history::read_page(&state.ports, &state.rooms, room, before, limit).await?;
     Ok(Json(HistoryPage {

@@ -2,12 +2,11 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
 use banter_actors::rules;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::extract::{ApiJson, ApiQuery, AuthUser, parse_digits};
+use super::extract::{ApiJson, ApiQuery, AuthUser, clamped_limit};
 use super::views::UserView;
 use crate::app::AppState;
 use crate::error::{ApiError, ApiResult, ErrorBody};
@@ -89,22 +88,8 @@ pub async fn search(
         return Err(ApiError::bad_request("prefix is longer than any username"));
     }
     let prefix = q.prefix.to_lowercase();
-    let limit = match q.limit.as_deref() {
-        None => 20,
-        Some(raw) => parse_digits::<i32>(raw)
-            .map(i32::unsigned_abs)
-            .ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_limit",
-                    "limit must be an integer from 0 to 2147483647",
-                )
-            })?,
-    };
-    let users = state
-        .store()
-        .search_users(&prefix, limit.clamp(1, 50))
-        .await?;
+    let limit = clamped_limit(q.limit.as_deref(), 20, 50)?;
+    let users = state.store().search_users(&prefix, limit).await?;
     Ok(Json(UserList {
         users: users.iter().map(UserView::from).collect(),
     }))
