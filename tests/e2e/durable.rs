@@ -25,7 +25,7 @@
 //! Each test owns its broker and its database, and skips with a notice when the broker (tansu) or
 //! MySQL is unavailable, unless `BANTER_REQUIRE_KAFKA=1` / `BANTER_REQUIRE_MYSQL=1`. Every wait is
 //! bounded; nothing asserts on timing beyond "answered within the message timeout plus a margin".
-//! The poison-record → dead-letter case is tested at the node level (`nodes/banter`, with rdkafka).
+//! The poison-record → dead-letter case is tested at the node level (`nodes/kafka`, with rdkafka).
 
 mod broker_restart;
 mod db_outage;

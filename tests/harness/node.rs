@@ -16,7 +16,7 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow, bail, ensure};
 use tokio::sync::OnceCell;
 
 use crate::mysql::{self, TestDatabase};
@@ -371,6 +371,35 @@ impl Node {
     /// Kills the process with SIGKILL (no shutdown of any kind) and waits for it to be gone.
     pub fn kill9(&mut self) {
         self.stop();
+    }
+
+    /// Stops the process with SIGTERM (a graceful stop) and waits, at most `within`, for it to exit;
+    /// returns its exit status. Past `within` it is killed and this fails.
+    pub async fn terminate(&mut self, within: Duration) -> Result<std::process::ExitStatus> {
+        let Some(mut p) = self.proc.take() else {
+            bail!("node is not running");
+        };
+        let pid = p.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status()?;
+        ensure!(sent.success(), "kill -TERM {pid} failed");
+        let deadline = Instant::now() + within;
+        let outcome = loop {
+            if let Some(status) = p.child.try_wait()? {
+                break Ok(status);
+            }
+            if Instant::now() >= deadline {
+                let _ = p.child.kill();
+                let _ = p.child.wait();
+                break Err(anyhow!(
+                    "node {} did not exit within {within:?} of SIGTERM; log tail:\n{}",
+                    self.name,
+                    self.log_tail()
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        p.retire();
+        outcome
     }
 
     /// Starts the process again with the same data dir, port, store and settings, and waits until it

@@ -33,6 +33,7 @@ pub struct StompClient {
     inbox: VecDeque<Frame>,
     limits: Limits,
     closed: Option<String>,
+    close_code: Option<u16>,
     /// The CONNECTED frame, once connected.
     pub connected: Option<Frame>,
     /// Subprotocol the server chose in the upgrade response.
@@ -87,6 +88,7 @@ impl StompClient {
             inbox: VecDeque::new(),
             limits: Limits::default(),
             closed: None,
+            close_code: None,
             connected: None,
             subprotocol: chosen,
             receipts: 0,
@@ -118,6 +120,7 @@ impl StompClient {
             inbox: VecDeque::new(),
             limits: Limits::default(),
             closed: None,
+            close_code: None,
             connected: None,
             subprotocol: None,
             receipts: 0,
@@ -424,6 +427,12 @@ impl StompClient {
         }
     }
 
+    /// The code of the server's WebSocket close frame, once one arrived (`None` before, or when the
+    /// connection ended without one).
+    pub fn close_code(&self) -> Option<u16> {
+        self.close_code
+    }
+
     /// Whether the server has closed the connection (as seen so far).
     pub fn is_closed(&self) -> bool {
         self.closed.is_some()
@@ -470,6 +479,7 @@ impl StompClient {
             WsMessage::Text(t) => Bytes::copy_from_slice(t.as_bytes()),
             WsMessage::Binary(b) => b,
             WsMessage::Close(c) => {
+                self.close_code = c.as_ref().map(|c| u16::from(c.code));
                 let why = format!("close frame {c:?}");
                 self.closed = Some(why.clone());
                 bail!("connection closed ({why})");

@@ -1,114 +1,66 @@
-//! Wiring of a node: opens the store, starts the journal and the actor directories, builds the HTTP
-//! router and serves until a shutdown signal.
+//! Wiring of a node: opens the store, starts the journal, the root supervisor and its actor
+//! directories, the gateway and the persister as the roles say, and stops them in order.
 //!
 //! Supervision tree (`node.roles`; the persister runs only with `journal.kind = "kafka"`):
 //! ```text
 //! node (this module)
 //! ├── gateway role
-//! │   ├── Directory<Rooms>  ── Room actor per active room
-//! │   ├── Directory<Users>  ── User actor per connected user
+//! │   ├── Root (crate::supervisor): a dead directory stops the node
+//! │   │   ├── Directory<Rooms>  ── Room actor per active room
+//! │   │   └── Directory<Users>  ── User actor per connected user
 //! │   ├── journal: in-process writer task, or the Kafka producer
-//! │   └── axum server ── one session task per WebSocket
+//! │   └── front door ── one session task per WebSocket (closed with "reconnect elsewhere" on stop)
 //! ├── persister role: supervisor ── consumer loop (restarted after a panic) ── batch writer task;
 //! │                  lag refresh task
-//! └── without the gateway role: axum server with /healthz and /metrics only
+//! └── without the gateway role: front door with /healthz and /metrics only
 //! ```
 
 use std::net::SocketAddr;
-use std::num::NonZeroU32;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use anyhow::Context;
-use banter_actors::directory::{Directory, DirectoryMessage};
-use banter_actors::model::{RoomId, UserId};
 use banter_actors::ports::{Clock, Journal, Ports, Store, SystemClock};
-use banter_actors::room::{RoomConfig, RoomMessage, Rooms};
-use banter_actors::user::{UserConfig, UserMessage, Users};
+use banter_actors::room::{RoomConfig, Rooms};
+use banter_actors::user::Users;
+use banter_gateway::auth::AuthKeys;
+use banter_gateway::state::{count_actors, door_limits, ops_router, user_config};
+use banter_gateway::{AppState, GatewayParts};
+use banter_kafka::{KafkaJournal, Persister};
+use banter_store::LocalJournal;
 use ractor::{Actor, ActorRef};
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tracing::info;
 
-use crate::auth::limits::LoginLimits;
-use crate::auth::{AuthKeys, Passwords, default_max_concurrent_hashes};
 use crate::config::{Config, JournalKind, Role};
-use crate::front_door::DoorLimits;
-use crate::http::budget::RoomBudgets;
-use crate::journal::{KafkaJournal, LocalJournal};
-use crate::persister::Persister;
-
-/// Everything a request handler or a session needs; cheap to clone.
-#[derive(Clone)]
-pub struct AppState {
-    /// Node configuration.
-    pub config: Arc<Config>,
-    /// Store, journal, clock.
-    pub ports: Ports,
-    /// Token keys.
-    pub keys: AuthKeys,
-    /// Password hashing at the configured cost.
-    pub passwords: Passwords,
-    /// Directory of room actors.
-    pub rooms: ActorRef<DirectoryMessage<Rooms>>,
-    /// Directory of user actors.
-    pub users: ActorRef<DirectoryMessage<Users>>,
-    /// Per-user budgets on creating rooms, opening DMs and joining.
-    pub room_budgets: Arc<RoomBudgets>,
-    /// Login and register attempts per client address, login attempts per account.
-    pub login_limits: Arc<LoginLimits>,
-    /// Source of session ids.
-    pub next_session: Arc<AtomicU64>,
-    /// Permits for resume backfills running at once (`ws.max_concurrent_backfills`).
-    pub backfills: Arc<tokio::sync::Semaphore>,
-}
-
-impl AppState {
-    /// Returns the store.
-    pub fn store(&self) -> &Arc<dyn Store> {
-        &self.ports.store
-    }
-
-    /// Returns the current time in ms since the epoch.
-    pub fn now_ms(&self) -> i64 {
-        self.ports.clock.now_ms()
-    }
-
-    /// Tells a room actor something if it is active (or starting); an inactive room loads it anyway.
-    pub fn tell_room(&self, room: RoomId, msg: RoomMessage) {
-        let _ = self.rooms.cast(DirectoryMessage::Tell(room, msg));
-    }
-
-    /// Tells a user actor something if it is active (the user has a connection on this node).
-    pub fn tell_user(&self, user: UserId, msg: UserMessage) {
-        let _ = self.users.cast(DirectoryMessage::Tell(user, msg));
-    }
-}
-
-fn nonzero(v: u32) -> NonZeroU32 {
-    NonZeroU32::new(v).unwrap_or(NonZeroU32::MIN)
-}
+use crate::supervisor::{Root, RootArgs, RootMessage};
 
 /// A started node: its address and the handles to stop it.
 pub struct Node {
     /// Address the HTTP server listens on.
     pub addr: SocketAddr,
     state: Option<AppState>,
+    root: Option<ActorRef<RootMessage>>,
+    failed: watch::Receiver<Option<String>>,
     kafka_journal: Option<KafkaJournal>,
     persister: Option<Persister>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
-    shutdown: tokio::sync::watch::Sender<bool>,
+    shutdown: watch::Sender<bool>,
 }
 
 impl Node {
     /// Starts a node with `config`: opens the store (running migrations), starts the journal, the actors
     /// and the persister as its roles say, binds the port.
     pub async fn start(config: Config) -> anyhow::Result<Node> {
-        crate::metrics::install();
+        banter_telemetry::install();
+        banter_store::describe_metrics();
+        banter_kafka::describe_metrics();
+        banter_gateway::describe_metrics();
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("failed to create data dir {}", config.data_dir.display()))?;
         let url = config.store_url();
-        let store = crate::store::open_store(&url, config.store.sqlite_synchronous)
+        let store = banter_store::open_store(&url, config.store.sqlite_synchronous)
             .await
             .with_context(|| format!("failed to open store {}", redact(&url)))?;
         let listener = TcpListener::bind(config.http.listen)
@@ -133,7 +85,7 @@ impl Node {
             Some(journal)
         } else {
             if kafka {
-                crate::journal::kafka::prepare_topics(&config.journal.kafka)
+                banter_kafka::prepare_topics(&config.journal.kafka)
                     .await
                     .context("failed to prepare the Kafka topics")?;
             }
@@ -147,10 +99,11 @@ impl Node {
         } else {
             None
         };
-        let (shutdown, _) = tokio::sync::watch::channel(false);
+        let (shutdown, _) = watch::channel(false);
+        let (failed_tx, failed) = watch::channel(None);
         let door = door_limits(&config.http)?;
         let metrics_token = config.http.metrics_token.clone();
-        let (state, router) = if gateway {
+        let (state, root, router) = if gateway {
             let journal: Arc<dyn Journal> = match &kafka_journal {
                 Some(k) => Arc::new(k.clone()),
                 None => Arc::new(LocalJournal::start(
@@ -159,20 +112,20 @@ impl Node {
                     config.journal.max_queue,
                 )),
             };
-            let state = start_gateway(config, store, journal).await?;
-            tokio::spawn(crate::housekeeping::run(
+            let (state, root) = start_gateway(config, store, journal, &shutdown, failed_tx).await?;
+            tokio::spawn(banter_gateway::housekeeping::run(
                 state.clone(),
-                crate::housekeeping::PURGE_EVERY,
-                crate::housekeeping::TRIM_EVERY,
+                banter_gateway::housekeeping::PURGE_EVERY,
+                banter_gateway::housekeeping::TRIM_EVERY,
                 shutdown.subscribe(),
             ));
             tokio::spawn(count_actors(state.clone(), shutdown.subscribe()));
-            let router = crate::http::router(state.clone());
-            (Some(state), router)
+            let router = banter_gateway::http::router(state.clone());
+            (Some(state), Some(root), router)
         } else {
-            (None, ops_router(&metrics_token))
+            (None, None, ops_router(&metrics_token))
         };
-        let server = tokio::spawn(crate::front_door::serve(
+        let server = tokio::spawn(banter_gateway::front_door::serve(
             listener,
             router,
             door,
@@ -186,6 +139,8 @@ impl Node {
         Ok(Node {
             addr,
             state,
+            root,
+            failed,
             kafka_journal,
             persister,
             server,
@@ -198,14 +153,29 @@ impl Node {
         self.state.as_ref()
     }
 
-    /// Stops accepting connections, waits for the server, stops the actors, settles the journal's
-    /// appends in flight, then stops the persister.
+    /// Resolves when a part the node cannot serve without has died (an actor directory), with the
+    /// reason; never resolves while the node is healthy.
+    pub async fn failed(&self) -> String {
+        let mut failed = self.failed.clone();
+        match failed.wait_for(Option::is_some).await {
+            Ok(reason) => reason.clone().unwrap_or_default(),
+            Err(_) => std::future::pending().await,
+        }
+    }
+
+    /// Stops accepting connections and closes the sessions (each client is told to reconnect
+    /// elsewhere), waits for the server, stops the actors, settles the journal's appends in flight,
+    /// then stops the persister.
     pub async fn stop(self) -> anyhow::Result<()> {
         let _ = self.shutdown.send(true);
         let served = tokio::time::timeout(Duration::from_secs(10), self.server).await;
-        if let Some(state) = &self.state {
-            state.rooms.stop(None);
-            state.users.stop(None);
+        if let Some(state) = &self.state
+            && !state.sessions_closed(Duration::from_secs(10)).await
+        {
+            tracing::warn!("sessions still open 10 s after the shutdown signal");
+        }
+        if let Some(root) = &self.root {
+            let _ = ractor::call!(root, RootMessage::Shutdown);
         }
         if let Some(journal) = &self.kafka_journal {
             journal.flush(Duration::from_secs(10)).await;
@@ -221,39 +191,15 @@ impl Node {
     }
 }
 
-/// Returns the router of a process without the gateway role: liveness and metrics only.
-fn ops_router(metrics_token: &str) -> axum::Router {
-    use axum::routing::get;
-    axum::Router::new()
-        .route(
-            "/healthz",
-            get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
-        )
-        .route("/metrics", crate::metrics::route(metrics_token))
-}
-
-/// Returns the front door's limits from the HTTP settings.
-fn door_limits(http: &crate::config::HttpConfig) -> anyhow::Result<DoorLimits> {
-    let trusted = crate::auth::limits::parse_trusted(&http.trusted_proxies)
-        .map_err(anyhow::Error::msg)
-        .context("invalid http.trusted_proxies")?;
-    Ok(DoorLimits {
-        max_connections: match http.max_connections {
-            0 => crate::front_door::auto_max_connections(),
-            n => n,
-        },
-        max_per_ip: http.max_connections_per_ip.max(1),
-        trusted,
-        header_read_timeout: Duration::from_millis(http.header_read_timeout_ms.max(1)),
-    })
-}
-
-/// Starts what the gateway role runs: the actor directories over the store and `journal`.
+/// Starts what the gateway role runs: the root supervisor with the actor directories over the store
+/// and `journal`, and the gateway's state.
 async fn start_gateway(
     config: Config,
     store: Arc<dyn Store>,
     journal: Arc<dyn Journal>,
-) -> anyhow::Result<AppState> {
+    shutdown: &watch::Sender<bool>,
+    failed: watch::Sender<Option<String>>,
+) -> anyhow::Result<(AppState, ActorRef<RootMessage>)> {
     let keys = AuthKeys::load_or_create(&config.data_dir)
         .context("failed to load the token signing key")?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
@@ -271,75 +217,32 @@ async fn start_gateway(
             typing_interval: Duration::from_millis(1000),
         },
     };
+    let gateway = config.gateway();
     let users = Users {
-        config: UserConfig {
-            send_per_second: nonzero(config.limits.send_per_second),
-            send_burst: nonzero(config.limits.send_burst),
-            idle_timeout: idle,
-            max_sessions: config.ws.max_sessions_per_user.max(1),
+        config: user_config(&gateway, idle),
+    };
+    let (root, _) = Actor::spawn(
+        None,
+        Root,
+        RootArgs {
+            rooms,
+            users,
+            failed,
         },
-    };
-    let (rooms, _) = Actor::spawn(None, Directory::new(rooms), ())
-        .await
-        .context("failed to start the room directory")?;
-    let (users, _) = Actor::spawn(None, Directory::new(users), ())
-        .await
-        .context("failed to start the user directory")?;
-    let config_backfills = config.ws.max_concurrent_backfills;
-    anyhow::ensure!(
-        config.limits.max_body_bytes <= banter_actors::rules::BODY_MAX_BYTES_CEILING,
-        "limits.max_body_bytes is {}, above the {} bytes a store can hold",
-        config.limits.max_body_bytes,
-        banter_actors::rules::BODY_MAX_BYTES_CEILING
-    );
-    let login_limits = LoginLimits::new(
-        config.limits.auth_per_minute,
-        config.limits.login_per_account_per_minute,
-        &config.http.trusted_proxies,
     )
-    .map_err(anyhow::Error::msg)
-    .context("invalid http.trusted_proxies")?;
-    let max_hashes = match config.auth.max_concurrent_hashes {
-        0 => default_max_concurrent_hashes(),
-        n => n,
-    };
-    let passwords = Passwords::new(
-        config.auth.password_memory_kib,
-        config.auth.password_iterations,
-    )
-    .context("invalid auth.password_memory_kib / auth.password_iterations")?
-    .with_limits(max_hashes, Duration::from_millis(config.auth.hash_wait_ms));
-    let room_budgets = Arc::new(RoomBudgets::new(&config.limits));
-    Ok(AppState {
-        config: Arc::new(config),
+    .await
+    .context("failed to start the root supervisor")?;
+    let (rooms, users) = ractor::call!(root, RootMessage::Directories)
+        .map_err(|e| anyhow::anyhow!("the root supervisor did not answer: {e}"))?;
+    let state = AppState::new(GatewayParts {
+        config: gateway,
         ports,
         keys,
-        passwords,
         rooms,
         users,
-        room_budgets,
-        login_limits: Arc::new(login_limits),
-        next_session: Arc::new(AtomicU64::new(1)),
-        backfills: Arc::new(tokio::sync::Semaphore::new(config_backfills.max(1))),
-    })
-}
-
-/// Sets the gauge of live actors ([`crate::metrics::ACTORS_ACTIVE`]) every second until shutdown.
-async fn count_actors(state: AppState, mut shutdown: tokio::sync::watch::Receiver<bool>) {
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = shutdown.wait_for(|stop| *stop) => return,
-        }
-        let rooms = ractor::call!(state.rooms, DirectoryMessage::GetCount);
-        let users = ractor::call!(state.users, DirectoryMessage::GetCount);
-        let (Ok(rooms), Ok(users)) = (rooms, users) else {
-            return;
-        };
-        metrics::gauge!(crate::metrics::ACTORS_ACTIVE, "kind" => "room").set(rooms as f64);
-        metrics::gauge!(crate::metrics::ACTORS_ACTIVE, "kind" => "user").set(users as f64);
-    }
+        shutdown: shutdown.subscribe(),
+    })?;
+    Ok((state, root))
 }
 
 /// Hides the password of a database URL for logs.

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 use banter_node::app::Node;
 use banter_node::config::Config;
+use banter_telemetry::LogFormat;
 use clap::Parser;
-use tracing_subscriber::EnvFilter;
 
 /// A Banter chat node.
 ///
@@ -35,22 +35,9 @@ struct Cli {
     print_config: bool,
 }
 
-#[derive(clap::ValueEnum, Clone, Copy, Debug)]
-enum LogFormat {
-    Text,
-    Json,
-}
-
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let filter = EnvFilter::try_from_env("BANTER_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    match cli.log_format {
-        LogFormat::Text => tracing_subscriber::fmt().with_env_filter(filter).init(),
-        LogFormat::Json => tracing_subscriber::fmt()
-            .json()
-            .with_env_filter(filter)
-            .init(),
-    }
+    banter_telemetry::init_logging(cli.log_format);
     let mut config = Config::load(cli.config.as_deref()).context("failed to load configuration")?;
     if let Some(listen) = cli.listen {
         config.http.listen = listen;
@@ -69,9 +56,16 @@ fn main() -> anyhow::Result<()> {
         .context("failed to start the runtime")?;
     runtime.block_on(async move {
         let node = Node::start(config).await?;
-        shutdown_signal().await;
+        let failure = tokio::select! {
+            () = shutdown_signal() => None,
+            reason = node.failed() => Some(reason),
+        };
         tracing::info!("shutting down");
-        node.stop().await
+        node.stop().await?;
+        match failure {
+            Some(reason) => Err(anyhow::anyhow!("the node failed: {reason}")),
+            None => Ok(()),
+        }
     })
 }
 

@@ -1,0 +1,262 @@
+//! The root supervisor of a node's actors.
+//!
+//! It spawns the room and user directories linked to itself, so their death is an event here rather
+//! than a silent hole: a directory that stops or panics while the node is not shutting down leaves a
+//! node that would look alive and serve no chat, so the root reports it on the `failed` channel and
+//! stops. The binary then stops the node and exits non-zero, and whatever runs it (systemd, Compose's
+//! restart policy, a Kubernetes pod) starts a fresh process: the directories hold no state a restart
+//! loses (rooms reload from the journal and the store), and a fresh process is simpler to reason
+//! about than directories swapped under live sessions.
+//!
+//! A graceful stop goes through [`RootMessage::Shutdown`]: the root marks itself stopping, stops the
+//! directories and waits for them (each stops its entities first), then stops.
+
+use std::time::Duration;
+
+use banter_actors::directory::{Directory, DirectoryMessage};
+use banter_actors::room::Rooms;
+use banter_actors::user::Users;
+use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
+use tokio::sync::watch;
+use tracing::{error, info};
+
+/// How long a graceful stop waits for the directories and their entities.
+const STOP_WAIT: Duration = Duration::from_secs(10);
+
+/// The root actor of a node.
+pub struct Root;
+
+/// What the root starts from.
+pub struct RootArgs {
+    /// The room directory's entity factory.
+    pub rooms: Rooms,
+    /// The user directory's entity factory.
+    pub users: Users,
+    /// Receives the reason when a directory dies outside a shutdown.
+    pub failed: watch::Sender<Option<String>>,
+}
+
+/// The room and user directories.
+pub type Directories = (
+    ActorRef<DirectoryMessage<Rooms>>,
+    ActorRef<DirectoryMessage<Users>>,
+);
+
+/// The root's state: its children and whether it is stopping.
+pub struct RootState {
+    rooms: ActorRef<DirectoryMessage<Rooms>>,
+    users: ActorRef<DirectoryMessage<Users>>,
+    failed: watch::Sender<Option<String>>,
+    stopping: bool,
+}
+
+/// Messages of the root.
+pub enum RootMessage {
+    /// Returns the directories.
+    Directories(ractor::RpcReplyPort<Directories>),
+    /// Stops the directories, waits for them, then stops the root; replies when done.
+    Shutdown(ractor::RpcReplyPort<()>),
+}
+
+impl Actor for Root {
+    type Msg = RootMessage;
+    type State = RootState;
+    type Arguments = RootArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        args: RootArgs,
+    ) -> Result<RootState, ActorProcessingErr> {
+        let (rooms, _) =
+            Actor::spawn_linked(None, Directory::new(args.rooms), (), myself.get_cell()).await?;
+        let (users, _) =
+            Actor::spawn_linked(None, Directory::new(args.users), (), myself.get_cell()).await?;
+        Ok(RootState {
+            rooms,
+            users,
+            failed: args.failed,
+            stopping: false,
+        })
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        msg: RootMessage,
+        state: &mut RootState,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            RootMessage::Directories(reply) => {
+                let _ = reply.send((state.rooms.clone(), state.users.clone()));
+            }
+            RootMessage::Shutdown(reply) => self.on_shutdown(myself, state, reply).await,
+        }
+        Ok(())
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        event: SupervisionEvent,
+        state: &mut RootState,
+    ) -> Result<(), ActorProcessingErr> {
+        let why = match event {
+            SupervisionEvent::ActorFailed(cell, err) => {
+                format!("the {} failed: {err}", state.name(&cell))
+            }
+            SupervisionEvent::ActorTerminated(cell, _, reason) => format!(
+                "the {} stopped ({})",
+                state.name(&cell),
+                reason.as_deref().unwrap_or("no reason")
+            ),
+            _ => return Ok(()),
+        };
+        self.on_child_gone(myself, state, why);
+        Ok(())
+    }
+}
+
+impl Root {
+    async fn on_shutdown(
+        &self,
+        myself: ActorRef<RootMessage>,
+        state: &mut RootState,
+        reply: ractor::RpcReplyPort<()>,
+    ) {
+        state.stopping = true;
+        myself
+            .stop_children_and_wait(Some("node stopping".into()), Some(STOP_WAIT))
+            .await;
+        info!("actors stopped");
+        let _ = reply.send(());
+        myself.stop(None);
+    }
+
+    fn on_child_gone(&self, myself: ActorRef<RootMessage>, state: &mut RootState, why: String) {
+        if state.stopping {
+            return;
+        }
+        error!(reason = %why, "an actor directory died: the node stops");
+        state.stopping = true;
+        let _ = state.failed.send(Some(why));
+        myself.stop_children(Some("a sibling directory died".into()));
+        myself.stop(None);
+    }
+}
+
+impl RootState {
+    fn name(&self, cell: &ractor::ActorCell) -> String {
+        if cell.get_id() == self.rooms.get_id() {
+            "room directory".into()
+        } else if cell.get_id() == self.users.get_id() {
+            "user directory".into()
+        } else {
+            format!("actor {}", cell.get_id())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use banter_actors::ports::{Clock, Journal, Ports, Store, SystemClock};
+    use banter_actors::room::RoomConfig;
+    use banter_actors::user::UserConfig;
+
+    use super::*;
+
+    async fn start() -> (
+        tempfile::TempDir,
+        ActorRef<RootMessage>,
+        Directories,
+        watch::Receiver<Option<String>>,
+    ) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("banter.db");
+        let store: Arc<dyn Store> = Arc::new(
+            banter_store::SqliteStore::open(path.to_str().expect("utf-8 path"))
+                .await
+                .expect("store"),
+        );
+        let journal: Arc<dyn Journal> =
+            Arc::new(banter_store::LocalJournal::start(store.clone(), 64, 64));
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let ports = Ports {
+            store,
+            journal,
+            clock,
+        };
+        let idle = Duration::from_secs(60);
+        let rooms = Rooms {
+            ports,
+            config: RoomConfig {
+                ring_size: 8,
+                idle_timeout: idle,
+                typing_interval: Duration::from_secs(1),
+            },
+        };
+        let users = Users {
+            config: UserConfig {
+                send_per_second: std::num::NonZeroU32::MIN,
+                send_burst: std::num::NonZeroU32::MIN,
+                idle_timeout: idle,
+                max_sessions: 1,
+            },
+        };
+        let (failed, failures) = watch::channel(None);
+        let (root, _) = Actor::spawn(
+            None,
+            Root,
+            RootArgs {
+                rooms,
+                users,
+                failed,
+            },
+        )
+        .await
+        .expect("root");
+        let dirs = ractor::call!(root, RootMessage::Directories).expect("directories");
+        (dir, root, dirs, failures)
+    }
+
+    #[tokio::test]
+    async fn a_dead_directory_is_reported_and_stops_the_root() {
+        let (_dir, root, (rooms, users), mut failures) = start().await;
+        rooms.kill();
+        let reason =
+            tokio::time::timeout(Duration::from_secs(5), failures.wait_for(Option::is_some))
+                .await
+                .expect("reported in time")
+                .expect("channel open")
+                .clone()
+                .expect("a reason");
+        assert!(reason.contains("room directory"), "{reason}");
+        tokio::time::timeout(Duration::from_secs(5), root.wait(None))
+            .await
+            .expect("the root stops")
+            .expect("wait");
+        tokio::time::timeout(Duration::from_secs(5), users.wait(None))
+            .await
+            .expect("its sibling is stopped too")
+            .expect("wait");
+    }
+
+    #[tokio::test]
+    async fn a_shutdown_stops_the_directories_without_a_failure() {
+        let (_dir, root, (rooms, users), failures) = start().await;
+        ractor::call!(root, RootMessage::Shutdown).expect("shutdown answered");
+        for d in [rooms.get_cell(), users.get_cell()] {
+            tokio::time::timeout(Duration::from_secs(5), d.wait(None))
+                .await
+                .expect("stopped")
+                .expect("wait");
+        }
+        tokio::time::timeout(Duration::from_secs(5), root.wait(None))
+            .await
+            .expect("the root stops")
+            .expect("wait");
+        assert!(failures.borrow().is_none(), "a shutdown is no failure");
+    }
+}

@@ -1,0 +1,63 @@
+//! Periodic chores of a node, off every request path: deleting expired refresh tokens (hourly), and
+//! forgetting the login limiters' state for addresses and accounts that have been quiet (every
+//! minute: their budgets are per minute, and their memory would otherwise grow with every address and
+//! username that ever tried).
+
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tracing::{debug, warn};
+
+use crate::state::AppState;
+
+/// How often expired refresh tokens are deleted.
+pub const PURGE_EVERY: Duration = Duration::from_secs(3600);
+
+/// How often the login limiters forget quiet keys.
+pub const TRIM_EVERY: Duration = Duration::from_secs(60);
+
+/// Purges expired refresh tokens every `purge_every` and trims the login limiters every `trim_every`
+/// until `shutdown` turns true.
+pub async fn run(
+    state: AppState,
+    purge_every: Duration,
+    trim_every: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut purge = tokio::time::interval(purge_every);
+    purge.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut trim = tokio::time::interval(trim_every);
+    trim.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = purge.tick() => purge_tokens(&state).await,
+            _ = trim.tick() => trim_limiters(&state),
+            changed = shutdown.changed() => {
+                if changed.is_err() || *shutdown.borrow() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Runs each chore once.
+pub async fn once(state: &AppState) {
+    purge_tokens(state).await;
+    trim_limiters(state);
+}
+
+async fn purge_tokens(state: &AppState) {
+    match state.store().purge_refresh_tokens(state.now_ms()).await {
+        Ok(n) => debug!(purged = n, "expired refresh tokens purged"),
+        Err(e) => warn!(error = %e, "refresh token purge failed"),
+    }
+}
+
+fn trim_limiters(state: &AppState) {
+    // The per-user room budgets grow with every user who created, opened or joined lately.
+    state.room_budgets.retain_recent();
+    state.login_limits.trim();
+    let (addresses, accounts) = state.login_limits.tracked();
+    debug!(addresses, accounts, "login limiters trimmed");
+}

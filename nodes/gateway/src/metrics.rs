@@ -1,0 +1,136 @@
+//! The gateway's metrics (names, help texts, [`describe_metrics`]) and the guarded `GET /metrics`
+//! route that renders every metric of the process (`banter_telemetry::render`).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::ConnectInfo;
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+
+/// Requests and connections refused to protect the node (counter, label `reason`: `backfill_busy`,
+/// `node_connections`, `ip_connections`, `user_sessions`).
+pub const REFUSED: &str = "banter_refused_total";
+/// Sessions ended because the client did not keep up (counter, label `reason`: `too_slow` for a full
+/// outbox, `write_deadline` for a write that did not finish in time).
+pub const SESSIONS_DROPPED: &str = "banter_sessions_dropped_total";
+
+/// Actors live on this node (gauge, label `kind`: `room`, `user`), refreshed every second.
+pub const ACTORS_ACTIVE: &str = "banter_actors_active";
+
+/// Client connections open on the node, WebSockets included (gauge).
+pub const CONNECTIONS_OPEN: &str = "banter_connections_open";
+
+/// Counts a refusal (see [`REFUSED`]).
+pub fn refused(reason: &'static str) {
+    metrics::counter!(REFUSED, "reason" => reason).increment(1);
+}
+
+/// Counts a session ended for not keeping up (see [`SESSIONS_DROPPED`]).
+pub fn session_dropped(reason: &'static str) {
+    metrics::counter!(SESSIONS_DROPPED, "reason" => reason).increment(1);
+}
+
+/// Describes this crate's metrics to the installed recorder.
+pub fn describe_metrics() {
+    use metrics::{Unit, describe_counter, describe_gauge};
+    describe_gauge!(
+        ACTORS_ACTIVE,
+        Unit::Count,
+        "room and user actors live on this node"
+    );
+    describe_gauge!(
+        CONNECTIONS_OPEN,
+        Unit::Count,
+        "client connections open, WebSockets included"
+    );
+    describe_counter!(
+        REFUSED,
+        Unit::Count,
+        "requests and connections refused to protect the node, by reason"
+    );
+    describe_counter!(
+        SESSIONS_DROPPED,
+        Unit::Count,
+        "sessions ended because the client did not keep up, by reason"
+    );
+}
+
+/// Returns the `/metrics` route: open to a request bearing `token` (when one is configured) and to
+/// direct requests from the loopback address; 403 `forbidden` for everyone else.
+pub fn route<S: Clone + Send + Sync + 'static>(token: &str) -> axum::routing::MethodRouter<S> {
+    let token: Arc<str> = Arc::from(token);
+    axum::routing::get(
+        move |ConnectInfo(peer): ConnectInfo<SocketAddr>, headers: HeaderMap| {
+            let token = token.clone();
+            async move {
+                if may_read(&token, peer, &headers) {
+                    metrics_endpoint().await.into_response()
+                } else {
+                    crate::error::ApiError::forbidden(
+                        "metrics are served to the loopback address or with the metrics token",
+                    )
+                    .into_response()
+                }
+            }
+        },
+    )
+}
+
+/// Tells whether a request may read the metrics (see [`route`]).
+fn may_read(token: &str, peer: SocketAddr, headers: &HeaderMap) -> bool {
+    if !token.is_empty()
+        && let Some(given) = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(crate::auth::bearer)
+    {
+        return aws_lc_rs::constant_time::verify_slices_are_equal(
+            given.as_bytes(),
+            token.as_bytes(),
+        )
+        .is_ok();
+    }
+    peer.ip().to_canonical().is_loopback()
+        && !headers.contains_key("x-forwarded-for")
+        && !headers.contains_key(header::FORWARDED)
+}
+
+/// Renders the metrics (unguarded: see [`route`]).
+pub async fn metrics_endpoint() -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        banter_telemetry::render(),
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_are_for_loopback_or_the_token_holder() {
+        let local: SocketAddr = "127.0.0.1:5000".parse().expect("addr");
+        let remote: SocketAddr = "10.1.2.3:5000".parse().expect("addr");
+        let none = HeaderMap::new();
+        let mut proxied = HeaderMap::new();
+        proxied.insert("x-forwarded-for", "10.9.9.9".parse().expect("value"));
+        let mut bearer = HeaderMap::new();
+        bearer.insert(
+            header::AUTHORIZATION,
+            "Bearer s3cret".parse().expect("value"),
+        );
+        let mut wrong = HeaderMap::new();
+        wrong.insert(header::AUTHORIZATION, "Bearer nope".parse().expect("value"));
+        assert!(may_read("", local, &none));
+        assert!(!may_read("", local, &proxied), "through a local proxy");
+        assert!(!may_read("", remote, &none));
+        assert!(!may_read("", remote, &bearer), "no token configured");
+        assert!(may_read("s3cret", remote, &bearer));
+        assert!(!may_read("s3cret", remote, &wrong));
+    }
+}

@@ -1,0 +1,210 @@
+//! The gateway's shared state ([`AppState`]: what every request handler and session reaches) and the
+//! pieces the binary assembles around it: the front door's limits, the ops-only router, the gauge of
+//! live actors.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+use anyhow::Context;
+use banter_actors::directory::DirectoryMessage;
+use banter_actors::model::{RoomId, UserId};
+use banter_actors::ports::{Ports, Store};
+use banter_actors::room::{RoomMessage, Rooms};
+use banter_actors::user::{UserConfig, UserMessage, Users};
+use ractor::ActorRef;
+use tokio::sync::watch;
+use tokio_util::task::TaskTracker;
+
+use crate::auth::limits::LoginLimits;
+use crate::auth::{AuthKeys, Passwords, default_max_concurrent_hashes};
+use crate::config::{GatewayConfig, HttpConfig, WsConfig};
+use crate::front_door::DoorLimits;
+use crate::http::budget::RoomBudgets;
+
+/// Everything a request handler or a session needs; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// The gateway's configuration sections.
+    pub config: Arc<GatewayConfig>,
+    /// Store, journal, clock.
+    pub ports: Ports,
+    /// Token keys.
+    pub keys: AuthKeys,
+    /// Password hashing at the configured cost.
+    pub passwords: Passwords,
+    /// Directory of room actors.
+    pub rooms: ActorRef<DirectoryMessage<Rooms>>,
+    /// Directory of user actors.
+    pub users: ActorRef<DirectoryMessage<Users>>,
+    /// Per-user budgets on creating rooms, opening DMs and joining.
+    pub room_budgets: Arc<RoomBudgets>,
+    /// Login and register attempts per client address, login attempts per account.
+    pub login_limits: Arc<LoginLimits>,
+    /// Source of session ids.
+    pub next_session: Arc<AtomicU64>,
+    /// Permits for resume backfills running at once (`ws.max_concurrent_backfills`).
+    pub backfills: Arc<tokio::sync::Semaphore>,
+    /// Turns true when the node shuts down: every session then closes its client (see `ws`).
+    pub shutdown: watch::Receiver<bool>,
+    /// The WebSocket sessions running, so that a stopping node can wait for them to close.
+    pub sessions: TaskTracker,
+}
+
+/// What [`AppState::new`] assembles the state from.
+pub struct GatewayParts {
+    /// The gateway's configuration sections.
+    pub config: GatewayConfig,
+    /// Store, journal, clock.
+    pub ports: Ports,
+    /// Token keys.
+    pub keys: AuthKeys,
+    /// Directory of room actors.
+    pub rooms: ActorRef<DirectoryMessage<Rooms>>,
+    /// Directory of user actors.
+    pub users: ActorRef<DirectoryMessage<Users>>,
+    /// The node's shutdown signal.
+    pub shutdown: watch::Receiver<bool>,
+}
+
+impl AppState {
+    /// Builds the state: checks the limits, sets up password hashing and the budgets.
+    pub fn new(parts: GatewayParts) -> anyhow::Result<AppState> {
+        let GatewayParts {
+            config,
+            ports,
+            keys,
+            rooms,
+            users,
+            shutdown,
+        } = parts;
+        anyhow::ensure!(
+            config.limits.max_body_bytes <= banter_actors::rules::BODY_MAX_BYTES_CEILING,
+            "limits.max_body_bytes is {}, above the {} bytes a store can hold",
+            config.limits.max_body_bytes,
+            banter_actors::rules::BODY_MAX_BYTES_CEILING
+        );
+        let login_limits = LoginLimits::new(
+            config.limits.auth_per_minute,
+            config.limits.login_per_account_per_minute,
+            &config.http.trusted_proxies,
+        )
+        .map_err(anyhow::Error::msg)
+        .context("invalid http.trusted_proxies")?;
+        let max_hashes = match config.auth.max_concurrent_hashes {
+            0 => default_max_concurrent_hashes(),
+            n => n,
+        };
+        let passwords = Passwords::new(
+            config.auth.password_memory_kib,
+            config.auth.password_iterations,
+        )
+        .context("invalid auth.password_memory_kib / auth.password_iterations")?
+        .with_limits(max_hashes, Duration::from_millis(config.auth.hash_wait_ms));
+        let room_budgets = Arc::new(RoomBudgets::new(&config.limits));
+        let backfills = config.ws.max_concurrent_backfills.max(1);
+        Ok(AppState {
+            config: Arc::new(config),
+            ports,
+            keys,
+            passwords,
+            rooms,
+            users,
+            room_budgets,
+            login_limits: Arc::new(login_limits),
+            next_session: Arc::new(AtomicU64::new(1)),
+            backfills: Arc::new(tokio::sync::Semaphore::new(backfills)),
+            shutdown,
+            sessions: TaskTracker::new(),
+        })
+    }
+
+    /// Returns the store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.ports.store
+    }
+
+    /// Returns the current time in ms since the epoch.
+    pub fn now_ms(&self) -> i64 {
+        self.ports.clock.now_ms()
+    }
+
+    /// Waits (at most `deadline`) for every session to end; the node's shutdown signal tells them to.
+    pub async fn sessions_closed(&self, deadline: Duration) -> bool {
+        self.sessions.close();
+        tokio::time::timeout(deadline, self.sessions.wait())
+            .await
+            .is_ok()
+    }
+
+    /// Tells a room actor something if it is active (or starting); an inactive room loads it anyway.
+    pub fn tell_room(&self, room: RoomId, msg: RoomMessage) {
+        let _ = self.rooms.cast(DirectoryMessage::Tell(room, msg));
+    }
+
+    /// Tells a user actor something if it is active (the user has a connection on this node).
+    pub fn tell_user(&self, user: UserId, msg: UserMessage) {
+        let _ = self.users.cast(DirectoryMessage::Tell(user, msg));
+    }
+}
+
+/// Returns the user actors' settings from the gateway's limits (`idle_timeout`: how long an actor
+/// with no session lives).
+pub fn user_config(config: &GatewayConfig, idle_timeout: Duration) -> UserConfig {
+    fn nonzero(v: u32) -> NonZeroU32 {
+        NonZeroU32::new(v).unwrap_or(NonZeroU32::MIN)
+    }
+    let ws: &WsConfig = &config.ws;
+    UserConfig {
+        send_per_second: nonzero(config.limits.send_per_second),
+        send_burst: nonzero(config.limits.send_burst),
+        idle_timeout,
+        max_sessions: ws.max_sessions_per_user.max(1),
+    }
+}
+
+/// Returns the router of a process without the gateway role: liveness and metrics only.
+pub fn ops_router(metrics_token: &str) -> axum::Router {
+    use axum::routing::get;
+    axum::Router::new()
+        .route(
+            "/healthz",
+            get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
+        )
+        .route("/metrics", crate::metrics::route(metrics_token))
+}
+
+/// Returns the front door's limits from the HTTP settings.
+pub fn door_limits(http: &HttpConfig) -> anyhow::Result<DoorLimits> {
+    let trusted = crate::auth::limits::parse_trusted(&http.trusted_proxies)
+        .map_err(anyhow::Error::msg)
+        .context("invalid http.trusted_proxies")?;
+    Ok(DoorLimits {
+        max_connections: match http.max_connections {
+            0 => crate::front_door::auto_max_connections(),
+            n => n,
+        },
+        max_per_ip: http.max_connections_per_ip.max(1),
+        trusted,
+        header_read_timeout: Duration::from_millis(http.header_read_timeout_ms.max(1)),
+    })
+}
+
+/// Sets the gauge of live actors ([`crate::metrics::ACTORS_ACTIVE`]) every second until shutdown.
+pub async fn count_actors(state: AppState, mut shutdown: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        }
+        let rooms = ractor::call!(state.rooms, DirectoryMessage::GetCount);
+        let users = ractor::call!(state.users, DirectoryMessage::GetCount);
+        let (Ok(rooms), Ok(users)) = (rooms, users) else {
+            return;
+        };
+        metrics::gauge!(crate::metrics::ACTORS_ACTIVE, "kind" => "room").set(rooms as f64);
+        metrics::gauge!(crate::metrics::ACTORS_ACTIVE, "kind" => "user").set(users as f64);
+    }
+}

@@ -1,0 +1,714 @@
+//! One STOMP session: a task per WebSocket, not an actor (an idle connection must stay small).
+//!
+//! It authenticates CONNECT, registers with the user's actor (which hands back the shared send budget),
+//! turns frames into room commands, and writes what actors put in its bounded outbox. Every bad frame is
+//! answered with an ERROR frame and the connection is closed, as STOMP 1.2 prescribes; nothing a client
+//! sends can affect another connection. A client too slow to drain its outbox is closed with an ERROR
+//! and resumes by seq.
+//!
+//! What a client can make a session hold is bounded: the write buffer is flushed once it passes
+//! [`FLUSH_BYTES`] and every write has a deadline (`ws.write_timeout_ms`; a client that stops reading is
+//! dropped); a resume streams its backfill page by page under a node-wide cap on backfills running at
+//! once; a room is reached only once the user is known to be a member (one store lookup per room,
+//! cached), so a non-member never makes a room activate; typing and read frames are coalesced before
+//! they reach the room and charged to the user's send budget. The session ends when its access token
+//! expires.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use futures::SinkExt;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use banter_actors::delivery::{Outbound, SessionHandle, SessionInbox};
+use banter_actors::directory::DirectoryMessage;
+use banter_actors::encode::USER_QUEUE;
+use banter_actors::model::{RoomId, Seq, UserId};
+use banter_actors::room::{RoomError, RoomMessage, SubscribeOk};
+use banter_actors::rules;
+use banter_actors::trace::TraceParent;
+use banter_actors::user::{SendBudget, UserMessage};
+use banter_proto::stomp::{self, Command, Frame, Limits, Parsed};
+use bytes::{BufMut, Bytes, BytesMut};
+use ractor::{ActorRef, RpcReplyPort};
+use tokio::sync::watch;
+use tokio::time::{Instant, MissedTickBehavior, interval, sleep_until, timeout};
+use tracing::{debug, instrument};
+
+use crate::state::AppState;
+
+use super::frames::{
+    Fatal, Target, fatal, parse_destination, reconnect_elsewhere, required, unwritable,
+};
+
+mod backfill;
+mod connect;
+mod known;
+
+use known::KnownRooms;
+
+const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Bytes of pending frames past which the session writes them out before it buffers more.
+const FLUSH_BYTES: usize = 64 * 1024;
+
+struct RoomSub {
+    id: String,
+    /// `MESSAGE` and this subscription's header, encoded once: each delivery adds the room's tail.
+    prefix: Bytes,
+    last_seq: Seq,
+    actor: ActorRef<RoomMessage>,
+}
+
+struct Session {
+    state: AppState,
+    socket: WebSocket,
+    handle: SessionHandle,
+    user: UserId,
+    budget: SendBudget,
+    rooms: HashMap<RoomId, RoomSub>,
+    /// Rooms the user is known to be a member of, with what was last passed on to each.
+    known: KnownRooms,
+    user_sub: Option<String>,
+    limits: Limits,
+    /// Longest time one write may take before the connection is dropped.
+    write_timeout: Duration,
+    /// When the access token of CONNECT expires: the session ends then.
+    expires: Instant,
+    /// Frames waiting to be written, back to back; `ends` marks where each one ends.
+    out: BytesMut,
+    ends: Vec<usize>,
+}
+
+/// Runs a connection to its end.
+#[instrument(name = "ws.session", skip_all)]
+pub(super) async fn run(state: AppState, mut socket: WebSocket) {
+    let limits = connect::frame_limits(&state);
+    let write_timeout = Duration::from_millis(state.config.ws.write_timeout_ms.max(1));
+    let mut buf = BytesMut::new();
+    let mut shutdown = state.shutdown.clone();
+    let connect = tokio::select! {
+        read = timeout(
+            Duration::from_millis(state.config.ws.connect_timeout_ms),
+            next_frame(&mut socket, &mut buf, &limits),
+        ) => Some(read),
+        () = stopping(&mut shutdown) => None,
+    };
+    let Some(connect) = connect else {
+        return close_with_error(&mut socket, reconnect_elsewhere(), write_timeout).await;
+    };
+    let frame = match connect {
+        Err(_) => {
+            let e = fatal("no CONNECT frame in time");
+            return close_with_error(&mut socket, e, write_timeout).await;
+        }
+        Ok(Err(e)) => return close_with_error(&mut socket, e, write_timeout).await,
+        Ok(Ok(None)) => return,
+        Ok(Ok(Some(f))) => f,
+    };
+    let connected = match connect::connect(&state, frame).await {
+        Ok(c) => c,
+        Err(e) => return close_with_error(&mut socket, e, write_timeout).await,
+    };
+    let (mut session, mut inbox, heart_beat) = Session::new(state, socket, connected, limits);
+    let result = match session.flush().await {
+        Ok(()) => {
+            session
+                .serve(&mut inbox, &mut buf, heart_beat, &mut shutdown)
+                .await
+        }
+        Err(e) => Err(e),
+    };
+    session.end();
+    let mut socket = session.socket;
+    match result {
+        Ok(()) => {
+            let _ = timeout(write_timeout, socket.send(Message::Close(None))).await;
+        }
+        Err(e) => close_with_error(&mut socket, e, write_timeout).await,
+    }
+}
+
+/// Resolves once the node is shutting down (never, if its signal is gone).
+async fn stopping(shutdown: &mut watch::Receiver<bool>) {
+    loop {
+        if *shutdown.borrow_and_update() {
+            return;
+        }
+        if shutdown.changed().await.is_err() {
+            return std::future::pending().await;
+        }
+    }
+}
+
+async fn next_frame(
+    socket: &mut WebSocket,
+    buf: &mut BytesMut,
+    limits: &Limits,
+) -> Result<Option<Frame>, Fatal> {
+    loop {
+        if let Some(f) = take_frame(buf, limits)? {
+            return Ok(Some(f));
+        }
+        match socket.recv().await {
+            None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return Ok(None),
+            Some(Ok(m)) => append_message(buf, m),
+        }
+    }
+}
+
+fn append_message(buf: &mut BytesMut, m: Message) {
+    match m {
+        Message::Text(t) => buf.extend_from_slice(t.as_bytes()),
+        Message::Binary(b) => buf.extend_from_slice(&b),
+        Message::Ping(_) | Message::Pong(_) | Message::Close(_) => {}
+    }
+}
+
+/// Takes the next whole frame out of `buf`, skipping heart-beats.
+fn take_frame(buf: &mut BytesMut, limits: &Limits) -> Result<Option<Frame>, Fatal> {
+    loop {
+        match stomp::parse_frame(buf, limits).map_err(|e| fatal(e.to_string()))? {
+            Parsed::Frame(f, n) => {
+                let _ = buf.split_to(n);
+                return Ok(Some(f));
+            }
+            Parsed::HeartBeat(n) => {
+                let _ = buf.split_to(n);
+            }
+            Parsed::Incomplete => return Ok(None),
+        }
+    }
+}
+
+fn too_slow() -> Fatal {
+    crate::metrics::session_dropped("too_slow");
+    fatal("client too slow to receive its messages; reconnect and resume with 'since'")
+}
+
+async fn send_bytes(socket: &mut WebSocket, bytes: Bytes) -> Result<(), axum::Error> {
+    let text = Utf8Bytes::try_from(bytes).map_err(axum::Error::new)?;
+    socket.send(Message::Text(text)).await
+}
+
+/// Ends a connection: an ERROR frame then a close, both within `deadline`; a connection that takes no
+/// more writes is just dropped.
+async fn close_with_error(socket: &mut WebSocket, e: Fatal, deadline: Duration) {
+    if e.unwritable {
+        debug!(reason = %e.message, "dropping session");
+        return;
+    }
+    debug!(message = %e.message, "closing session with an error");
+    let close = e.close_code.map(|code| CloseFrame {
+        code,
+        reason: Utf8Bytes::from_static("reconnect elsewhere"),
+    });
+    let mut frame =
+        Frame::new(Command::Error).with_header("message", e.message.replace(['\n', '\r'], " "));
+    if let Some(r) = e.receipt_id {
+        frame = frame.with_header("receipt-id", r);
+    }
+    let frame = frame
+        .with_header("content-type", "text/plain")
+        .with_body(Bytes::from(e.message.into_bytes()));
+    let _ = timeout(deadline, async {
+        let _ = send_bytes(socket, frame.to_bytes()).await;
+        let _ = socket.send(Message::Close(close)).await;
+    })
+    .await;
+}
+
+impl Session {
+    /// Builds the session of an authenticated connection, with CONNECTED waiting to be written.
+    fn new(
+        state: AppState,
+        socket: WebSocket,
+        c: connect::Connected,
+        limits: Limits,
+    ) -> (Session, SessionInbox, (u64, u64)) {
+        let write_timeout = Duration::from_millis(state.config.ws.write_timeout_ms.max(1));
+        let session = Session {
+            state,
+            socket,
+            handle: c.handle,
+            user: c.user,
+            budget: c.budget,
+            rooms: HashMap::new(),
+            known: KnownRooms::default(),
+            user_sub: None,
+            limits,
+            write_timeout,
+            expires: c.expires,
+            ends: vec![c.connected.len()],
+            out: c.connected,
+        };
+        (session, c.inbox, c.heart_beat)
+    }
+
+    async fn serve(
+        &mut self,
+        inbox: &mut SessionInbox,
+        buf: &mut BytesMut,
+        (send_ms, recv_ms): (u64, u64),
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Result<(), Fatal> {
+        let mut tick = interval(Duration::from_millis(if send_ms > 0 {
+            send_ms
+        } else {
+            3_600_000
+        }));
+        tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let recv_grace = Duration::from_millis(recv_ms.saturating_mul(2));
+        let heart_beats = send_ms > 0 || recv_ms > 0;
+        let mut last_read = Instant::now();
+        loop {
+            // Frames already buffered are handled before reading more.
+            while let Some(frame) = take_frame(buf, &self.limits)? {
+                if !self.on_frame(frame).await? {
+                    self.flush().await?;
+                    return Ok(());
+                }
+            }
+            self.flush().await?;
+            // Set only when the outbox is full, i.e. when it has items: checked before taking them, it
+            // is never missed, and a slow session is closed before it writes its backlog.
+            if inbox.slow.is_set() {
+                return Err(too_slow());
+            }
+            tokio::select! {
+                biased;
+                item = inbox.recv() => {
+                    if inbox.slow.is_set() {
+                        return Err(too_slow());
+                    }
+                    let Some(item) = item else { return Ok(()) };
+                    self.on_outbound(item).await?;
+                    // Write everything already queued in one go.
+                    while let Some(item) = inbox.try_recv() {
+                        self.on_outbound(item).await?;
+                        if self.out.len() > FLUSH_BYTES {
+                            break;
+                        }
+                    }
+                }
+                msg = self.socket.recv() => {
+                    match msg {
+                        None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return Ok(()),
+                        Some(Ok(m)) => {
+                            last_read = Instant::now();
+                            append_message(buf, m);
+                        }
+                    }
+                }
+                _ = tick.tick(), if heart_beats => {
+                    if recv_ms > 0 && last_read.elapsed() > recv_grace {
+                        return Err(fatal("no heart-beat from client"));
+                    }
+                    if send_ms > 0 && self.out.is_empty() {
+                        self.out.extend_from_slice(b"\n");
+                        self.end_frame();
+                    }
+                }
+                () = stopping(shutdown) => return Err(reconnect_elsewhere()),
+                () = sleep_until(self.expires) => {
+                    return Err(fatal(
+                        "access token expired: reconnect with a new token and resume with 'since'",
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Writes whatever frames are pending, one WebSocket message per frame, flushed once, within the
+    /// write deadline; past it, or when the connection is gone, the session ends without more writes.
+    async fn flush(&mut self) -> Result<(), Fatal> {
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        let ends = std::mem::take(&mut self.ends);
+        let frames = self.out.split().freeze();
+        let socket = &mut self.socket;
+        let write = async move {
+            let mut start = 0;
+            for end in ends {
+                let frame = frames.slice(start..end);
+                start = end;
+                let Ok(text) = Utf8Bytes::try_from(frame) else {
+                    continue;
+                };
+                socket.feed(Message::Text(text)).await?;
+            }
+            socket.flush().await
+        };
+        match timeout(self.write_timeout, write).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(unwritable("connection closed by the client")),
+            Err(_) => {
+                crate::metrics::session_dropped("write_deadline");
+                Err(unwritable("client stopped reading: write deadline passed"))
+            }
+        }
+    }
+
+    /// Writes the pending frames once they pass [`FLUSH_BYTES`].
+    async fn flush_if_large(&mut self) -> Result<(), Fatal> {
+        if self.out.len() >= FLUSH_BYTES {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    /// Marks the end of a frame just written to `out`.
+    fn end_frame(&mut self) {
+        self.ends.push(self.out.len());
+    }
+
+    fn write(&mut self, frame: Frame) {
+        frame.encode(&mut self.out);
+        self.end_frame();
+    }
+
+    fn write_tail(&mut self, sub_id: &str, tail: &[u8]) {
+        stomp::write_message_with_tail(sub_id, tail, &mut self.out);
+        self.end_frame();
+    }
+
+    /// Handles one client frame; returns `false` when the session should end normally.
+    async fn on_frame(&mut self, frame: Frame) -> Result<bool, Fatal> {
+        let receipt = frame.header("receipt").map(str::to_owned);
+        let with_receipt = |e: Fatal| Fatal {
+            receipt_id: e.receipt_id.or_else(|| receipt.clone()),
+            ..e
+        };
+        match frame.command {
+            Command::Send => self
+                .on_send(&frame, receipt.clone())
+                .await
+                .map_err(with_receipt)?,
+            Command::Subscribe => {
+                self.on_subscribe(&frame).await.map_err(with_receipt)?;
+                self.receipt(receipt);
+            }
+            Command::Unsubscribe => {
+                let id = required(&frame, "id")?;
+                self.unsubscribe(id).map_err(with_receipt)?;
+                self.receipt(receipt);
+            }
+            Command::Disconnect => {
+                self.receipt(receipt);
+                return Ok(false);
+            }
+            Command::Connect | Command::Stomp => {
+                return Err(with_receipt(fatal("already connected")));
+            }
+            Command::Ack | Command::Nack => {
+                return Err(with_receipt(fatal(
+                    "ACK and NACK are not used: subscriptions are ack:auto",
+                )));
+            }
+            Command::Begin | Command::Commit | Command::Abort => {
+                return Err(with_receipt(fatal("transactions are not supported")));
+            }
+            other => {
+                return Err(with_receipt(fatal(format!(
+                    "{} is a server frame",
+                    other.as_str()
+                ))));
+            }
+        }
+        Ok(true)
+    }
+
+    fn receipt(&mut self, receipt: Option<String>) {
+        if let Some(r) = receipt {
+            self.write(Frame::new(Command::Receipt).with_header("receipt-id", r));
+        }
+    }
+
+    async fn on_send(&mut self, frame: &Frame, receipt: Option<String>) -> Result<(), Fatal> {
+        let dest = required(frame, "destination")?;
+        let session = self.handle.clone();
+        let (room, msg) = match parse_destination(dest)? {
+            Target::Room(room) => {
+                let body =
+                    rules::validate_body(&frame.body, self.state.config.limits.max_body_bytes)
+                        .map_err(|e| fatal(e.to_string()))?
+                        .to_owned();
+                let nonce = match frame.header("nonce") {
+                    Some(n) if n.is_empty() || n.len() > rules::NONCE_MAX_BYTES => {
+                        return Err(fatal(format!(
+                            "header 'nonce' must be 1 to {} bytes",
+                            rules::NONCE_MAX_BYTES
+                        )));
+                    }
+                    n => n.map(str::to_owned),
+                };
+                self.ensure_member(room).await?;
+                self.charge()?;
+                (
+                    room,
+                    RoomMessage::Publish {
+                        session,
+                        receipt,
+                        body,
+                        // The client's own trace context when it sent a valid one, else a new trace.
+                        trace: frame
+                            .header("traceparent")
+                            .and_then(TraceParent::parse)
+                            .unwrap_or_else(TraceParent::new_root),
+                        nonce,
+                    },
+                )
+            }
+            Target::Typing(room) => {
+                self.ensure_member(room).await?;
+                self.receipt(receipt);
+                if !self.known.typing_due(room, Instant::now()) {
+                    return Ok(());
+                }
+                self.charge()?;
+                (room, RoomMessage::Typing { session })
+            }
+            Target::Read(room) => {
+                let seq = required(frame, "seq")?
+                    .parse::<Seq>()
+                    .map_err(|_| fatal("header 'seq' must be a non-negative integer"))?;
+                self.ensure_member(room).await?;
+                self.receipt(receipt);
+                if !self.known.read_rises(room, seq) {
+                    return Ok(());
+                }
+                self.charge()?;
+                (room, RoomMessage::MarkRead { session, seq })
+            }
+            Target::UserQueue => return Err(fatal(format!("cannot SEND to {USER_QUEUE}"))),
+        };
+        self.route(room, msg);
+        Ok(())
+    }
+
+    /// Takes one unit of the user's send budget (shared by all their connections).
+    fn charge(&self) -> Result<(), Fatal> {
+        self.budget.check().map_err(|_| {
+            fatal(format!(
+                "rate limit exceeded: at most {} messages per second",
+                self.state.config.limits.send_per_second
+            ))
+        })
+    }
+
+    /// Sends a command to a room: straight to its actor while subscribed (a subscribed room does not
+    /// passivate), else through the directory.
+    fn route(&self, room: RoomId, msg: RoomMessage) {
+        let msg = match self.rooms.get(&room) {
+            Some(sub) => match sub.actor.cast(msg) {
+                Ok(()) => return,
+                Err(ractor::MessagingErr::SendErr(m)) => m,
+                Err(_) => return,
+            },
+            None => msg,
+        };
+        let _ = self.state.rooms.cast(DirectoryMessage::Route(room, msg));
+    }
+
+    async fn on_subscribe(&mut self, frame: &Frame) -> Result<(), Fatal> {
+        let dest = required(frame, "destination")?;
+        let id = required(frame, "id")?.to_owned();
+        if self.user_sub.as_deref() == Some(id.as_str()) || self.rooms.values().any(|s| s.id == id)
+        {
+            return Err(fatal(format!("subscription id '{id}' is already in use")));
+        }
+        match parse_destination(dest)? {
+            Target::Room(room) => {
+                if self.rooms.contains_key(&room) {
+                    return Err(fatal(format!("already subscribed to {dest}")));
+                }
+                let since = match frame.header("since") {
+                    Some(s) => Some(
+                        s.parse::<Seq>()
+                            .map_err(|_| fatal("header 'since' must be a non-negative integer"))?,
+                    ),
+                    None => None,
+                };
+                self.ensure_member(room).await?;
+                self.subscribe_room(room, id, since).await
+            }
+            Target::UserQueue => {
+                self.user_sub = Some(id);
+                Ok(())
+            }
+            Target::Typing(_) | Target::Read(_) => Err(fatal(format!(
+                "cannot SUBSCRIBE to {dest}: typing and read events come on the room's destination"
+            ))),
+        }
+    }
+
+    async fn subscribe_room(
+        &mut self,
+        room: RoomId,
+        sub_id: String,
+        since: Option<Seq>,
+    ) -> Result<(), Fatal> {
+        let (actor, ok) = self.call_subscribe(room, since).await?;
+        let mut last = since.map_or(ok.last_seq, |s| s.min(ok.last_seq));
+        if let Some((from, to)) = ok.backfill {
+            match self.backfill(room, &sub_id, from - 1, to).await {
+                Ok(seq) => last = seq,
+                Err(e) => {
+                    let _ = actor.cast(RoomMessage::Unsubscribe {
+                        session_id: self.handle.id,
+                    });
+                    return Err(e);
+                }
+            }
+        }
+        for (seq, tail) in ok.replay {
+            if seq > last {
+                self.write_tail(&sub_id, &tail);
+                last = seq;
+            }
+        }
+        let mut prefix = BytesMut::new();
+        stomp::write_message_with_tail(&sub_id, b"", &mut prefix);
+        self.rooms.insert(
+            room,
+            RoomSub {
+                prefix: prefix.freeze(),
+                id: sub_id,
+                last_seq: last,
+                actor,
+            },
+        );
+        Ok(())
+    }
+
+    async fn call_subscribe(
+        &mut self,
+        room: RoomId,
+        since: Option<Seq>,
+    ) -> Result<(ActorRef<RoomMessage>, SubscribeOk), Fatal> {
+        let unavailable = || fatal(format!("room {room} is unavailable, try again"));
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let _ = self
+            .state
+            .rooms
+            .cast(DirectoryMessage::Lookup(room, RpcReplyPort::from(tx)));
+        let actor = match timeout(CALL_TIMEOUT, rx).await {
+            Ok(Ok(Ok(a))) => a,
+            Ok(Ok(Err(banter_actors::directory::RouteError::NotFound))) => {
+                return Err(fatal(RoomError::NotFound(room).to_string()));
+            }
+            _ => return Err(unavailable()),
+        };
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let msg = RoomMessage::Subscribe {
+            session: self.handle.clone(),
+            since,
+            reply: RpcReplyPort::from(tx),
+        };
+        if actor.cast(msg).is_err() {
+            return Err(unavailable());
+        }
+        match timeout(CALL_TIMEOUT, rx).await {
+            Ok(Ok(Ok(ok))) => Ok((actor, ok)),
+            Ok(Ok(Err(e))) => {
+                if matches!(e, RoomError::NotMember(_)) {
+                    self.known.remove(room);
+                }
+                Err(fatal(e.to_string()))
+            }
+            _ => Err(unavailable()),
+        }
+    }
+
+    fn unsubscribe(&mut self, id: &str) -> Result<(), Fatal> {
+        if self.user_sub.as_deref() == Some(id) {
+            self.user_sub = None;
+            return Ok(());
+        }
+        let room = self
+            .rooms
+            .iter()
+            .find(|(_, s)| s.id == id)
+            .map(|(r, _)| *r)
+            .ok_or_else(|| fatal(format!("no subscription with id '{id}'")))?;
+        if let Some(sub) = self.rooms.remove(&room) {
+            let _ = sub.actor.cast(RoomMessage::Unsubscribe {
+                session_id: self.handle.id,
+            });
+        }
+        Ok(())
+    }
+
+    async fn on_outbound(&mut self, item: Outbound) -> Result<(), Fatal> {
+        match item {
+            Outbound::Room { room_id, seq, tail } => {
+                if let Some(sub) = self.rooms.get_mut(&room_id) {
+                    if let Some(seq) = seq {
+                        if seq <= sub.last_seq {
+                            return Ok(());
+                        }
+                        sub.last_seq = seq;
+                    }
+                    self.out.reserve(sub.prefix.len() + tail.len());
+                    self.out.put_slice(&sub.prefix);
+                    self.out.put_slice(&tail);
+                    self.ends.push(self.out.len());
+                }
+            }
+            Outbound::User { tail } => {
+                if let Some(id) = &self.user_sub {
+                    stomp::write_message_with_tail(id, &tail, &mut self.out);
+                    self.ends.push(self.out.len());
+                }
+            }
+            Outbound::Receipt {
+                receipt_id,
+                seq,
+                message_id,
+            } => {
+                let (mut seq_text, mut id) = (itoa::Buffer::new(), uuid::Uuid::encode_buffer());
+                let headers = [
+                    ("receipt-id", receipt_id.as_str()),
+                    ("seq", seq_text.format(seq)),
+                    ("message-id", message_id.hyphenated().encode_lower(&mut id)),
+                ];
+                stomp::write_frame(Command::Receipt, &headers, b"", &mut self.out);
+                self.end_frame();
+            }
+            Outbound::Failed {
+                receipt_id,
+                message,
+            } => {
+                return Err(Fatal {
+                    receipt_id,
+                    ..fatal(message)
+                });
+            }
+            Outbound::SubscriptionLost { room_id } => {
+                if let Some(sub) = self.rooms.remove(&room_id) {
+                    debug!(room_id = %room_id, since = sub.last_seq, "room restarted; resubscribing");
+                    self.subscribe_room(room_id, sub.id, Some(sub.last_seq))
+                        .await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Unregisters the session from its rooms and its user actor.
+    fn end(&mut self) {
+        for (_, sub) in self.rooms.drain() {
+            let _ = sub.actor.cast(RoomMessage::Unsubscribe {
+                session_id: self.handle.id,
+            });
+        }
+        self.state.tell_user(
+            self.user,
+            UserMessage::Detach {
+                session_id: self.handle.id,
+            },
+        );
+        debug!(session = self.handle.id, "session ended");
+    }
+}

@@ -1,0 +1,238 @@
+//! The Kafka journal: a message is durable once the broker acknowledged it (`acks=all`, idempotent
+//! producer); the persister ([`crate::persister`]) writes the topic into the store later.
+//!
+//! - [`record`]: key (room id), value (`banter.v1.ChatMessage`) and partition (Kafka's murmur2);
+//! - [`producer`]: the producer, its delivery reports, per-partition settle counts, and its
+//!   replacement after a failure that bumps the idempotent epoch (a tansu limitation);
+//! - [`admin`]: client settings, topic creation and the start-up checks;
+//! - [`tail`]: reading what a partition holds beyond the persister group's committed offset.
+//!
+//! **Append** encodes the message once (into a per-thread buffer that librdkafka copies) and enqueues it
+//! synchronously on the producer in call order; its delivery report goes to the room's sink (from
+//! librdkafka's polling thread): appends are pipelined, and a room's records keep their order (one
+//! partition per room, idempotent producer). A full producer queue fails the append at once.
+//!
+//! **last_seq / read_after** see what is journaled but not yet stored. First they wait until every
+//! append enqueued on the room's partition before the call has been settled by the broker (acknowledged
+//! or failed) — a room restarting after a crash must see what its predecessor left in flight. Only
+//! that partition's appends are waited for, so a busy node does not delay an activation (a full
+//! producer flush would wait for appends that keep coming). Then they read the group's committed
+//! offset, the store, and the partition from that offset to the high watermark, in that order: the
+//! records before the committed offset were stored before it was committed, so store + tail cover all.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use banter_actors::model::{ChatMessage, RoomId, Seq};
+use banter_actors::ports::{AppendSink, Journal, JournalError, Store};
+use banter_actors::trace::TraceParent;
+use futures::future::BoxFuture;
+use rdkafka::message::{Header, OwnedHeaders};
+use tracing::info;
+
+use crate::config::KafkaConfig;
+
+pub(crate) mod admin;
+mod producer;
+pub(crate) mod record;
+mod tail;
+#[cfg(test)]
+pub(crate) mod testkit;
+#[cfg(test)]
+mod tests;
+
+pub use admin::prepare_topics;
+
+use producer::JournalProducer;
+use record::RoomKey;
+use tail::TailReader;
+
+/// Header carrying the W3C trace context of the SEND.
+pub const TRACEPARENT_HEADER: &str = "traceparent";
+
+/// Extra time a settle waits beyond `message.timeout.ms`, by which every delivery report has come.
+const SETTLE_MARGIN: Duration = Duration::from_secs(5);
+
+/// The Kafka journal; cheap to clone.
+#[derive(Clone)]
+pub struct KafkaJournal {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    producer: Arc<JournalProducer>,
+    topic: String,
+    partitions: i32,
+    store: Arc<dyn Store>,
+    tail: TailReader,
+    settle_timeout: Duration,
+    read_timeout: Duration,
+}
+
+thread_local! {
+    /// Encoding buffer: librdkafka copies the payload, so one buffer per thread serves every append.
+    static PAYLOAD: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+impl KafkaJournal {
+    /// Prepares the topics (see [`prepare_topics`]) and starts the producer. `group` is the persister
+    /// group whose committed offsets mark what the store holds; `store` answers for the rest.
+    pub async fn start(
+        kafka: &KafkaConfig,
+        group: &str,
+        store: Arc<dyn Store>,
+    ) -> anyhow::Result<KafkaJournal> {
+        let partitions = prepare_topics(kafka).await?;
+        let base = admin::client_config(kafka);
+        let mut config = base.clone();
+        config
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("linger.ms", kafka.linger_ms.to_string())
+            .set("message.timeout.ms", kafka.message_timeout_ms.to_string())
+            .set(
+                "queue.buffering.max.messages",
+                kafka.max_queued_messages.max(1).to_string(),
+            )
+            // The journal sets each record's partition itself, with this same function.
+            .set("partitioner", "murmur2_random");
+        let producer = JournalProducer::start(config, partitions)
+            .context("failed to create the Kafka producer")?;
+        info!(brokers = %kafka.brokers, topic = %kafka.topic, partitions, "kafka journal ready");
+        Ok(KafkaJournal {
+            inner: Arc::new(Inner {
+                producer,
+                topic: kafka.topic.clone(),
+                partitions,
+                store,
+                tail: TailReader::new(&base, &kafka.topic, group),
+                settle_timeout: Duration::from_millis(kafka.message_timeout_ms) + SETTLE_MARGIN,
+                read_timeout: Duration::from_millis(kafka.read_timeout_ms.max(1)),
+            }),
+        })
+    }
+
+    /// Returns the partition count of the journal topic.
+    pub fn partitions(&self) -> i32 {
+        self.inner.partitions
+    }
+
+    /// Returns the partition that holds `room`.
+    pub fn partition_of(&self, room: RoomId) -> i32 {
+        record::partition_for(RoomKey::new(room).as_bytes(), self.inner.partitions)
+    }
+
+    /// Waits (at most `timeout`) for every enqueued append to be settled; for shutdown.
+    pub async fn flush(&self, timeout: Duration) {
+        self.inner.producer.flush(timeout).await;
+    }
+}
+
+impl Inner {
+    fn append(&self, message: &ChatMessage, trace: &TraceParent, sink: &Arc<dyn AppendSink>) {
+        let key = RoomKey::new(message.room_id);
+        let partition = record::partition_for(key.as_bytes(), self.partitions);
+        let headers = OwnedHeaders::new_with_capacity(1).insert(Header {
+            key: TRACEPARENT_HEADER,
+            value: Some(trace.as_str()),
+        });
+        PAYLOAD.with_borrow_mut(|payload| {
+            payload.clear();
+            record::encode_into(message, payload);
+            let record = producer::Record {
+                topic: &self.topic,
+                partition,
+                key: key.as_bytes(),
+                payload,
+                headers,
+            };
+            self.producer.send(record, sink.clone(), message.seq);
+        });
+    }
+
+    async fn last_seq(&self, room: RoomId) -> Result<Seq, JournalError> {
+        let key = RoomKey::new(room);
+        let partition = record::partition_for(key.as_bytes(), self.partitions);
+        self.producer.settle(partition, self.settle_timeout).await?;
+        let deadline = Instant::now() + self.read_timeout;
+        let mut lease = self.tail.lease().await?;
+        let span = lease.span(partition, deadline).await?;
+        let stored = self.store.last_seq(room).await.map_err(store_unavailable)?;
+        let found = lease
+            .read(partition, span, key, deadline, 0, |max: &mut Seq, m| {
+                *max = (*max).max(m.seq);
+            })
+            .await?;
+        Ok(stored.max(found))
+    }
+
+    async fn read_after(
+        &self,
+        room: RoomId,
+        after: Seq,
+        limit: u32,
+    ) -> Result<Vec<ChatMessage>, JournalError> {
+        let key = RoomKey::new(room);
+        let partition = record::partition_for(key.as_bytes(), self.partitions);
+        self.producer.settle(partition, self.settle_timeout).await?;
+        let deadline = Instant::now() + self.read_timeout;
+        let mut lease = self.tail.lease().await?;
+        let span = lease.span(partition, deadline).await?;
+        let stored = self
+            .store
+            .messages_after(room, after, limit)
+            .await
+            .map_err(store_unavailable)?;
+        let tail = lease
+            .read(
+                partition,
+                span,
+                key,
+                deadline,
+                Vec::new(),
+                move |acc: &mut Vec<ChatMessage>, m| {
+                    if m.seq > after {
+                        acc.push(m);
+                    }
+                },
+            )
+            .await?;
+        Ok(merge(stored, tail, limit as usize))
+    }
+}
+
+/// Returns the first `limit` messages by seq of the union of `stored` and `tail`, each seq once.
+fn merge(stored: Vec<ChatMessage>, tail: Vec<ChatMessage>, limit: usize) -> Vec<ChatMessage> {
+    let mut all = stored;
+    all.extend(tail);
+    all.sort_by_key(|m| m.seq);
+    all.dedup_by_key(|m| m.seq);
+    all.truncate(limit);
+    all
+}
+
+fn store_unavailable(e: banter_actors::ports::StoreError) -> JournalError {
+    JournalError::Unavailable(format!("store: {e}"))
+}
+
+impl Journal for KafkaJournal {
+    fn append(&self, message: &ChatMessage, trace: &TraceParent, sink: &Arc<dyn AppendSink>) {
+        self.inner.append(message, trace, sink);
+    }
+
+    fn last_seq(&self, room: RoomId) -> BoxFuture<'static, Result<Seq, JournalError>> {
+        let inner = self.inner.clone();
+        Box::pin(async move { inner.last_seq(room).await })
+    }
+
+    fn read_after(
+        &self,
+        room: RoomId,
+        after: Seq,
+        limit: u32,
+    ) -> BoxFuture<'static, Result<Vec<ChatMessage>, JournalError>> {
+        let inner = self.inner.clone();
+        Box::pin(async move { inner.read_after(room, after, limit).await })
+    }
+}

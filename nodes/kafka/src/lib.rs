@@ -1,0 +1,20 @@
+//! Banter's Kafka adapters, the full stack's journal.
+//!
+//! - [`journal`]: [`KafkaJournal`], the [`banter_actors::ports::Journal`] of the full stack: a message
+//!   is acknowledged once the broker has it (a topic keyed by room id, so a room keeps its order), and
+//!   a room activation reads the tail the persister has not stored yet;
+//! - [`persister`]: [`Persister`], the consumer-group member that writes the topic into the store
+//!   (through the [`banter_actors::ports::Store`] port), exactly once in effect;
+//! - [`config`]: the `[journal.kafka]` and `[persister]` sections; [`metrics`]: the names this crate
+//!   updates.
+//!
+//! It depends on the actors' ports only: which store the persister writes is the binary's choice.
+
+pub mod config;
+pub mod journal;
+pub mod metrics;
+pub mod persister;
+
+pub use journal::{KafkaJournal, prepare_topics};
+pub use metrics::describe_metrics;
+pub use persister::Persister;

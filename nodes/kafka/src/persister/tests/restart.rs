@@ -1,0 +1,311 @@
+//! A batch writer that panics: the persister restarts its loop from the committed offsets and stores
+//! every record exactly once.
+
+use std::sync::Mutex;
+use std::sync::atomic::AtomicUsize;
+
+use async_trait::async_trait;
+use banter_actors::model::{Member, Role, Room, RoomSummary, User};
+use banter_actors::ports::{Rotation, StoreResult};
+
+use super::*;
+
+/// A store whose `insert_messages` panics once, on its `panic_on`-th call, before touching the inner
+/// store; it records what every call offered and inserted.
+struct PanicOnce {
+    inner: Arc<dyn Store>,
+    panic_on: usize,
+    calls: AtomicUsize,
+    log: Mutex<InsertLog>,
+}
+
+/// What the persister asked a [`PanicOnce`] store to insert.
+#[derive(Default)]
+struct InsertLog {
+    /// Rows inserted (new to the table) before the panic.
+    inserted_before_panic: u64,
+    /// Rows offered by the panicking call.
+    panicked: Vec<(RoomId, Seq)>,
+    /// Rows offered after the panic (the restarted loop).
+    offered_after_panic: u64,
+    /// Rows inserted (new to the table) in all.
+    inserted: u64,
+}
+
+impl PanicOnce {
+    fn new(inner: Arc<dyn Store>, panic_on: usize) -> Arc<PanicOnce> {
+        Arc::new(PanicOnce {
+            inner,
+            panic_on,
+            calls: AtomicUsize::new(0),
+            log: Mutex::default(),
+        })
+    }
+
+    fn log(&self) -> std::sync::MutexGuard<'_, InsertLog> {
+        self.log
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+#[async_trait]
+impl Store for PanicOnce {
+    async fn insert_messages(&self, messages: &[ChatMessage]) -> StoreResult<u64> {
+        let call = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+        let panicked = call > self.panic_on;
+        if call == self.panic_on {
+            self.log().panicked = messages.iter().map(|m| (m.room_id, m.seq)).collect();
+            panic!(
+                "injected panic in the batch writer ({} rows)",
+                messages.len()
+            );
+        }
+        let n = self.inner.insert_messages(messages).await?;
+        let mut log = self.log();
+        log.inserted += n;
+        if panicked {
+            log.offered_after_panic += messages.len() as u64;
+        } else {
+            log.inserted_before_panic += n;
+        }
+        Ok(n)
+    }
+
+    async fn create_user(&self, user: NewUser) -> StoreResult<User> {
+        self.inner.create_user(user).await
+    }
+    async fn user_by_id(&self, id: UserId) -> StoreResult<Option<User>> {
+        self.inner.user_by_id(id).await
+    }
+    async fn user_by_username(&self, username: &str) -> StoreResult<Option<User>> {
+        self.inner.user_by_username(username).await
+    }
+    async fn search_users(&self, prefix: &str, limit: u32) -> StoreResult<Vec<User>> {
+        self.inner.search_users(prefix, limit).await
+    }
+    async fn update_profile(
+        &self,
+        id: UserId,
+        display_name: &str,
+        avatar_ref: Option<&str>,
+    ) -> StoreResult<User> {
+        self.inner
+            .update_profile(id, display_name, avatar_ref)
+            .await
+    }
+    async fn create_room(
+        &self,
+        kind: RoomKind,
+        name: &str,
+        creator: UserId,
+        now_ms: i64,
+    ) -> StoreResult<Room> {
+        self.inner.create_room(kind, name, creator, now_ms).await
+    }
+    async fn room(&self, id: RoomId) -> StoreResult<Option<Room>> {
+        self.inner.room(id).await
+    }
+    async fn dm_room(&self, a: UserId, b: UserId, now_ms: i64) -> StoreResult<(Room, bool)> {
+        self.inner.dm_room(a, b, now_ms).await
+    }
+    async fn add_member(
+        &self,
+        room: RoomId,
+        user: UserId,
+        role: Role,
+        now_ms: i64,
+    ) -> StoreResult<bool> {
+        self.inner.add_member(room, user, role, now_ms).await
+    }
+    async fn remove_member(&self, room: RoomId, user: UserId) -> StoreResult<bool> {
+        self.inner.remove_member(room, user).await
+    }
+    async fn member_role(&self, room: RoomId, user: UserId) -> StoreResult<Option<Role>> {
+        self.inner.member_role(room, user).await
+    }
+    async fn members(&self, room: RoomId) -> StoreResult<Vec<Member>> {
+        self.inner.members(room).await
+    }
+    async fn members_after(
+        &self,
+        room: RoomId,
+        after: Option<UserId>,
+        limit: u32,
+    ) -> StoreResult<Vec<Member>> {
+        self.inner.members_after(room, after, limit).await
+    }
+    async fn rooms_of(
+        &self,
+        user: UserId,
+        after: Option<RoomId>,
+        limit: u32,
+    ) -> StoreResult<Vec<RoomSummary>> {
+        self.inner.rooms_of(user, after, limit).await
+    }
+    async fn room_summary(&self, room: RoomId, user: UserId) -> StoreResult<Option<RoomSummary>> {
+        self.inner.room_summary(room, user).await
+    }
+    async fn membership_count(&self, user: UserId) -> StoreResult<u64> {
+        self.inner.membership_count(user).await
+    }
+    async fn find_dm(&self, a: UserId, b: UserId) -> StoreResult<Option<Room>> {
+        self.inner.find_dm(a, b).await
+    }
+    async fn mark_read(&self, room: RoomId, user: UserId, seq: Seq) -> StoreResult<Seq> {
+        self.inner.mark_read(room, user, seq).await
+    }
+    async fn last_seq(&self, room: RoomId) -> StoreResult<Seq> {
+        self.inner.last_seq(room).await
+    }
+    async fn reserve_seq(&self, room: RoomId, seq: Seq) -> StoreResult<()> {
+        self.inner.reserve_seq(room, seq).await
+    }
+    async fn messages_before(
+        &self,
+        room: RoomId,
+        before: Option<Seq>,
+        limit: u32,
+    ) -> StoreResult<Vec<ChatMessage>> {
+        self.inner.messages_before(room, before, limit).await
+    }
+    async fn messages_after(
+        &self,
+        room: RoomId,
+        after: Seq,
+        limit: u32,
+    ) -> StoreResult<Vec<ChatMessage>> {
+        self.inner.messages_after(room, after, limit).await
+    }
+    async fn put_refresh_token(
+        &self,
+        jti: &str,
+        user: UserId,
+        family: &str,
+        expires_at_ms: i64,
+    ) -> StoreResult<()> {
+        self.inner
+            .put_refresh_token(jti, user, family, expires_at_ms)
+            .await
+    }
+    async fn purge_refresh_tokens(&self, now_ms: i64) -> StoreResult<u64> {
+        self.inner.purge_refresh_tokens(now_ms).await
+    }
+    async fn rotate_refresh_token(
+        &self,
+        jti: &str,
+        new_jti: &str,
+        new_expires_at_ms: i64,
+        now_ms: i64,
+    ) -> StoreResult<Rotation> {
+        self.inner
+            .rotate_refresh_token(jti, new_jti, new_expires_at_ms, now_ms)
+            .await
+    }
+    async fn revoke_refresh_family(&self, family: &str, now_ms: i64) -> StoreResult<u64> {
+        self.inner.revoke_refresh_family(family, now_ms).await
+    }
+}
+
+/// Returns the sum of every series of the restart counter.
+fn restarts() -> f64 {
+    banter_telemetry::render()
+        .lines()
+        .filter(|l| l.starts_with(crate::metrics::PERSISTER_RESTARTS))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_batch_writer_restarts_from_the_committed_offsets_and_loses_nothing() {
+    let Some((broker, db)) = setup(
+        "a_panicking_batch_writer_restarts_from_the_committed_offsets_and_loses_nothing",
+        3,
+    )
+    .await
+    else {
+        return;
+    };
+    let kafka = kafka_config(&broker.brokers, 2);
+    let config = persister_config(&kafka);
+    let journal = KafkaJournal::start(&kafka, &config.group_id, db.dyn_store())
+        .await
+        .expect("journal");
+    let (rooms, user) = (db.rooms.clone(), db.user);
+    let per_room: Seq = 100;
+    let total = per_room * rooms.len() as Seq;
+    // Everything is journaled before the persister starts; its third batch panics, the first two
+    // stored and their offsets handed to the committer.
+    let mut sent = append_all(&journal, &rooms, 1..=per_room, user).await;
+    let store = PanicOnce::new(db.dyn_store(), 3);
+    let restarts_before = restarts();
+    let persister = Persister::start(&kafka, &config, store.clone())
+        .await
+        .expect("persister");
+
+    eventually(Duration::from_secs(60), "every row", || async {
+        db.count("messages").await >= total as i64
+    })
+    .await;
+    {
+        let log = store.log();
+        assert!(!log.panicked.is_empty(), "the third batch panicked");
+        assert!(
+            log.inserted_before_panic > 0,
+            "two batches were stored first"
+        );
+        // The restarted loop read from the committed offsets: the panicked batch again, and never
+        // the rows stored before the panic (their offsets were committed). Not an equality: rows
+        // already stored may be offered again when a commit had not reached the broker yet, and
+        // `inserted_before_panic` counts only rows that were new to the table.
+        let panicked = log.panicked.len() as u64;
+        assert!(
+            log.offered_after_panic >= panicked,
+            "the panicked batch ({panicked} rows) is offered again, got {}",
+            log.offered_after_panic
+        );
+        assert!(
+            log.offered_after_panic < total,
+            "the restart resumed from the committed offsets, not from the beginning ({} of {total} offered again)",
+            log.offered_after_panic
+        );
+    }
+    assert!(restarts() > restarts_before, "the restart is counted");
+
+    // The restarted loop goes on with new records.
+    sent.extend(append_all(&journal, &rooms, per_room + 1..=per_room + 20, user).await);
+    let total = total + 20 * rooms.len() as Seq;
+    eventually(
+        Duration::from_secs(30),
+        "the rows after the restart",
+        || async { db.count("messages").await >= total as i64 },
+    )
+    .await;
+    eventually(Duration::from_secs(30), "lag 0", || async {
+        let lag = lag_of(&kafka.topic);
+        lag.len() == kafka.partitions as usize && lag.values().all(|v| *v == 0.0)
+    })
+    .await;
+
+    // Every row exactly once, as sent: no gap, no duplicate, the panicked batch's rows included.
+    assert_eq!(db.count("messages").await, total as i64);
+    assert_eq!(store.log().inserted, total, "each row inserted once");
+    for &room in &rooms {
+        let stored = db
+            .store
+            .messages_after(room, 0, 1000)
+            .await
+            .expect("messages");
+        let expected: Vec<&ChatMessage> = sent.iter().filter(|m| m.room_id == room).collect();
+        assert_eq!(stored.len(), expected.len(), "room {room}");
+        for (s, m) in stored.iter().zip(expected) {
+            assert_eq!(s, m, "room {room}");
+        }
+    }
+    let panicked = store.log().panicked.clone();
+    for (room, seq) in panicked {
+        assert!(db.seqs(room).await.contains(&seq), "room {room} seq {seq}");
+    }
+    persister.stop().await;
+    db.drop().await;
+}

@@ -1,0 +1,85 @@
+//! Telemetry of a Banter process: what is global to it rather than to one adapter.
+//!
+//! - The metrics recorder: the `metrics` facade has one global recorder per process; [`install`] sets
+//!   up the Prometheus one once (every later call returns the same handle, so several nodes in one test
+//!   process share it) and [`render`] prints every metric in the Prometheus text format. Metric names
+//!   are not here: each crate owns the names it updates and describes them (`describe_metrics` in
+//!   `banter-store`, `banter-kafka`, `banter-gateway`), so the code that updates a metric and the one
+//!   that documents it cannot drift apart.
+//! - Logs: [`init_logging`] sets up `tracing` output as text or JSON, filtered by `BANTER_LOG`.
+
+use std::sync::OnceLock;
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tracing_subscriber::EnvFilter;
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Installs the Prometheus recorder as the global one (once per process); returns its handle, or
+/// `None` when another recorder was installed first.
+pub fn install() -> Option<&'static PrometheusHandle> {
+    HANDLE
+        .get_or_init(|| match PrometheusBuilder::new().install_recorder() {
+            Ok(handle) => Some(handle),
+            Err(e) => {
+                tracing::warn!(error = %e, "metrics recorder not installed");
+                None
+            }
+        })
+        .as_ref()
+}
+
+/// Returns every metric in the Prometheus text format (empty without a recorder).
+pub fn render() -> String {
+    match install() {
+        Some(handle) => {
+            handle.run_upkeep();
+            handle.render()
+        }
+        None => String::new(),
+    }
+}
+
+/// How log lines are written to standard output.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Sets up the process's log output; the level filter comes from `BANTER_LOG` (default `info`).
+pub fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_env("BANTER_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    match format {
+        LogFormat::Text => tracing_subscriber::fmt().with_env_filter(filter).init(),
+        LogFormat::Json => tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(filter)
+            .init(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_and_labelled_gauges() {
+        assert!(install().is_some());
+        metrics::describe_counter!("banter_test_things_total", "things counted by the test");
+        metrics::counter!("banter_test_things_total").increment(3);
+        metrics::gauge!("banter_test_depth", "topic" => "t", "partition" => "4").set(17.0);
+        let text = render();
+        assert!(
+            text.contains("# TYPE banter_test_things_total counter"),
+            "{text}"
+        );
+        assert!(
+            text.contains("banter_test_depth{topic=\"t\",partition=\"4\"} 17"),
+            "{text}"
+        );
+    }
+}
