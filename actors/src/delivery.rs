@@ -1,6 +1,11 @@
 //! What actors hand to the light per-connection sessions: a [`SessionHandle`] (a bounded outbox and a
 //! kill switch) and the [`Outbound`] items put into it.
 //!
+//! Sessions are identified across the cluster ([`SessionId`]: node and number) and reached through a
+//! [`SessionRef`]: the outbox of a session of this node, or the link ([`PeerOutbox`]) to the node of
+//! another. A room sends one frame per node for all of that node's subscribers
+//! ([`PeerOutbox::fan_out`]).
+//!
 //! Frames are pre-encoded by the room once per message ([`Outbound::Room`] carries the shared tail of a
 //! STOMP MESSAGE frame); each session only adds its own `subscription` header when writing.
 
@@ -12,8 +17,52 @@ use tokio::sync::mpsc;
 
 use crate::model::{RoomId, Seq, UserId};
 
-/// Identifies one connection on this node.
-pub type SessionId = u64;
+/// One incarnation of a node of the cluster: a `banter` process that restarts gets a new one, so a
+/// session or a lease of its previous life is never mistaken for one of this life. The embedded single
+/// node is [`NodeId::SINGLE`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NodeId(pub u32);
+
+impl NodeId {
+    /// The node of a process that is not part of a cluster.
+    pub const SINGLE: NodeId = NodeId(0);
+}
+
+impl std::fmt::Display for NodeId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "n{}", self.0)
+    }
+}
+
+/// Identifies one connection in the whole cluster: the node that holds its socket, and its number
+/// there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SessionId {
+    /// The node holding the connection.
+    pub node: NodeId,
+    /// The connection's number on that node.
+    pub local: u64,
+}
+
+impl SessionId {
+    /// Session `local` of `node`.
+    pub fn new(node: NodeId, local: u64) -> SessionId {
+        SessionId { node, local }
+    }
+}
+
+/// A bare number is a session of the single node (tests, the embedded node).
+impl From<u64> for SessionId {
+    fn from(local: u64) -> SessionId {
+        SessionId::new(NodeId::SINGLE, local)
+    }
+}
+
+impl std::fmt::Display for SessionId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/s{}", self.node, self.local)
+    }
+}
 
 /// One item for a session to write.
 #[derive(Debug)]
@@ -71,7 +120,7 @@ impl Outbound {
 /// A session as actors see it: where to put items for it, and how to close it when it lags.
 #[derive(Clone, Debug)]
 pub struct SessionHandle {
-    /// Connection id, unique on this node.
+    /// Connection id, unique in the cluster.
     pub id: SessionId,
     /// Authenticated user of the connection.
     pub user: UserId,
@@ -98,17 +147,22 @@ pub struct SlowSignal(Arc<AtomicBool>);
 
 impl SessionHandle {
     /// Creates a handle and its inbox with room for `capacity` items, whatever their size.
-    pub fn new(id: SessionId, user: UserId, capacity: usize) -> (SessionHandle, SessionInbox) {
+    pub fn new(
+        id: impl Into<SessionId>,
+        user: UserId,
+        capacity: usize,
+    ) -> (SessionHandle, SessionInbox) {
         Self::bounded(id, user, capacity, usize::MAX)
     }
 
     /// Creates a handle and its inbox with room for `capacity` items holding at most `max_bytes`.
     pub fn bounded(
-        id: SessionId,
+        id: impl Into<SessionId>,
         user: UserId,
         capacity: usize,
         max_bytes: usize,
     ) -> (SessionHandle, SessionInbox) {
+        let id = id.into();
         let (tx, rx) = mpsc::channel(capacity.max(1));
         let slow = Arc::new(AtomicBool::new(false));
         let queued = Arc::new(AtomicUsize::new(0));
@@ -187,6 +241,96 @@ impl SlowSignal {
     }
 }
 
+/// Another node's sessions as the actors of this node see them: the link to that node. The cluster
+/// layer implements it over its transport; every call only queues (bounded), never waits.
+///
+/// A call that returns `false` found the link gone or its queue full. Either way the link is dropped:
+/// the other node then tells its sessions that their subscriptions to this node's rooms are lost, and
+/// they subscribe again from the last seq they have (no gap, no duplicate), as a too-slow local
+/// session would.
+pub trait PeerOutbox: Send + Sync + std::fmt::Debug + 'static {
+    /// The node behind the link.
+    fn node(&self) -> NodeId;
+    /// Queues `item` for one session of that node (a RECEIPT, an error, a user event).
+    fn offer(&self, session: SessionId, item: Outbound) -> bool;
+    /// Queues one room event for every session of that node subscribed to `room`, except those of
+    /// `skip_user`: one frame crosses the link, however many sessions it reaches.
+    fn fan_out(
+        &self,
+        room: RoomId,
+        seq: Option<Seq>,
+        tail: Bytes,
+        skip_user: Option<UserId>,
+    ) -> bool;
+    /// Ends the subscriptions of `user`'s sessions of that node to `room` (the user left it).
+    fn drop_user(&self, room: RoomId, user: UserId);
+    /// Tells that node's subscribers of `room` that their subscription is lost (the room stopped
+    /// unexpectedly): they subscribe again.
+    fn room_lost(&self, room: RoomId);
+}
+
+/// A session on another node: its id, its user, and the link to its node.
+#[derive(Clone, Debug)]
+pub struct RemoteSession {
+    /// The session.
+    pub id: SessionId,
+    /// Its authenticated user.
+    pub user: UserId,
+    /// The link to its node.
+    pub peer: Arc<dyn PeerOutbox>,
+}
+
+/// A session wherever it is: what actors keep as a session's reply path and as a room's subscriber.
+#[derive(Clone, Debug)]
+pub enum SessionRef {
+    /// A session of this node: its outbox.
+    Local(SessionHandle),
+    /// A session of another node, reached through the link to it.
+    Remote(RemoteSession),
+}
+
+impl SessionRef {
+    /// The session's id.
+    pub fn id(&self) -> SessionId {
+        match self {
+            SessionRef::Local(h) => h.id,
+            SessionRef::Remote(r) => r.id,
+        }
+    }
+
+    /// The session's user.
+    pub fn user(&self) -> UserId {
+        match self {
+            SessionRef::Local(h) => h.user,
+            SessionRef::Remote(r) => r.user,
+        }
+    }
+
+    /// Queues an item for the session without waiting; `false` when it cannot take it (see
+    /// [`SessionHandle::offer`] and [`PeerOutbox`]).
+    pub fn offer(&self, item: Outbound) -> bool {
+        match self {
+            SessionRef::Local(h) => h.offer(item),
+            SessionRef::Remote(r) => r.peer.offer(r.id, item),
+        }
+    }
+
+    /// Whether the session is known to be gone: a local one whose inbox was dropped or that was told
+    /// to close. A remote one is never known gone here (its node tells when it ends).
+    pub fn is_closed(&self) -> bool {
+        match self {
+            SessionRef::Local(h) => h.is_closed(),
+            SessionRef::Remote(_) => false,
+        }
+    }
+}
+
+impl From<SessionHandle> for SessionRef {
+    fn from(h: SessionHandle) -> SessionRef {
+        SessionRef::Local(h)
+    }
+}
+
 /// Sends [`Outbound::SubscriptionLost`] when dropped: a room keeps one per subscriber, so a room that
 /// crashes (its state dropped) tells each subscriber to subscribe again.
 #[derive(Debug)]
@@ -210,6 +354,11 @@ impl LostGuard {
 
     /// Drops the guard without telling the session (an orderly unsubscribe or passivation).
     pub fn disarm(mut self) {
+        self.armed = false;
+    }
+
+    /// Disarms the guard where it stands (for one about to be dropped inside a collection).
+    pub fn disarm_in_place(&mut self) {
         self.armed = false;
     }
 }

@@ -29,7 +29,7 @@ use tokio::time::Instant;
 use tracing::{debug, instrument, warn};
 use uuid::Uuid;
 
-use crate::delivery::{LostGuard, Outbound, SessionHandle, SessionId};
+use crate::delivery::{Outbound, SessionId, SessionRef};
 use crate::directory::DirectoryMessage;
 use crate::encode::RoomFrames;
 use crate::model::{ChatMessage, RoomId, Seq, UserId};
@@ -42,12 +42,14 @@ mod members;
 mod nonces;
 mod resolve;
 mod ring;
+mod subscribers;
 
 pub use entity::Rooms;
 use members::ReadMarker;
 use nonces::{NonceState, Nonces};
 use resolve::Unresolved;
 use ring::Ring;
+use subscribers::Subscribers;
 
 /// Nonces a room remembers (see [`RoomMessage::Publish`]).
 const NONCES_PER_ROOM: usize = 4096;
@@ -114,7 +116,7 @@ pub enum RoomMessage {
     /// set) once it is durable, or [`Outbound::Failed`].
     Publish {
         /// Sending session (its user is the sender).
-        session: SessionHandle,
+        session: SessionRef,
         /// The client's `receipt` header.
         receipt: Option<String>,
         /// Validated UTF-8 text.
@@ -130,7 +132,7 @@ pub enum RoomMessage {
     /// Subscribes a session; messages after `since` are replayed first.
     Subscribe {
         /// The session.
-        session: SessionHandle,
+        session: SessionRef,
         /// Last seq the client has.
         since: Option<Seq>,
         /// Replay plan, or why not.
@@ -144,12 +146,12 @@ pub enum RoomMessage {
     /// Tells members that `user` is typing.
     Typing {
         /// Session of the typing user.
-        session: SessionHandle,
+        session: SessionRef,
     },
     /// Raises a member's read marker and tells the members.
     MarkRead {
         /// Session of the reader.
-        session: SessionHandle,
+        session: SessionRef,
         /// Seq read up to.
         seq: Seq,
     },
@@ -227,7 +229,7 @@ pub struct RoomArguments {
 
 /// A resend of a nonce whose message is not settled yet: it gets that message's outcome.
 struct Resend {
-    session: SessionHandle,
+    session: SessionRef,
     receipt: Option<String>,
     body: String,
     trace: TraceParent,
@@ -240,7 +242,7 @@ struct Pending {
     /// The record, moved into the ring once acknowledged.
     message: Option<ChatMessage>,
     tail: Bytes,
-    sender: SessionHandle,
+    sender: SessionRef,
     receipt: Option<String>,
     /// The client's nonce, remembered in [`RoomState::nonces`].
     nonce: Option<Box<str>>,
@@ -299,7 +301,7 @@ pub struct RoomState {
     resolving: bool,
     /// Failed journal reads of the unresolved seqs in a row.
     resolve_failures: u32,
-    subscribers: HashMap<SessionId, LostGuard>,
+    subscribers: Subscribers,
     typing: HashMap<UserId, Instant>,
     tasks_in_flight: usize,
     last_activity: Instant,
@@ -311,17 +313,7 @@ pub struct RoomState {
 
 impl RoomState {
     fn fan_out(&mut self, seq: Option<Seq>, tail: &Bytes, skip_user: Option<UserId>) {
-        let id = self.id;
-        self.subscribers.retain(|_, guard| {
-            if skip_user == Some(guard.session.user) {
-                return true;
-            }
-            guard.session.offer(Outbound::Room {
-                room_id: id,
-                seq,
-                tail: tail.clone(),
-            })
-        });
+        self.subscribers.fan_out(seq, tail, skip_user);
     }
 
     /// Releases the settled appends at the front of the queue, in seq order: an acknowledged one is
@@ -339,7 +331,8 @@ impl RoomState {
                 Some(Ok(())) => {
                     self.acked_seq = p.seq;
                     if let Some(nonce) = &p.nonce {
-                        self.nonces.done(p.sender.user, nonce, p.seq, p.message_id);
+                        self.nonces
+                            .done(p.sender.user(), nonce, p.seq, p.message_id);
                     }
                     let receipts = p.receipt.take().map(|r| (&p.sender, r)).into_iter();
                     let resends = p.waiters.iter_mut().filter_map(|w| {
@@ -381,7 +374,7 @@ impl RoomState {
                 Some(Err(e)) => {
                     warn!(room_id = %self.id, seq = p.seq, error = %e, "message not stored");
                     if let Some(nonce) = &p.nonce {
-                        self.nonces.forget(p.sender.user, nonce, p.seq);
+                        self.nonces.forget(p.sender.user(), nonce, p.seq);
                     }
                     p.sender.offer(Outbound::Failed {
                         receipt_id: p.receipt.take(),
@@ -416,13 +409,13 @@ fn unknown_outcome(message_id: Uuid, seq: Seq) -> String {
 impl Room {
     fn publish(
         state: &mut RoomState,
-        session: SessionHandle,
+        session: SessionRef,
         receipt: Option<String>,
         body: String,
         trace: TraceParent,
         nonce: Option<String>,
     ) {
-        if !state.is_member(session.user) {
+        if !state.is_member(session.user()) {
             session.offer(Outbound::Failed {
                 receipt_id: receipt,
                 message: RoomError::NotMember(state.id).to_string(),
@@ -430,7 +423,7 @@ impl Room {
             return;
         }
         if let Some(n) = nonce.as_deref() {
-            match state.nonces.get(session.user, n) {
+            match state.nonces.get(session.user(), n) {
                 Some(NonceState::Done { seq, message_id }) => {
                     if let Some(receipt_id) = receipt {
                         session.offer(Outbound::Receipt {
@@ -461,20 +454,20 @@ impl Room {
             room_id: state.id,
             seq: state.next_seq,
             message_id: Uuid::now_v7(),
-            sender_id: session.user,
+            sender_id: session.user(),
             body,
             created_at_ms: state.ports.clock.now_ms(),
             nonce: nonce.clone(),
         };
         let sender_name = state
             .members
-            .get(&session.user)
+            .get(&session.user())
             .cloned()
             .unwrap_or_else(|| Arc::from(""));
         let tail = state.frames.message_tail(&msg, &sender_name);
         let (seq, message_id) = (msg.seq, msg.message_id);
         if let Some(n) = nonce.as_deref() {
-            state.nonces.insert(session.user, n, seq);
+            state.nonces.insert(session.user(), n, seq);
         }
         state.ports.journal.append(&msg, &trace, &state.sink);
         state.pending.push_back(Pending {
@@ -493,10 +486,10 @@ impl Room {
 
     fn subscribe(
         state: &mut RoomState,
-        session: SessionHandle,
+        session: SessionRef,
         since: Option<Seq>,
     ) -> Result<SubscribeOk, RoomError> {
-        if !state.is_member(session.user) {
+        if !state.is_member(session.user()) {
             return Err(RoomError::NotMember(state.id));
         }
         let last_seq = state.acked_seq;
@@ -512,13 +505,7 @@ impl Room {
             }
             ok.replay = state.ring.tails_after(since);
         }
-        let id = session.id;
-        if let Some(old) = state
-            .subscribers
-            .insert(id, LostGuard::new(session, state.id))
-        {
-            old.disarm();
-        }
+        state.subscribers.insert(session);
         Ok(ok)
     }
 }
@@ -638,11 +625,7 @@ impl Actor for Room {
                 state.last_activity = Instant::now();
                 let _ = reply.send(Self::subscribe(state, session, since));
             }
-            RoomMessage::Unsubscribe { session_id } => {
-                if let Some(g) = state.subscribers.remove(&session_id) {
-                    g.disarm();
-                }
-            }
+            RoomMessage::Unsubscribe { session_id } => state.subscribers.remove(session_id),
             RoomMessage::Typing { session } => Self::on_typing(state, session),
             RoomMessage::MarkRead { session, seq } => {
                 state.last_activity = Instant::now();

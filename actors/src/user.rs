@@ -15,7 +15,7 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio::time::Instant;
 
-use crate::delivery::{Outbound, SessionHandle, SessionId};
+use crate::delivery::{Outbound, SessionId, SessionRef};
 use crate::directory::{DirectoryMessage, Entity, RouteError};
 use crate::encode;
 use crate::model::UserId;
@@ -50,7 +50,7 @@ pub enum UserMessage {
     /// past [`UserConfig::max_sessions`].
     Attach {
         /// The session.
-        session: SessionHandle,
+        session: SessionRef,
         /// The shared budget.
         reply: RpcReplyPort<Result<SendBudget, AttachError>>,
     },
@@ -92,7 +92,7 @@ pub struct UserState {
     id: UserId,
     config: UserConfig,
     directory: ActorRef<DirectoryMessage<Users>>,
-    sessions: HashMap<SessionId, SessionHandle>,
+    sessions: HashMap<SessionId, SessionRef>,
     budget: SendBudget,
     idle_since: Instant,
     passivation_requested: bool,
@@ -100,7 +100,7 @@ pub struct UserState {
 }
 
 impl User {
-    fn on_attach(state: &mut UserState, session: SessionHandle) -> Result<SendBudget, AttachError> {
+    fn on_attach(state: &mut UserState, session: SessionRef) -> Result<SendBudget, AttachError> {
         if state.sessions.len() >= state.config.max_sessions {
             // Sessions that ended without detaching yet do not count.
             state.sessions.retain(|_, s| !s.is_closed());
@@ -108,7 +108,7 @@ impl User {
                 return Err(AttachError::TooManySessions(state.config.max_sessions));
             }
         }
-        state.sessions.insert(session.id, session);
+        state.sessions.insert(session.id(), session);
         Ok(state.budget.clone())
     }
 }

@@ -60,7 +60,7 @@ fn publish(
         directory,
         room,
         RoomMessage::Publish {
-            session: session.clone(),
+            session: session.clone().into(),
             receipt: Some(receipt.to_owned()),
             body: format!("body of {receipt}"),
             trace: crate::trace::TraceParent::new_root(),
@@ -108,7 +108,7 @@ async fn route_to_an_unknown_room_fails_the_sender() {
         &f.directory,
         RoomId(99),
         RoomMessage::Subscribe {
-            session: alice.clone(),
+            session: alice.clone().into(),
             since: None,
             reply: RpcReplyPort::from(tx),
         },
@@ -181,7 +181,7 @@ async fn killed_room_is_respawned_by_the_next_route_and_seq_continues() {
     assert_eq!(receipt_seq(&mut alice_in).await, 2);
     let first = lookup(&f.directory, ROOM).await.unwrap();
     let ok = ask(&first, |reply| RoomMessage::Subscribe {
-        session: bob.clone(),
+        session: bob.clone().into(),
         since: Some(2),
         reply,
     })

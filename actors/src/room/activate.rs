@@ -72,7 +72,7 @@ pub(super) async fn activate(
         unresolved: BTreeMap::new(),
         resolving: false,
         resolve_failures: 0,
-        subscribers: HashMap::new(),
+        subscribers: super::Subscribers::new(room.id),
         typing: HashMap::new(),
         tasks_in_flight: 0,
         last_activity: Instant::now(),

@@ -4,7 +4,7 @@
 use ractor::{Actor, ActorRef};
 
 use super::{Room, RoomArguments, RoomConfig, RoomError, RoomMessage};
-use crate::delivery::{Outbound, SessionHandle};
+use crate::delivery::{Outbound, SessionRef};
 use crate::directory::{Entity, RouteError};
 use crate::model::RoomId;
 use crate::ports::Ports;
@@ -54,7 +54,7 @@ impl Entity for Rooms {
             RouteError::NotFound => RoomError::NotFound(room),
             RouteError::Unavailable(why) => RoomError::Unavailable(room, why),
         };
-        let fail = |session: &SessionHandle, receipt_id: Option<String>| {
+        let fail = |session: &SessionRef, receipt_id: Option<String>| {
             session.offer(Outbound::Failed {
                 receipt_id,
                 message: error.to_string(),

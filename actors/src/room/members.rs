@@ -9,7 +9,7 @@ use tokio::time::Instant;
 use tracing::warn;
 
 use super::{Room, RoomError, RoomMessage, RoomState};
-use crate::delivery::{Outbound, SessionHandle, SessionId};
+use crate::delivery::{Outbound, SessionRef};
 use crate::model::{Seq, UserId};
 
 /// One member's read marker: what the store holds, what was asked for, whether a write is under way.
@@ -23,8 +23,8 @@ pub(super) struct ReadMarker {
 
 impl Room {
     /// Tells the other members that the session's user is typing, at most once per interval.
-    pub(super) fn on_typing(state: &mut RoomState, session: SessionHandle) {
-        if !state.is_member(session.user) {
+    pub(super) fn on_typing(state: &mut RoomState, session: SessionRef) {
+        if !state.is_member(session.user()) {
             session.offer(Outbound::Failed {
                 receipt_id: None,
                 message: RoomError::NotMember(state.id).to_string(),
@@ -35,19 +35,19 @@ impl Room {
         let interval = state.config.typing_interval;
         if state
             .typing
-            .get(&session.user)
+            .get(&session.user())
             .is_some_and(|t| now.duration_since(*t) < interval)
         {
             return;
         }
-        state.typing.insert(session.user, now);
+        state.typing.insert(session.user(), now);
         let name = state
             .members
-            .get(&session.user)
+            .get(&session.user())
             .cloned()
             .unwrap_or_else(|| Arc::from(""));
-        let tail = state.frames.typing_tail(session.user, &name);
-        state.fan_out(None, &tail, Some(session.user));
+        let tail = state.frames.typing_tail(session.user(), &name);
+        state.fan_out(None, &tail, Some(session.user()));
     }
 
     /// Forgets a member who left; their subscriptions end.
@@ -55,17 +55,7 @@ impl Room {
         state.members.remove(&user);
         state.reads.remove(&user);
         state.typing.remove(&user);
-        let gone: Vec<SessionId> = state
-            .subscribers
-            .iter()
-            .filter(|(_, g)| g.session.user == user)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in gone {
-            if let Some(g) = state.subscribers.remove(&id) {
-                g.disarm();
-            }
-        }
+        state.subscribers.remove_user(user);
     }
 
     /// Raises a member's read marker: a marker that does not rise is ignored; the store is written
@@ -74,10 +64,10 @@ impl Room {
     pub(super) fn mark_read(
         myself: &ActorRef<RoomMessage>,
         state: &mut RoomState,
-        session: SessionHandle,
+        session: SessionRef,
         seq: Seq,
     ) {
-        if !state.is_member(session.user) {
+        if !state.is_member(session.user()) {
             session.offer(Outbound::Failed {
                 receipt_id: None,
                 message: RoomError::NotMember(state.id).to_string(),
@@ -85,12 +75,12 @@ impl Room {
             return;
         }
         let seq = seq.min(state.acked_seq);
-        let marker = state.reads.entry(session.user).or_default();
+        let marker = state.reads.entry(session.user()).or_default();
         if seq <= marker.wanted {
             return;
         }
         marker.wanted = seq;
-        Self::write_read(myself, state, session.user);
+        Self::write_read(myself, state, session.user());
     }
 
     /// Starts a store write of `user`'s wanted read marker unless one is under way or it is stored.

@@ -5,7 +5,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use super::*;
-use crate::delivery::SessionInbox;
+use crate::delivery::{SessionHandle, SessionInbox};
 use crate::testing::{
     AppendMode, FakeJournal, FakeStore, NOW_MS, RecordingDirectory, WAIT, ask, drain, frame,
     header, next, ports,
@@ -79,13 +79,13 @@ async fn start(mode: AppendMode, config: RoomConfig) -> Fixture {
     start_with(store(), FakeJournal::new(mode), config).await
 }
 
-fn session(id: SessionId, user: UserId) -> (SessionHandle, SessionInbox) {
+fn session(id: impl Into<SessionId>, user: UserId) -> (SessionHandle, SessionInbox) {
     SessionHandle::new(id, user, 64)
 }
 
 fn publish(room: &ActorRef<RoomMessage>, session: &SessionHandle, receipt: &str, body: &str) {
     room.cast(RoomMessage::Publish {
-        session: session.clone(),
+        session: session.clone().into(),
         receipt: Some(receipt.to_owned()),
         body: body.to_owned(),
         trace: crate::trace::TraceParent::new_root(),
@@ -101,7 +101,7 @@ async fn subscribe(
 ) -> Result<SubscribeOk, RoomError> {
     let session = session.clone();
     ask(room, |reply| RoomMessage::Subscribe {
-        session,
+        session: session.into(),
         since,
         reply,
     })
@@ -366,14 +366,14 @@ async fn non_members_are_refused() {
 
     f.room
         .cast(RoomMessage::Typing {
-            session: mallory.clone(),
+            session: mallory.clone().into(),
         })
         .unwrap_or_else(|_| panic!("room is not running"));
     assert!(failed(&mut mallory_in).await.1.contains("not a member"));
 
     f.room
         .cast(RoomMessage::MarkRead {
-            session: mallory.clone(),
+            session: mallory.clone().into(),
             seq: 1,
         })
         .unwrap_or_else(|_| panic!("room is not running"));
@@ -502,4 +502,5 @@ async fn idle_room_asks_to_passivate_and_serves_work_until_stopped() {
 mod members;
 mod nonce;
 mod recent;
+mod remote;
 mod replay;

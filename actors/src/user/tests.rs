@@ -1,6 +1,6 @@
 //! Unit tests of the user actor.
 
-use crate::delivery::SessionInbox;
+use crate::delivery::{SessionHandle, SessionInbox};
 use crate::directory::Directory;
 use crate::testing::{RecordingDirectory, WAIT, ask, drain, frame, header, next};
 
@@ -31,11 +31,17 @@ async fn start() -> ActorRef<UserMessage> {
     user
 }
 
-async fn attach(user: &ActorRef<UserMessage>, id: SessionId) -> (SendBudget, SessionInbox) {
+async fn attach(
+    user: &ActorRef<UserMessage>,
+    id: impl Into<SessionId>,
+) -> (SendBudget, SessionInbox) {
     let (session, inbox) = SessionHandle::new(id, ALICE, 16);
-    let budget = ask(user, |reply| UserMessage::Attach { session, reply })
-        .await
-        .expect("attached");
+    let budget = ask(user, |reply| UserMessage::Attach {
+        session: session.into(),
+        reply,
+    })
+    .await
+    .expect("attached");
     (budget, inbox)
 }
 
@@ -48,7 +54,7 @@ async fn sessions_past_the_cap_are_refused_until_one_ends() {
     }
     let (extra, _extra_inbox) = SessionHandle::new(4, ALICE, 16);
     let refused = ask(&user, |reply| UserMessage::Attach {
-        session: extra.clone(),
+        session: extra.clone().into(),
         reply,
     })
     .await;
@@ -56,7 +62,7 @@ async fn sessions_past_the_cap_are_refused_until_one_ends() {
     // A session whose connection went away (its inbox dropped) no longer counts.
     drop(inboxes.pop());
     let again = ask(&user, |reply| UserMessage::Attach {
-        session: extra,
+        session: extra.into(),
         reply,
     })
     .await;
@@ -108,8 +114,10 @@ async fn notify_reaches_every_attached_session() {
     assert_eq!(user_event(&mut a_in).await, expected);
     assert_eq!(user_event(&mut b_in).await, expected);
 
-    user.cast(UserMessage::Detach { session_id: 1 })
-        .unwrap_or_else(|_| panic!("user actor is not running"));
+    user.cast(UserMessage::Detach {
+        session_id: 1.into(),
+    })
+    .unwrap_or_else(|_| panic!("user actor is not running"));
     notify(&user, "dm.created", "{}");
     assert_eq!(user_event(&mut b_in).await.1, "dm.created");
     assert_eq!(ask(&user, UserMessage::GetSessionCount).await, 1);

@@ -20,6 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use banter_actors::delivery::NodeId;
 use banter_actors::ports::{Clock, Journal, Ports, Store, SystemClock};
 use banter_actors::room::{RoomConfig, Rooms};
 use banter_actors::user::Users;
@@ -241,6 +242,7 @@ async fn start_gateway(
         rooms,
         users,
         shutdown: shutdown.subscribe(),
+        node: NodeId::SINGLE,
     })?;
     Ok((state, root))
 }

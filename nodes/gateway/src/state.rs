@@ -8,6 +8,7 @@ use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use anyhow::Context;
+use banter_actors::delivery::NodeId;
 use banter_actors::directory::DirectoryMessage;
 use banter_actors::model::{RoomId, UserId};
 use banter_actors::ports::{Ports, Store};
@@ -42,7 +43,9 @@ pub struct AppState {
     pub room_budgets: Arc<RoomBudgets>,
     /// Login and register attempts per client address, login attempts per account.
     pub login_limits: Arc<LoginLimits>,
-    /// Source of session ids.
+    /// This node (its sessions' ids carry it).
+    pub node: NodeId,
+    /// Source of session numbers on this node.
     pub next_session: Arc<AtomicU64>,
     /// Permits for resume backfills running at once (`ws.max_concurrent_backfills`).
     pub backfills: Arc<tokio::sync::Semaphore>,
@@ -66,6 +69,8 @@ pub struct GatewayParts {
     pub users: ActorRef<DirectoryMessage<Users>>,
     /// The node's shutdown signal.
     pub shutdown: watch::Receiver<bool>,
+    /// This node.
+    pub node: NodeId,
 }
 
 impl AppState {
@@ -78,6 +83,7 @@ impl AppState {
             rooms,
             users,
             shutdown,
+            node,
         } = parts;
         anyhow::ensure!(
             config.limits.max_body_bytes <= banter_actors::rules::BODY_MAX_BYTES_CEILING,
@@ -113,6 +119,7 @@ impl AppState {
             users,
             room_budgets,
             login_limits: Arc::new(login_limits),
+            node,
             next_session: Arc::new(AtomicU64::new(1)),
             backfills: Arc::new(tokio::sync::Semaphore::new(backfills)),
             shutdown,

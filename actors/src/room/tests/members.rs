@@ -35,7 +35,9 @@ async fn typing_is_coalesced_per_user_and_not_sent_to_the_typer() {
     }
     let typing = |s: &SessionHandle| {
         f.room
-            .cast(RoomMessage::Typing { session: s.clone() })
+            .cast(RoomMessage::Typing {
+                session: s.clone().into(),
+            })
             .unwrap_or_else(|_| panic!("room is not running"));
     };
     typing(&alice1);
@@ -68,14 +70,14 @@ async fn typing_is_sent_again_once_the_interval_passed() {
     subscribe(&f.room, &bob, None).await.unwrap();
     f.room
         .cast(RoomMessage::Typing {
-            session: alice.clone(),
+            session: alice.clone().into(),
         })
         .unwrap_or_else(|_| panic!("room is not running"));
     info(&f.room).await;
     tokio::time::sleep(interval + Duration::from_millis(5)).await;
     f.room
         .cast(RoomMessage::Typing {
-            session: alice.clone(),
+            session: alice.clone().into(),
         })
         .unwrap_or_else(|_| panic!("room is not running"));
     info(&f.room).await;
@@ -103,7 +105,7 @@ async fn mark_read_fans_out_a_read_event() {
 
     f.room
         .cast(RoomMessage::MarkRead {
-            session: bob.clone(),
+            session: bob.clone().into(),
             seq: 2,
         })
         .unwrap_or_else(|_| panic!("room is not running"));
@@ -114,7 +116,7 @@ async fn mark_read_fans_out_a_read_event() {
     // A marker past the last acknowledged seq is capped to it.
     f.room
         .cast(RoomMessage::MarkRead {
-            session: bob.clone(),
+            session: bob.clone().into(),
             seq: 99,
         })
         .unwrap_or_else(|_| panic!("room is not running"));
@@ -150,7 +152,7 @@ async fn member_left_stops_delivery_to_their_sessions() {
     assert_eq!(event(&mut carol_in).await.0, Some(1));
     f.room
         .cast(RoomMessage::Typing {
-            session: carol.clone(),
+            session: carol.clone().into(),
         })
         .unwrap_or_else(|_| panic!("room is not running"));
     info(&f.room).await;

@@ -10,7 +10,7 @@ fn publish_nonce(
     nonce: &str,
 ) {
     room.cast(RoomMessage::Publish {
-        session: session.clone(),
+        session: session.clone().into(),
         receipt: Some(receipt.to_owned()),
         body: body.to_owned(),
         trace: crate::trace::TraceParent::new_root(),

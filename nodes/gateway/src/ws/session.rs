@@ -448,7 +448,7 @@ impl Session {
                 (
                     room,
                     RoomMessage::Publish {
-                        session,
+                        session: session.into(),
                         receipt,
                         body,
                         // The client's own trace context when it sent a valid one, else a new trace.
@@ -467,7 +467,12 @@ impl Session {
                     return Ok(());
                 }
                 self.charge()?;
-                (room, RoomMessage::Typing { session })
+                (
+                    room,
+                    RoomMessage::Typing {
+                        session: session.into(),
+                    },
+                )
             }
             Target::Read(room) => {
                 let seq = required(frame, "seq")?
@@ -479,7 +484,13 @@ impl Session {
                     return Ok(());
                 }
                 self.charge()?;
-                (room, RoomMessage::MarkRead { session, seq })
+                (
+                    room,
+                    RoomMessage::MarkRead {
+                        session: session.into(),
+                        seq,
+                    },
+                )
             }
             Target::UserQueue => return Err(fatal(format!("cannot SEND to {USER_QUEUE}"))),
         };
@@ -602,7 +613,7 @@ impl Session {
         };
         let (tx, rx) = tokio::sync::oneshot::channel();
         let msg = RoomMessage::Subscribe {
-            session: self.handle.clone(),
+            session: self.handle.clone().into(),
             since,
             reply: RpcReplyPort::from(tx),
         };
@@ -709,6 +720,6 @@ impl Session {
                 session_id: self.handle.id,
             },
         );
-        debug!(session = self.handle.id, "session ended");
+        debug!(session = %self.handle.id, "session ended");
     }
 }

@@ -248,7 +248,7 @@ async fn messages_published_since_are_in_the_page_before_they_are_stored() {
     let (session, mut inbox) = SessionHandle::new(1, f.user, 16);
     for i in 6..=8 {
         let publish = RoomMessage::Publish {
-            session: session.clone(),
+            session: session.clone().into(),
             receipt: Some(format!("r{i}")),
             body: format!("m{i}"),
             trace: TraceParent::new_root(),

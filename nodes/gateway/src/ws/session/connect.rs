@@ -4,7 +4,7 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use banter_actors::delivery::{SessionHandle, SessionInbox};
+use banter_actors::delivery::{SessionHandle, SessionId, SessionInbox};
 use banter_actors::directory::DirectoryMessage;
 use banter_actors::model::UserId;
 use banter_actors::user::{AttachError, SendBudget, UserMessage};
@@ -87,14 +87,17 @@ pub(super) async fn connect(state: &AppState, frame: Frame) -> Result<Connected,
     };
     let hb = state.config.ws.heartbeat_ms;
     let heart_beat = stomp::negotiate_heart_beat(client_hb, (hb, hb));
-    let id = state.next_session.fetch_add(1, Ordering::Relaxed);
+    let id = SessionId::new(
+        state.node,
+        state.next_session.fetch_add(1, Ordering::Relaxed),
+    );
     let ws = &state.config.ws;
     let (handle, inbox) = SessionHandle::bounded(id, user, ws.outbox_frames, ws.outbox_bytes);
     let (tx, rx) = tokio::sync::oneshot::channel();
     let _ = state.users.cast(DirectoryMessage::Route(
         user,
         UserMessage::Attach {
-            session: handle.clone(),
+            session: handle.clone().into(),
             reply: RpcReplyPort::from(tx),
         },
     ));
@@ -115,7 +118,7 @@ pub(super) async fn connect(state: &AppState, frame: Frame) -> Result<Connected,
         .with_header("session", id.to_string())
         .with_header("user-id", user.to_string())
         .encode(&mut connected);
-    debug!(session = id, user_id = %user, "session connected");
+    debug!(session = %id, user_id = %user, "session connected");
     Ok(Connected {
         handle,
         inbox,
