@@ -13,6 +13,8 @@
 //! - [`room_limits`]: per-user budgets on creating rooms, opening DMs and joining (429 with
 //!   `Retry-After`), the cap on rooms per user, and keyset pages of the room and member lists;
 //! - [`sessions`]: logout, and a replayed refresh token revoking its chain;
+//! - [`signing_keys`]: two nodes on one MariaDB database accept each other's tokens, publish the same
+//!   keys, and keep old tokens valid across key rotations until they expire;
 //! - [`shutdown`]: SIGTERM tells every client to reconnect elsewhere (ERROR, close 1012), loses nothing;
 //! - [`third_party`]: the stock Python client `stomp.py` against the node;
 //! - [`api_contract`]: `schemathesis` runs every check of the OpenAPI document against the handlers.
@@ -36,6 +38,7 @@ mod resume;
 mod room_limits;
 mod sessions;
 mod shutdown;
+mod signing_keys;
 mod stomp_errors;
 mod third_party;
 mod websocket;

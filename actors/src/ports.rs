@@ -34,7 +34,7 @@ pub enum StoreError {
 /// Result of a store operation.
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// The system of record: users, rooms, members, messages and refresh tokens.
+/// The system of record: users, rooms, members, messages, refresh tokens and the token signing keys.
 ///
 /// One contract test suite (`store::contract_suite!` in `banter-node`) runs against every implementation.
 /// Writes naming a missing room or user fail with [`StoreError::NotFound`]; DM rooms come only from
@@ -164,6 +164,47 @@ pub trait Store: Send + Sync + 'static {
     /// Revokes every refresh token of chain `family` (logout) as of `now_ms`; returns how many rows it
     /// revoked (0 when the chain is unknown or was revoked already).
     async fn revoke_refresh_family(&self, family: &str, now_ms: i64) -> StoreResult<u64>;
+
+    /// Returns every token signing key, ordered by generation (the set every node of a cluster
+    /// shares; the gateway decides which key signs and which verify).
+    async fn signing_keys(&self) -> StoreResult<Vec<SigningKey>>;
+    /// Records a new signing key; [`StoreError::Conflict`] when its generation (or its kid) is
+    /// recorded already: of nodes racing to add the next generation one wins, the others reload.
+    async fn insert_signing_key(&self, key: &SigningKey) -> StoreResult<()>;
+    /// Deletes the signing keys with a generation below `generation` (keys past their verify
+    /// window); returns how many were deleted.
+    async fn delete_signing_keys_before(&self, generation: i64) -> StoreResult<u64>;
+}
+
+/// A token signing key as the store keeps it. Generations are unique and grow with each rotation;
+/// a key signs from `signs_from_ms` until the next generation's `signs_from_ms`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SigningKey {
+    /// Rotation number, unique: 1 for the first key, one more for each rotation.
+    pub generation: i64,
+    /// Key id, carried in the `kid` header of the tokens the key signs.
+    pub kid: String,
+    /// The private key, PKCS#8 DER.
+    pub private_key: Vec<u8>,
+    /// The raw public key.
+    pub public_key: Vec<u8>,
+    /// When the key was recorded, milliseconds since the Unix epoch.
+    pub created_at_ms: i64,
+    /// When the key starts signing, milliseconds since the Unix epoch (later than `created_at_ms`
+    /// by the publication lead, so that every node can verify its tokens before it signs any).
+    pub signs_from_ms: i64,
+}
+
+impl std::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The private key stays out of logs.
+        f.debug_struct("SigningKey")
+            .field("generation", &self.generation)
+            .field("kid", &self.kid)
+            .field("created_at_ms", &self.created_at_ms)
+            .field("signs_from_ms", &self.signs_from_ms)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Outcome of [`Store::rotate_refresh_token`].

@@ -23,7 +23,7 @@ use crate::directory::{DirectoryMessage, Entity};
 use crate::model::{
     ChatMessage, Member, NewUser, Role, Room, RoomId, RoomKind, RoomSummary, Seq, User, UserId,
 };
-use crate::ports::{Clock, Ports, Rotation, Store, StoreError, StoreResult};
+use crate::ports::{Clock, Ports, Rotation, SigningKey, Store, StoreError, StoreResult};
 
 mod journal;
 
@@ -396,6 +396,18 @@ impl Store for FakeStore {
     }
 
     async fn revoke_refresh_family(&self, _family: &str, _now_ms: i64) -> StoreResult<u64> {
+        unused()
+    }
+
+    async fn signing_keys(&self) -> StoreResult<Vec<SigningKey>> {
+        unused()
+    }
+
+    async fn insert_signing_key(&self, _key: &SigningKey) -> StoreResult<()> {
+        unused()
+    }
+
+    async fn delete_signing_keys_before(&self, _generation: i64) -> StoreResult<u64> {
         unused()
     }
 }

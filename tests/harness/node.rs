@@ -2,7 +2,8 @@
 //! [`shared_node`].
 //!
 //! A node gets a free port on 127.0.0.1, a temporary data dir (its log is `node.log` there) and its own
-//! store: SQLite in the data dir, or a fresh MySQL database. It is configured only through `BANTER_*`
+//! store: SQLite in the data dir, or a fresh MySQL database — or the MySQL database of another node,
+//! as a second node of its cluster ([`NodeBuilder::same_database_as`]). It is configured only through `BANTER_*`
 //! environment variables; the test process's own `BANTER_*` variables are never passed on (the node's
 //! config refuses unknown keys such as `BANTER_TEST_MYSQL_URL`).
 //!
@@ -150,7 +151,10 @@ pub async fn shared_node() -> Result<&'static Node> {
 #[derive(Clone, Debug)]
 enum StoreChoice {
     Sqlite,
+    /// A fresh database on the server at this URL.
     Mysql(String),
+    /// The database of another node: its URL and name (`None`: that node has none).
+    SameAs(Option<(String, String)>),
 }
 
 /// Configures and starts a [`Node`].
@@ -184,6 +188,15 @@ impl NodeBuilder {
         self
     }
 
+    /// Uses the MySQL database of `other` (a node started with [`NodeBuilder::mysql`]): the two are
+    /// nodes of one cluster. The database stays `other`'s, dropped with it. Starting fails when
+    /// `other` has no MySQL database.
+    pub fn same_database_as(mut self, other: &Node) -> Self {
+        let db = other.db.as_ref().map(|d| (d.url(), d.name().to_owned()));
+        self.store = StoreChoice::SameAs(db);
+        self
+    }
+
     /// Spawns the node and waits until it answers `GET /healthz`.
     pub async fn start(self) -> Result<Node> {
         let bin = tokio::task::spawn_blocking(banter_bin).await??;
@@ -191,11 +204,19 @@ impl NodeBuilder {
             .prefix(&format!("banter-it-{}-", self.name))
             .tempdir()
             .context("failed to create the node's data dir")?;
-        let db = match &self.store {
-            StoreChoice::Sqlite => None,
+        let (db, shared) = match &self.store {
+            StoreChoice::Sqlite => (None, None),
             StoreChoice::Mysql(url) => {
                 let url = url.clone();
-                Some(tokio::task::spawn_blocking(move || TestDatabase::create(&url)).await??)
+                let db = tokio::task::spawn_blocking(move || TestDatabase::create(&url)).await??;
+                (Some(db), None)
+            }
+            StoreChoice::SameAs(Some(shared)) => (None, Some(shared.clone())),
+            StoreChoice::SameAs(None) => {
+                bail!(
+                    "node {}: the node whose database it shares has none",
+                    self.name
+                )
             }
         };
         let mut env: Vec<(String, String)> = DEFAULT_ENV
@@ -210,12 +231,23 @@ impl NodeBuilder {
             log_path: dir.path().join("node.log"),
             dir: Some(dir),
             env,
+            store_url: None,
             db,
             proc: None,
             log_printed: std::sync::atomic::AtomicBool::new(false),
             mysql_name: None,
         };
-        node.mysql_name = node.db.as_ref().map(|d| d.name().to_owned());
+        match (&node.db, shared) {
+            (Some(db), _) => {
+                node.store_url = Some(db.url());
+                node.mysql_name = Some(db.name().to_owned());
+            }
+            (None, Some((url, name))) => {
+                node.store_url = Some(url);
+                node.mysql_name = Some(name);
+            }
+            (None, None) => {}
+        }
         // A port picked free can be taken before the node binds it: try a few.
         let mut last = None;
         for _ in 0..3 {
@@ -246,6 +278,9 @@ pub struct Node {
     dir: Option<tempfile::TempDir>,
     log_path: PathBuf,
     env: Vec<(String, String)>,
+    /// `BANTER_STORE__URL`: the node's MySQL database, its own or another node's.
+    store_url: Option<String>,
+    /// The MySQL database this node created (and drops).
     db: Option<TestDatabase>,
     proc: Option<Watched>,
     log_printed: std::sync::atomic::AtomicBool,
@@ -290,9 +325,9 @@ impl Node {
             .map_or_else(PathBuf::new, |d| d.path().to_owned())
     }
 
-    /// Returns the name of the node's MySQL database, if it has one.
+    /// Returns the name of the node's MySQL database (its own or the one it shares), if it has one.
     pub fn mysql_database(&self) -> Option<&str> {
-        self.db.as_ref().map(TestDatabase::name)
+        self.mysql_name.as_deref()
     }
 
     /// Returns a REST client for this node.
@@ -453,8 +488,8 @@ impl Node {
         cmd.env("NO_COLOR", "1");
         cmd.env("BANTER_HTTP__LISTEN", format!("127.0.0.1:{}", self.port))
             .env("BANTER_DATA_DIR", &data_dir);
-        if let Some(db) = &self.db {
-            cmd.env("BANTER_STORE__URL", db.url());
+        if let Some(url) = &self.store_url {
+            cmd.env("BANTER_STORE__URL", url);
         }
         cmd.envs(self.env.iter().map(|(k, v)| (k, v)))
             .current_dir(&data_dir)

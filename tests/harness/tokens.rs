@@ -35,13 +35,34 @@ pub fn alg_none(real: &str) -> Result<String> {
 /// server has never seen.
 pub fn foreign_key(real: &str) -> Result<String> {
     let (header, claims) = decode_unverified(real)?;
+    sign_with_new_key(&header, &claims)
+}
+
+/// Returns `real` re-signed (EdDSA, same claims) by a freshly generated Ed25519 key under `kid`: a
+/// kid of the server's shape that no key of its set has.
+pub fn foreign_kid(real: &str, kid: &str) -> Result<String> {
+    let (mut header, claims) = decode_unverified(real)?;
+    header["kid"] = json!(kid);
+    sign_with_new_key(&header, &claims)
+}
+
+/// Returns the `kid` header of a JWT (no verification).
+pub fn kid(token: &str) -> Result<String> {
+    let (header, _) = decode_unverified(token)?;
+    header["kid"]
+        .as_str()
+        .map(str::to_owned)
+        .context("token has no kid")
+}
+
+fn sign_with_new_key(header: &Value, claims: &Value) -> Result<String> {
     let rng = SystemRandom::new();
     let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng)
         .map_err(|e| anyhow::anyhow!("ed25519 keygen: {e:?}"))?;
     let key = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref())
         .map_err(|e| anyhow::anyhow!("ed25519 key: {e:?}"))?;
     let _ = key.public_key();
-    let signing_input = format!("{}.{}", b64_json(&header), b64_json(&claims));
+    let signing_input = format!("{}.{}", b64_json(header), b64_json(claims));
     let sig = key.sign(signing_input.as_bytes());
     Ok(format!(
         "{signing_input}.{}",

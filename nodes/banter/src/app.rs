@@ -9,6 +9,7 @@
 //! │   │   ├── Directory<Rooms>  ── Room actor per active room
 //! │   │   └── Directory<Users>  ── User actor per connected user
 //! │   ├── journal: in-process writer task, or the Kafka producer
+//! │   ├── housekeeping: token purge and limiter trim; signing key refresh (rotation, pruning)
 //! │   └── front door ── one session task per WebSocket (closed with "reconnect elsewhere" on stop)
 //! ├── persister role: supervisor ── consumer loop (restarted after a panic) ── batch writer task;
 //! │                  lag refresh task
@@ -24,7 +25,7 @@ use banter_actors::delivery::NodeId;
 use banter_actors::ports::{Clock, Journal, Ports, Store, SystemClock};
 use banter_actors::room::{RoomConfig, Rooms};
 use banter_actors::user::Users;
-use banter_gateway::auth::AuthKeys;
+use banter_gateway::auth::{AuthKeys, KeyPolicy};
 use banter_gateway::state::{count_actors, door_limits, ops_router, user_config};
 use banter_gateway::{AppState, GatewayParts};
 use banter_kafka::{KafkaJournal, Persister};
@@ -120,6 +121,10 @@ impl Node {
                 banter_gateway::housekeeping::TRIM_EVERY,
                 shutdown.subscribe(),
             ));
+            tokio::spawn(banter_gateway::housekeeping::refresh_keys(
+                state.keys.clone(),
+                shutdown.subscribe(),
+            ));
             tokio::spawn(count_actors(state.clone(), shutdown.subscribe()));
             let router = banter_gateway::http::router(state.clone());
             (Some(state), Some(root), router)
@@ -201,9 +206,11 @@ async fn start_gateway(
     shutdown: &watch::Sender<bool>,
     failed: watch::Sender<Option<String>>,
 ) -> anyhow::Result<(AppState, ActorRef<RootMessage>)> {
-    let keys = AuthKeys::load_or_create(&config.data_dir)
-        .context("failed to load the token signing key")?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let policy = KeyPolicy::from_config(&config.auth).context("invalid [auth] key settings")?;
+    let keys = AuthKeys::open(store.clone(), clock.clone(), policy, &config.data_dir)
+        .await
+        .context("failed to load the token signing keys")?;
     let ports = Ports {
         store,
         journal,

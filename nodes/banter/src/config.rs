@@ -19,7 +19,8 @@ pub struct Config {
     pub node: NodeConfig,
     /// HTTP and WebSocket listener.
     pub http: HttpConfig,
-    /// Where the node keeps its files (SQLite database, signing key). Default: `./data`.
+    /// Where the node keeps its files: the SQLite database, and the signing key file of nodes from
+    /// before signing keys lived in the store (imported into an empty store). Default: `./data`.
     pub data_dir: PathBuf,
     /// System of record.
     pub store: StoreConfig,

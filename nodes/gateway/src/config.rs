@@ -123,8 +123,20 @@ impl Default for LimitsConfig {
 pub struct AuthConfig {
     /// Lifetime of an access token in seconds. Default: 900.
     pub access_ttl_secs: u64,
-    /// Lifetime of a refresh token in seconds. Default: 2592000 (30 days).
+    /// Lifetime of a refresh token in seconds. A retired signing key keeps verifying until the
+    /// longer of the two lifetimes has passed (then 3 × `key_refresh_secs`), so that no token it
+    /// signed is cut short. Default: 2592000 (30 days).
     pub refresh_ttl_secs: u64,
+    /// Seconds a token signing key signs before the next one takes over. The key set lives in the
+    /// store, shared by every node of a cluster; whichever node notices first that the next key is
+    /// due adds it, 3 × `key_refresh_secs` before it signs, so every node verifies its tokens
+    /// before the first is issued. At least 4 × `key_refresh_secs`. Every node of a cluster should
+    /// have the same `[auth]` settings. Default: 2592000 (30 days).
+    pub key_rotation_secs: u64,
+    /// Seconds between two reloads of the signing keys from the store (each node keeps them in
+    /// memory and rotates and prunes them then). A token whose key the node does not know also
+    /// makes it reload, at most once every 5 s. Default: 60.
+    pub key_refresh_secs: u64,
     /// Memory of one argon2id password hash in KiB (at least 8). Default: 19456, the OWASP figure.
     /// Applies to new hashes; stored ones keep verifying with their own parameters. Lower it only for
     /// load tests or very small machines.
@@ -144,6 +156,8 @@ impl Default for AuthConfig {
         AuthConfig {
             access_ttl_secs: 900,
             refresh_ttl_secs: 30 * 24 * 3600,
+            key_rotation_secs: 30 * 24 * 3600,
+            key_refresh_secs: 60,
             password_memory_kib: 19456,
             password_iterations: 2,
             max_concurrent_hashes: 0,

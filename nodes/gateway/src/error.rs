@@ -148,9 +148,12 @@ impl From<AuthError> for ApiError {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.code(), e.to_string())
                     .retry_after(std::time::Duration::from_secs(1))
             }
+            AuthError::KeyStore(store) => ApiError::from(store),
             AuthError::KeyIo { .. }
             | AuthError::KeyFormat { .. }
             | AuthError::KeyGeneration
+            | AuthError::NoUsableKey
+            | AuthError::KeySetting(_)
             | AuthError::Hash(_) => ApiError::internal(e),
             _ => ApiError::new(StatusCode::UNAUTHORIZED, e.code(), e.to_string()),
         }

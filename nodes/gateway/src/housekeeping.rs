@@ -1,13 +1,15 @@
-//! Periodic chores of a node, off every request path: deleting expired refresh tokens (hourly), and
+//! Periodic chores of a node, off every request path: deleting expired refresh tokens (hourly),
 //! forgetting the login limiters' state for addresses and accounts that have been quiet (every
 //! minute: their budgets are per minute, and their memory would otherwise grow with every address and
-//! username that ever tried).
+//! username that ever tried), and, in a loop of its own ([`refresh_keys`]), reloading the token
+//! signing keys from the store every `auth.key_refresh_secs`, rotating and pruning them on the way.
 
 use std::time::Duration;
 
 use tokio::sync::watch;
 use tracing::{debug, warn};
 
+use crate::auth::AuthKeys;
 use crate::state::AppState;
 
 /// How often expired refresh tokens are deleted.
@@ -60,4 +62,27 @@ fn trim_limiters(state: &AppState) {
     state.login_limits.trim();
     let (addresses, accounts) = state.login_limits.tracked();
     debug!(addresses, accounts, "login limiters trimmed");
+}
+
+/// Reloads the token signing keys every `auth.key_refresh_secs` until `shutdown` turns true,
+/// adding the next generation when it is due and deleting retired keys (see `auth`). A failed
+/// refresh leaves the node on the keys it has and is tried again at the next tick.
+pub async fn refresh_keys(keys: AuthKeys, mut shutdown: watch::Receiver<bool>) {
+    let every = keys.policy().refresh_every();
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                if let Err(e) = keys.refresh().await {
+                    warn!(error = %e, "token signing key refresh failed");
+                }
+            }
+            changed = shutdown.changed() => {
+                if changed.is_err() || *shutdown.borrow() {
+                    return;
+                }
+            }
+        }
+    }
 }

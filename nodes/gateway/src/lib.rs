@@ -4,9 +4,11 @@
 //!   deadlines;
 //! - [`http`]: the REST API with its generated OpenAPI document; [`ws`]: STOMP over WebSocket, one
 //!   session task per connection;
-//! - [`auth`]: passwords (argon2id) and tokens (EdDSA JWT, JWKS), login limits;
+//! - [`auth`]: passwords (argon2id), tokens (EdDSA JWT, JWKS) signed with the key set every node
+//!   shares through the store (rotated, refreshed in the background), login limits;
 //! - [`error`]: the one mapping from errors to HTTP and STOMP answers (typed, with stable codes);
-//! - [`state`]: [`AppState`], what handlers and sessions share; [`housekeeping`]: periodic chores;
+//! - [`state`]: [`AppState`], what handlers and sessions share; [`housekeeping`]: periodic chores
+//!   (refresh token purge, limiter trim, signing key refresh);
 //! - [`config`]: the `[http]`, `[limits]`, `[auth]` and `[ws]` sections; [`metrics`]: the names this
 //!   crate updates and the guarded `/metrics` route.
 //!

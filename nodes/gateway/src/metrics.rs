@@ -21,6 +21,16 @@ pub const ACTORS_ACTIVE: &str = "banter_actors_active";
 /// Client connections open on the node, WebSockets included (gauge).
 pub const CONNECTIONS_OPEN: &str = "banter_connections_open";
 
+/// Loads of the token signing key set from the store (counter, labels `reason`: `refresh` for the
+/// periodic one, `unknown_kid` for a token naming a kid the node did not know; `result`: `ok`,
+/// `error`).
+pub const SIGNING_KEY_LOADS: &str = "banter_signing_key_loads_total";
+
+/// Counts a load of the signing key set (see [`SIGNING_KEY_LOADS`]).
+pub fn signing_key_load(reason: &'static str, result: &'static str) {
+    metrics::counter!(SIGNING_KEY_LOADS, "reason" => reason, "result" => result).increment(1);
+}
+
 /// Counts a refusal (see [`REFUSED`]).
 pub fn refused(reason: &'static str) {
     metrics::counter!(REFUSED, "reason" => reason).increment(1);
@@ -48,6 +58,11 @@ pub fn describe_metrics() {
         REFUSED,
         Unit::Count,
         "requests and connections refused to protect the node, by reason"
+    );
+    describe_counter!(
+        SIGNING_KEY_LOADS,
+        Unit::Count,
+        "loads of the token signing key set from the store, by reason and result"
     );
     describe_counter!(
         SESSIONS_DROPPED,

@@ -3,8 +3,8 @@
 //!
 //! `contract_suite!(mod_name, fixture_future)` generates a module with one `#[tokio::test]` per case; the
 //! fixture future yields `Some(Fixture)` or `None` to skip. The cases live by theme in `contract/`:
-//! users, rooms, room and member pages, messages, refresh tokens and the
-//! longest values the rules accept.
+//! users, rooms, room and member pages, messages, refresh tokens, signing
+//! keys and the longest values the rules accept.
 //!
 //! The MySQL fixture reads `BANTER_TEST_MYSQL_URL` (a server URL without a database, as printed by
 //! `scripts/mariadb.sh start`) and gives each test its own fresh database, dropped when the test passes
@@ -23,6 +23,7 @@ mod limits;
 mod messages;
 mod room_pages;
 mod rooms;
+mod signing_keys;
 mod tokens;
 mod users;
 
@@ -30,6 +31,7 @@ pub(crate) use limits::*;
 pub(crate) use messages::*;
 pub(crate) use room_pages::*;
 pub(crate) use rooms::*;
+pub(crate) use signing_keys::*;
 pub(crate) use tokens::*;
 pub(crate) use users::*;
 
@@ -75,6 +77,10 @@ macro_rules! contract_suite {
             refresh_token_expires,
             refresh_token_races_have_one_winner,
             expired_refresh_tokens_are_purged,
+            signing_keys_round_trip,
+            signing_key_generation_is_unique,
+            signing_key_races_have_one_winner,
+            old_signing_keys_are_deleted,
             longest_accepted_fields_round_trip,
         );
     };

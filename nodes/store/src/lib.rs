@@ -18,7 +18,7 @@ use std::sync::Arc;
 use banter_actors::model::{
     ChatMessage, Member, Role, Room, RoomId, RoomKind, RoomSummary, Seq, User, UserId,
 };
-use banter_actors::ports::{Store, StoreError, StoreResult};
+use banter_actors::ports::{SigningKey, Store, StoreError, StoreResult};
 use uuid::Uuid;
 
 pub mod config;
@@ -369,6 +369,30 @@ impl TryFrom<MessageRow> for ChatMessage {
             created_at_ms: r.created_at_ms,
             nonce: r.nonce,
         })
+    }
+}
+
+/// A `signing_keys` row.
+#[derive(sqlx::FromRow)]
+struct SigningKeyRow {
+    generation: i64,
+    kid: String,
+    private_key: Vec<u8>,
+    public_key: Vec<u8>,
+    created_at_ms: i64,
+    signs_from_ms: i64,
+}
+
+impl From<SigningKeyRow> for SigningKey {
+    fn from(r: SigningKeyRow) -> Self {
+        SigningKey {
+            generation: r.generation,
+            kid: r.kid,
+            private_key: r.private_key,
+            public_key: r.public_key,
+            created_at_ms: r.created_at_ms,
+            signs_from_ms: r.signs_from_ms,
+        }
     }
 }
 

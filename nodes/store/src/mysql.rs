@@ -18,18 +18,19 @@ use async_trait::async_trait;
 use banter_actors::model::{
     ChatMessage, Member, NewUser, Role, Room, RoomId, RoomKind, RoomSummary, Seq, User, UserId,
 };
-use banter_actors::ports::{Rotation, Store, StoreError, StoreResult};
+use banter_actors::ports::{Rotation, SigningKey, Store, StoreError, StoreResult};
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
 use sqlx::{AssertSqlSafe, Connection};
 
+mod rotation;
 mod write;
 
+use rotation::{ER_LOCK_DEADLOCK, ROTATE_ATTEMPTS};
 use write::{ER_DUP_ENTRY, mysql_error_number, retry_races};
 
-use super::refresh::{Step, TokenState};
 use super::{
-    MemberRow, MessageRow, RoomRow, SummaryRow, UserRow, conflict_as, convert_all, dm_key,
-    like_prefix, map_err, redact_url, refresh, seq_from_db, seq_to_db, sql,
+    MemberRow, MessageRow, RoomRow, SigningKeyRow, SummaryRow, UserRow, conflict_as, convert_all,
+    dm_key, like_prefix, map_err, redact_url, seq_from_db, seq_to_db, sql,
 };
 
 /// Connections in the pool.
@@ -610,61 +611,42 @@ impl Store for MySqlStore {
             .map_err(map_err)?;
         Ok(done.rows_affected())
     }
-}
 
-/// How often a refresh rotation that deadlocked runs at most.
-const ROTATE_ATTEMPTS: u32 = 4;
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn signing_keys(&self) -> StoreResult<Vec<SigningKey>> {
+        let rows: Vec<SigningKeyRow> = sqlx::query_as(sql::SIGNING_KEYS)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(rows.into_iter().map(SigningKey::from).collect())
+    }
 
-/// MySQL's `ER_LOCK_DEADLOCK`.
-const ER_LOCK_DEADLOCK: u16 = 1213;
+    #[tracing::instrument(level = "debug", skip_all, fields(generation = key.generation))]
+    async fn insert_signing_key(&self, key: &SigningKey) -> StoreResult<()> {
+        sqlx::query(sql::INSERT_SIGNING_KEY)
+            .bind(key.generation)
+            .bind(&key.kid)
+            .bind(&key.private_key)
+            .bind(&key.public_key)
+            .bind(key.created_at_ms)
+            .bind(key.signs_from_ms)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| {
+                conflict_as(map_err(e), || {
+                    format!("signing key generation {} is recorded", key.generation)
+                })
+            })?;
+        Ok(())
+    }
 
-impl MySqlStore {
-    /// One attempt of [`Store::rotate_refresh_token`], in one transaction. The token's row is read
-    /// `FOR UPDATE`, so a racing rotation of the same token waits for this one's commit and then sees
-    /// it used. An error before the commit rolls everything back (the transaction is dropped), leaving
-    /// the old token valid.
-    async fn rotate_once(
-        &self,
-        jti: &str,
-        new_jti: &str,
-        new_expires_at_ms: i64,
-        now_ms: i64,
-    ) -> Result<Rotation, sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
-        let row: Option<TokenState> = sqlx::query_as(
-            "SELECT user_id, family, expires_at_ms, used_at_ms, revoked_at_ms FROM refresh_tokens \
-             WHERE jti = ? FOR UPDATE",
-        )
-        .bind(jti)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let rotation = match refresh::step(row, now_ms) {
-            Step::Refuse => return Ok(Rotation::Refused),
-            Step::RevokeChain { user, family } => {
-                sqlx::query(sql::REVOKE_REFRESH_FAMILY)
-                    .bind(now_ms)
-                    .bind(&family)
-                    .execute(&mut *tx)
-                    .await?;
-                Rotation::Reused(user)
-            }
-            Step::Rotate { user, family } => {
-                sqlx::query(sql::USE_REFRESH_TOKEN)
-                    .bind(now_ms)
-                    .bind(jti)
-                    .execute(&mut *tx)
-                    .await?;
-                sqlx::query(sql::PUT_REFRESH_TOKEN)
-                    .bind(new_jti)
-                    .bind(user.0)
-                    .bind(&family)
-                    .bind(new_expires_at_ms)
-                    .execute(&mut *tx)
-                    .await?;
-                Rotation::Rotated(user)
-            }
-        };
-        tx.commit().await?;
-        Ok(rotation)
+    #[tracing::instrument(level = "debug", skip_all, fields(generation))]
+    async fn delete_signing_keys_before(&self, generation: i64) -> StoreResult<u64> {
+        let done = sqlx::query(sql::DELETE_SIGNING_KEYS_BEFORE)
+            .bind(generation)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(done.rows_affected())
     }
 }

@@ -111,3 +111,14 @@ pub(super) const USE_REFRESH_TOKEN: &str =
 /// Revokes the tokens of a chain not revoked yet (time, family).
 pub(super) const REVOKE_REFRESH_FAMILY: &str =
     "UPDATE refresh_tokens SET revoked_at_ms = ? WHERE family = ? AND revoked_at_ms IS NULL";
+
+/// Selects every signing key, by generation.
+pub(super) const SIGNING_KEYS: &str = "SELECT generation, kid, private_key, public_key, created_at_ms, signs_from_ms \
+     FROM signing_keys ORDER BY generation";
+
+/// Inserts a signing key (generation, kid, private key, public key, creation, signing start).
+pub(super) const INSERT_SIGNING_KEY: &str = "INSERT INTO signing_keys \
+     (generation, kid, private_key, public_key, created_at_ms, signs_from_ms) VALUES (?, ?, ?, ?, ?, ?)";
+
+/// Deletes the signing keys below a generation.
+pub(super) const DELETE_SIGNING_KEYS_BEFORE: &str = "DELETE FROM signing_keys WHERE generation < ?";

@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use banter_actors::model::{
     ChatMessage, Member, NewUser, Role, Room, RoomId, RoomKind, RoomSummary, Seq, User, UserId,
 };
-use banter_actors::ports::{Rotation, Store, StoreError, StoreResult};
+use banter_actors::ports::{Rotation, SigningKey, Store, StoreError, StoreResult};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -22,8 +22,8 @@ use sqlx::{QueryBuilder, Sqlite};
 
 use super::refresh::{Step, TokenState};
 use super::{
-    MemberRow, MessageRow, RoomRow, SummaryRow, UserRow, conflict_as, convert_all, dm_key,
-    insert_chunks, like_prefix, map_err, refresh, seq_from_db, seq_to_db, sql,
+    MemberRow, MessageRow, RoomRow, SigningKeyRow, SummaryRow, UserRow, conflict_as, convert_all,
+    dm_key, insert_chunks, like_prefix, map_err, refresh, seq_from_db, seq_to_db, sql,
 };
 use crate::config::SqliteSynchronous as Synchronous;
 
@@ -562,6 +562,44 @@ impl Store for SqliteStore {
         let done = sqlx::query(sql::REVOKE_REFRESH_FAMILY)
             .bind(now_ms)
             .bind(family)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(done.rows_affected())
+    }
+
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn signing_keys(&self) -> StoreResult<Vec<SigningKey>> {
+        let rows: Vec<SigningKeyRow> = sqlx::query_as(sql::SIGNING_KEYS)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(rows.into_iter().map(SigningKey::from).collect())
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(generation = key.generation))]
+    async fn insert_signing_key(&self, key: &SigningKey) -> StoreResult<()> {
+        sqlx::query(sql::INSERT_SIGNING_KEY)
+            .bind(key.generation)
+            .bind(&key.kid)
+            .bind(&key.private_key)
+            .bind(&key.public_key)
+            .bind(key.created_at_ms)
+            .bind(key.signs_from_ms)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| {
+                conflict_as(map_err(e), || {
+                    format!("signing key generation {} is recorded", key.generation)
+                })
+            })?;
+        Ok(())
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(generation))]
+    async fn delete_signing_keys_before(&self, generation: i64) -> StoreResult<u64> {
+        let done = sqlx::query(sql::DELETE_SIGNING_KEYS_BEFORE)
+            .bind(generation)
             .execute(&self.pool)
             .await
             .map_err(map_err)?;

@@ -232,7 +232,10 @@ pub async fn refresh(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<RefreshRequest>,
 ) -> ApiResult<Json<SessionView>> {
-    let claims = state.keys.verify(&req.refresh_token, TokenType::Refresh)?;
+    let claims = state
+        .keys
+        .verify(&req.refresh_token, TokenType::Refresh)
+        .await?;
     let user = state
         .store()
         .user_by_id(claims.user_id()?)
@@ -312,7 +315,7 @@ pub async fn logout(
         (access, TokenType::Access),
     ] {
         let Some(token) = token else { continue };
-        match state.keys.verify(token, typ) {
+        match state.keys.verify(token, typ).await {
             // A refresh token names its chain; an access token issued before chains did not.
             Ok(claims) if typ == TokenType::Refresh => chains.push(claims.chain().to_owned()),
             Ok(claims) => chains.extend(claims.sid),

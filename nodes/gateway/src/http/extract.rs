@@ -165,7 +165,7 @@ impl FromRequestParts<AppState> for AuthUser {
             .ok()
             .and_then(bearer)
             .ok_or_else(|| ApiError::unauthorized("expected Authorization: Bearer <token>"))?;
-        let claims = state.keys.verify(token, TokenType::Access)?;
+        let claims = state.keys.verify(token, TokenType::Access).await?;
         Ok(AuthUser {
             id: claims.user_id()?,
             username: claims.name,

@@ -73,6 +73,7 @@ pub(super) async fn connect(state: &AppState, frame: Frame) -> Result<Connected,
     let claims = state
         .keys
         .verify(token, TokenType::Access)
+        .await
         .map_err(|e| fatal(e.to_string()))?;
     let user = claims.user_id().map_err(|e| fatal(e.to_string()))?;
     let left_ms = claims

@@ -6,7 +6,7 @@ use std::sync::atomic::AtomicUsize;
 
 use async_trait::async_trait;
 use banter_actors::model::{Member, Role, Room, RoomSummary, User};
-use banter_actors::ports::{Rotation, StoreResult};
+use banter_actors::ports::{Rotation, SigningKey, StoreResult};
 
 use super::*;
 
@@ -204,6 +204,15 @@ impl Store for PanicOnce {
     }
     async fn revoke_refresh_family(&self, family: &str, now_ms: i64) -> StoreResult<u64> {
         self.inner.revoke_refresh_family(family, now_ms).await
+    }
+    async fn signing_keys(&self) -> StoreResult<Vec<SigningKey>> {
+        self.inner.signing_keys().await
+    }
+    async fn insert_signing_key(&self, key: &SigningKey) -> StoreResult<()> {
+        self.inner.insert_signing_key(key).await
+    }
+    async fn delete_signing_keys_before(&self, generation: i64) -> StoreResult<u64> {
+        self.inner.delete_signing_keys_before(generation).await
     }
 }
 
