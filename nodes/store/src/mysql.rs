@@ -22,6 +22,7 @@ use banter_actors::ports::{Rotation, SigningKey, Store, StoreError, StoreResult}
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
 use sqlx::{AssertSqlSafe, Connection};
 
+mod migrate;
 mod rotation;
 mod write;
 
@@ -61,10 +62,7 @@ impl MySqlStore {
             .connect_with(options)
             .await
             .map_err(map_err)?;
-        sqlx::migrate!("migrations/mysql")
-            .run(&pool)
-            .await
-            .map_err(|e| map_err(e.into()))?;
+        migrate::run(&pool).await?;
         Ok(MySqlStore { pool })
     }
 
