@@ -1,0 +1,235 @@
+//! Round trips of every kind of envelope (proptest), and hostile bytes.
+
+use bytes::Bytes;
+use proptest::prelude::*;
+
+use super::*;
+use crate::v1::{
+    DropUser, Failed, FanOut, Heartbeat, Hello, MarkRead, Moved, Notify, Publish, Receipt,
+    ReplayItem, RoomEvent, RoomLost, RoomRefusal, RoomReply, SeqRange, SessionAddr, Subscribe,
+    SubscribeOk, SubscriptionLost, ToRoom, ToSession, ToUser, Typing, Unsubscribe, UserEvent,
+    envelope, room_reply, to_room, to_session, to_user,
+};
+
+fn session() -> impl Strategy<Value = SessionAddr> {
+    (any::<u32>(), any::<u64>(), any::<i64>()).prop_map(|(node, session, user_id)| SessionAddr {
+        node,
+        session,
+        user_id,
+    })
+}
+
+fn tail() -> impl Strategy<Value = Bytes> {
+    proptest::collection::vec(any::<u8>(), 0..256).prop_map(Bytes::from)
+}
+
+fn to_room_op() -> impl Strategy<Value = to_room::Op> {
+    prop_oneof![
+        (
+            proptest::option::of(".{0,16}"),
+            ".{0,64}",
+            ".{0,55}",
+            proptest::option::of("[a-z0-9]{1,64}")
+        )
+            .prop_map(|(receipt, body, traceparent, nonce)| {
+                to_room::Op::Publish(Publish {
+                    receipt,
+                    body,
+                    traceparent,
+                    nonce,
+                })
+            }),
+        proptest::option::of(any::<u64>())
+            .prop_map(|since| to_room::Op::Subscribe(Subscribe { since })),
+        Just(to_room::Op::Unsubscribe(Unsubscribe {})),
+        Just(to_room::Op::Typing(Typing {})),
+        any::<u64>().prop_map(|seq| to_room::Op::MarkRead(MarkRead { seq })),
+    ]
+}
+
+fn room_reply_result() -> impl Strategy<Value = room_reply::Result> {
+    prop_oneof![
+        (
+            proptest::option::of((any::<u64>(), any::<u64>())),
+            proptest::collection::vec((any::<u64>(), tail()), 0..4),
+            any::<u64>()
+        )
+            .prop_map(|(backfill, replay, last_seq)| {
+                room_reply::Result::Subscribed(SubscribeOk {
+                    backfill: backfill.map(|(first, last)| SeqRange { first, last }),
+                    replay: replay
+                        .into_iter()
+                        .map(|(seq, tail)| ReplayItem { seq, tail })
+                        .collect(),
+                    last_seq,
+                })
+            }),
+        ("[a-z_]{1,20}", ".{0,40}").prop_map(|(code, message)| {
+            room_reply::Result::Refused(RoomRefusal { code, message })
+        }),
+        (any::<u32>(), any::<u64>())
+            .prop_map(|(shard, epoch)| room_reply::Result::Moved(Moved { shard, epoch })),
+    ]
+}
+
+fn to_session_item() -> impl Strategy<Value = to_session::Item> {
+    prop_oneof![
+        (
+            ".{0,16}",
+            any::<u64>(),
+            proptest::collection::vec(any::<u8>(), 16)
+        )
+            .prop_map(|(receipt_id, seq, id)| to_session::Item::Receipt(Receipt {
+                receipt_id,
+                seq,
+                message_id: Bytes::from(id),
+            })),
+        (proptest::option::of(".{0,16}"), ".{0,40}").prop_map(|(receipt_id, message)| {
+            to_session::Item::Failed(Failed {
+                receipt_id,
+                message,
+            })
+        }),
+        tail().prop_map(|tail| to_session::Item::UserEvent(UserEvent { tail })),
+        any::<i64>().prop_map(|room_id| {
+            to_session::Item::SubscriptionLost(SubscriptionLost { room_id })
+        }),
+        (any::<i64>(), proptest::option::of(any::<u64>()), tail()).prop_map(
+            |(room_id, seq, tail)| to_session::Item::RoomEvent(RoomEvent { room_id, seq, tail })
+        ),
+    ]
+}
+
+fn body() -> impl Strategy<Value = envelope::Body> {
+    prop_oneof![
+        (any::<u32>(), ".{0,30}")
+            .prop_map(|(node, advertise)| envelope::Body::Hello(Hello { node, advertise })),
+        (any::<u64>(), any::<u64>()).prop_map(|(sent_ms, echo_ms)| {
+            envelope::Body::Heartbeat(Heartbeat { sent_ms, echo_ms })
+        }),
+        (
+            any::<u32>(),
+            any::<u64>(),
+            any::<i64>(),
+            session(),
+            any::<u64>(),
+            to_room_op()
+        )
+            .prop_map(|(shard, epoch, room_id, session, request_id, op)| {
+                envelope::Body::ToRoom(ToRoom {
+                    shard,
+                    epoch,
+                    room_id,
+                    session: Some(session),
+                    request_id,
+                    op: Some(op),
+                })
+            }),
+        (any::<u64>(), room_reply_result()).prop_map(|(request_id, result)| {
+            envelope::Body::RoomReply(RoomReply {
+                request_id,
+                result: Some(result),
+            })
+        }),
+        (any::<u64>(), to_session_item()).prop_map(|(session, item)| {
+            envelope::Body::ToSession(ToSession {
+                session,
+                item: Some(item),
+            })
+        }),
+        (
+            any::<i64>(),
+            proptest::option::of(any::<u64>()),
+            tail(),
+            proptest::option::of(any::<i64>()),
+            any::<u64>()
+        )
+            .prop_map(|(room_id, seq, tail, skip_user, epoch)| {
+                envelope::Body::FanOut(FanOut {
+                    room_id,
+                    seq,
+                    tail,
+                    skip_user,
+                    epoch,
+                })
+            }),
+        (any::<i64>(), any::<i64>()).prop_map(|(room_id, user_id)| {
+            envelope::Body::DropUser(DropUser { room_id, user_id })
+        }),
+        any::<i64>().prop_map(|room_id| envelope::Body::RoomLost(RoomLost { room_id })),
+        (
+            any::<u32>(),
+            any::<u64>(),
+            any::<i64>(),
+            prop_oneof![
+                session().prop_map(to_user::Op::Attach),
+                session().prop_map(to_user::Op::Detach),
+                ("[a-z.]{1,20}", tail())
+                    .prop_map(|(event, body)| to_user::Op::Notify(Notify { event, body })),
+            ]
+        )
+            .prop_map(|(shard, epoch, user_id, op)| {
+                envelope::Body::ToUser(ToUser {
+                    shard,
+                    epoch,
+                    user_id,
+                    op: Some(op),
+                })
+            }),
+    ]
+}
+
+proptest! {
+    #[test]
+    fn every_envelope_round_trips(from_node in any::<u32>(), body in body()) {
+        let e = Envelope { from_node, body: Some(body) };
+        let bytes = encode_envelope(&e);
+        let back = decode_envelope(&bytes, MAX_ENVELOPE_BYTES).expect("decodes");
+        prop_assert_eq!(back, e);
+    }
+
+    #[test]
+    fn any_bytes_decode_or_fail_without_panicking(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+        let _ = decode_envelope(&bytes, MAX_ENVELOPE_BYTES);
+    }
+
+    #[test]
+    fn truncated_envelopes_fail_or_decode_a_prefix(body in body(), cut in any::<prop::sample::Index>()) {
+        let bytes = encode_envelope(&Envelope { from_node: 7, body: Some(body) });
+        let cut = cut.index(bytes.len().max(1));
+        let _ = decode_envelope(&bytes[..cut], MAX_ENVELOPE_BYTES);
+    }
+}
+
+#[test]
+fn oversized_and_empty_envelopes_are_refused() {
+    let big = Envelope {
+        from_node: 1,
+        body: Some(envelope::Body::FanOut(FanOut {
+            room_id: 1,
+            seq: Some(1),
+            tail: Bytes::from(vec![b'x'; 2048]),
+            skip_user: None,
+            epoch: 1,
+        })),
+    };
+    let bytes = encode_envelope(&big);
+    assert!(matches!(
+        decode_envelope(&bytes, 1024),
+        Err(EnvelopeError::TooLarge(_, 1024))
+    ));
+    assert!(decode_envelope(&bytes, MAX_ENVELOPE_BYTES).is_ok());
+    let empty = encode_envelope(&Envelope {
+        from_node: 1,
+        body: None,
+    });
+    assert!(matches!(
+        decode_envelope(&empty, MAX_ENVELOPE_BYTES),
+        Err(EnvelopeError::Empty)
+    ));
+    // A length prefix claiming far more than the buffer holds.
+    assert!(matches!(
+        decode_envelope(&[0x3a, 0xff, 0xff, 0xff, 0x7f, 1], MAX_ENVELOPE_BYTES),
+        Err(EnvelopeError::Decode(_))
+    ));
+}
