@@ -2,10 +2,13 @@
 //!
 //! Layout:
 //! - [`model`]: ids and records; [`rules`]: validation of what users type;
-//! - [`ports`]: the traits for the store, the journal and the clock (adapters live in `banter-node`);
+//! - [`ports`]: the traits for the store, the journal and the clock (adapters live in `banter-store`,
+//!   `banter-kafka`);
 //! - [`directory`]: get-or-spawn, routing, lazy restart and safe passivation of entity actors;
 //! - [`room`]: the room actor, single writer of a room; [`user`]: the user actor;
-//! - [`delivery`]: what actors hand to the light per-connection sessions; [`encode`]: frames built once.
+//! - [`delivery`]: what actors hand to the light per-connection sessions, here or on another node
+//!   ([`delivery::SessionRef`]); [`hub`]: where events from rooms of other nodes land on this one;
+//!   [`encode`]: frames built once.
 //!
 //! Supervision tree on a node: a `Directory<Rooms>` supervises every room actor and a `Directory<Users>`
 //! every user actor (both spawned by the node's root). A crashed room is forgotten by its directory and
@@ -16,6 +19,7 @@
 pub mod delivery;
 pub mod directory;
 pub mod encode;
+pub mod hub;
 pub mod model;
 pub mod ports;
 pub mod room;

@@ -181,3 +181,95 @@ async fn nodes_learn_when_subscriptions_end() {
     assert_eq!(two.take(), [Call::FanOut(Some(1), None), Call::RoomLost]);
     assert!(three.take().is_empty() && four.take().is_empty());
 }
+
+/// A link that delivers straight into another node's hub: the room actor and the receiving side
+/// together, without a transport.
+#[derive(Debug)]
+struct Loopback {
+    node: NodeId,
+    hub: Arc<crate::hub::Hub>,
+}
+
+impl PeerOutbox for Loopback {
+    fn node(&self) -> NodeId {
+        self.node
+    }
+
+    fn offer(&self, session: SessionId, item: Outbound) -> bool {
+        self.hub.offer(session, item)
+    }
+
+    fn fan_out(&self, room: RoomId, seq: Option<Seq>, tail: Bytes, skip: Option<UserId>) -> bool {
+        self.hub.fan_out(room, seq, &tail, skip);
+        true
+    }
+
+    fn drop_user(&self, room: RoomId, user: UserId) {
+        self.hub.drop_user(room, user);
+    }
+
+    fn room_lost(&self, room: RoomId) {
+        self.hub.room_lost(room);
+    }
+}
+
+#[tokio::test]
+async fn sessions_of_another_node_chat_through_its_hub() {
+    let f = start(AppendMode::Complete, config()).await;
+    let hub = Arc::new(crate::hub::Hub::new());
+    let link: Arc<dyn PeerOutbox> = Arc::new(Loopback {
+        node: NodeId(2),
+        hub: hub.clone(),
+    });
+    // Bob and carol on node 2: registered and subscribed there, known to the room as node 2's.
+    let mut inboxes = Vec::new();
+    for (local, user) in [(1, BOB), (2, CAROL)] {
+        let (h, inbox) = SessionHandle::new(SessionId::new(NodeId(2), local), user, 64);
+        hub.register(h.clone());
+        hub.subscribe(ROOM, h);
+        subscribe_ref(
+            &f.room,
+            SessionRef::Remote(RemoteSession {
+                id: SessionId::new(NodeId(2), local),
+                user,
+                peer: link.clone(),
+            }),
+        )
+        .await;
+        inboxes.push(inbox);
+    }
+    // Bob sends from node 2; alice, local to the room, sees it too.
+    let (alice, mut alice_in) = session(1, ALICE);
+    subscribe(&f.room, &alice, None).await.expect("subscribes");
+    let bob = SessionRef::Remote(RemoteSession {
+        id: SessionId::new(NodeId(2), 1),
+        user: BOB,
+        peer: link.clone(),
+    });
+    f.room
+        .cast(RoomMessage::Publish {
+            session: bob,
+            receipt: Some("b1".into()),
+            body: "from node 2".into(),
+            trace: crate::trace::TraceParent::new_root(),
+            nonce: None,
+        })
+        .expect("room runs");
+    assert_eq!(receipt(&mut inboxes[0]).await.1, 1);
+    assert_eq!(event(&mut inboxes[0]).await.0, Some(1));
+    assert_eq!(event(&mut inboxes[1]).await.0, Some(1));
+    assert_eq!(event(&mut alice_in).await.0, Some(1));
+
+    // The room crashes: both sessions of node 2 learn it from their hub.
+    f.room.kill();
+    tokio::time::timeout(WAIT, f.room.wait(None))
+        .await
+        .expect("room stops")
+        .expect("wait");
+    for inbox in &mut inboxes {
+        match next(inbox).await {
+            Outbound::SubscriptionLost { room_id } => assert_eq!(room_id, ROOM),
+            other => panic!("expected the lost room, got {other:?}"),
+        }
+    }
+}
