@@ -19,10 +19,13 @@ use crate::model::{RoomId, Seq, UserId};
 
 const SHARDS: usize = 16;
 
+/// One shard of a sharded map.
+type Shard<K, V> = Mutex<HashMap<K, V>>;
+
 /// Sessions of this node, by id and by the remote rooms they subscribed to.
 pub struct Hub {
-    sessions: Box<[Mutex<HashMap<SessionId, SessionHandle>>]>,
-    rooms: Box<[Mutex<HashMap<RoomId, Vec<SessionHandle>>>]>,
+    sessions: Box<[Shard<SessionId, SessionHandle>]>,
+    rooms: Box<[Shard<RoomId, Vec<SessionHandle>>]>,
     hasher: std::collections::hash_map::RandomState,
 }
 
