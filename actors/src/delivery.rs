@@ -65,7 +65,7 @@ impl std::fmt::Display for SessionId {
 }
 
 /// One item for a session to write.
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outbound {
     /// An event of a room the session subscribed to: the MESSAGE frame after its `subscription` line.
     /// `seq` is set for chat messages (the session tracks it for resume), `None` for typing and read events.

@@ -8,7 +8,7 @@
 //! - [`room`]: the room actor, single writer of a room; [`user`]: the user actor;
 //! - [`delivery`]: what actors hand to the light per-connection sessions, here or on another node
 //!   ([`delivery::SessionRef`]); [`hub`]: where events from rooms of other nodes land on this one;
-//!   [`encode`]: frames built once.
+//!   [`encode`]: frames built once; [`wire`]: their `banter.v1` form between nodes.
 //!
 //! Supervision tree on a node: a `Directory<Rooms>` supervises every room actor and a `Directory<Users>`
 //! every user actor (both spawned by the node's root). A crashed room is forgotten by its directory and
@@ -28,3 +28,4 @@ pub mod rules;
 mod testing;
 pub mod trace;
 pub mod user;
+pub mod wire;

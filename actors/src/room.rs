@@ -80,7 +80,7 @@ pub enum RoomError {
 }
 
 /// What a subscriber gets back: the messages it missed, then it is live.
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubscribeOk {
     /// Seqs (inclusive range) to read from the store before `replay`: older than the ring.
     pub backfill: Option<(Seq, Seq)>,
