@@ -101,7 +101,7 @@ pub struct Window {
 }
 
 /// What a room answers to [`RoomMessage::GetRecent`].
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Recent {
     /// Highest acknowledged seq.
     pub acked_seq: Seq,

@@ -9,8 +9,9 @@ use banter_proto::v1;
 use bytes::Bytes;
 
 use crate::delivery::{NodeId, Outbound, SessionId};
+use crate::model::ChatMessage;
 use crate::model::{RoomId, UserId};
-use crate::room::{RoomError, SubscribeOk};
+use crate::room::{Recent, RoomError, SubscribeOk, Window};
 
 /// Why an envelope part does not make an actors' message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -126,6 +127,51 @@ impl TryFrom<v1::SubscribeOk> for SubscribeOk {
             backfill,
             replay,
             last_seq: ok.last_seq,
+        })
+    }
+}
+
+impl From<Recent> for v1::Recent {
+    fn from(r: Recent) -> Self {
+        v1::Recent {
+            acked_seq: r.acked_seq,
+            window: r.window.map(|w| v1::Window {
+                from: w.from,
+                messages: w.messages.iter().map(ChatMessage::to_proto).collect(),
+            }),
+        }
+    }
+}
+
+impl TryFrom<v1::Recent> for Recent {
+    type Error = WireError;
+
+    fn try_from(r: v1::Recent) -> Result<Self, WireError> {
+        let window = match r.window {
+            None => None,
+            Some(w) => {
+                let messages = w
+                    .messages
+                    .into_iter()
+                    .map(ChatMessage::from_proto)
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|_| WireError::Invalid("message id"))?;
+                let newest_first = messages.windows(2).all(|p| p[0].seq > p[1].seq);
+                let in_range = messages
+                    .iter()
+                    .all(|m| m.seq > w.from && m.seq <= r.acked_seq);
+                if !newest_first || !in_range {
+                    return Err(WireError::Invalid("window seqs"));
+                }
+                Some(Window {
+                    from: w.from,
+                    messages,
+                })
+            }
+        };
+        Ok(Recent {
+            acked_seq: r.acked_seq,
+            window,
         })
     }
 }

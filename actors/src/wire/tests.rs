@@ -3,6 +3,8 @@
 use proptest::prelude::*;
 
 use super::*;
+use crate::model::ChatMessage;
+use crate::room::{Recent, Window};
 
 fn tail() -> impl Strategy<Value = Bytes> {
     proptest::collection::vec(any::<u8>(), 0..64).prop_map(Bytes::from)
@@ -63,6 +65,36 @@ proptest! {
         let back = from_session_addr(Some(session_addr(id, UserId(user))));
         prop_assert_eq!(back, Ok((id, UserId(user))));
     }
+}
+
+#[test]
+fn recent_windows_round_trip_and_bad_ones_are_refused() {
+    let msg = |seq| ChatMessage {
+        room_id: RoomId(1),
+        seq,
+        message_id: uuid::Uuid::now_v7(),
+        sender_id: UserId(2),
+        body: format!("m{seq}"),
+        created_at_ms: 5,
+        nonce: None,
+    };
+    let recent = Recent {
+        acked_seq: 9,
+        window: Some(Window {
+            from: 6,
+            messages: vec![msg(9), msg(8), msg(7)],
+        }),
+    };
+    let wire = v1::Recent::from(recent.clone());
+    assert_eq!(Recent::try_from(wire.clone()), Ok(recent));
+    let mut oldest_first = wire.clone();
+    if let Some(w) = oldest_first.window.as_mut() {
+        w.messages.reverse();
+    }
+    assert!(Recent::try_from(oldest_first).is_err());
+    let mut beyond = wire;
+    beyond.acked_seq = 8;
+    assert!(Recent::try_from(beyond).is_err());
 }
 
 #[test]

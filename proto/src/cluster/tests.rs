@@ -5,10 +5,11 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::v1::{
-    DropUser, Failed, FanOut, Heartbeat, Hello, MarkRead, Moved, Notify, Publish, Receipt,
-    ReplayItem, RoomEvent, RoomLost, RoomRefusal, RoomReply, SeqRange, SessionAddr, Subscribe,
-    SubscribeOk, SubscriptionLost, ToRoom, ToSession, ToUser, Typing, Unsubscribe, UserEvent,
-    envelope, room_reply, to_room, to_session, to_user,
+    ChatMessage, DropUser, Failed, FanOut, GetRecent, Heartbeat, Hello, MarkRead, MemberJoined,
+    MemberLeft, Moved, Notify, Publish, Receipt, Recent, ReplayItem, RoomEvent, RoomLost,
+    RoomRefusal, RoomReply, SeqRange, SessionAddr, Subscribe, SubscribeOk, SubscriptionLost,
+    ToRoom, ToSession, ToUser, Typing, Unsubscribe, UserEvent, Window, envelope, room_reply,
+    to_room, to_session, to_user,
 };
 
 fn session() -> impl Strategy<Value = SessionAddr> {
@@ -21,6 +22,31 @@ fn session() -> impl Strategy<Value = SessionAddr> {
 
 fn tail() -> impl Strategy<Value = Bytes> {
     proptest::collection::vec(any::<u8>(), 0..256).prop_map(Bytes::from)
+}
+
+fn message() -> impl Strategy<Value = ChatMessage> {
+    (
+        any::<i64>(),
+        any::<u64>(),
+        any::<u128>(),
+        any::<i64>(),
+        ".{0,40}",
+        any::<i64>(),
+        any::<u64>(),
+        proptest::option::of("[a-z0-9]{1,64}"),
+    )
+        .prop_map(
+            |(room_id, seq, id, sender_id, body, created_at_ms, epoch, nonce)| ChatMessage {
+                room_id,
+                seq,
+                message_id: Bytes::copy_from_slice(&id.to_be_bytes()),
+                sender_id,
+                body,
+                created_at_ms,
+                epoch,
+                nonce,
+            },
+        )
 }
 
 fn to_room_op() -> impl Strategy<Value = to_room::Op> {
@@ -44,6 +70,20 @@ fn to_room_op() -> impl Strategy<Value = to_room::Op> {
         Just(to_room::Op::Unsubscribe(Unsubscribe {})),
         Just(to_room::Op::Typing(Typing {})),
         any::<u64>().prop_map(|seq| to_room::Op::MarkRead(MarkRead { seq })),
+        (
+            any::<u64>(),
+            proptest::option::of(any::<u64>()),
+            any::<u32>()
+        )
+            .prop_map(|(after, before, limit)| to_room::Op::GetRecent(GetRecent {
+                after,
+                before,
+                limit
+            })),
+        (any::<i64>(), ".{0,20}").prop_map(|(user_id, username)| {
+            to_room::Op::MemberJoined(MemberJoined { user_id, username })
+        }),
+        any::<i64>().prop_map(|user_id| to_room::Op::MemberLeft(MemberLeft { user_id })),
     ]
 }
 
@@ -69,6 +109,16 @@ fn room_reply_result() -> impl Strategy<Value = room_reply::Result> {
         }),
         (any::<u32>(), any::<u64>())
             .prop_map(|(shard, epoch)| room_reply::Result::Moved(Moved { shard, epoch })),
+        (
+            any::<u64>(),
+            proptest::option::of((any::<u64>(), proptest::collection::vec(message(), 0..3)))
+        )
+            .prop_map(|(acked_seq, window)| {
+                room_reply::Result::Recent(Recent {
+                    acked_seq,
+                    window: window.map(|(from, messages)| Window { from, messages }),
+                })
+            }),
     ]
 }
 
