@@ -5,7 +5,8 @@
 //! - [`ports`]: the traits for the store, the journal and the clock (adapters live in `banter-node`);
 //! - [`directory`]: get-or-spawn, routing, lazy restart and safe passivation of entity actors;
 //! - [`room`]: the room actor, single writer of a room; [`user`]: the user actor;
-//! - [`delivery`]: what actors hand to the light per-connection sessions; [`encode`]: frames built once.
+//! - [`delivery`]: what actors hand to the light per-connection sessions; [`encode`]: frames built once;
+//! - `messages`: the (local-only) `ractor::Message` impls of the actors' messages.
 //!
 //! Supervision tree on a node: a `Directory<Rooms>` supervises every room actor and a `Directory<Users>`
 //! every user actor (both spawned by the node's root). A crashed room is forgotten by its directory and
@@ -16,6 +17,7 @@
 pub mod delivery;
 pub mod directory;
 pub mod encode;
+mod messages;
 pub mod model;
 pub mod ports;
 pub mod room;
