@@ -38,7 +38,7 @@ pub trait Entity: Send + Sync + 'static {
     /// Key of one entity (room id, user id).
     type Key: Copy + Eq + Hash + Debug + Send + Sync + 'static;
     /// Message type of the entity's actor.
-    type Msg: Send + 'static;
+    type Msg: ractor::Message;
 
     /// Spawns the actor of `key`, linked to `supervisor`; resolves once it is ready to serve.
     fn spawn(

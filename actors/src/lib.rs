@@ -8,7 +8,8 @@
 //! - [`room`]: the room actor, single writer of a room; [`user`]: the user actor;
 //! - [`delivery`]: what actors hand to the light per-connection sessions, here or on another node
 //!   ([`delivery::SessionRef`]); [`hub`]: where events from rooms of other nodes land on this one;
-//!   [`encode`]: frames built once; [`wire`]: their `banter.v1` form between nodes.
+//!   [`encode`]: frames built once; [`wire`]: their `banter.v1` form between nodes;
+//! - `messages`: the (local-only) `ractor::Message` impls of the actors' messages.
 //!
 //! Supervision tree on a node: a `Directory<Rooms>` supervises every room actor and a `Directory<Users>`
 //! every user actor (both spawned by the node's root). A crashed room is forgotten by its directory and
@@ -20,6 +21,7 @@ pub mod delivery;
 pub mod directory;
 pub mod encode;
 pub mod hub;
+mod messages;
 pub mod model;
 pub mod ports;
 pub mod room;

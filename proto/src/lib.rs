@@ -1,7 +1,8 @@
 //! Wire formats of Banter.
 //!
 //! - [`v1`]: protobuf records (prost, generated from `protos/banter/v1/`) for what goes into the journal
-//!   and, in later stages, what crosses nodes. Decoding bytes from a peer returns an error, never panics.
+//!   (`ChatMessage`) and what crosses nodes (`Envelope`, carried by `banter-cluster`'s router). Decoding
+//!   bytes from a peer returns an error, never panics.
 //! - [`cluster`]: decoding envelopes between nodes (`banter.v1.Envelope`) with a size limit.
 //! - [`stomp`]: the STOMP 1.2 frame codec spoken to clients over WebSocket, with hard size limits.
 

@@ -58,6 +58,9 @@ pub enum RootMessage {
     Shutdown(ractor::RpcReplyPort<()>),
 }
 
+// Local only, like every actor message but the cluster router's (see `banter_actors`' `messages`).
+impl ractor::Message for RootMessage {}
+
 impl Actor for Root {
     type Msg = RootMessage;
     type State = RootState;
