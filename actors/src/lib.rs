@@ -10,6 +10,7 @@
 //!   ([`delivery::SessionRef`]); [`hub`]: where events from rooms of other nodes land on this one;
 //!   [`encode`]: frames built once; [`wire`]: their `banter.v1` form between nodes;
 //! - `messages`: the (local-only) `ractor::Message` impls of the actors' messages.
+//! - [`shard`]: placement arithmetic for a cluster (entity → shard, shard → preferred nodes).
 //!
 //! Supervision tree on a node: a `Directory<Rooms>` supervises every room actor and a `Directory<Users>`
 //! every user actor (both spawned by the node's root). A crashed room is forgotten by its directory and
@@ -26,6 +27,7 @@ pub mod model;
 pub mod ports;
 pub mod room;
 pub mod rules;
+pub mod shard;
 #[cfg(test)]
 mod testing;
 pub mod trace;
