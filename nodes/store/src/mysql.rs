@@ -22,6 +22,7 @@ use banter_actors::ports::{Rotation, SigningKey, Store, StoreError, StoreResult}
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
 use sqlx::{AssertSqlSafe, Connection};
 
+mod dm;
 mod migrate;
 mod rotation;
 mod write;
@@ -110,74 +111,6 @@ impl MySqlStore {
     /// Returns the connection pool.
     pub fn pool(&self) -> &MySqlPool {
         &self.pool
-    }
-
-    async fn insert_member(
-        conn: &mut sqlx::MySqlConnection,
-        room: i64,
-        user: UserId,
-        role: Role,
-        now_ms: i64,
-    ) -> Result<(), sqlx::Error> {
-        sqlx::query(
-            "INSERT INTO room_members (room_id, user_id, role, joined_at_ms) VALUES (?, ?, ?, ?)",
-        )
-        .bind(room)
-        .bind(user.0)
-        .bind(role.as_str())
-        .bind(now_ms)
-        .execute(conn)
-        .await
-        .map(|_| ())
-    }
-
-    async fn dm_room_by_key(&self, key: &str) -> StoreResult<Option<Room>> {
-        let row: Option<RoomRow> = sqlx::query_as(sql::ROOM_BY_DM_KEY)
-            .bind(key)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(map_err)?;
-        row.map(Room::try_from).transpose()
-    }
-
-    /// One attempt of [`Store::dm_room`]: `Ok(None)` when another caller created the room meanwhile.
-    async fn create_dm_room(
-        &self,
-        key: &str,
-        a: UserId,
-        b: UserId,
-        now_ms: i64,
-    ) -> Result<Option<Room>, sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
-        // A racing insert of the same key waits for our commit, then fails with a duplicate key.
-        let done = match sqlx::query(
-            "INSERT INTO rooms (kind, name, created_by, dm_key, created_at_ms) \
-             VALUES ('dm', '', ?, ?, ?)",
-        )
-        .bind(a.0)
-        .bind(key)
-        .bind(now_ms)
-        .execute(&mut *tx)
-        .await
-        {
-            Ok(done) => done,
-            Err(e) if mysql_error_number(&e) == Some(ER_DUP_ENTRY) => return Ok(None),
-            Err(e) => return Err(e),
-        };
-        let id = i64::try_from(done.last_insert_id())
-            .map_err(|_| sqlx::Error::Protocol("room id out of range".into()))?;
-        Self::insert_member(&mut tx, id, a, Role::Member, now_ms).await?;
-        if a != b {
-            Self::insert_member(&mut tx, id, b, Role::Member, now_ms).await?;
-        }
-        tx.commit().await?;
-        Ok(Some(Room {
-            id: RoomId(id),
-            kind: RoomKind::Dm,
-            name: String::new(),
-            created_by: a,
-            created_at_ms: now_ms,
-        }))
     }
 }
 
