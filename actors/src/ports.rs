@@ -5,13 +5,16 @@
 //! fake in unit tests and the embedded default and the full stack share one actor code.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use futures::future::BoxFuture;
 
+use crate::delivery::NodeId;
 use crate::model::{
     ChatMessage, Member, NewUser, Role, Room, RoomId, RoomKind, RoomSummary, Seq, User, UserId,
 };
+use crate::shard::{Epoch, ShardId};
 use crate::trace::TraceParent;
 
 /// Error of a store operation.
@@ -34,7 +37,8 @@ pub enum StoreError {
 /// Result of a store operation.
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// The system of record: users, rooms, members, messages, refresh tokens and the token signing keys.
+/// The system of record: users, rooms, members, messages, refresh tokens, the token signing keys, and
+/// the cluster's nodes and shard leases.
 ///
 /// One contract test suite (`store::contract_suite!` in `banter-node`) runs against every implementation.
 /// Writes naming a missing room or user fail with [`StoreError::NotFound`]; DM rooms come only from
@@ -174,6 +178,117 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes the signing keys with a generation below `generation` (keys past their verify
     /// window); returns how many were deleted.
     async fn delete_signing_keys_before(&self, generation: i64) -> StoreResult<u64>;
+
+    // Cluster placement (ARCHITECTURE.md section 5).
+    //
+    // Every time below is the database's clock, read by the statement itself (MySQL: the server's UTC
+    // time; SQLite: its own clock on the one machine); callers pass durations, never instants. A
+    // lease's expiry is then judged by one clock, whatever the nodes' clocks say: nodes whose clocks
+    // disagree by seconds still agree on who holds a shard. A node cannot read that clock without a
+    // round trip, so it keeps its own deadline on its monotonic clock (when it *sent* the renewal, plus
+    // the ttl, minus a margin), which ends before the database's expiry however long the statement
+    // took, and stops serving the shard then. A step of the database's clock (NTP) shifts every expiry
+    // at once; what guards correctness then is the epoch: a taker's epoch is higher, and readers
+    // ignore records of a lower one.
+
+    /// Records a new incarnation of a node that others reach at `advertise`, and returns its id: a
+    /// restarted process gets a new one, and ids are never given out twice (also after
+    /// [`Store::delete_dead_nodes`]). [`StoreError::Other`] when `advertise` is empty or longer than
+    /// [`MAX_ADVERTISE_LEN`] bytes.
+    async fn register_node(&self, advertise: &str) -> StoreResult<NodeId>;
+    /// Records that `node` is alive now; [`StoreError::NotFound`] when its row was deleted (it was
+    /// presumed dead: it must stop serving and register again).
+    async fn node_heartbeat(&self, node: NodeId) -> StoreResult<()>;
+    /// Returns the nodes that heartbeated (or registered) at most `within` ago, by id.
+    async fn live_nodes(&self, within: Duration) -> StoreResult<Vec<LiveNode>>;
+    /// Deletes the nodes whose last heartbeat is more than `dead_for` ago; returns how many. Their
+    /// leases stay (expired, or expiring): a lease names an owner by id only.
+    async fn delete_dead_nodes(&self, dead_for: Duration) -> StoreResult<u64>;
+
+    /// Makes sure the lease rows of shards `0..count` exist, free (no owner, epoch 0) when created.
+    /// Idempotent, and safe when nodes call it at once. Rows are only ever added to an empty table:
+    /// [`StoreError::Conflict`] when it holds another number of shards, since nodes configured with
+    /// different shard counts would place one entity on two nodes. [`StoreError::Other`] when `count`
+    /// is 0 or above [`MAX_SHARDS`](crate::shard::MAX_SHARDS).
+    async fn ensure_shards(&self, count: u32) -> StoreResult<()>;
+    /// Returns every shard's lease, by shard: the placement view.
+    async fn leases(&self) -> StoreResult<Vec<Lease>>;
+    /// Takes `shard` for `node` for `ttl` by compare-and-set, and returns its new epoch (the old one
+    /// plus 1), or `None` when the shard is held: it succeeds only when the shard has no owner (never
+    /// taken, or released) or its lease has been expired for at least `expired_for` (the journal's
+    /// delivery timeout: a zombie owner's appends in flight have failed by then, before the taker
+    /// reads the tail). Of racing takers at most one succeeds. [`StoreError::NotFound`] when the shard
+    /// has no row (see [`Store::ensure_shards`]).
+    async fn take_lease(
+        &self,
+        shard: ShardId,
+        node: NodeId,
+        ttl: Duration,
+        expired_for: Duration,
+    ) -> StoreResult<Option<Epoch>>;
+    /// Extends the leases `node` holds, to now + `ttl`; returns the shards renewed, in shard order.
+    /// A lease renews only while it is still `node`'s at that epoch and not expired: one that
+    /// expired is lost even when nobody took it, and must be taken again (with a new epoch), since the
+    /// node's own deadline ended before it.
+    async fn renew_leases(
+        &self,
+        node: NodeId,
+        leases: &[(ShardId, Epoch)],
+        ttl: Duration,
+    ) -> StoreResult<Vec<ShardId>>;
+    /// Hands leases back (after the node drained them): each that is still `node`'s at that epoch
+    /// loses its owner and expires now, so a taker need not wait; the epoch stays, and the next taker
+    /// raises it. Returns how many were released.
+    async fn release_leases(&self, node: NodeId, leases: &[(ShardId, Epoch)]) -> StoreResult<u64>;
+}
+
+/// The longest advertised address a node may register, in bytes.
+pub const MAX_ADVERTISE_LEN: usize = 255;
+
+/// A node of the cluster as [`Store::live_nodes`] lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LiveNode {
+    /// The incarnation.
+    pub id: NodeId,
+    /// Where its peers reach it.
+    pub advertise: String,
+    /// When it registered, milliseconds since the Unix epoch on the database's clock.
+    pub started_at_ms: i64,
+    /// How long ago its last heartbeat was, on the database's clock.
+    pub heartbeat_age: Duration,
+}
+
+/// A shard's lease as [`Store::leases`] reads it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lease {
+    /// The shard.
+    pub shard: ShardId,
+    /// The node that took it last, `None` when never taken or released. An owner whose lease has
+    /// expired no longer holds it.
+    pub owner: Option<NodeId>,
+    /// The epoch of the last take (0 when never taken).
+    pub epoch: Epoch,
+    /// When the lease expires (or expired), milliseconds since the Unix epoch on the database's clock.
+    pub expires_at_ms: i64,
+    /// `expires_at_ms` less the database's time of the read: negative when expired that long ago.
+    pub remaining_ms: i64,
+}
+
+impl Lease {
+    /// The node holding the shard at the time of the read: its owner, while the lease runs.
+    pub fn holder(&self) -> Option<NodeId> {
+        self.owner.filter(|_| self.remaining_ms > 0)
+    }
+
+    /// How long after the read [`Store::take_lease`] with `expired_for` can succeed: zero for a shard
+    /// without owner or one expired long enough.
+    pub fn takeable_in(&self, expired_for: Duration) -> Duration {
+        if self.owner.is_none() {
+            return Duration::ZERO;
+        }
+        let wait = i128::from(self.remaining_ms) + expired_for.as_millis() as i128;
+        Duration::from_millis(u64::try_from(wait.max(0)).unwrap_or(u64::MAX))
+    }
 }
 
 /// A token signing key as the store keeps it. Generations are unique and grow with each rotation;

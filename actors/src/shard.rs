@@ -26,6 +26,9 @@ use crate::delivery::NodeId;
 /// steps of 1/256), few enough that a node renews all of its leases in one statement.
 pub const DEFAULT_SHARDS: u32 = 256;
 
+/// Most shards a cluster may have: each is a lease row every node reads.
+pub const MAX_SHARDS: u32 = 1 << 16;
+
 /// A virtual shard: `0..S`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ShardId(pub u32);

@@ -18,12 +18,16 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, Message, RpcReplyPort};
 use tokio::sync::{mpsc, watch};
 use uuid::Uuid;
 
+use crate::delivery::NodeId;
 use crate::delivery::{Outbound, SessionInbox};
 use crate::directory::{DirectoryMessage, Entity};
 use crate::model::{
     ChatMessage, Member, NewUser, Role, Room, RoomId, RoomKind, RoomSummary, Seq, User, UserId,
 };
-use crate::ports::{Clock, Ports, Rotation, SigningKey, Store, StoreError, StoreResult};
+use crate::ports::{
+    Clock, Lease, LiveNode, Ports, Rotation, SigningKey, Store, StoreError, StoreResult,
+};
+use crate::shard::{Epoch, ShardId};
 
 mod journal;
 
@@ -408,6 +412,57 @@ impl Store for FakeStore {
     }
 
     async fn delete_signing_keys_before(&self, _generation: i64) -> StoreResult<u64> {
+        unused()
+    }
+
+    async fn register_node(&self, _advertise: &str) -> StoreResult<NodeId> {
+        unused()
+    }
+
+    async fn node_heartbeat(&self, _node: NodeId) -> StoreResult<()> {
+        unused()
+    }
+
+    async fn live_nodes(&self, _within: Duration) -> StoreResult<Vec<LiveNode>> {
+        unused()
+    }
+
+    async fn delete_dead_nodes(&self, _dead_for: Duration) -> StoreResult<u64> {
+        unused()
+    }
+
+    async fn ensure_shards(&self, _count: u32) -> StoreResult<()> {
+        unused()
+    }
+
+    async fn leases(&self) -> StoreResult<Vec<Lease>> {
+        unused()
+    }
+
+    async fn take_lease(
+        &self,
+        _shard: ShardId,
+        _node: NodeId,
+        _ttl: Duration,
+        _expired_for: Duration,
+    ) -> StoreResult<Option<Epoch>> {
+        unused()
+    }
+
+    async fn renew_leases(
+        &self,
+        _node: NodeId,
+        _leases: &[(ShardId, Epoch)],
+        _ttl: Duration,
+    ) -> StoreResult<Vec<ShardId>> {
+        unused()
+    }
+
+    async fn release_leases(
+        &self,
+        _node: NodeId,
+        _leases: &[(ShardId, Epoch)],
+    ) -> StoreResult<u64> {
         unused()
     }
 }

@@ -4,7 +4,7 @@
 //! `contract_suite!(mod_name, fixture_future)` generates a module with one `#[tokio::test]` per case; the
 //! fixture future yields `Some(Fixture)` or `None` to skip. The cases live by theme in `contract/`:
 //! users, rooms, room and member pages, messages, refresh tokens, signing
-//! keys and the longest values the rules accept.
+//! keys, the longest values the rules accept, and cluster nodes and shard leases.
 //!
 //! The MySQL fixture reads `BANTER_TEST_MYSQL_URL` (a server URL without a database, as printed by
 //! `scripts/mariadb.sh start`) and gives each test its own fresh database, dropped when the test passes
@@ -19,6 +19,7 @@ use uuid::Uuid;
 
 use super::{MySqlStore, SqliteStore};
 
+mod leases;
 mod limits;
 mod messages;
 mod room_pages;
@@ -27,6 +28,7 @@ mod signing_keys;
 mod tokens;
 mod users;
 
+pub(crate) use leases::*;
 pub(crate) use limits::*;
 pub(crate) use messages::*;
 pub(crate) use room_pages::*;
@@ -82,6 +84,17 @@ macro_rules! contract_suite {
             signing_key_races_have_one_winner,
             old_signing_keys_are_deleted,
             longest_accepted_fields_round_trip,
+            cluster_nodes_register_with_increasing_ids,
+            cluster_nodes_that_stop_heartbeating_drop_out,
+            lease_on_a_free_shard_has_epoch_1,
+            live_lease_is_not_taken,
+            expired_lease_is_taken_after_expired_for,
+            renewal_keeps_a_lease_for_its_owner_at_its_epoch,
+            renewal_after_expiry_loses_the_lease,
+            released_lease_is_taken_at_once,
+            racing_takers_have_one_winner,
+            ensure_shards_is_idempotent,
+            ensure_shards_fills_a_large_table,
         );
     };
     (@cases $suite:ident, $fixture:expr, $($case:ident),+ $(,)?) => {

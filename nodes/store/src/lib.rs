@@ -23,6 +23,7 @@ use uuid::Uuid;
 
 pub mod config;
 pub mod journal;
+mod leases;
 pub mod metrics;
 pub mod mysql;
 mod refresh;

@@ -15,14 +15,17 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use banter_actors::delivery::NodeId;
 use banter_actors::model::{
     ChatMessage, Member, NewUser, Role, Room, RoomId, RoomKind, RoomSummary, Seq, User, UserId,
 };
-use banter_actors::ports::{Rotation, SigningKey, Store, StoreError, StoreResult};
+use banter_actors::ports::{Lease, LiveNode, Rotation, SigningKey, Store, StoreError, StoreResult};
+use banter_actors::shard::{Epoch, ShardId};
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
 use sqlx::{AssertSqlSafe, Connection};
 
 mod dm;
+mod leases;
 mod migrate;
 mod rotation;
 mod write;
@@ -579,5 +582,52 @@ impl Store for MySqlStore {
             .await
             .map_err(map_err)?;
         Ok(done.rows_affected())
+    }
+
+    async fn register_node(&self, advertise: &str) -> StoreResult<NodeId> {
+        self.register_node_impl(advertise).await
+    }
+
+    async fn node_heartbeat(&self, node: NodeId) -> StoreResult<()> {
+        self.node_heartbeat_impl(node).await
+    }
+
+    async fn live_nodes(&self, within: Duration) -> StoreResult<Vec<LiveNode>> {
+        self.live_nodes_impl(within).await
+    }
+
+    async fn delete_dead_nodes(&self, dead_for: Duration) -> StoreResult<u64> {
+        self.delete_dead_nodes_impl(dead_for).await
+    }
+
+    async fn ensure_shards(&self, count: u32) -> StoreResult<()> {
+        self.ensure_shards_impl(count).await
+    }
+
+    async fn leases(&self) -> StoreResult<Vec<Lease>> {
+        self.leases_impl().await
+    }
+
+    async fn take_lease(
+        &self,
+        shard: ShardId,
+        node: NodeId,
+        ttl: Duration,
+        expired_for: Duration,
+    ) -> StoreResult<Option<Epoch>> {
+        self.take_lease_impl(shard, node, ttl, expired_for).await
+    }
+
+    async fn renew_leases(
+        &self,
+        node: NodeId,
+        leases: &[(ShardId, Epoch)],
+        ttl: Duration,
+    ) -> StoreResult<Vec<ShardId>> {
+        self.renew_leases_impl(node, leases, ttl).await
+    }
+
+    async fn release_leases(&self, node: NodeId, leases: &[(ShardId, Epoch)]) -> StoreResult<u64> {
+        self.release_leases_impl(node, leases).await
     }
 }

@@ -5,8 +5,10 @@ use std::sync::Mutex;
 use std::sync::atomic::AtomicUsize;
 
 use async_trait::async_trait;
+use banter_actors::delivery::NodeId;
 use banter_actors::model::{Member, Role, Room, RoomSummary, User};
-use banter_actors::ports::{Rotation, SigningKey, StoreResult};
+use banter_actors::ports::{Lease, LiveNode, Rotation, SigningKey, StoreResult};
+use banter_actors::shard::{Epoch, ShardId};
 
 use super::*;
 
@@ -213,6 +215,44 @@ impl Store for PanicOnce {
     }
     async fn delete_signing_keys_before(&self, generation: i64) -> StoreResult<u64> {
         self.inner.delete_signing_keys_before(generation).await
+    }
+    async fn register_node(&self, advertise: &str) -> StoreResult<NodeId> {
+        self.inner.register_node(advertise).await
+    }
+    async fn node_heartbeat(&self, node: NodeId) -> StoreResult<()> {
+        self.inner.node_heartbeat(node).await
+    }
+    async fn live_nodes(&self, within: Duration) -> StoreResult<Vec<LiveNode>> {
+        self.inner.live_nodes(within).await
+    }
+    async fn delete_dead_nodes(&self, dead_for: Duration) -> StoreResult<u64> {
+        self.inner.delete_dead_nodes(dead_for).await
+    }
+    async fn ensure_shards(&self, count: u32) -> StoreResult<()> {
+        self.inner.ensure_shards(count).await
+    }
+    async fn leases(&self) -> StoreResult<Vec<Lease>> {
+        self.inner.leases().await
+    }
+    async fn take_lease(
+        &self,
+        shard: ShardId,
+        node: NodeId,
+        ttl: Duration,
+        expired_for: Duration,
+    ) -> StoreResult<Option<Epoch>> {
+        self.inner.take_lease(shard, node, ttl, expired_for).await
+    }
+    async fn renew_leases(
+        &self,
+        node: NodeId,
+        leases: &[(ShardId, Epoch)],
+        ttl: Duration,
+    ) -> StoreResult<Vec<ShardId>> {
+        self.inner.renew_leases(node, leases, ttl).await
+    }
+    async fn release_leases(&self, node: NodeId, leases: &[(ShardId, Epoch)]) -> StoreResult<u64> {
+        self.inner.release_leases(node, leases).await
     }
 }
 
