@@ -95,6 +95,7 @@ macro_rules! contract_suite {
             racing_takers_have_one_winner,
             ensure_shards_is_idempotent,
             ensure_shards_fills_a_large_table,
+            renewals_and_takes_run_side_by_side,
         );
     };
     (@cases $suite:ident, $fixture:expr, $($case:ident),+ $(,)?) => {

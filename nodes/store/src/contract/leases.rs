@@ -479,3 +479,54 @@ pub(crate) async fn ensure_shards_fills_a_large_table(store: Arc<dyn Store>) {
     assert_eq!(renewed, held.iter().map(|h| h.0).collect::<Vec<_>>());
     assert_eq!(store.release_leases(node, &held).await.unwrap(), 1250);
 }
+
+/// Two owners renewing their halves while a third node keeps trying to take every shard: no statement
+/// fails (no deadlock escapes the store), the owners keep everything, the taker gets nothing.
+pub(crate) async fn renewals_and_takes_run_side_by_side(store: Arc<dyn Store>) {
+    store.ensure_shards(32).await.unwrap();
+    let (a, b, c) = (NodeId(1), NodeId(2), NodeId(3));
+    let mut halves = [Vec::new(), Vec::new()];
+    for shard in (0..32).map(ShardId) {
+        let (owner, half) = if shard.0 % 2 == 0 { (a, 0) } else { (b, 1) };
+        let epoch = store
+            .take_lease(shard, owner, LONG, LONG)
+            .await
+            .unwrap()
+            .unwrap();
+        halves[half].push((shard, epoch));
+    }
+    let renewers: Vec<_> = [(a, halves[0].clone()), (b, halves[1].clone())]
+        .into_iter()
+        .map(|(node, held)| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                for _ in 0..20 {
+                    let renewed = store.renew_leases(node, &held, LONG).await.unwrap();
+                    assert_eq!(renewed.len(), held.len(), "{node}");
+                }
+            })
+        })
+        .collect();
+    let taker = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            for _ in 0..3 {
+                for shard in (0..32).map(ShardId) {
+                    let r = store
+                        .take_lease(shard, c, LONG, Duration::ZERO)
+                        .await
+                        .unwrap();
+                    assert_eq!(r, None, "{shard}");
+                }
+            }
+        })
+    };
+    for task in renewers.into_iter().chain([taker]) {
+        task.await.expect("task panicked");
+    }
+    let all = store.leases().await.unwrap();
+    assert!(
+        all.iter()
+            .all(|l| l.epoch == Epoch(1) && l.holder() != Some(c))
+    );
+}
