@@ -9,7 +9,7 @@
 //! - [`delivery`]: what actors hand to the light per-connection sessions, here or on another node
 //!   ([`delivery::SessionRef`]); [`hub`]: where events from rooms of other nodes land on this one;
 //!   [`encode`]: frames built once; [`wire`]: their `banter.v1` form between nodes;
-//! - `messages`: the (local-only) `ractor::Message` impls of the actors' messages.
+//! - `messages`: the (local-only) `ractor::Message` impls of the actors' messages;
 //! - [`shard`]: placement arithmetic for a cluster (entity → shard, shard → preferred nodes).
 //!
 //! Supervision tree on a node: a `Directory<Rooms>` supervises every room actor and a `Directory<Users>`
