@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use futures::SinkExt;
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
 use banter_actors::delivery::{Outbound, SessionHandle, SessionInbox};
 use banter_actors::directory::DirectoryMessage;
 use banter_actors::encode::USER_QUEUE;
@@ -28,7 +28,7 @@ use banter_actors::room::{RoomError, RoomMessage, SubscribeOk};
 use banter_actors::rules;
 use banter_actors::trace::TraceParent;
 use banter_actors::user::{SendBudget, UserMessage};
-use banter_proto::stomp::{self, Command, Frame, Limits, Parsed};
+use banter_proto::stomp::{self, Command, Frame, Limits};
 use bytes::{BufMut, Bytes, BytesMut};
 use ractor::{ActorRef, RpcReplyPort};
 use tokio::sync::watch;
@@ -43,8 +43,10 @@ use super::frames::{
 
 mod backfill;
 mod connect;
+mod io;
 mod known;
 
+use io::{append_message, close_with_error, next_frame, stopping, take_frame, too_slow};
 use known::KnownRooms;
 
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -127,95 +129,6 @@ pub(super) async fn run(state: AppState, mut socket: WebSocket) {
         }
         Err(e) => close_with_error(&mut socket, e, write_timeout).await,
     }
-}
-
-/// Resolves once the node is shutting down (never, if its signal is gone).
-async fn stopping(shutdown: &mut watch::Receiver<bool>) {
-    loop {
-        if *shutdown.borrow_and_update() {
-            return;
-        }
-        if shutdown.changed().await.is_err() {
-            return std::future::pending().await;
-        }
-    }
-}
-
-async fn next_frame(
-    socket: &mut WebSocket,
-    buf: &mut BytesMut,
-    limits: &Limits,
-) -> Result<Option<Frame>, Fatal> {
-    loop {
-        if let Some(f) = take_frame(buf, limits)? {
-            return Ok(Some(f));
-        }
-        match socket.recv().await {
-            None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return Ok(None),
-            Some(Ok(m)) => append_message(buf, m),
-        }
-    }
-}
-
-fn append_message(buf: &mut BytesMut, m: Message) {
-    match m {
-        Message::Text(t) => buf.extend_from_slice(t.as_bytes()),
-        Message::Binary(b) => buf.extend_from_slice(&b),
-        Message::Ping(_) | Message::Pong(_) | Message::Close(_) => {}
-    }
-}
-
-/// Takes the next whole frame out of `buf`, skipping heart-beats.
-fn take_frame(buf: &mut BytesMut, limits: &Limits) -> Result<Option<Frame>, Fatal> {
-    loop {
-        match stomp::parse_frame(buf, limits).map_err(|e| fatal(e.to_string()))? {
-            Parsed::Frame(f, n) => {
-                let _ = buf.split_to(n);
-                return Ok(Some(f));
-            }
-            Parsed::HeartBeat(n) => {
-                let _ = buf.split_to(n);
-            }
-            Parsed::Incomplete => return Ok(None),
-        }
-    }
-}
-
-fn too_slow() -> Fatal {
-    crate::metrics::session_dropped("too_slow");
-    fatal("client too slow to receive its messages; reconnect and resume with 'since'")
-}
-
-async fn send_bytes(socket: &mut WebSocket, bytes: Bytes) -> Result<(), axum::Error> {
-    let text = Utf8Bytes::try_from(bytes).map_err(axum::Error::new)?;
-    socket.send(Message::Text(text)).await
-}
-
-/// Ends a connection: an ERROR frame then a close, both within `deadline`; a connection that takes no
-/// more writes is just dropped.
-async fn close_with_error(socket: &mut WebSocket, e: Fatal, deadline: Duration) {
-    if e.unwritable {
-        debug!(reason = %e.message, "dropping session");
-        return;
-    }
-    debug!(message = %e.message, "closing session with an error");
-    let close = e.close_code.map(|code| CloseFrame {
-        code,
-        reason: Utf8Bytes::from_static("reconnect elsewhere"),
-    });
-    let mut frame =
-        Frame::new(Command::Error).with_header("message", e.message.replace(['\n', '\r'], " "));
-    if let Some(r) = e.receipt_id {
-        frame = frame.with_header("receipt-id", r);
-    }
-    let frame = frame
-        .with_header("content-type", "text/plain")
-        .with_body(Bytes::from(e.message.into_bytes()));
-    let _ = timeout(deadline, async {
-        let _ = send_bytes(socket, frame.to_bytes()).await;
-        let _ = socket.send(Message::Close(close)).await;
-    })
-    .await;
 }
 
 impl Session {
