@@ -15,6 +15,8 @@
 //! - [`sessions`]: logout, and a replayed refresh token revoking its chain;
 //! - [`signing_keys`]: two nodes on one MariaDB database accept each other's tokens, publish the same
 //!   keys, and keep old tokens valid across key rotations until they expire;
+//! - [`cluster`]: three nodes on one MariaDB and one broker link up, split the shards, take over
+//!   from a killed member and from one stopped with SIGTERM; a cluster refuses the embedded adapters;
 //! - [`shutdown`]: SIGTERM tells every client to reconnect elsewhere (ERROR, close 1012), loses nothing;
 //! - [`third_party`]: the stock Python client `stomp.py` against the node;
 //! - [`api_contract`]: `schemathesis` runs every check of the OpenAPI document against the handlers.
@@ -26,6 +28,7 @@ mod api_contract;
 mod auth;
 mod broker;
 mod chat;
+mod cluster;
 mod crash;
 mod dms;
 mod durable;

@@ -35,5 +35,5 @@ mod node_kill;
 mod persister_kill;
 mod resume_tail;
 mod stall;
-mod support;
+pub(crate) mod support;
 mod tail;

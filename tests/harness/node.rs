@@ -264,7 +264,8 @@ impl NodeBuilder {
     }
 }
 
-fn free_port() -> Result<u16> {
+/// Returns a TCP port that was free on 127.0.0.1 a moment ago.
+pub fn free_port() -> Result<u16> {
     let l = std::net::TcpListener::bind("127.0.0.1:0").context("failed to bind a free port")?;
     Ok(l.local_addr()?.port())
 }
@@ -349,6 +350,12 @@ impl Node {
 
     /// Returns the sum of every series of metric `name` in `GET /metrics` (`None`: no series yet).
     pub async fn metric_sum(&self, name: &str) -> Result<Option<f64>> {
+        self.metric_matching(name, "").await
+    }
+
+    /// Returns the sum of the series of metric `name` whose line contains `labels` (such as
+    /// `state="up"`; empty: every series), `None` when there is none.
+    pub async fn metric_matching(&self, name: &str, labels: &str) -> Result<Option<f64>> {
         let api = self.api();
         let text = api
             .http()
@@ -364,7 +371,7 @@ impl Node {
             let Some(rest) = line.strip_prefix(name) else {
                 continue;
             };
-            if !(rest.starts_with('{') || rest.starts_with(' ')) {
+            if !(rest.starts_with('{') || rest.starts_with(' ')) || !rest.contains(labels) {
                 continue;
             }
             let value: f64 = rest
@@ -406,6 +413,25 @@ impl Node {
     /// Kills the process with SIGKILL (no shutdown of any kind) and waits for it to be gone.
     pub fn kill9(&mut self) {
         self.stop();
+    }
+
+    /// Freezes the process with SIGSTOP (a long pause: it holds its sockets and answers nothing)
+    /// until [`Node::thaw`].
+    pub fn freeze(&self) -> Result<()> {
+        self.signal("-STOP")
+    }
+
+    /// Resumes a frozen process with SIGCONT.
+    pub fn thaw(&self) -> Result<()> {
+        self.signal("-CONT")
+    }
+
+    fn signal(&self, signal: &str) -> Result<()> {
+        let p = self.proc.as_ref().context("the node is not running")?;
+        let pid = p.child.id().to_string();
+        let ok = Command::new("kill").args([signal, &pid]).status()?.success();
+        ensure!(ok, "kill {signal} {pid} failed");
+        Ok(())
     }
 
     /// Stops the process with SIGTERM (a graceful stop) and waits, at most `within`, for it to exit;

@@ -11,6 +11,7 @@
 //! │   ├── journal: in-process writer task, or the Kafka producer
 //! │   ├── housekeeping: token purge and limiter trim; signing key refresh (rotation, pruning)
 //! │   └── front door ── one session task per WebSocket (closed with "reconnect elsewhere" on stop)
+//! ├── cluster (gateway role, `cluster.enabled`): node server, router, membership, lease keeper
 //! ├── persister role: supervisor ── consumer loop (restarted after a panic) ── batch writer task;
 //! │                  lag refresh task
 //! └── without the gateway role: front door with /healthz and /metrics only
@@ -24,6 +25,7 @@ use anyhow::Context;
 use banter_actors::delivery::NodeId;
 use banter_actors::ports::{Clock, Journal, Ports, Store, SystemClock};
 use banter_actors::room::{RoomConfig, Rooms};
+use banter_cluster::Cluster;
 use banter_actors::user::Users;
 use banter_gateway::auth::{AuthKeys, KeyPolicy};
 use banter_gateway::state::{count_actors, door_limits, ops_router, user_config};
@@ -47,6 +49,7 @@ pub struct Node {
     failed: watch::Receiver<Option<String>>,
     kafka_journal: Option<KafkaJournal>,
     persister: Option<Persister>,
+    cluster: Option<Cluster>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
     shutdown: watch::Sender<bool>,
 }
@@ -59,6 +62,8 @@ impl Node {
         banter_store::describe_metrics();
         banter_kafka::describe_metrics();
         banter_gateway::describe_metrics();
+        banter_cluster::describe_metrics();
+        config.validate()?;
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("failed to create data dir {}", config.data_dir.display()))?;
         let url = config.store_url();
@@ -101,6 +106,19 @@ impl Node {
         } else {
             None
         };
+        let cluster = if config.cluster.enabled && gateway {
+            let expired_for = Duration::from_millis(config.journal.kafka.message_timeout_ms);
+            let cluster = Cluster::start(&config.cluster, store.clone(), expired_for)
+                .await
+                .context("failed to join the cluster")?;
+            Some(cluster)
+        } else {
+            if config.cluster.enabled {
+                tracing::warn!("the cluster runs with the gateway role only; [cluster] ignored");
+            }
+            None
+        };
+        let node_id = cluster.as_ref().map_or(NodeId::SINGLE, Cluster::me);
         let (shutdown, _) = watch::channel(false);
         let (failed_tx, failed) = watch::channel(None);
         let door = door_limits(&config.http)?;
@@ -114,7 +132,8 @@ impl Node {
                     config.journal.max_queue,
                 )),
             };
-            let (state, root) = start_gateway(config, store, journal, &shutdown, failed_tx).await?;
+            let (state, root) =
+                start_gateway(config, store, journal, node_id, &shutdown, failed_tx).await?;
             tokio::spawn(banter_gateway::housekeeping::run(
                 state.clone(),
                 banter_gateway::housekeeping::PURGE_EVERY,
@@ -141,7 +160,7 @@ impl Node {
             .into_iter()
             .filter_map(|(on, name)| on.then_some(name))
             .collect();
-        info!(%addr, store = %redact(&url), ?roles, "banter node listening");
+        info!(%addr, store = %redact(&url), ?roles, node = %node_id, "banter node listening");
         Ok(Node {
             addr,
             state,
@@ -149,6 +168,7 @@ impl Node {
             failed,
             kafka_journal,
             persister,
+            cluster,
             server,
             shutdown,
         })
@@ -159,13 +179,30 @@ impl Node {
         self.state.as_ref()
     }
 
-    /// Resolves when a part the node cannot serve without has died (an actor directory), with the
-    /// reason; never resolves while the node is healthy.
+    /// The cluster layer (`None` for a single node).
+    pub fn cluster(&self) -> Option<&Cluster> {
+        self.cluster.as_ref()
+    }
+
+    /// Resolves when a part the node cannot serve without has died (an actor directory, or the
+    /// cluster evicted this node), with the reason; never resolves while the node is healthy.
     pub async fn failed(&self) -> String {
         let mut failed = self.failed.clone();
-        match failed.wait_for(Option::is_some).await {
-            Ok(reason) => reason.clone().unwrap_or_default(),
-            Err(_) => std::future::pending().await,
+        let local = async {
+            match failed.wait_for(Option::is_some).await {
+                Ok(reason) => reason.clone().unwrap_or_default(),
+                Err(_) => std::future::pending().await,
+            }
+        };
+        let cluster = async {
+            match &self.cluster {
+                Some(cluster) => cluster.failed().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            reason = local => reason,
+            reason = cluster => reason,
         }
     }
 
@@ -186,6 +223,10 @@ impl Node {
         if let Some(journal) = &self.kafka_journal {
             journal.flush(Duration::from_secs(10)).await;
         }
+        // The rooms have drained into the journal: their shards can go to other nodes.
+        if let Some(cluster) = self.cluster {
+            cluster.stop().await;
+        }
         if let Some(persister) = self.persister {
             persister.stop().await;
         }
@@ -203,6 +244,7 @@ async fn start_gateway(
     config: Config,
     store: Arc<dyn Store>,
     journal: Arc<dyn Journal>,
+    node: NodeId,
     shutdown: &watch::Sender<bool>,
     failed: watch::Sender<Option<String>>,
 ) -> anyhow::Result<(AppState, ActorRef<RootMessage>)> {
@@ -249,7 +291,7 @@ async fn start_gateway(
         rooms,
         users,
         shutdown: shutdown.subscribe(),
-        node: NodeId::SINGLE,
+        node,
     })?;
     Ok((state, root))
 }

@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+pub use banter_cluster::config::ClusterConfig;
 pub use banter_gateway::config::{AuthConfig, GatewayConfig, HttpConfig, LimitsConfig, WsConfig};
 pub use banter_kafka::config::{KafkaConfig, PersisterConfig};
 pub use banter_store::config::{SqliteSynchronous, StoreConfig};
@@ -36,6 +37,8 @@ pub struct Config {
     pub auth: AuthConfig,
     /// WebSocket sessions.
     pub ws: WsConfig,
+    /// Membership of a cluster (off: a single node).
+    pub cluster: ClusterConfig,
 }
 
 /// Journal settings.
@@ -148,6 +151,7 @@ impl Default for Config {
             rooms: RoomsConfig::default(),
             auth: AuthConfig::default(),
             ws: WsConfig::default(),
+            cluster: ClusterConfig::default(),
         }
     }
 }
@@ -166,6 +170,7 @@ const SECTIONS: &[&str] = &[
     "rooms",
     "auth",
     "ws",
+    "cluster",
 ];
 
 /// Tells whether an environment key (prefix stripped, `__` turned into `.`) names configuration.
@@ -198,6 +203,31 @@ impl Config {
             auth: self.auth.clone(),
             ws: self.ws.clone(),
         }
+    }
+
+    /// Checks what one section cannot check alone: a cluster needs the shared stack (the MySQL
+    /// store and the Kafka journal), since its nodes share rooms, placement and the journal.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if !self.cluster.enabled {
+            return Ok(());
+        }
+        let url = self.store_url();
+        if !url.starts_with("mysql://") {
+            anyhow::bail!(
+                "cluster.enabled needs the shared MySQL store (store.url = \"mysql://…\"); \
+                 this node is configured for {}: run it as a single node (cluster.enabled = \
+                 false) or point every node at one MySQL database",
+                url.split("://").next().unwrap_or("an unknown store")
+            );
+        }
+        if self.journal.kind != JournalKind::Kafka {
+            anyhow::bail!(
+                "cluster.enabled needs the Kafka journal (journal.kind = \"kafka\"): the \
+                 in-process journal is one node's; every node of a cluster appends to one topic"
+            );
+        }
+        self.cluster.validate()?;
+        Ok(())
     }
 
     /// Returns the store URL, resolving the empty default to the SQLite file in the data dir.
@@ -313,6 +343,23 @@ mod tests {
             (c.auth.max_concurrent_hashes, c.auth.hash_wait_ms),
             (4, 500)
         );
+    }
+
+    #[test]
+    fn a_cluster_refuses_the_embedded_adapters() {
+        let mut c = Config::default();
+        c.validate().expect("a single node is valid");
+        c.cluster.enabled = true;
+        c.cluster.cookie = Some("0123456789abcdef".into());
+        let err = c.validate().expect_err("sqlite").to_string();
+        assert!(err.contains("needs the shared MySQL store") && err.contains("sqlite"), "{err}");
+        c.store.url = "mysql://banter:banter@127.0.0.1:3306/banter".into();
+        let err = c.validate().expect_err("local journal").to_string();
+        assert!(err.contains("needs the Kafka journal"), "{err}");
+        c.journal.kind = JournalKind::Kafka;
+        c.validate().expect("the shared stack is valid");
+        c.cluster.cookie = None;
+        assert!(c.validate().expect_err("no cookie").to_string().contains("cookie"));
     }
 
     #[test]

@@ -1,6 +1,6 @@
-//! Banter's cluster transport, on ractor_cluster 0.16.
+//! Banter's cluster layer: transport on ractor_cluster 0.16, membership, links and placement.
 //!
-//! What it is now: the transport layer between nodes, kept small and tested against real peers.
+//! Built on a ractor_cluster transport kept small and tested against real peers:
 //! - [`node`]: a [`ClusterNode`] — a ractor_cluster `NodeServer` (cookie authentication, TCP framing,
 //!   process-group sync) behind Banter's own listener, with the session events ([`NodeEvent`]);
 //! - [`guard`]: what ractor_cluster leaves unbounded on the cluster port: connection caps, a handshake
@@ -10,18 +10,36 @@
 //! - [`wire`]: [`Wire`], protobuf records (`banter_proto::v1::Envelope`) as fields of remotable
 //!   messages, decoding bad bytes into a value rather than a panic.
 //!
-//! What it becomes (ARCHITECTURE.md section 3): the cluster layer. Membership (a seed list, router
-//! heartbeats, down after missed beats or a disconnect, reconnect with backoff — ractor_cluster has
-//! neither a failure detector nor reconnection), placement (entity → shard → owner through leases)
-//! and routing (envelopes to the owner's router, which gets or spawns the entity through
-//! `banter-actors`' directories) build on these pieces. `FINDINGS.md` beside this crate records what
-//! the spike measured and where in ractor_cluster each behaviour comes from.
+//! The cluster layer on top (ARCHITECTURE.md section 5):
+//! - [`config`]: the `[cluster]` section ([`ClusterConfig`]);
+//! - [`membership`]: [`Cluster`], a node's membership: registration in the store (the node's id),
+//!   dialing the live members with backoff and jitter (ractor_cluster never redials);
+//! - [`links`]: [`Links`], one link per peer: heartbeats with round trips, down after missed beats
+//!   or a disconnect (ractor_cluster has no failure detector), and a bound on envelopes a peer has
+//!   not confirmed (every queue on ractor_cluster's path is unbounded);
+//! - [`placement`]: [`Placement`], shards leased in the store and fenced by epochs, and the
+//!   [`placement::LeaseKeeper`] that takes, renews and hands them over;
+//! - [`metrics`]: the names this crate updates.
+//!
+//! Routing of rooms and users over the links builds on these pieces. `FINDINGS.md` beside this
+//! crate records what the transport spike measured and where in ractor_cluster each behaviour comes
+//! from.
 
+pub mod config;
 pub mod guard;
+pub mod links;
+pub mod membership;
+pub mod metrics;
 pub mod node;
+pub mod placement;
 pub mod router;
 pub mod wire;
 
+pub use config::ClusterConfig;
+pub use links::{Inbound, Links, SendError};
+pub use membership::{Cluster, ClusterError};
+pub use metrics::describe_metrics;
 pub use node::{ClusterNode, NodeConfig, NodeEvent, NodeEventKind};
+pub use placement::Placement;
 pub use router::{Handler, Router, RouterHandle, RouterMessage, RouterStats};
 pub use wire::Wire;

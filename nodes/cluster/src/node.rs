@@ -88,6 +88,8 @@ pub struct NodeEvent {
     pub peer_addr: String,
     /// Whether the peer connected to us.
     pub incoming: bool,
+    /// The session's actor: stopping it closes the session.
+    pub session: ractor::ActorCell,
 }
 
 impl NodeEvent {
@@ -98,6 +100,7 @@ impl NodeEvent {
             peer_name: session.peer_name.as_ref().map(|name| name.name.clone()),
             peer_addr: session.peer_addr.clone(),
             incoming: session.is_server,
+            session: session.actor.get_cell(),
         }
     }
 }

@@ -154,8 +154,12 @@ fn body() -> impl Strategy<Value = envelope::Body> {
     prop_oneof![
         (any::<u32>(), ".{0,30}")
             .prop_map(|(node, advertise)| envelope::Body::Hello(Hello { node, advertise })),
-        (any::<u64>(), any::<u64>()).prop_map(|(sent_ms, echo_ms)| {
-            envelope::Body::Heartbeat(Heartbeat { sent_ms, echo_ms })
+        (any::<u64>(), any::<u64>(), any::<u64>()).prop_map(|(sent_ms, echo_ms, received)| {
+            envelope::Body::Heartbeat(Heartbeat {
+                sent_ms,
+                echo_ms,
+                received,
+            })
         }),
         (
             any::<u32>(),

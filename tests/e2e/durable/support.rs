@@ -18,21 +18,21 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 /// Partitions of the journal topic (fewer than the default 6: lighter on a 2-core machine).
-pub(super) const PARTITIONS: u32 = 3;
+pub(crate) const PARTITIONS: u32 = 3;
 /// Longest wait for the persister to have stored what was acknowledged (rebalances after a SIGKILL
 /// take the group's session timeout, 6 s, each).
-pub(super) const STORE_WAIT: Duration = Duration::from_secs(45);
+pub(crate) const STORE_WAIT: Duration = Duration::from_secs(45);
 
 /// Returns the MySQL server URL and a broker of the test's own, or `None` (after a skip notice) when
 /// either is unavailable and not required.
-pub(super) async fn prerequisites(test: &str) -> Option<(String, Broker)> {
+pub(crate) async fn prerequisites(test: &str) -> Option<(String, Broker)> {
     let mysql = mysql_url_or_skip(test)?;
     let broker = Broker::start().await.expect("broker")?;
     Some((mysql, broker))
 }
 
 /// A node on the Kafka journal of `broker`, with small persister batches and a fast lag refresh.
-pub(super) fn kafka_node(name: &str, broker: &Broker) -> NodeBuilder {
+pub(crate) fn kafka_node(name: &str, broker: &Broker) -> NodeBuilder {
     NodeBuilder::new(name)
         .env("BANTER_JOURNAL__KIND", "kafka")
         .env("BANTER_JOURNAL__KAFKA__BROKERS", broker.brokers())
@@ -46,13 +46,13 @@ pub(super) fn kafka_node(name: &str, broker: &Broker) -> NodeBuilder {
 /// Returns `r`, or panics with its error; the nodes, broker and servers the test owns then print
 /// their log tails (and keep their dirs) as they are dropped.
 #[track_caller]
-pub(super) fn check<T>(r: Result<T>) -> T {
+pub(crate) fn check<T>(r: Result<T>) -> T {
     r.unwrap_or_else(|e| panic!("{e:#}\n(log tails of the test's processes follow)"))
 }
 
 /// A SEND that got its RECEIPT.
 #[derive(Clone, Debug)]
-pub(super) struct Acked {
+pub(crate) struct Acked {
     pub seq: u64,
     pub message_id: String,
     pub body: String,
@@ -60,7 +60,7 @@ pub(super) struct Acked {
 
 /// A SEND answered by an ERROR frame.
 #[derive(Clone, Debug)]
-pub(super) struct Refused {
+pub(crate) struct Refused {
     /// The SEND's body, when the ERROR named its receipt.
     pub body: Option<String>,
     /// The ERROR's `message` header.
@@ -70,7 +70,7 @@ pub(super) struct Refused {
 /// Everything a [`Sender`] did; once it has finished, every SEND is in exactly one of `acked`,
 /// `refused` and `unanswered`.
 #[derive(Debug, Default)]
-pub(super) struct SendLog {
+pub(crate) struct SendLog {
     pub acked: Vec<Acked>,
     pub refused: Vec<Refused>,
     /// Bodies of SENDs whose connection closed before they were answered (their fate is unknown).
@@ -85,7 +85,7 @@ pub(super) struct SendLog {
 
 impl SendLog {
     /// Returns the body of every SEND made.
-    pub(super) fn bodies(&self) -> HashSet<String> {
+    pub(crate) fn bodies(&self) -> HashSet<String> {
         self.acked
             .iter()
             .map(|a| a.body.clone())
@@ -95,7 +95,7 @@ impl SendLog {
     }
 
     /// Fails unless every SEND got a RECEIPT.
-    pub(super) fn ensure_all_acked(&self) -> Result<()> {
+    pub(crate) fn ensure_all_acked(&self) -> Result<()> {
         ensure!(
             self.refused.is_empty() && self.unanswered.is_empty() && self.closed_without_error == 0,
             "every SEND should have got a RECEIPT: {} refused ({:?}), {} unanswered, {} connections \
@@ -109,7 +109,7 @@ impl SendLog {
     }
 
     /// Fails unless the receipts' seqs rise strictly in the order they came (a room releases in order).
-    pub(super) fn ensure_seqs_rise(&self) -> Result<()> {
+    pub(crate) fn ensure_seqs_rise(&self) -> Result<()> {
         for w in self.acked.windows(2) {
             ensure!(
                 w[1].seq > w[0].seq,
@@ -122,7 +122,7 @@ impl SendLog {
     }
 
     /// Returns a one-line summary for the test output.
-    pub(super) fn summary(&self) -> String {
+    pub(crate) fn summary(&self) -> String {
         format!(
             "{} acked, {} refused, {} unanswered, {} connections, slowest answer {:?}",
             self.acked.len(),
@@ -136,7 +136,7 @@ impl SendLog {
 
 /// How a [`Sender`] sends.
 #[derive(Clone, Debug)]
-pub(super) struct SendPlan {
+pub(crate) struct SendPlan {
     /// Prefix of every body (`"<label> <i>"`); unique per sender.
     pub label: String,
     /// Most SENDs sent and not yet answered.
@@ -153,7 +153,7 @@ pub(super) struct SendPlan {
 }
 
 impl SendPlan {
-    pub(super) fn new(label: &str) -> SendPlan {
+    pub(crate) fn new(label: &str) -> SendPlan {
         SendPlan {
             label: label.to_owned(),
             window: 16,
@@ -167,14 +167,14 @@ impl SendPlan {
 
 /// Counters a running [`Sender`] updates.
 #[derive(Debug, Default)]
-pub(super) struct Live {
+pub(crate) struct Live {
     pub sent: AtomicU64,
     pub acked: AtomicU64,
     pub refused: AtomicU64,
 }
 
 /// A task that streams SENDs with receipts into one room.
-pub(super) struct Sender {
+pub(crate) struct Sender {
     stop: watch::Sender<bool>,
     pub live: Arc<Live>,
     task: JoinHandle<Result<SendLog>>,
@@ -182,7 +182,7 @@ pub(super) struct Sender {
 
 impl Sender {
     /// Starts sending as `token` into `room` on the node at `ws_url`.
-    pub(super) fn spawn(ws_url: &str, token: &str, room: i64, plan: SendPlan) -> Sender {
+    pub(crate) fn spawn(ws_url: &str, token: &str, room: i64, plan: SendPlan) -> Sender {
         let (stop, stop_rx) = watch::channel(false);
         let live = Arc::new(Live::default());
         let task = tokio::spawn(stream_sends(
@@ -197,17 +197,17 @@ impl Sender {
     }
 
     /// Returns the SENDs made so far.
-    pub(super) fn sent(&self) -> u64 {
+    pub(crate) fn sent(&self) -> u64 {
         self.live.sent.load(Ordering::Relaxed)
     }
 
     /// Returns the RECEIPTs so far.
-    pub(super) fn acked(&self) -> u64 {
+    pub(crate) fn acked(&self) -> u64 {
         self.live.acked.load(Ordering::Relaxed)
     }
 
     /// Waits until the sender has at least `n` RECEIPTs; fails when it ended or `within` passed.
-    pub(super) async fn wait_acked(&self, n: u64, within: Duration) -> Result<()> {
+    pub(crate) async fn wait_acked(&self, n: u64, within: Duration) -> Result<()> {
         let deadline = Instant::now() + within;
         while self.acked() < n {
             if self.task.is_finished() {
@@ -227,7 +227,7 @@ impl Sender {
     /// Waits for a sender that does not reconnect to end by itself, as it does once its connection
     /// closes (its node was killed), and returns the log: stopping it first could let it drain the
     /// answers the node had sent before it died and end before it sees the close.
-    pub(super) async fn finish_after_close(self, within: Duration) -> Result<SendLog> {
+    pub(crate) async fn finish_after_close(self, within: Duration) -> Result<SendLog> {
         tokio::time::timeout(within, self.task)
             .await
             .with_context(|| {
@@ -237,7 +237,7 @@ impl Sender {
     }
 
     /// Stops sending, waits for the answers to what was sent, and returns the log.
-    pub(super) async fn finish(self, within: Duration) -> Result<SendLog> {
+    pub(crate) async fn finish(self, within: Duration) -> Result<SendLog> {
         let _ = self.stop.send(true);
         tokio::time::timeout(within, self.task)
             .await
@@ -375,7 +375,7 @@ async fn stream_sends(
 /// Returns the room's history (ascending by seq) once every `acked` message is in it with its seq and
 /// message id, polling for at most `within`. History holds every acknowledged message, stored or
 /// still only journaled: to know what MySQL holds, use [`wait_rows`].
-pub(super) async fn wait_in_history(
+pub(crate) async fn wait_in_history(
     api: &Api,
     token: &str,
     room: i64,
@@ -424,7 +424,7 @@ pub(super) async fn wait_in_history(
 /// Checks a room's history (ascending) against what senders did: each seq and message id once; every
 /// acked message there with its seq, id and body; every body there one that was sent; and, when
 /// `contiguous`, seqs exactly 1..=N.
-pub(super) fn check_history(
+pub(crate) fn check_history(
     history: &[Message],
     acked: &[&Acked],
     sent: &HashSet<String>,
@@ -489,7 +489,7 @@ pub(super) fn check_history(
 
 /// Row count, distinct message ids, lowest and highest seq of a room in MySQL.
 #[derive(Debug, PartialEq, Eq)]
-pub(super) struct RoomRows {
+pub(crate) struct RoomRows {
     pub rows: u64,
     pub distinct_ids: u64,
     pub min_seq: u64,
@@ -498,7 +498,7 @@ pub(super) struct RoomRows {
 
 /// Checks, straight in the `messages` table, that `room` holds seqs `1..=n` once each: `n` rows with
 /// `n` distinct message ids, nothing lost, nothing written twice.
-pub(super) async fn ensure_stored_once(
+pub(crate) async fn ensure_stored_once(
     server: &str,
     database: &str,
     room: i64,
@@ -519,7 +519,7 @@ pub(super) async fn ensure_stored_once(
 }
 
 /// Reads [`RoomRows`] of `room` straight from the `messages` table.
-pub(super) async fn room_rows(server: &str, database: &str, room: i64) -> Result<RoomRows> {
+pub(crate) async fn room_rows(server: &str, database: &str, room: i64) -> Result<RoomRows> {
     let (server, database) = (server.to_owned(), database.to_owned());
     let sql = format!(
         "SELECT COUNT(*), COUNT(DISTINCT message_id), COALESCE(MIN(seq), 0), COALESCE(MAX(seq), 0) \
@@ -544,7 +544,7 @@ pub(super) async fn room_rows(server: &str, database: &str, room: i64) -> Result
 
 /// Waits until the `messages` table holds at least `n` rows of `room` (polling for at most `within`)
 /// and returns what it holds then; the caller checks the exact figures.
-pub(super) async fn wait_rows(
+pub(crate) async fn wait_rows(
     server: &str,
     database: &str,
     room: i64,
@@ -566,12 +566,12 @@ pub(super) async fn wait_rows(
 
 /// Returns the sum over partitions of `banter_persister_lag` from `GET /metrics` of `node`, `None`
 /// while the persister has not reported it yet.
-pub(super) async fn persister_lag(node: &Node) -> Result<Option<f64>> {
+pub(crate) async fn persister_lag(node: &Node) -> Result<Option<f64>> {
     node.metric_sum("banter_persister_lag").await
 }
 
 /// Waits until the persister of `node` reports a total lag of 0, for at most `within`.
-pub(super) async fn wait_lag_drained(node: &Node, within: Duration) -> Result<()> {
+pub(crate) async fn wait_lag_drained(node: &Node, within: Duration) -> Result<()> {
     eventually("persister lag 0", within, || async {
         Ok(match persister_lag(node).await? {
             Some(lag) if lag <= 0.0 => Some(()),

@@ -1,0 +1,60 @@
+//! Metric names this crate updates, with their help texts ([`describe_metrics`]).
+
+/// Members of the cluster by state: `up` (a link that heartbeats), `down` (registered in the store
+/// and live there, but no link) (gauge, label `state`).
+pub const MEMBERS: &str = "banter_cluster_members";
+/// Members the store shows as live, this node included (gauge).
+pub const MEMBERS_LIVE: &str = "banter_cluster_members_live";
+/// Shards this node holds a lease on (gauge).
+pub const SHARDS_OWNED: &str = "banter_cluster_shards_owned";
+/// Shards that changed hands at this node: `taken`, `released` (handed to a preferred member),
+/// `lost` (a renewal found another owner) (counter, label `kind`).
+pub const REBALANCES: &str = "banter_cluster_rebalances_total";
+/// Lease rounds that failed on a store error (counter).
+pub const LEASE_ERRORS: &str = "banter_cluster_lease_errors_total";
+/// Envelopes sent to a peer (counter, label `peer`).
+pub const ENVELOPES_OUT: &str = "banter_cluster_envelopes_out_total";
+/// Envelopes received from a peer (counter, label `peer`).
+pub const ENVELOPES_IN: &str = "banter_cluster_envelopes_in_total";
+/// Envelopes refused, by reason: `malformed` (did not decode), `unknown_node` (from a node that is
+/// not a member), `unrouted` (a body this node does not take), `peer_down`, `congested` (the peer
+/// confirmed too few: the link is dropped) (counter, label `reason`).
+pub const ENVELOPES_REFUSED: &str = "banter_cluster_envelopes_refused_total";
+/// Envelopes sent to a peer that it has not confirmed yet: the queue towards it (gauge, label
+/// `peer`).
+pub const PEER_UNCONFIRMED: &str = "banter_cluster_peer_unconfirmed";
+/// Heartbeat round trip to a peer, seconds (histogram, label `peer`).
+pub const PEER_RTT: &str = "banter_cluster_peer_rtt_seconds";
+/// Links to peers dropped, by reason: `silent` (missed heartbeats), `congested`, `disconnected`
+/// (counter, label `reason`).
+pub const LINKS_DROPPED: &str = "banter_cluster_links_dropped_total";
+/// Dials of peers that failed (counter).
+pub const DIAL_ERRORS: &str = "banter_cluster_dial_errors_total";
+/// Connections the cluster port refused before authentication, by reason (counter, label `reason`).
+pub const PORT_REFUSED: &str = "banter_cluster_port_refused_total";
+
+/// Describes this crate's metrics to the installed recorder.
+pub fn describe_metrics() {
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    describe_gauge!(MEMBERS, Unit::Count, "members of the cluster by link state");
+    describe_gauge!(MEMBERS_LIVE, Unit::Count, "members live in the store, this node included");
+    describe_gauge!(SHARDS_OWNED, Unit::Count, "shards this node holds a lease on");
+    describe_counter!(REBALANCES, Unit::Count, "shards taken, released or lost by this node");
+    describe_counter!(LEASE_ERRORS, Unit::Count, "lease rounds failed on a store error");
+    describe_counter!(ENVELOPES_OUT, Unit::Count, "envelopes sent, by peer");
+    describe_counter!(ENVELOPES_IN, Unit::Count, "envelopes received, by peer");
+    describe_counter!(ENVELOPES_REFUSED, Unit::Count, "envelopes refused, by reason");
+    describe_gauge!(
+        PEER_UNCONFIRMED,
+        Unit::Count,
+        "envelopes sent to the peer and not yet confirmed by it"
+    );
+    describe_histogram!(PEER_RTT, Unit::Seconds, "heartbeat round trip, by peer");
+    describe_counter!(LINKS_DROPPED, Unit::Count, "links to peers dropped, by reason");
+    describe_counter!(DIAL_ERRORS, Unit::Count, "failed dials of peers");
+    describe_counter!(
+        PORT_REFUSED,
+        Unit::Count,
+        "connections refused on the cluster port before authentication, by reason"
+    );
+}

@@ -1,0 +1,128 @@
+//! The cluster (issue #18) with real processes: `banter` nodes on 127.0.0.1 sharing one MariaDB
+//! database and one tansu broker.
+//!
+//! - three nodes link up, split the shards, and see a killed (`kill -9`) member go: the survivors
+//!   hold every shard again; the killed node restarts as a new incarnation and gets a share back;
+//!   a node stopped with SIGTERM hands its shards over at once;
+//! - a node configured for a cluster on SQLite or the in-process journal refuses to start.
+
+use std::time::Duration;
+
+use anyhow::{Result, ensure};
+use banter_tests::kafka::Broker;
+use banter_tests::node::free_port;
+use banter_tests::{Node, NodeBuilder, eventually};
+
+use crate::e2e::durable::support::{check, kafka_node, prerequisites};
+
+/// Shards of the test clusters (fewer than the default: quicker rounds, same code).
+const SHARDS: u32 = 64;
+const COOKIE: &str = "e2e-cluster-cookie-0123456789";
+
+/// A cluster member on `broker` with short leases and heartbeats.
+fn member(name: &str, broker: &Broker) -> Result<NodeBuilder> {
+    Ok(kafka_node(name, broker)
+        .env("BANTER_CLUSTER__ENABLED", "true")
+        .env("BANTER_CLUSTER__LISTEN", format!("127.0.0.1:{}", free_port()?))
+        .env("BANTER_CLUSTER__COOKIE", COOKIE)
+        .env("BANTER_CLUSTER__SHARDS", SHARDS)
+        .env("BANTER_CLUSTER__LEASE_TTL_MS", 3000)
+        .env("BANTER_CLUSTER__LEASE_MARGIN_MS", 600)
+        .env("BANTER_CLUSTER__HEARTBEAT_MS", 300)
+        // How long an expired lease waits before another node takes it.
+        .env("BANTER_JOURNAL__KAFKA__MESSAGE_TIMEOUT_MS", 2000))
+}
+
+async fn gauge(node: &Node, name: &str, labels: &str) -> Result<f64> {
+    Ok(node.metric_matching(name, labels).await?.unwrap_or(0.0))
+}
+
+/// Waits until each of `nodes` links to all the others and together they hold every shard, each
+/// some.
+async fn settled(nodes: &[&Node], within: Duration) -> Result<()> {
+    let n = nodes.len() as f64;
+    eventually("the members link up and split the shards", within, || async {
+        let mut total = 0.0;
+        let mut seen = Vec::new();
+        for node in nodes {
+            let up = gauge(node, "banter_cluster_members", "state=\"up\"").await?;
+            let owned = gauge(node, "banter_cluster_shards_owned", "").await?;
+            seen.push((up, owned));
+            if up != n || owned == 0.0 {
+                return Ok(None);
+            }
+            total += owned;
+        }
+        ensure!(total <= f64::from(SHARDS), "shards held twice: {seen:?}");
+        Ok((total == f64::from(SHARDS)).then_some(()))
+    })
+    .await
+}
+
+#[tokio::test]
+async fn members_split_the_shards_and_survivors_take_over_from_a_killed_or_stopped_one() {
+    let Some((mysql, broker)) = prerequisites("cluster membership").await else {
+        return;
+    };
+    let a = check(member("a", &broker).map(|b| b.mysql(&mysql))).start().await;
+    let a = check(a);
+    let b = check(check(member("b", &broker)).same_database_as(&a).start().await);
+    let mut c = check(check(member("c", &broker)).same_database_as(&a).start().await);
+    c.check(settled(&[&a, &b, &c], Duration::from_secs(30)).await);
+
+    // A frozen member (SIGSTOP) is dropped by the others' heartbeats; its shards are taken once
+    // its leases expire; thawed, it finds them lost (its renewal fails) and links up again.
+    c.check(c.freeze());
+    a.check(settled(&[&a, &b], Duration::from_secs(30)).await);
+    c.check(c.thaw());
+    let lost = "kind=\"lost\"";
+    c.check(
+        eventually("the thawed node finds its leases lost", Duration::from_secs(15), || async {
+            Ok((gauge(&c, "banter_cluster_rebalances_total", lost).await? > 0.0).then_some(()))
+        })
+        .await,
+    );
+    c.check(settled(&[&a, &b, &c], Duration::from_secs(30)).await);
+
+    c.kill9();
+    a.check(settled(&[&a, &b], Duration::from_secs(30)).await);
+    let taken = a.check(a.metric_matching("banter_cluster_rebalances_total", "kind=\"taken\"").await);
+    ensure_positive(&a, taken);
+
+    // The killed node comes back as a new incarnation and gets a share handed over.
+    let restarted = c.restart().await;
+    c.check(restarted);
+    c.check(settled(&[&a, &b, &c], Duration::from_secs(30)).await);
+    let released = a.check(
+        a.metric_matching("banter_cluster_rebalances_total", "kind=\"released\"")
+            .await,
+    );
+    ensure_positive(&a, released);
+
+    // SIGTERM: the node hands its leases back; the others take them without waiting for expiry.
+    let mut b = b;
+    let status = b.terminate(Duration::from_secs(30)).await;
+    let status = b.check(status);
+    assert!(status.success(), "SIGTERM exit: {status}");
+    a.check(settled(&[&a, &c], Duration::from_secs(15)).await);
+}
+
+fn ensure_positive(node: &Node, value: Option<f64>) {
+    node.check(
+        (|| {
+            ensure!(value.unwrap_or(0.0) > 0.0, "expected a positive count, got {value:?}");
+            Ok(())
+        })(),
+    );
+}
+
+#[tokio::test]
+async fn a_cluster_node_refuses_the_embedded_adapters() {
+    let sqlite = NodeBuilder::new("cluster-sqlite")
+        .env("BANTER_CLUSTER__ENABLED", "true")
+        .env("BANTER_CLUSTER__COOKIE", COOKIE)
+        .start()
+        .await;
+    let err = format!("{:#}", sqlite.expect_err("a cluster on SQLite must not start"));
+    assert!(err.contains("cluster.enabled needs the shared MySQL store"), "{err}");
+}
