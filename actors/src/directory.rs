@@ -31,6 +31,9 @@ pub enum RouteError {
     /// The entity could not be started; the text says why.
     #[error("unavailable: {0}")]
     Unavailable(String),
+    /// Another node serves the entity: it is not started here.
+    #[error("served by another node")]
+    Moved,
 }
 
 /// An entity kind the directory manages.

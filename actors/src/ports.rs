@@ -440,6 +440,25 @@ impl Clock for SystemClock {
     }
 }
 
+/// Whether this node may serve a room now: placement (ARCHITECTURE.md section 5). A room checks it
+/// before it activates, before each append and again before each RECEIPT, so a node that lost the
+/// room's shard (another node took it while this one was paused or cut off) acknowledges nothing.
+pub trait Ownership: Send + Sync + 'static {
+    /// The epoch under which this node serves `room` now; `None` when it may not (another node
+    /// holds the room's shard, or this node's lease ran out).
+    fn serving(&self, room: RoomId) -> Option<Epoch>;
+}
+
+/// A single node serves every room, always at epoch 0.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SingleNode;
+
+impl Ownership for SingleNode {
+    fn serving(&self, _room: RoomId) -> Option<Epoch> {
+        Some(Epoch(0))
+    }
+}
+
 /// Shared handles to the ports, as the actors receive them.
 #[derive(Clone)]
 pub struct Ports {
@@ -449,4 +468,6 @@ pub struct Ports {
     pub journal: Arc<dyn Journal>,
     /// Wall clock.
     pub clock: Arc<dyn Clock>,
+    /// Which rooms this node may serve.
+    pub ownership: Arc<dyn Ownership>,
 }

@@ -77,6 +77,10 @@ pub enum RoomError {
     /// The room could not be reached or started.
     #[error("room {0} is unavailable: {1}")]
     Unavailable(RoomId, String),
+    /// Another node serves the room now (or is about to): the request was not carried out. A
+    /// message sent again (with the same nonce) reaches the room where it lives.
+    #[error("room {0} moved to another node: send again (with the same nonce)")]
+    Moved(RoomId),
 }
 
 /// What a subscriber gets back: the messages it missed, then it is live.
@@ -309,6 +313,9 @@ pub struct RoomState {
     passivation_requested: bool,
     /// Told to stop: finishes what is pending, hands new work back to the directory.
     stopping: bool,
+    /// This node may no longer serve the room (its shard went to another node): it stops after the
+    /// message at hand, acknowledging nothing more.
+    lost: bool,
 }
 
 impl RoomState {
@@ -327,7 +334,15 @@ impl RoomState {
                 break;
             };
             p.settled = true;
-            match p.outcome.take() {
+            let mut outcome = p.outcome.take();
+            if matches!(outcome, Some(Ok(()))) && !self.still_serving() {
+                // Durable in the journal, but a newer owner may have fenced it off: the sender
+                // cannot be told either way, and nothing is delivered.
+                outcome = Some(Err(JournalError::Unknown(
+                    "this node lost the room before acknowledging".into(),
+                )));
+            }
+            match outcome {
                 Some(Ok(())) => {
                     self.acked_seq = p.seq;
                     if let Some(nonce) = &p.nonce {
@@ -388,6 +403,15 @@ impl RoomState {
         again
     }
 
+    /// Whether this node may still serve the room; marks it lost when not.
+    fn still_serving(&mut self) -> bool {
+        if !self.lost && self.ports.ownership.serving(self.id).is_none() {
+            warn!(room_id = %self.id, "this node lost the room's shard; the room stops");
+            self.lost = true;
+        }
+        !self.lost
+    }
+
     fn is_member(&self, user: UserId) -> bool {
         self.members.contains_key(&user)
     }
@@ -419,6 +443,13 @@ impl Room {
             session.offer(Outbound::Failed {
                 receipt_id: receipt,
                 message: RoomError::NotMember(state.id).to_string(),
+            });
+            return;
+        }
+        if !state.still_serving() {
+            session.offer(Outbound::Failed {
+                receipt_id: receipt,
+                message: RoomError::Moved(state.id).to_string(),
             });
             return;
         }
@@ -491,6 +522,9 @@ impl Room {
     ) -> Result<SubscribeOk, RoomError> {
         if !state.is_member(session.user()) {
             return Err(RoomError::NotMember(state.id));
+        }
+        if !state.still_serving() {
+            return Err(RoomError::Moved(state.id));
         }
         let last_seq = state.acked_seq;
         let mut ok = SubscribeOk {
@@ -652,7 +686,11 @@ impl Actor for Room {
                 let _ = reply.send(Self::recent(state, after, before, limit));
             }
         }
-        if state.stopping && state.pending.is_empty() && state.tasks_in_flight == 0 {
+        if state.lost {
+            // Pending appends are answered as unconfirmed, subscribers resubscribe (their guards
+            // fire) and find the room where it lives now.
+            myself.stop(Some("lost its shard".into()));
+        } else if state.stopping && state.pending.is_empty() && state.tasks_in_flight == 0 {
             // Subscribers still here learn it (their guards fire) and resubscribe to the next activation.
             myself.stop(Some("passivated".into()));
         }

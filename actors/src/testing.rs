@@ -480,6 +480,7 @@ impl Clock for FixedClock {
 /// Returns ports over the fakes, with a clock fixed at [`NOW_MS`].
 pub(crate) fn ports(store: &Arc<FakeStore>, journal: &Arc<FakeJournal>) -> Ports {
     Ports {
+        ownership: Arc::new(crate::ports::SingleNode),
         store: store.clone(),
         journal: journal.clone(),
         clock: Arc::new(FixedClock(NOW_MS)),

@@ -28,6 +28,7 @@ pub enum WireError {
 const NOT_MEMBER: &str = "not_member";
 const NOT_FOUND: &str = "not_found";
 const UNAVAILABLE: &str = "unavailable";
+const MOVED: &str = "moved";
 
 impl From<Outbound> for v1::to_session::Item {
     fn from(item: Outbound) -> Self {
@@ -182,6 +183,7 @@ pub fn refusal(e: &RoomError) -> v1::RoomRefusal {
         RoomError::NotMember(_) => NOT_MEMBER,
         RoomError::NotFound(_) => NOT_FOUND,
         RoomError::Unavailable(..) => UNAVAILABLE,
+        RoomError::Moved(_) => MOVED,
     };
     let message = match e {
         RoomError::Unavailable(_, why) => why.clone(),
@@ -199,6 +201,7 @@ pub fn room_error(room: RoomId, r: v1::RoomRefusal) -> Result<RoomError, WireErr
         NOT_MEMBER => Ok(RoomError::NotMember(room)),
         NOT_FOUND => Ok(RoomError::NotFound(room)),
         UNAVAILABLE => Ok(RoomError::Unavailable(room, r.message)),
+        MOVED => Ok(RoomError::Moved(room)),
         _ => Err(WireError::Invalid("refusal code")),
     }
 }

@@ -27,6 +27,9 @@ pub(super) async fn activate(
     args: RoomArguments,
 ) -> Result<RoomState, ActorProcessingErr> {
     let ports = args.ports;
+    if ports.ownership.serving(args.room_id).is_none() {
+        return Err(RoomError::Moved(args.room_id).into());
+    }
     let room = ports
         .store
         .room(args.room_id)
@@ -78,6 +81,7 @@ pub(super) async fn activate(
         last_activity: Instant::now(),
         passivation_requested: false,
         stopping: false,
+        lost: false,
     };
     let limit = u32::try_from(ring_size).unwrap_or(u32::MAX);
     let recent = ports

@@ -40,6 +40,11 @@ impl Entity for Rooms {
                 {
                     Err(RouteError::NotFound)
                 }
+                Err(ractor::SpawnErr::StartupFailed(e))
+                    if matches!(e.downcast_ref::<RoomError>(), Some(RoomError::Moved(_))) =>
+                {
+                    Err(RouteError::Moved)
+                }
                 Err(e) => Err(RouteError::Unavailable(e.to_string())),
             }
         })
@@ -53,6 +58,7 @@ impl Entity for Rooms {
         let error = match error {
             RouteError::NotFound => RoomError::NotFound(room),
             RouteError::Unavailable(why) => RoomError::Unavailable(room, why),
+            RouteError::Moved => RoomError::Moved(room),
         };
         let fail = |session: &SessionRef, receipt_id: Option<String>| {
             session.offer(Outbound::Failed {

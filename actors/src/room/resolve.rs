@@ -167,6 +167,10 @@ impl Room {
 impl RoomState {
     /// Acknowledges late a message of unknown outcome that the journal holds.
     fn landed(&mut self, u: Unresolved) {
+        if !self.still_serving() {
+            // The room stops after this message; its next owner reads the record from the journal.
+            return;
+        }
         let (seq, message_id) = (u.message.seq, u.message.message_id);
         info!(room_id = %self.id, seq, "message of unknown outcome is in the journal");
         if let Some(nonce) = &u.nonce {

@@ -501,6 +501,7 @@ async fn idle_room_asks_to_passivate_and_serves_work_until_stopped() {
 
 mod members;
 mod nonce;
+mod ownership;
 mod recent;
 mod remote;
 mod replay;

@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use banter_actors::delivery::NodeId;
-use banter_actors::ports::{Clock, Journal, Ports, Store, SystemClock};
+use banter_actors::ports::{Clock, Journal, Ownership, Ports, SingleNode, Store, SystemClock};
 use banter_actors::room::{RoomConfig, Rooms};
 use banter_cluster::Cluster;
 use banter_actors::user::Users;
@@ -119,6 +119,10 @@ impl Node {
             None
         };
         let node_id = cluster.as_ref().map_or(NodeId::SINGLE, Cluster::me);
+        let ownership: Arc<dyn Ownership> = match &cluster {
+            Some(cluster) => cluster.placement().clone(),
+            None => Arc::new(SingleNode),
+        };
         let (shutdown, _) = watch::channel(false);
         let (failed_tx, failed) = watch::channel(None);
         let door = door_limits(&config.http)?;
@@ -133,7 +137,8 @@ impl Node {
                 )),
             };
             let (state, root) =
-                start_gateway(config, store, journal, node_id, &shutdown, failed_tx).await?;
+                start_gateway(config, store, journal, node_id, ownership, &shutdown, failed_tx)
+                    .await?;
             tokio::spawn(banter_gateway::housekeeping::run(
                 state.clone(),
                 banter_gateway::housekeeping::PURGE_EVERY,
@@ -245,6 +250,7 @@ async fn start_gateway(
     store: Arc<dyn Store>,
     journal: Arc<dyn Journal>,
     node: NodeId,
+    ownership: Arc<dyn Ownership>,
     shutdown: &watch::Sender<bool>,
     failed: watch::Sender<Option<String>>,
 ) -> anyhow::Result<(AppState, ActorRef<RootMessage>)> {
@@ -254,6 +260,7 @@ async fn start_gateway(
         .await
         .context("failed to load the token signing keys")?;
     let ports = Ports {
+        ownership,
         store,
         journal,
         clock,

@@ -187,6 +187,7 @@ mod tests {
             Arc::new(banter_store::LocalJournal::start(store.clone(), 64, 64));
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let ports = Ports {
+            ownership: Arc::new(banter_actors::ports::SingleNode),
             store,
             journal,
             clock,

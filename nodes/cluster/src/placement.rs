@@ -17,8 +17,9 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use banter_actors::delivery::NodeId;
-use banter_actors::ports::{Lease, Store, StoreError};
-use banter_actors::shard::{Epoch, ShardId, preferred_owners};
+use banter_actors::model::RoomId;
+use banter_actors::ports::{Lease, Ownership, Store, StoreError};
+use banter_actors::shard::{EntityKey, Epoch, ShardId, preferred_owners, shard_of};
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tracing::{info, warn};
@@ -160,6 +161,12 @@ impl Placement {
             view.owners[shard.0 as usize] = Some(self.me);
         }
         view.members = members;
+    }
+}
+
+impl Ownership for Placement {
+    fn serving(&self, room: RoomId) -> Option<Epoch> {
+        Placement::serving(self, shard_of(EntityKey::room(room), self.shards))
     }
 }
 

@@ -170,6 +170,9 @@ impl From<RoomError> for ApiError {
                 "unavailable",
                 e.to_string(),
             ),
+            RoomError::Moved(_) => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "room_moved", e.to_string())
+            }
         }
     }
 }
@@ -178,6 +181,11 @@ impl From<RouteError> for ApiError {
     fn from(e: RouteError) -> Self {
         match e {
             RouteError::NotFound => ApiError::not_found("not found"),
+            RouteError::Moved => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "room_moved",
+                "served by another node now: try again",
+            ),
             RouteError::Unavailable(why) => {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", why)
             }

@@ -129,6 +129,7 @@ impl Fixture {
             reads: AtomicUsize::new(0),
         });
         let ports = Ports {
+            ownership: Arc::new(banter_actors::ports::SingleNode),
             store,
             journal: journal.clone(),
             clock: Arc::new(SystemClock),
