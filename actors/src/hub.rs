@@ -14,7 +14,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use bytes::Bytes;
 
-use crate::delivery::{Outbound, SessionHandle, SessionId};
+use crate::delivery::{NodeId, Outbound, SessionHandle, SessionId};
 use crate::model::{RoomId, Seq, UserId};
 
 const SHARDS: usize = 16;
@@ -22,10 +22,17 @@ const SHARDS: usize = 16;
 /// One shard of a sharded map.
 type Shard<K, V> = Mutex<HashMap<K, V>>;
 
+/// The sessions of this node subscribed to a room of another node, and that node.
+#[derive(Default)]
+struct RoomSubs {
+    node: NodeId,
+    sessions: Vec<SessionHandle>,
+}
+
 /// Sessions of this node, by id and by the remote rooms they subscribed to.
 pub struct Hub {
     sessions: Box<[Shard<SessionId, SessionHandle>]>,
-    rooms: Box<[Shard<RoomId, Vec<SessionHandle>>]>,
+    rooms: Box<[Shard<RoomId, RoomSubs>]>,
     hasher: std::collections::hash_map::RandomState,
 }
 
@@ -77,20 +84,22 @@ impl Hub {
         handle.is_some_and(|h| h.offer(item))
     }
 
-    /// Records that a session subscribed to a room of another node.
-    pub fn subscribe(&self, room: RoomId, handle: SessionHandle) {
+    /// Records that a session subscribes to a room of `node` (before it asks, so that no event
+    /// that follows the room's answer is missed).
+    pub fn subscribe(&self, room: RoomId, node: NodeId, handle: SessionHandle) {
         let mut rooms = self.shard(&self.rooms, &room);
         let subs = rooms.entry(room).or_default();
-        subs.retain(|h| h.id != handle.id);
-        subs.push(handle);
+        subs.node = node;
+        subs.sessions.retain(|h| h.id != handle.id);
+        subs.sessions.push(handle);
     }
 
     /// Forgets a session's subscription to a room.
     pub fn unsubscribe(&self, room: RoomId, session: SessionId) {
         let mut rooms = self.shard(&self.rooms, &room);
         if let Some(subs) = rooms.get_mut(&room) {
-            subs.retain(|h| h.id != session);
-            if subs.is_empty() {
+            subs.sessions.retain(|h| h.id != session);
+            if subs.sessions.is_empty() {
                 rooms.remove(&room);
             }
         }
@@ -111,7 +120,7 @@ impl Hub {
             return 0;
         };
         let mut delivered = 0;
-        subs.retain(|h| {
+        subs.sessions.retain(|h| {
             if skip_user == Some(h.user) {
                 return true;
             }
@@ -123,7 +132,7 @@ impl Hub {
             delivered += usize::from(ok);
             ok
         });
-        if subs.is_empty() {
+        if subs.sessions.is_empty() {
             rooms.remove(&room);
         }
         delivered
@@ -133,8 +142,8 @@ impl Hub {
     pub fn drop_user(&self, room: RoomId, user: UserId) {
         let mut rooms = self.shard(&self.rooms, &room);
         if let Some(subs) = rooms.get_mut(&room) {
-            subs.retain(|h| h.user != user);
-            if subs.is_empty() {
+            subs.sessions.retain(|h| h.user != user);
+            if subs.sessions.is_empty() {
                 rooms.remove(&room);
             }
         }
@@ -144,20 +153,28 @@ impl Hub {
     /// stopped, or the link to its node went down); they subscribe again by seq.
     pub fn room_lost(&self, room: RoomId) {
         let subs = self.shard(&self.rooms, &room).remove(&room);
-        for h in subs.into_iter().flatten() {
+        for h in subs.into_iter().flat_map(|s| s.sessions) {
             h.offer(Outbound::SubscriptionLost { room_id: room });
         }
     }
 
-    /// Rooms with subscribers here (for a link that went down: each of its rooms is lost).
-    pub fn rooms(&self) -> Vec<RoomId> {
+    /// Rooms of `node` with subscribers here (for a link that went down: each is lost).
+    pub fn rooms_on(&self, node: NodeId) -> Vec<RoomId> {
         self.rooms
             .iter()
             .flat_map(|s| {
                 let map = s.lock().unwrap_or_else(|e| e.into_inner());
-                map.keys().copied().collect::<Vec<_>>()
+                map.iter()
+                    .filter(|(_, subs)| subs.node == node)
+                    .map(|(room, _)| *room)
+                    .collect::<Vec<_>>()
             })
             .collect()
+    }
+
+    /// The node of `room` as its subscribers here last subscribed, if any does.
+    pub fn node_of(&self, room: RoomId) -> Option<NodeId> {
+        self.shard(&self.rooms, &room).get(&room).map(|s| s.node)
     }
 
     /// Sessions registered here.

@@ -10,6 +10,8 @@
 //!   ([`delivery::SessionRef`]); [`hub`]: where events from rooms of other nodes land on this one;
 //!   [`encode`]: frames built once; [`wire`]: their `banter.v1` form between nodes;
 //! - `messages`: the (local-only) `ractor::Message` impls of the actors' messages;
+//! - [`route`]: how sessions and REST handlers reach rooms ([`route::Routes`]; a single node's
+//!   [`route::LocalRoutes`], a cluster's in `banter-cluster`);
 //! - [`shard`]: placement arithmetic for a cluster (entity → shard, shard → preferred nodes).
 //!
 //! Supervision tree on a node: a `Directory<Rooms>` supervises every room actor and a `Directory<Users>`
@@ -26,6 +28,7 @@ mod messages;
 pub mod model;
 pub mod ports;
 pub mod room;
+pub mod route;
 pub mod rules;
 pub mod shard;
 #[cfg(test)]

@@ -4,14 +4,19 @@
 //! - three nodes link up, split the shards, and see a killed (`kill -9`) member go: the survivors
 //!   hold every shard again; the killed node restarts as a new incarnation and gets a share back;
 //!   a node stopped with SIGTERM hands its shards over at once;
+//! - users connected to different nodes chat in group rooms: RECEIPTs, live messages in one order
+//!   for everyone, typing, and the same history from every node;
 //! - a node configured for a cluster on SQLite or the in-process journal refuses to start.
 
 use std::time::Duration;
 
-use anyhow::{Result, ensure};
+use std::collections::BTreeMap;
+
+use anyhow::{Context, Result, ensure};
 use banter_tests::kafka::Broker;
 use banter_tests::node::free_port;
-use banter_tests::{Node, NodeBuilder, eventually};
+use banter_tests::stomp::{header, header_u64, room_dest};
+use banter_tests::{Node, NodeBuilder, StompClient, eventually, unique};
 
 use crate::e2e::durable::support::{check, kafka_node, prerequisites};
 
@@ -125,4 +130,98 @@ async fn a_cluster_node_refuses_the_embedded_adapters() {
         .await;
     let err = format!("{:#}", sqlite.expect_err("a cluster on SQLite must not start"));
     assert!(err.contains("cluster.enabled needs the shared MySQL store"), "{err}");
+}
+
+/// Starts three members on one fresh database and waits until they have split the shards.
+async fn three(broker: &Broker, mysql: &str) -> (Node, Node, Node) {
+    let a = check(check(member("a", broker)).mysql(mysql).start().await);
+    let b = check(check(member("b", broker)).same_database_as(&a).start().await);
+    let c = check(check(member("c", broker)).same_database_as(&a).start().await);
+    a.check(settled(&[&a, &b, &c], Duration::from_secs(30)).await);
+    (a, b, c)
+}
+
+#[tokio::test]
+async fn users_on_different_nodes_chat_in_group_rooms() {
+    let Some((mysql, broker)) = prerequisites("cluster chat").await else {
+        return;
+    };
+    let (a, b, c) = three(&broker, &mysql).await;
+    a.check(chat_across(&[&a, &b, &c]).await);
+    // The messages did cross: commands to rooms of other nodes, one fan-out per node and event.
+    for kind in ["to_room", "fan_out", "to_session", "room_reply"] {
+        let mut total = 0.0;
+        for node in [&a, &b, &c] {
+            let label = format!("kind=\"{kind}\"");
+            total += a.check(gauge(node, "banter_cluster_routed_in_total", &label).await);
+        }
+        assert!(total > 0.0, "no {kind} envelope crossed");
+    }
+}
+
+/// Three users, each connected to another node, in four rooms (spread over the nodes' shards).
+async fn chat_across(nodes: &[&Node; 3]) -> Result<()> {
+    let api = nodes[0].api();
+    let mut users = Vec::new();
+    for name in ["alice", "bob", "carol"] {
+        users.push(api.new_user(&unique(name)).await?);
+    }
+    let mut rooms = Vec::new();
+    for i in 0..4 {
+        let room = api.create_room(&users[0].token, &unique(&format!("x{i}"))).await?;
+        // Each joins through their own node: the room (wherever it lives) learns of them.
+        for (user, node) in users.iter().zip(nodes.iter()).skip(1) {
+            node.api().join(&user.token, room.id).await?;
+        }
+        rooms.push(room.id);
+    }
+    let mut clients = Vec::new();
+    for (user, node) in users.iter().zip(nodes.iter()) {
+        let mut client = StompClient::connect(&node.ws_url(), &user.token).await?;
+        for room in &rooms {
+            client.subscribe(&room_dest(*room), &format!("s{room}"), None).await?;
+        }
+        clients.push(client);
+    }
+    // Every user sends to every room; each gets its RECEIPT from wherever the room lives.
+    let mut sent = BTreeMap::new();
+    for (i, client) in clients.iter_mut().enumerate() {
+        for room in &rooms {
+            let body = format!("from {} to {room}", users[i].username);
+            let receipt = client.send_confirmed(&room_dest(*room), &body).await?;
+            sent.insert((*room, receipt.seq), body);
+        }
+    }
+    // Everyone sees every room's messages live, in the same seq order, each once.
+    for client in clients.iter_mut() {
+        for room in &rooms {
+            let sub = format!("s{room}");
+            let mut seen = Vec::new();
+            for _ in 0..3 {
+                let f = client.recv_message(&sub).await?;
+                let seq = header_u64(&f, "seq").context("seq")?;
+                ensure!(
+                    sent.get(&(*room, seq)).map(String::as_bytes) == Some(&f.body[..]),
+                    "room {room} seq {seq}: unexpected body"
+                );
+                seen.push(seq);
+            }
+            ensure!(seen == [1, 2, 3], "room {room}: seqs {seen:?}");
+        }
+    }
+    // Typing crosses nodes too: bob types, alice and carol see it.
+    clients[1].typing(rooms[0]).await?;
+    for i in [0, 2] {
+        let t = clients[i].recv_event("typing", |_| true).await?;
+        ensure!(header(&t, "user-id") == Some(users[1].id.to_string().as_str()), "{t:?}");
+    }
+    // The same history from every node.
+    for node in nodes {
+        for room in &rooms {
+            let page = node.api().history(&users[2].token, *room, None, None).await?;
+            let seqs: Vec<u64> = page.messages.iter().map(|m| m.seq).collect();
+            ensure!(seqs == [3, 2, 1], "history of room {room} on a node: {seqs:?}");
+        }
+    }
+    Ok(())
 }

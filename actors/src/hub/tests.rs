@@ -6,6 +6,7 @@ use crate::delivery::SessionInbox;
 
 const ROOM: RoomId = RoomId(5);
 const OTHER: RoomId = RoomId(6);
+const PEER: NodeId = NodeId(3);
 
 fn session(hub: &Hub, local: u64, user: i64) -> (SessionHandle, SessionInbox) {
     let (h, inbox) = SessionHandle::new(local, UserId(user), 4);
@@ -31,10 +32,10 @@ fn fan_out_reaches_each_subscriber_once_except_the_skipped_user() {
     let (a, mut a_in) = session(&hub, 1, 1);
     let (b, mut b_in) = session(&hub, 2, 2);
     let (c, mut c_in) = session(&hub, 3, 2);
-    hub.subscribe(ROOM, a.clone());
-    hub.subscribe(ROOM, a);
-    hub.subscribe(ROOM, b);
-    hub.subscribe(OTHER, c);
+    hub.subscribe(ROOM, PEER, a.clone());
+    hub.subscribe(ROOM, PEER, a);
+    hub.subscribe(ROOM, PEER, b);
+    hub.subscribe(OTHER, PEER, c);
     let tail = Bytes::from_static(b"x");
     assert_eq!(hub.fan_out(ROOM, Some(1), &tail, None), 2);
     assert_eq!(hub.fan_out(ROOM, None, &tail, Some(UserId(1))), 1);
@@ -49,10 +50,10 @@ fn ended_subscriptions_stop_and_lost_rooms_are_told() {
     let hub = Hub::new();
     let (a, mut a_in) = session(&hub, 1, 1);
     let (b, mut b_in) = session(&hub, 2, 2);
-    hub.subscribe(ROOM, a.clone());
-    hub.subscribe(OTHER, a);
-    hub.subscribe(ROOM, b.clone());
-    hub.subscribe(OTHER, b);
+    hub.subscribe(ROOM, PEER, a.clone());
+    hub.subscribe(OTHER, PEER, a);
+    hub.subscribe(ROOM, PEER, b.clone());
+    hub.subscribe(OTHER, PEER, b);
     let tail = Bytes::from_static(b"x");
 
     hub.drop_user(ROOM, UserId(2));
@@ -63,10 +64,12 @@ fn ended_subscriptions_stop_and_lost_rooms_are_told() {
     hub.room_lost(OTHER);
     assert_eq!(events(&mut a_in), [(OTHER, None)]);
     assert_eq!(events(&mut b_in), [(OTHER, None)]);
-    assert_eq!(hub.rooms(), [ROOM]);
+    assert_eq!(hub.rooms_on(PEER), [ROOM]);
+    assert!(hub.rooms_on(NodeId(9)).is_empty());
+    assert_eq!(hub.node_of(ROOM), Some(PEER));
 
     hub.unregister(SessionId::from(1), [ROOM]);
-    assert!(hub.rooms().is_empty());
+    assert!(hub.rooms_on(PEER).is_empty());
     assert!(!hub.offer(SessionId::from(1), Outbound::User { tail: tail.clone() }));
     assert!(hub.offer(SessionId::from(2), Outbound::User { tail }));
     assert_eq!(hub.sessions(), 1);
@@ -76,11 +79,11 @@ fn ended_subscriptions_stop_and_lost_rooms_are_told() {
 fn a_session_that_cannot_keep_up_is_dropped_from_its_rooms() {
     let hub = Hub::new();
     let (slow, mut slow_in) = SessionHandle::new(1, UserId(1), 1);
-    hub.subscribe(ROOM, slow);
+    hub.subscribe(ROOM, PEER, slow);
     let tail = Bytes::from_static(b"x");
     assert_eq!(hub.fan_out(ROOM, Some(1), &tail, None), 1);
     assert_eq!(hub.fan_out(ROOM, Some(2), &tail, None), 0, "outbox full");
     assert!(slow_in.slow.is_set());
-    assert!(hub.rooms().is_empty());
+    assert!(hub.rooms_on(PEER).is_empty());
     assert_eq!(events(&mut slow_in), [(ROOM, Some(1))]);
 }

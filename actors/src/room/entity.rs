@@ -4,7 +4,7 @@
 use ractor::{Actor, ActorRef};
 
 use super::{Room, RoomArguments, RoomConfig, RoomError, RoomMessage};
-use crate::delivery::{Outbound, SessionRef};
+
 use crate::directory::{Entity, RouteError};
 use crate::model::RoomId;
 use crate::ports::Ports;
@@ -60,23 +60,6 @@ impl Entity for Rooms {
             RouteError::Unavailable(why) => RoomError::Unavailable(room, why),
             RouteError::Moved => RoomError::Moved(room),
         };
-        let fail = |session: &SessionRef, receipt_id: Option<String>| {
-            session.offer(Outbound::Failed {
-                receipt_id,
-                message: error.to_string(),
-            });
-        };
-        match msg {
-            RoomMessage::Publish {
-                session, receipt, ..
-            } => fail(&session, receipt),
-            RoomMessage::Typing { session } | RoomMessage::MarkRead { session, .. } => {
-                fail(&session, None)
-            }
-            RoomMessage::Subscribe { reply, .. } => {
-                let _ = reply.send(Err(error));
-            }
-            _ => {}
-        }
+        crate::route::fail(msg, error);
     }
 }

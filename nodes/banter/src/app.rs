@@ -25,7 +25,8 @@ use anyhow::Context;
 use banter_actors::delivery::NodeId;
 use banter_actors::ports::{Clock, Journal, Ownership, Ports, SingleNode, Store, SystemClock};
 use banter_actors::room::{RoomConfig, Rooms};
-use banter_cluster::Cluster;
+use banter_actors::route::{LocalRoutes, Routes};
+use banter_cluster::{Cluster, ClusterRoutes};
 use banter_actors::user::Users;
 use banter_gateway::auth::{AuthKeys, KeyPolicy};
 use banter_gateway::state::{count_actors, door_limits, ops_router, user_config};
@@ -136,9 +137,14 @@ impl Node {
                     config.journal.max_queue,
                 )),
             };
-            let (state, root) =
-                start_gateway(config, store, journal, node_id, ownership, &shutdown, failed_tx)
-                    .await?;
+            let parts = GatewayPorts {
+                store,
+                journal,
+                node: node_id,
+                ownership,
+                cluster: cluster.as_ref(),
+            };
+            let (state, root) = start_gateway(config, parts, &shutdown, failed_tx).await?;
             tokio::spawn(banter_gateway::housekeeping::run(
                 state.clone(),
                 banter_gateway::housekeeping::PURGE_EVERY,
@@ -243,17 +249,30 @@ impl Node {
     }
 }
 
-/// Starts what the gateway role runs: the root supervisor with the actor directories over the store
-/// and `journal`, and the gateway's state.
-async fn start_gateway(
-    config: Config,
+/// What the gateway is started over.
+struct GatewayPorts<'a> {
     store: Arc<dyn Store>,
     journal: Arc<dyn Journal>,
     node: NodeId,
     ownership: Arc<dyn Ownership>,
+    cluster: Option<&'a Cluster>,
+}
+
+/// Starts what the gateway role runs: the root supervisor with the actor directories over the store
+/// and `journal`, and the gateway's state.
+async fn start_gateway(
+    config: Config,
+    parts: GatewayPorts<'_>,
     shutdown: &watch::Sender<bool>,
     failed: watch::Sender<Option<String>>,
 ) -> anyhow::Result<(AppState, ActorRef<RootMessage>)> {
+    let GatewayPorts {
+        store,
+        journal,
+        node,
+        ownership,
+        cluster,
+    } = parts;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let policy = KeyPolicy::from_config(&config.auth).context("invalid [auth] key settings")?;
     let keys = AuthKeys::open(store.clone(), clock.clone(), policy, &config.data_dir)
@@ -291,6 +310,10 @@ async fn start_gateway(
     .context("failed to start the root supervisor")?;
     let (rooms, users) = ractor::call!(root, RootMessage::Directories)
         .map_err(|e| anyhow::anyhow!("the root supervisor did not answer: {e}"))?;
+    let routes = cluster.map(|c| {
+        let local = LocalRoutes::new(rooms.clone());
+        ClusterRoutes::new(local, c.placement().clone(), c.links().clone()) as Arc<dyn Routes>
+    });
     let state = AppState::new(GatewayParts {
         config: gateway,
         ports,
@@ -299,6 +322,7 @@ async fn start_gateway(
         users,
         shutdown: shutdown.subscribe(),
         node,
+        routes,
     })?;
     Ok((state, root))
 }

@@ -19,11 +19,12 @@
 //!   not confirmed (every queue on ractor_cluster's path is unbounded);
 //! - [`placement`]: [`Placement`], shards leased in the store and fenced by epochs, and the
 //!   [`placement::LeaseKeeper`] that takes, renews and hands them over;
+//! - [`routing`]: [`ClusterRoutes`], rooms reached wherever they live: envelopes to the owner,
+//!   answers back through the session's node, one fan-out per node;
 //! - [`metrics`]: the names this crate updates.
 //!
-//! Routing of rooms and users over the links builds on these pieces. `FINDINGS.md` beside this
-//! crate records what the transport spike measured and where in ractor_cluster each behaviour comes
-//! from.
+//! `FINDINGS.md` beside this crate records what the transport spike measured and where in
+//! ractor_cluster each behaviour comes from.
 
 pub mod config;
 pub mod guard;
@@ -33,6 +34,7 @@ pub mod metrics;
 pub mod node;
 pub mod placement;
 pub mod router;
+pub mod routing;
 pub mod wire;
 
 pub use config::ClusterConfig;
@@ -41,5 +43,6 @@ pub use membership::{Cluster, ClusterError};
 pub use metrics::describe_metrics;
 pub use node::{ClusterNode, NodeConfig, NodeEvent, NodeEventKind};
 pub use placement::Placement;
+pub use routing::ClusterRoutes;
 pub use router::{Handler, Router, RouterHandle, RouterMessage, RouterStats};
 pub use wire::Wire;

@@ -45,10 +45,12 @@ pub enum SendError {
     Congested(NodeId),
 }
 
-/// What receives the envelopes that are not about links (routing, from a later layer).
+/// What receives the envelopes that are not about links: routing.
 pub trait Inbound: Send + Sync + 'static {
     /// An envelope from `from`, a peer with a live link.
     fn deliver(&self, from: NodeId, envelope: Envelope);
+    /// The link to `node` went down: what depended on it is lost.
+    fn peer_down(&self, node: NodeId);
 }
 
 /// Refuses every envelope: a node whose routing layer is not attached yet.
@@ -58,6 +60,8 @@ impl Inbound for NoInbound {
     fn deliver(&self, _from: NodeId, _envelope: Envelope) {
         ::metrics::counter!(metrics::ENVELOPES_REFUSED, "reason" => "unrouted").increment(1);
     }
+
+    fn peer_down(&self, _node: NodeId) {}
 }
 
 struct Link {
@@ -132,7 +136,9 @@ impl Links {
         if let Some(old) = old
             && old.session.get_id() != id
         {
+            // What was sent on the old session may be lost with it: its dependents start over.
             old.session.stop(Some("replaced by a newer session".into()));
+            self.went_down(peer);
         }
         info!(%peer, "cluster link up");
     }
@@ -147,6 +153,7 @@ impl Links {
         drop(table);
         ::metrics::counter!(metrics::LINKS_DROPPED, "reason" => "disconnected").increment(1);
         info!(%peer, "cluster link down: disconnected");
+        self.went_down(peer);
         Some(peer)
     }
 
@@ -173,6 +180,7 @@ impl Links {
             if let Some(link) = link {
                 link.session.stop(Some("peer fell behind".into()));
             }
+            self.went_down(to);
             ::metrics::counter!(metrics::LINKS_DROPPED, "reason" => "congested").increment(1);
             ::metrics::counter!(metrics::ENVELOPES_REFUSED, "reason" => "congested").increment(1);
             warn!(peer = %to, "cluster link dropped: the peer confirmed too little");
@@ -202,6 +210,7 @@ impl Links {
                 link.session.stop(Some("missed heartbeats".into()));
                 ::metrics::counter!(metrics::LINKS_DROPPED, "reason" => "silent").increment(1);
                 warn!(%peer, "cluster link down: missed heartbeats");
+                self.went_down(*peer);
             }
         }
         let sent_ms = self.now_ms();
@@ -263,6 +272,12 @@ impl Links {
             received,
         });
         let _ = self.send(from, pong);
+    }
+
+    fn went_down(&self, peer: NodeId) {
+        if let Some(inbound) = self.inbound.get() {
+            inbound.peer_down(peer);
+        }
     }
 
     /// The counts of the link to `peer`: sent, received, confirmed.

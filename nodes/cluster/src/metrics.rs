@@ -20,6 +20,10 @@ pub const ENVELOPES_IN: &str = "banter_cluster_envelopes_in_total";
 /// not a member), `unrouted` (a body this node does not take), `peer_down`, `congested` (the peer
 /// confirmed too few: the link is dropped) (counter, label `reason`).
 pub const ENVELOPES_REFUSED: &str = "banter_cluster_envelopes_refused_total";
+/// Routed envelopes this node received, by kind: `to_room` (a command for a room it serves),
+/// `room_reply`, `to_session`, `fan_out` (one per room event for all its sessions), `drop_user`,
+/// `room_lost` (counter, label `kind`).
+pub const ROUTED_IN: &str = "banter_cluster_routed_in_total";
 /// Envelopes sent to a peer that it has not confirmed yet: the queue towards it (gauge, label
 /// `peer`).
 pub const PEER_UNCONFIRMED: &str = "banter_cluster_peer_unconfirmed";
@@ -44,6 +48,7 @@ pub fn describe_metrics() {
     describe_counter!(ENVELOPES_OUT, Unit::Count, "envelopes sent, by peer");
     describe_counter!(ENVELOPES_IN, Unit::Count, "envelopes received, by peer");
     describe_counter!(ENVELOPES_REFUSED, Unit::Count, "envelopes refused, by reason");
+    describe_counter!(ROUTED_IN, Unit::Count, "routed envelopes received, by kind");
     describe_gauge!(
         PEER_UNCONFIRMED,
         Unit::Count,

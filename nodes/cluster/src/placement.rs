@@ -35,8 +35,9 @@ pub struct Held {
 
 #[derive(Debug, Default)]
 struct View {
-    /// The holder of each shard, by index, as last read (this node's own entries are kept current).
-    owners: Vec<Option<NodeId>>,
+    /// The holder of each shard and its epoch, by index, as last read (this node's own entries are
+    /// kept current).
+    owners: Vec<Option<(NodeId, Epoch)>>,
     /// The shards this node holds.
     held: HashMap<ShardId, Held>,
     /// The live members and their addresses, by id, this node included.
@@ -76,6 +77,11 @@ impl Placement {
         self.shards
     }
 
+    /// The shard of `room`.
+    pub fn shard_of_room(&self, room: RoomId) -> ShardId {
+        shard_of(EntityKey::room(room), self.shards)
+    }
+
     fn read(&self) -> std::sync::RwLockReadGuard<'_, View> {
         // A writer that panicked left a consistent view (every write is a plain assignment).
         self.view.read().unwrap_or_else(|p| p.into_inner())
@@ -87,6 +93,11 @@ impl Placement {
 
     /// The node that holds `shard` as last seen, `None` when nobody does (or it is out of range).
     pub fn owner(&self, shard: ShardId) -> Option<NodeId> {
+        self.owner_epoch(shard).map(|(node, _)| node)
+    }
+
+    /// The node that holds `shard` as last seen, with the epoch of its lease.
+    pub fn owner_epoch(&self, shard: ShardId) -> Option<(NodeId, Epoch)> {
         self.read().owners.get(shard.0 as usize).copied().flatten()
     }
 
@@ -118,14 +129,14 @@ impl Placement {
         let mut view = self.write();
         view.held.insert(shard, held);
         if let Some(owner) = view.owners.get_mut(shard.0 as usize) {
-            *owner = Some(self.me);
+            *owner = Some((self.me, held.epoch));
         }
     }
 
     fn drop_shard(&self, shard: ShardId) -> Option<Held> {
         let mut view = self.write();
         if let Some(owner) = view.owners.get_mut(shard.0 as usize)
-            && *owner == Some(self.me)
+            && owner.is_some_and(|(node, _)| node == self.me)
         {
             *owner = None;
         }
@@ -153,12 +164,12 @@ impl Placement {
         for lease in leases {
             let i = lease.shard.0 as usize;
             if i < view.owners.len() {
-                view.owners[i] = lease.holder();
+                view.owners[i] = lease.holder().map(|node| (node, lease.epoch));
             }
         }
-        let mine: Vec<ShardId> = view.held.keys().copied().collect();
-        for shard in mine {
-            view.owners[shard.0 as usize] = Some(self.me);
+        let mine: Vec<(ShardId, Epoch)> = view.held.iter().map(|(s, h)| (*s, h.epoch)).collect();
+        for (shard, epoch) in mine {
+            view.owners[shard.0 as usize] = Some((self.me, epoch));
         }
         view.members = members;
     }
@@ -166,7 +177,7 @@ impl Placement {
 
 impl Ownership for Placement {
     fn serving(&self, room: RoomId) -> Option<Epoch> {
-        Placement::serving(self, shard_of(EntityKey::room(room), self.shards))
+        Placement::serving(self, self.shard_of_room(room))
     }
 }
 

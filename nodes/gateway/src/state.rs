@@ -13,6 +13,7 @@ use banter_actors::directory::DirectoryMessage;
 use banter_actors::model::{RoomId, UserId};
 use banter_actors::ports::{Ports, Store};
 use banter_actors::room::{RoomMessage, Rooms};
+use banter_actors::route::{LocalRoutes, Routes};
 use banter_actors::user::{UserConfig, UserMessage, Users};
 use ractor::ActorRef;
 use tokio::sync::watch;
@@ -39,6 +40,8 @@ pub struct AppState {
     pub rooms: ActorRef<DirectoryMessage<Rooms>>,
     /// Directory of user actors.
     pub users: ActorRef<DirectoryMessage<Users>>,
+    /// How sessions and handlers reach rooms, here or on another node.
+    pub routes: Arc<dyn Routes>,
     /// Per-user budgets on creating rooms, opening DMs and joining.
     pub room_budgets: Arc<RoomBudgets>,
     /// Login and register attempts per client address, login attempts per account.
@@ -71,6 +74,8 @@ pub struct GatewayParts {
     pub shutdown: watch::Receiver<bool>,
     /// This node.
     pub node: NodeId,
+    /// How to reach rooms; `None`: this node serves every room ([`LocalRoutes`] over `rooms`).
+    pub routes: Option<Arc<dyn Routes>>,
 }
 
 impl AppState {
@@ -84,7 +89,9 @@ impl AppState {
             users,
             shutdown,
             node,
+            routes,
         } = parts;
+        let routes = routes.unwrap_or_else(|| Arc::new(LocalRoutes::new(rooms.clone())));
         anyhow::ensure!(
             config.limits.max_body_bytes <= banter_actors::rules::BODY_MAX_BYTES_CEILING,
             "limits.max_body_bytes is {}, above the {} bytes a store can hold",
@@ -117,6 +124,7 @@ impl AppState {
             passwords,
             rooms,
             users,
+            routes,
             room_budgets,
             login_limits: Arc::new(login_limits),
             node,
@@ -147,7 +155,7 @@ impl AppState {
 
     /// Tells a room actor something if it is active (or starting); an inactive room loads it anyway.
     pub fn tell_room(&self, room: RoomId, msg: RoomMessage) {
-        let _ = self.rooms.cast(DirectoryMessage::Tell(room, msg));
+        self.routes.room_changed(room, msg);
     }
 
     /// Tells a user actor something if it is active (the user has a connection on this node).

@@ -226,7 +226,7 @@ async fn sessions_of_another_node_chat_through_its_hub() {
     for (local, user) in [(1, BOB), (2, CAROL)] {
         let (h, inbox) = SessionHandle::new(SessionId::new(NodeId(2), local), user, 64);
         hub.register(h.clone());
-        hub.subscribe(ROOM, h);
+        hub.subscribe(ROOM, NodeId(1), h);
         subscribe_ref(
             &f.room,
             SessionRef::Remote(RemoteSession {

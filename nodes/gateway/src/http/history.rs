@@ -6,8 +6,8 @@
 //! lags the newest acknowledged messages are only in the journal. A page is then:
 //!
 //! 1. the store's page (`messages_before`), whose newest seq is `stored_top`;
-//! 2. the room's answer ([`RoomMessage::GetRecent`], through the directory, activating the room when
-//!    it is not): its acknowledged seq and, from its ring, the acknowledged messages above `stored_top`
+//! 2. the room's answer (`RoomMessage::GetRecent`, through the routes, wherever the room lives,
+//!    activating it when it is not): its acknowledged seq and, from its ring, the acknowledged messages above `stored_top`
 //!    and below `before`. When the store is up to date this is one comparison in the room, and the
 //!    page is the store's page;
 //! 3. only when the ring does not reach back that far (a persister behind by more than the ring), the
@@ -24,17 +24,13 @@
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use banter_actors::directory::DirectoryMessage;
 use banter_actors::model::{ChatMessage, RoomId, Seq};
 use banter_actors::ports::{Ports, StoreError};
-use banter_actors::room::{Recent, RoomMessage, Rooms, Window};
-use ractor::{ActorRef, RpcReplyPort};
+use banter_actors::room::Window;
+use banter_actors::route::Routes;
 use tracing::{instrument, warn};
 
 use crate::error::ApiError;
-
-/// Longest wait for the room's answer; an inactive room activates first, reading the journal's tail.
-const ROOM_WAIT: Duration = Duration::from_secs(10);
 
 /// Why a page of history could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -79,7 +75,7 @@ pub(crate) struct Page {
 #[instrument(skip_all, fields(room_id = %room))]
 pub(crate) async fn read_page(
     ports: &Ports,
-    rooms: &ActorRef<DirectoryMessage<Rooms>>,
+    routes: &dyn Routes,
     room: RoomId,
     before: Option<Seq>,
     limit: u32,
@@ -90,9 +86,10 @@ pub(crate) async fn read_page(
         return Ok(store_page(stored, limit));
     }
     let stored_top = stored.first().map_or(0, |m| m.seq);
-    let recent = ask_room(rooms, room, stored_top, before, limit)
+    let recent = routes
+        .recent(room, stored_top, before, limit)
         .await
-        .map_err(unavailable(room))?;
+        .map_err(|e| unavailable(room)(e.to_string()))?;
     let window = match recent.window {
         Some(window) => window,
         None => journal_window(ports, room, stored_top, before, recent.acked_seq, limit)
@@ -107,32 +104,6 @@ fn unavailable(room: RoomId) -> impl FnOnce(String) -> HistoryError {
     move |why| {
         warn!(room_id = %room, %why, "history unavailable: the journaled tail is out of reach");
         HistoryError::Unavailable(why)
-    }
-}
-
-/// Asks the room (activating it if needed) for its acknowledged messages above `after`.
-async fn ask_room(
-    rooms: &ActorRef<DirectoryMessage<Rooms>>,
-    room: RoomId,
-    after: Seq,
-    before: Option<Seq>,
-    limit: u32,
-) -> Result<Recent, String> {
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let ask = RoomMessage::GetRecent {
-        after,
-        before,
-        limit,
-        reply: RpcReplyPort::from(tx),
-    };
-    rooms
-        .cast(DirectoryMessage::Route(room, ask))
-        .map_err(|_| "the room directory is stopped".to_owned())?;
-    match tokio::time::timeout(ROOM_WAIT, rx).await {
-        Ok(Ok(recent)) => Ok(recent),
-        // The directory drops the question when the room cannot start.
-        Ok(Err(_)) => Err("the room is unavailable".to_owned()),
-        Err(_) => Err(format!("the room did not answer within {ROOM_WAIT:?}")),
     }
 }
 

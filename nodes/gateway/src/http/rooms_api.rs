@@ -460,7 +460,7 @@ pub async fn history(
     };
     let limit = clamped_limit(q.limit.as_deref(), 50, 200)?;
     require_member(&state, room, me.id).await?;
-    let page = super::history::read_page(&state.ports, &state.rooms, room, before, limit).await?;
+    let page = super::history::read_page(&state.ports, state.routes.as_ref(), room, before, limit).await?;
     Ok(Json(HistoryPage {
         messages: page.messages.iter().map(MessageView::from).collect(),
         next_before: page.next_before,

@@ -21,7 +21,7 @@ use futures::SinkExt;
 
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
 use banter_actors::delivery::{Outbound, SessionHandle, SessionInbox};
-use banter_actors::directory::DirectoryMessage;
+use banter_actors::route::Direct;
 use banter_actors::encode::USER_QUEUE;
 use banter_actors::model::{RoomId, Seq, UserId};
 use banter_actors::room::{RoomError, RoomMessage, SubscribeOk};
@@ -30,7 +30,7 @@ use banter_actors::trace::TraceParent;
 use banter_actors::user::{SendBudget, UserMessage};
 use banter_proto::stomp::{self, Command, Frame, Limits};
 use bytes::{BufMut, Bytes, BytesMut};
-use ractor::{ActorRef, RpcReplyPort};
+
 use tokio::sync::watch;
 use tokio::time::{Instant, MissedTickBehavior, interval, sleep_until, timeout};
 use tracing::{debug, instrument};
@@ -59,7 +59,8 @@ struct RoomSub {
     /// `MESSAGE` and this subscription's header, encoded once: each delivery adds the room's tail.
     prefix: Bytes,
     last_seq: Seq,
-    actor: ActorRef<RoomMessage>,
+    /// The room actor, when it lives on this node.
+    actor: Direct,
 }
 
 struct Session {
@@ -407,7 +408,7 @@ impl Session {
             }
             Target::UserQueue => return Err(fatal(format!("cannot SEND to {USER_QUEUE}"))),
         };
-        self.route(room, msg);
+        self.route(room, msg).await;
         Ok(())
     }
 
@@ -421,18 +422,29 @@ impl Session {
         })
     }
 
-    /// Sends a command to a room: straight to its actor while subscribed (a subscribed room does not
-    /// passivate), else through the directory.
-    fn route(&self, room: RoomId, msg: RoomMessage) {
-        let msg = match self.rooms.get(&room) {
-            Some(sub) => match sub.actor.cast(msg) {
+    /// Sends a command to a room: straight to its actor while subscribed to a room of this node (a
+    /// subscribed room does not passivate), else through the routes.
+    async fn route(&mut self, room: RoomId, msg: RoomMessage) {
+        let msg = match self.rooms.get(&room).and_then(|sub| sub.actor.as_ref()) {
+            Some(actor) => match actor.cast(msg) {
                 Ok(()) => return,
                 Err(ractor::MessagingErr::SendErr(m)) => m,
                 Err(_) => return,
             },
             None => msg,
         };
-        let _ = self.state.rooms.cast(DirectoryMessage::Route(room, msg));
+        self.state.routes.to_room(room, msg).await;
+    }
+
+    /// Ends this session's subscription to `room`.
+    fn leave(&self, room: RoomId, sub: RoomSub) {
+        let session_id = self.handle.id;
+        match sub.actor {
+            Some(actor) => {
+                let _ = actor.cast(RoomMessage::Unsubscribe { session_id });
+            }
+            None => self.state.routes.unsubscribe(room, session_id),
+        }
     }
 
     async fn on_subscribe(&mut self, frame: &Frame) -> Result<(), Fatal> {
@@ -479,9 +491,14 @@ impl Session {
             match self.backfill(room, &sub_id, from - 1, to).await {
                 Ok(seq) => last = seq,
                 Err(e) => {
-                    let _ = actor.cast(RoomMessage::Unsubscribe {
-                        session_id: self.handle.id,
-                    });
+                    match actor {
+                        Some(actor) => {
+                            let _ = actor.cast(RoomMessage::Unsubscribe {
+                                session_id: self.handle.id,
+                            });
+                        }
+                        None => self.state.routes.unsubscribe(room, self.handle.id),
+                    }
                     return Err(e);
                 }
             }
@@ -510,39 +527,18 @@ impl Session {
         &mut self,
         room: RoomId,
         since: Option<Seq>,
-    ) -> Result<(ActorRef<RoomMessage>, SubscribeOk), Fatal> {
-        let unavailable = || fatal(format!("room {room} is unavailable, try again"));
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let _ = self
+    ) -> Result<(Direct, SubscribeOk), Fatal> {
+        let subscribed = self
             .state
-            .rooms
-            .cast(DirectoryMessage::Lookup(room, RpcReplyPort::from(tx)));
-        let actor = match timeout(CALL_TIMEOUT, rx).await {
-            Ok(Ok(Ok(a))) => a,
-            Ok(Ok(Err(banter_actors::directory::RouteError::NotFound))) => {
-                return Err(fatal(RoomError::NotFound(room).to_string()));
+            .routes
+            .subscribe(room, self.handle.clone(), since)
+            .await;
+        subscribed.map_err(|e| {
+            if matches!(e, RoomError::NotMember(_)) {
+                self.known.remove(room);
             }
-            _ => return Err(unavailable()),
-        };
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let msg = RoomMessage::Subscribe {
-            session: self.handle.clone().into(),
-            since,
-            reply: RpcReplyPort::from(tx),
-        };
-        if actor.cast(msg).is_err() {
-            return Err(unavailable());
-        }
-        match timeout(CALL_TIMEOUT, rx).await {
-            Ok(Ok(Ok(ok))) => Ok((actor, ok)),
-            Ok(Ok(Err(e))) => {
-                if matches!(e, RoomError::NotMember(_)) {
-                    self.known.remove(room);
-                }
-                Err(fatal(e.to_string()))
-            }
-            _ => Err(unavailable()),
-        }
+            fatal(e.to_string())
+        })
     }
 
     fn unsubscribe(&mut self, id: &str) -> Result<(), Fatal> {
@@ -557,9 +553,7 @@ impl Session {
             .map(|(r, _)| *r)
             .ok_or_else(|| fatal(format!("no subscription with id '{id}'")))?;
         if let Some(sub) = self.rooms.remove(&room) {
-            let _ = sub.actor.cast(RoomMessage::Unsubscribe {
-                session_id: self.handle.id,
-            });
+            self.leave(room, sub);
         }
         Ok(())
     }
@@ -622,11 +616,11 @@ impl Session {
 
     /// Unregisters the session from its rooms and its user actor.
     fn end(&mut self) {
-        for (_, sub) in self.rooms.drain() {
-            let _ = sub.actor.cast(RoomMessage::Unsubscribe {
-                session_id: self.handle.id,
-            });
+        let rooms: Vec<_> = self.rooms.drain().collect();
+        for (room, sub) in rooms {
+            self.leave(room, sub);
         }
+        self.state.routes.session_ended(self.handle.id);
         self.state.tell_user(
             self.user,
             UserMessage::Detach {

@@ -7,10 +7,12 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use banter_actors::delivery::{Outbound, SessionHandle};
-use banter_actors::directory::Directory;
+use banter_actors::directory::{Directory, DirectoryMessage};
 use banter_actors::model::UserId;
 use banter_actors::ports::{AppendSink, Journal, JournalError, Store, SystemClock};
-use banter_actors::room::RoomConfig;
+use banter_actors::room::{RoomConfig, RoomMessage, Rooms};
+use banter_actors::route::LocalRoutes;
+use ractor::ActorRef;
 use banter_actors::trace::TraceParent;
 use futures::FutureExt;
 use futures::future::BoxFuture;
@@ -155,7 +157,7 @@ impl Fixture {
     }
 
     async fn page(&self, before: Option<Seq>, limit: u32) -> Page {
-        read_page(&self.ports, &self.rooms, self.room, before, limit)
+        read_page(&self.ports, &LocalRoutes::new(self.rooms.clone()), self.room, before, limit)
             .await
             .expect("history page")
     }
@@ -280,7 +282,7 @@ async fn a_write_through_journal_leaves_history_to_the_store() {
 
 /// Asserts that a page is refused as unavailable, and answered as a 503 `history_unavailable`.
 async fn assert_unavailable(f: &Fixture, before: Option<Seq>, limit: u32) {
-    match read_page(&f.ports, &f.rooms, f.room, before, limit).await {
+    match read_page(&f.ports, &LocalRoutes::new(f.rooms.clone()), f.room, before, limit).await {
         Err(e @ HistoryError::Unavailable(_)) => {
             let answer = ApiError::from(e);
             assert_eq!(

@@ -94,6 +94,7 @@ pub(super) async fn connect(state: &AppState, frame: Frame) -> Result<Connected,
     );
     let ws = &state.config.ws;
     let (handle, inbox) = SessionHandle::bounded(id, user, ws.outbox_frames, ws.outbox_bytes);
+    state.routes.session_started(&handle);
     let (tx, rx) = tokio::sync::oneshot::channel();
     let _ = state.users.cast(DirectoryMessage::Route(
         user,

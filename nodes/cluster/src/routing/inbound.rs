@@ -1,0 +1,302 @@
+//! The owner's side of routing: envelopes from peers into room messages, and the link back.
+//!
+//! A `ToRoom` is served only while this node serves the room's shard, at an epoch no older than
+//! the sender's view (else `moved`, or for a SEND an ERROR to its session: it is sent again). Its
+//! session becomes a [`SessionRef::Remote`] whose [`PeerLink`] sends the room's answers, RECEIPTs
+//! and events back as `ToSession`, `FanOut`, `DropUser` and `RoomLost` envelopes. Requests that
+//! await a room (subscribe, recent) run as tasks, at most [`MAX_ASKS`] at once for all peers.
+//! Envelopes for this node's sessions go to the [`Hub`](banter_actors::hub::Hub); a fan-out from
+//! an owner older than one already heard for the shard is dropped.
+
+use std::sync::Arc;
+
+use banter_actors::delivery::{NodeId, Outbound, PeerOutbox, RemoteSession, SessionId, SessionRef};
+use banter_actors::model::{RoomId, Seq, UserId};
+use banter_actors::room::{RoomError, RoomMessage};
+use banter_actors::trace::TraceParent;
+use banter_actors::wire::{from_session_addr, refusal};
+use banter_proto::v1::{self, Envelope, envelope, room_reply, to_room};
+use bytes::Bytes;
+
+use super::ClusterRoutes;
+use crate::links::Inbound;
+use crate::metrics;
+
+/// Requests from peers (subscribe, recent) served at once, at most; more are refused as busy.
+pub(super) const MAX_ASKS: usize = 1024;
+
+/// The link to another node as this node's rooms see it.
+#[derive(Debug)]
+pub struct PeerLink {
+    node: NodeId,
+    routes: std::sync::Weak<ClusterRoutes>,
+}
+
+impl PeerLink {
+    fn send(&self, body: envelope::Body) -> bool {
+        let Some(routes) = self.routes.upgrade() else {
+            return false;
+        };
+        let envelope = Envelope {
+            from_node: routes.me.0,
+            body: Some(body),
+        };
+        routes.links.send(self.node, envelope).is_ok()
+    }
+}
+
+impl std::fmt::Debug for ClusterRoutes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterRoutes").field("me", &self.me).finish()
+    }
+}
+
+impl PeerOutbox for PeerLink {
+    fn node(&self) -> NodeId {
+        self.node
+    }
+
+    fn offer(&self, session: SessionId, item: Outbound) -> bool {
+        self.send(envelope::Body::ToSession(v1::ToSession {
+            session: session.local,
+            item: Some(item.into()),
+        }))
+    }
+
+    fn fan_out(&self, room: RoomId, seq: Option<Seq>, tail: Bytes, skip_user: Option<UserId>) -> bool {
+        let Some(routes) = self.routes.upgrade() else {
+            return false;
+        };
+        // The owner's epoch travels with its events; a node no longer serving sends none.
+        let Some(epoch) = routes.placement.serving(routes.placement.shard_of_room(room)) else {
+            return false;
+        };
+        self.send(envelope::Body::FanOut(v1::FanOut {
+            room_id: room.0,
+            seq,
+            tail,
+            skip_user: skip_user.map(|u| u.0),
+            epoch: epoch.0,
+        }))
+    }
+
+    fn drop_user(&self, room: RoomId, user: UserId) {
+        self.send(envelope::Body::DropUser(v1::DropUser {
+            room_id: room.0,
+            user_id: user.0,
+        }));
+    }
+
+    fn room_lost(&self, room: RoomId) {
+        self.send(envelope::Body::RoomLost(v1::RoomLost { room_id: room.0 }));
+    }
+}
+
+fn refused(reason: &'static str) {
+    ::metrics::counter!(metrics::ENVELOPES_REFUSED, "reason" => reason).increment(1);
+}
+
+impl ClusterRoutes {
+    fn peer(self: &Arc<Self>, node: NodeId) -> Arc<PeerLink> {
+        let mut peers = self.peers.lock().unwrap_or_else(|p| p.into_inner());
+        peers
+            .entry(node)
+            .or_insert_with(|| {
+                Arc::new(PeerLink {
+                    node,
+                    routes: Arc::downgrade(self),
+                })
+            })
+            .clone()
+    }
+
+    fn reply(self: &Arc<Self>, to: NodeId, request_id: u64, result: room_reply::Result) {
+        if request_id == 0 {
+            return;
+        }
+        self.peer(to).send(envelope::Body::RoomReply(v1::RoomReply {
+            request_id,
+            result: Some(result),
+        }));
+    }
+
+    fn on_to_room(self: &Arc<Self>, from: NodeId, request: v1::ToRoom) {
+        let room = RoomId(request.room_id);
+        let shard = self.placement.shard_of_room(room);
+        let serving = self.placement.serving(shard).filter(|e| e.0 >= request.epoch);
+        let Some(op) = request.op else {
+            return refused("malformed");
+        };
+        let session = match request.session.map(|a| from_session_addr(Some(a))) {
+            Some(Ok((id, user))) if id.node == from => Some(SessionRef::Remote(RemoteSession {
+                id,
+                user,
+                peer: self.peer(from),
+            })),
+            Some(_) => return refused("malformed"),
+            None => None,
+        };
+        if serving.is_none() {
+            refused("moved");
+            let moved = room_reply::Result::Moved(v1::Moved {
+                shard: shard.0,
+                epoch: self.placement.owner_epoch(shard).map_or(0, |(_, e)| e.0),
+            });
+            if let (to_room::Op::Publish(p), Some(session)) = (&op, &session) {
+                session.offer(Outbound::Failed {
+                    receipt_id: p.receipt.clone(),
+                    message: RoomError::Moved(room).to_string(),
+                });
+            }
+            return self.reply(from, request.request_id, moved);
+        }
+        let request_id = request.request_id;
+        match (op, session) {
+            (to_room::Op::Publish(p), Some(session)) => self.local.route(
+                room,
+                RoomMessage::Publish {
+                    session,
+                    receipt: p.receipt,
+                    body: p.body,
+                    trace: TraceParent::parse(&p.traceparent).unwrap_or_else(TraceParent::new_root),
+                    nonce: p.nonce,
+                },
+            ),
+            (to_room::Op::Typing(_), Some(session)) => {
+                self.local.route(room, RoomMessage::Typing { session });
+            }
+            (to_room::Op::MarkRead(m), Some(session)) => {
+                self.local.route(room, RoomMessage::MarkRead { session, seq: m.seq });
+            }
+            (to_room::Op::Unsubscribe(_), Some(session)) => {
+                use banter_actors::route::Routes;
+                self.local.unsubscribe(room, session.id());
+            }
+            (to_room::Op::Subscribe(s), Some(session)) => {
+                let local = self.local.clone();
+                self.serve_ask(from, request_id, async move {
+                    match local.subscribe_ref(room, session, s.since).await {
+                        Ok((_, ok)) => room_reply::Result::Subscribed(ok.into()),
+                        Err(e) => room_reply::Result::Refused(refusal(&e)),
+                    }
+                });
+            }
+            (to_room::Op::GetRecent(g), _) => {
+                let local = self.local.clone();
+                self.serve_ask(from, request_id, async move {
+                    use banter_actors::route::Routes;
+                    match local.recent(room, g.after, g.before, g.limit).await {
+                        Ok(recent) => room_reply::Result::Recent(recent.into()),
+                        Err(e) => room_reply::Result::Refused(refusal(&e)),
+                    }
+                });
+            }
+            (to_room::Op::MemberJoined(m), _) => {
+                use banter_actors::route::Routes;
+                let msg = RoomMessage::MemberJoined {
+                    user: UserId(m.user_id),
+                    username: m.username,
+                };
+                self.local.room_changed(room, msg);
+            }
+            (to_room::Op::MemberLeft(m), _) => {
+                use banter_actors::route::Routes;
+                let msg = RoomMessage::MemberLeft {
+                    user: UserId(m.user_id),
+                };
+                self.local.room_changed(room, msg);
+            }
+            _ => refused("malformed"),
+        }
+    }
+
+    /// Runs a request that awaits a room as a task (bounded), and answers it.
+    fn serve_ask(
+        self: &Arc<Self>,
+        from: NodeId,
+        request_id: u64,
+        serve: impl Future<Output = room_reply::Result> + Send + 'static,
+    ) {
+        let Ok(permit) = self.asks.clone().try_acquire_owned() else {
+            refused("busy");
+            let busy = RoomError::Unavailable(RoomId(0), "the node is busy; try again".into());
+            return self.reply(from, request_id, room_reply::Result::Refused(refusal(&busy)));
+        };
+        let routes = self.clone();
+        tokio::spawn(async move {
+            let result = serve.await;
+            routes.reply(from, request_id, result);
+            drop(permit);
+        });
+    }
+
+    fn on_to_session(&self, to: v1::ToSession) {
+        let session = SessionId::new(self.me, to.session);
+        match to.item.map(Outbound::try_from) {
+            Some(Ok(item)) => {
+                self.hub.offer(session, item);
+            }
+            _ => refused("malformed"),
+        }
+    }
+
+    fn on_fan_out(&self, f: v1::FanOut) {
+        let room = RoomId(f.room_id);
+        let shard = self.placement.shard_of_room(room);
+        {
+            let mut epochs = self.fan_out_epochs.lock().unwrap_or_else(|p| p.into_inner());
+            let Some(seen) = epochs.get_mut(shard.0 as usize) else {
+                return refused("malformed");
+            };
+            if f.epoch < *seen {
+                return refused("stale_epoch");
+            }
+            *seen = f.epoch;
+        }
+        self.hub.fan_out(room, f.seq, &f.tail, f.skip_user.map(UserId));
+    }
+}
+
+impl Inbound for ClusterRoutes {
+    fn deliver(&self, from: NodeId, envelope: Envelope) {
+        let Some(routes) = self.this.upgrade() else {
+            return;
+        };
+        let kind = match &envelope.body {
+            Some(envelope::Body::ToRoom(_)) => "to_room",
+            Some(envelope::Body::RoomReply(_)) => "room_reply",
+            Some(envelope::Body::ToSession(_)) => "to_session",
+            Some(envelope::Body::FanOut(_)) => "fan_out",
+            Some(envelope::Body::DropUser(_)) => "drop_user",
+            Some(envelope::Body::RoomLost(_)) => "room_lost",
+            _ => "other",
+        };
+        ::metrics::counter!(metrics::ROUTED_IN, "kind" => kind).increment(1);
+        match envelope.body {
+            Some(envelope::Body::ToRoom(r)) => routes.on_to_room(from, r),
+            Some(envelope::Body::RoomReply(r)) => {
+                let answered = r
+                    .result
+                    .is_some_and(|result| self.requests.answer(from, r.request_id, result));
+                if !answered {
+                    refused("late_reply");
+                }
+            }
+            Some(envelope::Body::ToSession(s)) => self.on_to_session(s),
+            Some(envelope::Body::FanOut(f)) => self.on_fan_out(f),
+            Some(envelope::Body::DropUser(d)) => {
+                self.hub.drop_user(RoomId(d.room_id), UserId(d.user_id));
+            }
+            Some(envelope::Body::RoomLost(l)) => self.hub.room_lost(RoomId(l.room_id)),
+            _ => refused("unrouted"),
+        }
+    }
+
+    fn peer_down(&self, node: NodeId) {
+        self.requests.node_down(node);
+        for room in self.hub.rooms_on(node) {
+            self.hub.room_lost(room);
+        }
+    }
+}
+

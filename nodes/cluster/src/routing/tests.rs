@@ -1,0 +1,164 @@
+//! The routing of one node against its own pieces: requests and their answers, waiting for an
+//! owner, fan-outs filtered by epoch, and the subscriptions lost with a link.
+
+use std::time::Duration;
+
+use banter_actors::delivery::{Outbound, SessionInbox};
+use banter_actors::directory::Directory;
+use banter_actors::model::UserId;
+use banter_actors::ports::{Ports, SystemClock};
+use banter_actors::room::{RoomConfig, Rooms};
+use banter_actors::trace::TraceParent;
+use banter_store::{LocalJournal, SqliteStore};
+use bytes::Bytes;
+use ractor::Actor;
+
+use super::*;
+use crate::links::{Inbound, LinkLimits};
+
+const ROOM: RoomId = RoomId(42);
+const PEER: NodeId = NodeId(2);
+
+struct Fixture {
+    routes: Arc<ClusterRoutes>,
+    _dir: tempfile::TempDir,
+}
+
+async fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("banter.db");
+    let store = Arc::new(SqliteStore::open(path.to_str().expect("utf-8")).await.expect("store"));
+    let placement = Placement::new(NodeId(1), 16);
+    let ports = Ports {
+        journal: Arc::new(LocalJournal::start(store.clone(), 16, 64)),
+        store,
+        clock: Arc::new(SystemClock),
+        ownership: placement.clone(),
+    };
+    let rooms = Rooms {
+        ports,
+        config: RoomConfig {
+            ring_size: 8,
+            idle_timeout: Duration::from_secs(60),
+            typing_interval: Duration::from_secs(1),
+        },
+    };
+    let (directory, _) = Actor::spawn(None, Directory::new(rooms), ()).await.expect("directory");
+    let limits = LinkLimits {
+        down_after: Duration::from_secs(3),
+        max_unconfirmed: 100,
+    };
+    let links = Arc::new(Links::new(NodeId(1), limits));
+    let routes = ClusterRoutes::new(LocalRoutes::new(directory), placement, links);
+    Fixture { routes, _dir: dir }
+}
+
+fn session(routes: &ClusterRoutes, local: u64) -> (SessionHandle, SessionInbox) {
+    let (h, inbox) = SessionHandle::new(SessionId::new(NodeId(1), local), UserId(7), 16);
+    routes.session_started(&h);
+    (h, inbox)
+}
+
+fn fan_out(epoch: u64, seq: u64) -> Envelope {
+    Envelope {
+        from_node: PEER.0,
+        body: Some(envelope::Body::FanOut(v1::FanOut {
+            room_id: ROOM.0,
+            seq: Some(seq),
+            tail: Bytes::from_static(b"tail"),
+            skip_user: None,
+            epoch,
+        })),
+    }
+}
+
+#[test]
+fn an_answer_counts_only_from_the_node_asked_and_once() {
+    let requests = Requests::default();
+    let (id, mut rx) = requests.open(PEER);
+    let moved = || room_reply::Result::Moved(v1::Moved { shard: 1, epoch: 2 });
+    assert!(!requests.answer(NodeId(3), id, moved()), "another node cannot answer");
+    assert!(requests.answer(PEER, id, moved()));
+    assert!(rx.try_recv().is_ok());
+    assert!(!requests.answer(PEER, id, moved()), "answered once");
+    let (id, mut rx) = requests.open(PEER);
+    requests.node_down(PEER);
+    assert!(rx.try_recv().is_err(), "its node went down: the request fails");
+    assert!(!requests.answer(PEER, id, moved()));
+}
+
+#[tokio::test]
+async fn a_send_to_a_room_nobody_serves_waits_then_fails_to_its_session() {
+    let f = fixture().await;
+    // The store is open (its pool needs real time); the wait for an owner runs on paused time.
+    tokio::time::pause();
+    let (h, mut inbox) = session(&f.routes, 1);
+    let started = Instant::now();
+    let msg = RoomMessage::Publish {
+        session: h.into(),
+        receipt: Some("r1".into()),
+        body: "hello".into(),
+        trace: TraceParent::new_root(),
+        nonce: None,
+    };
+    f.routes.to_room(ROOM, msg).await;
+    assert!(started.elapsed() >= ClusterRoutes::WAIT, "it waited for an owner");
+    match inbox.try_recv() {
+        Some(Outbound::Failed {
+            receipt_id,
+            message,
+        }) => {
+            assert_eq!(receipt_id.as_deref(), Some("r1"));
+            assert!(message.contains("no node serves it"), "{message}");
+        }
+        other => panic!("expected a failure, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn fan_outs_from_an_older_owner_of_the_shard_are_dropped() {
+    let f = fixture().await;
+    let (h, mut inbox) = session(&f.routes, 1);
+    f.routes.hub().subscribe(ROOM, PEER, h);
+    f.routes.deliver(PEER, fan_out(5, 1));
+    f.routes.deliver(PEER, fan_out(4, 2));
+    f.routes.deliver(PEER, fan_out(5, 3));
+    f.routes.deliver(PEER, fan_out(6, 4));
+    let mut seqs = Vec::new();
+    while let Some(Outbound::Room { seq, .. }) = inbox.try_recv() {
+        seqs.extend(seq);
+    }
+    assert_eq!(seqs, [1, 3, 4], "the epoch-4 event is a zombie's");
+}
+
+#[tokio::test]
+async fn a_link_that_goes_down_loses_the_subscriptions_to_its_rooms() {
+    let f = fixture().await;
+    let (h, mut inbox) = session(&f.routes, 1);
+    let other_room = RoomId(43);
+    f.routes.hub().subscribe(ROOM, PEER, h.clone());
+    f.routes.hub().subscribe(other_room, NodeId(3), h);
+    f.routes.peer_down(PEER);
+    assert_eq!(inbox.try_recv(), Some(Outbound::SubscriptionLost { room_id: ROOM }));
+    assert_eq!(inbox.try_recv(), None, "the room on node 3 is still subscribed");
+    assert_eq!(f.routes.hub().node_of(other_room), Some(NodeId(3)));
+}
+
+#[tokio::test]
+async fn items_for_a_session_find_it_and_bad_ones_are_dropped() {
+    let f = fixture().await;
+    let (_h, mut inbox) = session(&f.routes, 9);
+    let receipt = Outbound::Receipt {
+        receipt_id: "r".into(),
+        seq: 3,
+        message_id: uuid::Uuid::nil(),
+    };
+    let to_session = |item| Envelope {
+        from_node: PEER.0,
+        body: Some(envelope::Body::ToSession(v1::ToSession { session: 9, item })),
+    };
+    f.routes.deliver(PEER, to_session(Some(receipt.clone().into())));
+    f.routes.deliver(PEER, to_session(None));
+    assert_eq!(inbox.try_recv(), Some(receipt));
+    assert_eq!(inbox.try_recv(), None);
+}
