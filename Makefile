@@ -2,7 +2,7 @@
 # Builds go to a cache folder outside the clone (override with CARGO_TARGET_DIR).
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/banter/target
 
-.PHONY: run test build fmt lint stack
+.PHONY: run test build fmt lint stack cluster cluster-down
 
 run:
 	cargo run --release -p banter-node --bin banter -- $(ARGS)
@@ -13,6 +13,13 @@ test:
 # Local full stack without Docker (MariaDB + tansu); prints how to run a node against it.
 stack:
 	bash scripts/stack.sh up
+
+# Three nodes of one cluster on the local full stack (started if needed); `make cluster-down` stops them.
+cluster:
+	bash scripts/cluster.sh up 3
+
+cluster-down:
+	bash scripts/cluster.sh down
 
 build:
 	cargo build --workspace --all-targets

@@ -6,7 +6,10 @@
 //!   a node stopped with SIGTERM hands its shards over at once;
 //! - users connected to different nodes chat in group rooms: RECEIPTs, live messages in one order
 //!   for everyone, typing, and the same history from every node;
-//! - a node configured for a cluster on SQLite or the in-process journal refuses to start.
+//! - a node configured for a cluster on SQLite or the in-process journal refuses to start;
+//! - [`failover`]: `kill -9` of a node under sustained sends from clients on all nodes, in rounds.
+
+mod failover;
 
 use std::time::Duration;
 
@@ -44,7 +47,7 @@ async fn gauge(node: &Node, name: &str, labels: &str) -> Result<f64> {
 
 /// Waits until each of `nodes` links to all the others and together they hold every shard, each
 /// some.
-async fn settled(nodes: &[&Node], within: Duration) -> Result<()> {
+pub(super) async fn settled(nodes: &[&Node], within: Duration) -> Result<()> {
     let n = nodes.len() as f64;
     eventually("the members link up and split the shards", within, || async {
         let mut total = 0.0;
@@ -133,7 +136,7 @@ async fn a_cluster_node_refuses_the_embedded_adapters() {
 }
 
 /// Starts three members on one fresh database and waits until they have split the shards.
-async fn three(broker: &Broker, mysql: &str) -> (Node, Node, Node) {
+pub(super) async fn three(broker: &Broker, mysql: &str) -> (Node, Node, Node) {
     let a = check(check(member("a", broker)).mysql(mysql).start().await);
     let b = check(check(member("b", broker)).same_database_as(&a).start().await);
     let c = check(check(member("c", broker)).same_database_as(&a).start().await);

@@ -125,6 +125,12 @@ impl Placement {
         self.read().members.clone()
     }
 
+    /// Records `node` as the holder of `shard` (tests of what reads the view).
+    #[cfg(test)]
+    pub(crate) fn set_owner(&self, shard: ShardId, node: NodeId, epoch: Epoch) {
+        self.write().owners[shard.0 as usize] = Some((node, epoch));
+    }
+
     fn hold(&self, shard: ShardId, held: Held) {
         let mut view = self.write();
         view.held.insert(shard, held);

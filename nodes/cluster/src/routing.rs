@@ -107,6 +107,9 @@ pub struct ClusterRoutes {
     fan_out_epochs: Mutex<Vec<u64>>,
     /// Remote requests being served, bounded (`inbound::MAX_ASKS`).
     asks: Arc<tokio::sync::Semaphore>,
+    /// SENDs with a receipt sent to another node and not answered yet, by session and node: when
+    /// that node's link goes down their outcome is unknown, and the session is told.
+    unanswered: Mutex<HashMap<(SessionId, NodeId), u32>>,
 }
 
 impl ClusterRoutes {
@@ -131,6 +134,7 @@ impl ClusterRoutes {
             peers: Mutex::new(HashMap::new()),
             fan_out_epochs: Mutex::new(vec![0; shards]),
             asks: Arc::new(tokio::sync::Semaphore::new(inbound::MAX_ASKS)),
+            unanswered: Mutex::new(HashMap::new()),
         });
         links.attach(routes.clone());
         routes
@@ -176,6 +180,34 @@ impl ClusterRoutes {
             body: Some(envelope::Body::ToRoom(to_room)),
         };
         self.links.send(node, envelope).is_ok()
+    }
+
+    /// Counts a receipted SEND to `node` out (`true`) or answered (`false`).
+    fn count_unanswered(&self, session: SessionId, node: NodeId, out: bool) {
+        let mut unanswered = self.unanswered.lock().unwrap_or_else(|p| p.into_inner());
+        let count = unanswered.entry((session, node)).or_default();
+        if out {
+            *count += 1;
+        } else {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                unanswered.remove(&(session, node));
+            }
+        }
+    }
+
+    /// The sessions with SENDs to `node` not answered yet, forgotten.
+    fn take_unanswered(&self, node: NodeId) -> Vec<SessionId> {
+        let mut unanswered = self.unanswered.lock().unwrap_or_else(|p| p.into_inner());
+        let sessions: Vec<SessionId> = unanswered
+            .keys()
+            .filter(|(_, n)| *n == node)
+            .map(|(s, _)| *s)
+            .collect();
+        for s in &sessions {
+            unanswered.remove(&(*s, node));
+        }
+        sessions
     }
 
     /// Sends a request to `room` on `node` and waits for its answer.
@@ -266,6 +298,9 @@ impl Routes for ClusterRoutes {
                     } => Some((session.clone(), receipt.clone())),
                     _ => None,
                 };
+                if let Some((s, Some(_))) = &session {
+                    self.count_unanswered(s.id(), node, true);
+                }
                 let (addr, op) = match to_op(msg) {
                     Ok(parts) => parts,
                     Err(msg) => return self.local.route(room, *msg),
@@ -282,6 +317,9 @@ impl Routes for ClusterRoutes {
                     },
                 );
                 if !sent && let Some((session, receipt_id)) = session {
+                    if receipt_id.is_some() {
+                        self.count_unanswered(session.id(), node, false);
+                    }
                     session.offer(banter_actors::delivery::Outbound::Failed {
                         receipt_id,
                         message: RoomError::Unavailable(room, "its node is unreachable".into())
@@ -412,6 +450,8 @@ impl Routes for ClusterRoutes {
 
     fn session_ended(&self, session: SessionId) {
         self.hub.unregister(session, []);
+        let mut unanswered = self.unanswered.lock().unwrap_or_else(|p| p.into_inner());
+        unanswered.retain(|(s, _), _| *s != session);
     }
 }
 

@@ -152,7 +152,12 @@ fn group_consumer(
         .set("auto.offset.reset", "earliest")
         // A member killed with -9 must not hold its partitions for long (ARCHITECTURE.md §10).
         .set("session.timeout.ms", "6000")
-        .set("heartbeat.interval.ms", "2000")
+        // With the eager assignors tansu never hands a dead member's partitions to the others
+        // (measured, ../shared/ARCHITECTURE.md §9): in a cluster the survivors would never store
+        // them. Cooperative-sticky does, within ~11 s; a partition may be read by two members for a
+        // moment, which idempotent inserts absorb. Its heartbeat must be short (3 s storms).
+        .set("partition.assignment.strategy", "cooperative-sticky")
+        .set("heartbeat.interval.ms", "1000")
         // A caught-up consumer's fetch waits at most this long for new records.
         .set("fetch.wait.max.ms", "100")
         .create_with_context(Rebalances::default())

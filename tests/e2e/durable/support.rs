@@ -150,6 +150,9 @@ pub(crate) struct SendPlan {
     pub answer_within: Duration,
     /// Opens a new connection after one closed (else stops there).
     pub reconnect: bool,
+    /// Other nodes' WebSocket URLs: a reconnection goes to the next node in turn (a client's list of
+    /// node URLs), and a node that refuses the connection is skipped.
+    pub failover: Vec<String>,
 }
 
 impl SendPlan {
@@ -161,6 +164,7 @@ impl SendPlan {
             max: u64::MAX,
             answer_within: Duration::from_secs(20),
             reconnect: false,
+            failover: Vec::new(),
         }
     }
 }
@@ -267,10 +271,23 @@ async fn stream_sends(
             if !want_more || (log.connections > 0 && !plan.reconnect) {
                 break;
             }
-            let c = StompClient::connect(&ws, &token)
-                .await
-                .context("sender connecting")?;
-            client = Some(c);
+            let urls: Vec<&String> = std::iter::once(&ws).chain(&plan.failover).collect();
+            let mut connected = None;
+            for attempt in 0..urls.len() {
+                // The first connection goes to `ws`, each later one to the next node in turn.
+                let url = urls[(log.connections as usize + attempt) % urls.len()];
+                match StompClient::connect(url, &token).await {
+                    Ok(c) => {
+                        connected = Some(c);
+                        break;
+                    }
+                    Err(e) if attempt + 1 == urls.len() => {
+                        return Err(e).context("sender connecting");
+                    }
+                    Err(_) => {}
+                }
+            }
+            client = connected;
             log.connections += 1;
             saw_error = false;
         }

@@ -230,10 +230,17 @@ impl ClusterRoutes {
         });
     }
 
-    fn on_to_session(&self, to: v1::ToSession) {
+    fn on_to_session(&self, from: NodeId, to: v1::ToSession) {
         let session = SessionId::new(self.me, to.session);
         match to.item.map(Outbound::try_from) {
             Some(Ok(item)) => {
+                let answers_a_send = matches!(
+                    &item,
+                    Outbound::Receipt { .. } | Outbound::Failed { receipt_id: Some(_), .. }
+                );
+                if answers_a_send {
+                    self.count_unanswered(session, from, false);
+                }
                 self.hub.offer(session, item);
             }
             _ => refused("malformed"),
@@ -282,7 +289,7 @@ impl Inbound for ClusterRoutes {
                     refused("late_reply");
                 }
             }
-            Some(envelope::Body::ToSession(s)) => self.on_to_session(s),
+            Some(envelope::Body::ToSession(s)) => self.on_to_session(from, s),
             Some(envelope::Body::FanOut(f)) => self.on_fan_out(f),
             Some(envelope::Body::DropUser(d)) => {
                 self.hub.drop_user(RoomId(d.room_id), UserId(d.user_id));
@@ -294,6 +301,20 @@ impl Inbound for ClusterRoutes {
 
     fn peer_down(&self, node: NodeId) {
         self.requests.node_down(node);
+        // Their SENDs may or may not be durable: the sessions close with an ERROR, and the clients
+        // resend with the same nonce (or check history).
+        for session in self.take_unanswered(node) {
+            self.hub.offer(
+                session,
+                Outbound::Failed {
+                    receipt_id: None,
+                    message: format!(
+                        "lost the link to node {node}, which serves a room you sent to: the \
+                         outcome of unanswered messages is unknown; resend them with the same nonce"
+                    ),
+                },
+            );
+        }
         for room in self.hub.rooms_on(node) {
             self.hub.room_lost(room);
         }

@@ -162,3 +162,95 @@ async fn items_for_a_session_find_it_and_bad_ones_are_dropped() {
     assert_eq!(inbox.try_recv(), Some(receipt));
     assert_eq!(inbox.try_recv(), None);
 }
+
+/// Records what the peer's router receives.
+#[derive(Default)]
+struct PeerRouter(Mutex<Vec<Envelope>>);
+
+impl crate::router::Handler for PeerRouter {
+    fn deliver(&self, envelope: Envelope) {
+        self.0.lock().expect("lock").push(envelope);
+    }
+    fn ask(&self, envelope: Envelope) -> Envelope {
+        envelope
+    }
+}
+
+struct Idle;
+
+impl Actor for Idle {
+    type Msg = ();
+    type State = ();
+    type Arguments = ();
+    async fn pre_start(
+        &self,
+        _: ractor::ActorRef<()>,
+        _: (),
+    ) -> Result<(), ractor::ActorProcessingErr> {
+        Ok(())
+    }
+}
+
+/// Links the fixture's node to PEER, which owns ROOM's shard; returns what PEER receives.
+async fn link_peer(f: &Fixture) -> Arc<PeerRouter> {
+    let got = Arc::new(PeerRouter::default());
+    let name = format!("routing-test-{}", rand::random::<u64>());
+    let router = crate::router::Router::spawn(&name, got.clone()).await.expect("router");
+    let (session, _) = Actor::spawn(None, Idle, ()).await.expect("session");
+    f.routes.links.up(PEER, session.get_cell(), router.actor.clone());
+    let shard = f.routes.placement.shard_of_room(ROOM);
+    f.routes.placement.set_owner(shard, PEER, Epoch(3));
+    got
+}
+
+fn publish(h: &SessionHandle, receipt: &str) -> RoomMessage {
+    RoomMessage::Publish {
+        session: h.clone().into(),
+        receipt: Some(receipt.into()),
+        body: "hello".into(),
+        trace: TraceParent::new_root(),
+        nonce: None,
+    }
+}
+
+#[tokio::test]
+async fn sends_unanswered_when_the_rooms_node_goes_down_fail_to_their_session() {
+    let f = fixture().await;
+    let got = link_peer(&f).await;
+    let (answered, mut answered_in) = session(&f.routes, 1);
+    let (waiting, mut waiting_in) = session(&f.routes, 2);
+    f.routes.to_room(ROOM, publish(&answered, "a1")).await;
+    f.routes.to_room(ROOM, publish(&waiting, "w1")).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let sent: Vec<_> = got.0.lock().expect("lock").clone();
+    let to_rooms = sent
+        .iter()
+        .filter(|e| matches!(&e.body, Some(envelope::Body::ToRoom(r)) if r.epoch == 3))
+        .count();
+    assert_eq!(to_rooms, 2, "both SENDs went to the owner with its epoch: {sent:?}");
+    // The owner answers the first; then its link goes down.
+    let receipt = Outbound::Receipt {
+        receipt_id: "a1".into(),
+        seq: 1,
+        message_id: uuid::Uuid::nil(),
+    };
+    f.routes.deliver(
+        PEER,
+        Envelope {
+            from_node: PEER.0,
+            body: Some(envelope::Body::ToSession(v1::ToSession {
+                session: 1,
+                item: Some(receipt.clone().into()),
+            })),
+        },
+    );
+    f.routes.peer_down(PEER);
+    assert_eq!(answered_in.try_recv(), Some(receipt));
+    assert_eq!(answered_in.try_recv(), None, "nothing unanswered: no error");
+    match waiting_in.try_recv() {
+        Some(Outbound::Failed { message, .. }) => {
+            assert!(message.contains("outcome of unanswered messages is unknown"), "{message}")
+        }
+        other => panic!("expected a failure, got {other:?}"),
+    }
+}
