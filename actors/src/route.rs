@@ -9,12 +9,13 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use ractor::{ActorRef, RpcReplyPort};
 use tokio::time::timeout;
 
 use crate::delivery::{Outbound, SessionHandle, SessionId, SessionRef};
 use crate::directory::{DirectoryMessage, RouteError};
-use crate::model::{RoomId, Seq};
+use crate::model::{RoomId, Seq, UserId};
 use crate::room::{Recent, RoomError, RoomMessage, Rooms, SubscribeOk};
 
 /// How long a request waits for a room's answer (its activation included).
@@ -56,6 +57,10 @@ pub trait Routes: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Recent, RoomError>;
 
+    /// Tells the user's sessions on the other nodes of an event for their own queue (this node's
+    /// sessions are told by this node's user actor). A single node has none.
+    fn notify_elsewhere(&self, _user: UserId, _event: &'static str, _body: Bytes) {}
+
     /// A session of this node started: items for it may come from other nodes.
     fn session_started(&self, _session: &SessionHandle) {}
 
@@ -82,7 +87,10 @@ impl LocalRoutes {
         if let Err(ractor::MessagingErr::SendErr(DirectoryMessage::Route(_, msg))) =
             self.rooms.cast(DirectoryMessage::Route(room, msg))
         {
-            fail(msg, RoomError::Unavailable(room, "the node is stopping".into()));
+            fail(
+                msg,
+                RoomError::Unavailable(room, "the node is stopping".into()),
+            );
         }
     }
 

@@ -20,6 +20,9 @@ use crate::directory::{DirectoryMessage, Entity, RouteError};
 use crate::encode;
 use crate::model::UserId;
 
+/// The events of a user's own queue, by name: the only ones another node may ask to deliver.
+pub const USER_EVENTS: &[&str] = &["room.added"];
+
 /// Settings of user actors.
 #[derive(Clone, Debug)]
 pub struct UserConfig {

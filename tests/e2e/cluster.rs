@@ -4,8 +4,9 @@
 //! - three nodes link up, split the shards, and see a killed (`kill -9`) member go: the survivors
 //!   hold every shard again; the killed node restarts as a new incarnation and gets a share back;
 //!   a node stopped with SIGTERM hands its shards over at once;
-//! - users connected to different nodes chat in group rooms: RECEIPTs, live messages in one order
-//!   for everyone, typing, and the same history from every node;
+//! - users connected to different nodes chat in group rooms and a DM: RECEIPTs, live messages in
+//!   one order for everyone, typing and read markers, the DM announced on the user's own queue,
+//!   and the same history and room list from every node;
 //! - a node configured for a cluster on SQLite or the in-process journal refuses to start;
 //! - [`failover`]: `kill -9` of a node under sustained sends from clients on all nodes, in rounds.
 
@@ -31,7 +32,10 @@ const COOKIE: &str = "e2e-cluster-cookie-0123456789";
 fn member(name: &str, broker: &Broker) -> Result<NodeBuilder> {
     Ok(kafka_node(name, broker)
         .env("BANTER_CLUSTER__ENABLED", "true")
-        .env("BANTER_CLUSTER__LISTEN", format!("127.0.0.1:{}", free_port()?))
+        .env(
+            "BANTER_CLUSTER__LISTEN",
+            format!("127.0.0.1:{}", free_port()?),
+        )
         .env("BANTER_CLUSTER__COOKIE", COOKIE)
         .env("BANTER_CLUSTER__SHARDS", SHARDS)
         .env("BANTER_CLUSTER__LEASE_TTL_MS", 3000)
@@ -49,21 +53,25 @@ async fn gauge(node: &Node, name: &str, labels: &str) -> Result<f64> {
 /// some.
 pub(super) async fn settled(nodes: &[&Node], within: Duration) -> Result<()> {
     let n = nodes.len() as f64;
-    eventually("the members link up and split the shards", within, || async {
-        let mut total = 0.0;
-        let mut seen = Vec::new();
-        for node in nodes {
-            let up = gauge(node, "banter_cluster_members", "state=\"up\"").await?;
-            let owned = gauge(node, "banter_cluster_shards_owned", "").await?;
-            seen.push((up, owned));
-            if up != n || owned == 0.0 {
-                return Ok(None);
+    eventually(
+        "the members link up and split the shards",
+        within,
+        || async {
+            let mut total = 0.0;
+            let mut seen = Vec::new();
+            for node in nodes {
+                let up = gauge(node, "banter_cluster_members", "state=\"up\"").await?;
+                let owned = gauge(node, "banter_cluster_shards_owned", "").await?;
+                seen.push((up, owned));
+                if up != n || owned == 0.0 {
+                    return Ok(None);
+                }
+                total += owned;
             }
-            total += owned;
-        }
-        ensure!(total <= f64::from(SHARDS), "shards held twice: {seen:?}");
-        Ok((total == f64::from(SHARDS)).then_some(()))
-    })
+            ensure!(total <= f64::from(SHARDS), "shards held twice: {seen:?}");
+            Ok((total == f64::from(SHARDS)).then_some(()))
+        },
+    )
     .await
 }
 
@@ -72,10 +80,22 @@ async fn members_split_the_shards_and_survivors_take_over_from_a_killed_or_stopp
     let Some((mysql, broker)) = prerequisites("cluster membership").await else {
         return;
     };
-    let a = check(member("a", &broker).map(|b| b.mysql(&mysql))).start().await;
+    let a = check(member("a", &broker).map(|b| b.mysql(&mysql)))
+        .start()
+        .await;
     let a = check(a);
-    let b = check(check(member("b", &broker)).same_database_as(&a).start().await);
-    let mut c = check(check(member("c", &broker)).same_database_as(&a).start().await);
+    let b = check(
+        check(member("b", &broker))
+            .same_database_as(&a)
+            .start()
+            .await,
+    );
+    let mut c = check(
+        check(member("c", &broker))
+            .same_database_as(&a)
+            .start()
+            .await,
+    );
     c.check(settled(&[&a, &b, &c], Duration::from_secs(30)).await);
 
     // A frozen member (SIGSTOP) is dropped by the others' heartbeats; its shards are taken once
@@ -85,16 +105,23 @@ async fn members_split_the_shards_and_survivors_take_over_from_a_killed_or_stopp
     c.check(c.thaw());
     let lost = "kind=\"lost\"";
     c.check(
-        eventually("the thawed node finds its leases lost", Duration::from_secs(15), || async {
-            Ok((gauge(&c, "banter_cluster_rebalances_total", lost).await? > 0.0).then_some(()))
-        })
+        eventually(
+            "the thawed node finds its leases lost",
+            Duration::from_secs(15),
+            || async {
+                Ok((gauge(&c, "banter_cluster_rebalances_total", lost).await? > 0.0).then_some(()))
+            },
+        )
         .await,
     );
     c.check(settled(&[&a, &b, &c], Duration::from_secs(30)).await);
 
     c.kill9();
     a.check(settled(&[&a, &b], Duration::from_secs(30)).await);
-    let taken = a.check(a.metric_matching("banter_cluster_rebalances_total", "kind=\"taken\"").await);
+    let taken = a.check(
+        a.metric_matching("banter_cluster_rebalances_total", "kind=\"taken\"")
+            .await,
+    );
     ensure_positive(&a, taken);
 
     // The killed node comes back as a new incarnation and gets a share handed over.
@@ -116,12 +143,13 @@ async fn members_split_the_shards_and_survivors_take_over_from_a_killed_or_stopp
 }
 
 fn ensure_positive(node: &Node, value: Option<f64>) {
-    node.check(
-        (|| {
-            ensure!(value.unwrap_or(0.0) > 0.0, "expected a positive count, got {value:?}");
-            Ok(())
-        })(),
-    );
+    node.check((|| {
+        ensure!(
+            value.unwrap_or(0.0) > 0.0,
+            "expected a positive count, got {value:?}"
+        );
+        Ok(())
+    })());
 }
 
 #[tokio::test]
@@ -131,21 +159,37 @@ async fn a_cluster_node_refuses_the_embedded_adapters() {
         .env("BANTER_CLUSTER__COOKIE", COOKIE)
         .start()
         .await;
-    let err = format!("{:#}", sqlite.expect_err("a cluster on SQLite must not start"));
-    assert!(err.contains("cluster.enabled needs the shared MySQL store"), "{err}");
+    let err = format!(
+        "{:#}",
+        sqlite.expect_err("a cluster on SQLite must not start")
+    );
+    assert!(
+        err.contains("cluster.enabled needs the shared MySQL store"),
+        "{err}"
+    );
 }
 
 /// Starts three members on one fresh database and waits until they have split the shards.
 pub(super) async fn three(broker: &Broker, mysql: &str) -> (Node, Node, Node) {
     let a = check(check(member("a", broker)).mysql(mysql).start().await);
-    let b = check(check(member("b", broker)).same_database_as(&a).start().await);
-    let c = check(check(member("c", broker)).same_database_as(&a).start().await);
+    let b = check(
+        check(member("b", broker))
+            .same_database_as(&a)
+            .start()
+            .await,
+    );
+    let c = check(
+        check(member("c", broker))
+            .same_database_as(&a)
+            .start()
+            .await,
+    );
     a.check(settled(&[&a, &b, &c], Duration::from_secs(30)).await);
     (a, b, c)
 }
 
 #[tokio::test]
-async fn users_on_different_nodes_chat_in_group_rooms() {
+async fn users_on_different_nodes_chat_in_group_rooms_and_a_dm() {
     let Some((mysql, broker)) = prerequisites("cluster chat").await else {
         return;
     };
@@ -171,7 +215,9 @@ async fn chat_across(nodes: &[&Node; 3]) -> Result<()> {
     }
     let mut rooms = Vec::new();
     for i in 0..4 {
-        let room = api.create_room(&users[0].token, &unique(&format!("x{i}"))).await?;
+        let room = api
+            .create_room(&users[0].token, &unique(&format!("x{i}")))
+            .await?;
         // Each joins through their own node: the room (wherever it lives) learns of them.
         for (user, node) in users.iter().zip(nodes.iter()).skip(1) {
             node.api().join(&user.token, room.id).await?;
@@ -182,7 +228,9 @@ async fn chat_across(nodes: &[&Node; 3]) -> Result<()> {
     for (user, node) in users.iter().zip(nodes.iter()) {
         let mut client = StompClient::connect(&node.ws_url(), &user.token).await?;
         for room in &rooms {
-            client.subscribe(&room_dest(*room), &format!("s{room}"), None).await?;
+            client
+                .subscribe(&room_dest(*room), &format!("s{room}"), None)
+                .await?;
         }
         clients.push(client);
     }
@@ -216,14 +264,77 @@ async fn chat_across(nodes: &[&Node; 3]) -> Result<()> {
     clients[1].typing(rooms[0]).await?;
     for i in [0, 2] {
         let t = clients[i].recv_event("typing", |_| true).await?;
-        ensure!(header(&t, "user-id") == Some(users[1].id.to_string().as_str()), "{t:?}");
+        ensure!(
+            header(&t, "user-id") == Some(users[1].id.to_string().as_str()),
+            "{t:?}"
+        );
     }
-    // The same history from every node.
+    // Read markers cross nodes: carol reads up to 2, alice and bob see it.
+    clients[2].mark_read(rooms[1], 2).await?;
+    for i in [0, 1] {
+        let r = clients[i].recv_event("read", |_| true).await?;
+        ensure!(header_u64(&r, "seq") == Some(2), "{r:?}");
+    }
+    // The same history and room list from every node.
     for node in nodes {
         for room in &rooms {
-            let page = node.api().history(&users[2].token, *room, None, None).await?;
+            let page = node
+                .api()
+                .history(&users[2].token, *room, None, None)
+                .await?;
             let seqs: Vec<u64> = page.messages.iter().map(|m| m.seq).collect();
-            ensure!(seqs == [3, 2, 1], "history of room {room} on a node: {seqs:?}");
+            ensure!(
+                seqs == [3, 2, 1],
+                "history of room {room} on a node: {seqs:?}"
+            );
+        }
+        let listed = node.api().rooms(&users[1].token).await?;
+        let mut listed: Vec<i64> = listed.iter().map(|r| r.room.id).collect();
+        listed.sort_unstable();
+        ensure!(
+            listed == rooms,
+            "bob's rooms on a node: {listed:?}, expected {rooms:?}"
+        );
+    }
+    dm_across(nodes, &users[0], &users[1], &mut clients).await
+}
+
+/// Alice (on the first node) opens a DM with bob (on the second): bob's session hears of the new
+/// room on his own queue, and they chat both ways.
+async fn dm_across(
+    nodes: &[&Node; 3],
+    alice: &banter_tests::api::TestUser,
+    bob: &banter_tests::api::TestUser,
+    clients: &mut [StompClient],
+) -> Result<()> {
+    clients[1]
+        .subscribe("/user/queue/events", "events", None)
+        .await?;
+    let (_, dm) = nodes[0].api().dm(&alice.token, bob.id).await?;
+    let dm_id = dm.id.to_string();
+    clients[1]
+        .recv_event("room.added", |f| {
+            String::from_utf8_lossy(&f.body).contains(&dm_id)
+        })
+        .await
+        .context("bob hears of the DM on another node")?;
+    for client in clients.iter_mut().take(2) {
+        client.subscribe(&room_dest(dm.id), "dm", None).await?;
+    }
+    let r1 = clients[0]
+        .send_confirmed(&room_dest(dm.id), "hi bob")
+        .await?;
+    let r2 = clients[1]
+        .send_confirmed(&room_dest(dm.id), "hi alice")
+        .await?;
+    ensure!((r1.seq, r2.seq) == (1, 2), "DM seqs {} {}", r1.seq, r2.seq);
+    for client in clients.iter_mut().take(2) {
+        for (seq, body) in [(1, "hi bob"), (2, "hi alice")] {
+            let f = client.recv_message("dm").await?;
+            ensure!(
+                header_u64(&f, "seq") == Some(seq) && &f.body[..] == body.as_bytes(),
+                "{f:?}"
+            );
         }
     }
     Ok(())

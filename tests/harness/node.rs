@@ -429,7 +429,10 @@ impl Node {
     fn signal(&self, signal: &str) -> Result<()> {
         let p = self.proc.as_ref().context("the node is not running")?;
         let pid = p.child.id().to_string();
-        let ok = Command::new("kill").args([signal, &pid]).status()?.success();
+        let ok = Command::new("kill")
+            .args([signal, &pid])
+            .status()?
+            .success();
         ensure!(ok, "kill {signal} {pid} failed");
         Ok(())
     }

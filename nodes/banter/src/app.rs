@@ -26,8 +26,8 @@ use banter_actors::delivery::NodeId;
 use banter_actors::ports::{Clock, Journal, Ownership, Ports, SingleNode, Store, SystemClock};
 use banter_actors::room::{RoomConfig, Rooms};
 use banter_actors::route::{LocalRoutes, Routes};
-use banter_cluster::{Cluster, ClusterRoutes};
 use banter_actors::user::Users;
+use banter_cluster::{Cluster, ClusterRoutes};
 use banter_gateway::auth::{AuthKeys, KeyPolicy};
 use banter_gateway::state::{count_actors, door_limits, ops_router, user_config};
 use banter_gateway::{AppState, GatewayParts};
@@ -312,7 +312,8 @@ async fn start_gateway(
         .map_err(|e| anyhow::anyhow!("the root supervisor did not answer: {e}"))?;
     let routes = cluster.map(|c| {
         let local = LocalRoutes::new(rooms.clone());
-        ClusterRoutes::new(local, c.placement().clone(), c.links().clone()) as Arc<dyn Routes>
+        let (placement, links) = (c.placement().clone(), c.links().clone());
+        ClusterRoutes::new(local, users.clone(), placement, links) as Arc<dyn Routes>
     });
     let state = AppState::new(GatewayParts {
         config: gateway,

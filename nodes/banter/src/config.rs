@@ -352,14 +352,22 @@ mod tests {
         c.cluster.enabled = true;
         c.cluster.cookie = Some("0123456789abcdef".into());
         let err = c.validate().expect_err("sqlite").to_string();
-        assert!(err.contains("needs the shared MySQL store") && err.contains("sqlite"), "{err}");
+        assert!(
+            err.contains("needs the shared MySQL store") && err.contains("sqlite"),
+            "{err}"
+        );
         c.store.url = "mysql://banter:banter@127.0.0.1:3306/banter".into();
         let err = c.validate().expect_err("local journal").to_string();
         assert!(err.contains("needs the Kafka journal"), "{err}");
         c.journal.kind = JournalKind::Kafka;
         c.validate().expect("the shared stack is valid");
         c.cluster.cookie = None;
-        assert!(c.validate().expect_err("no cookie").to_string().contains("cookie"));
+        assert!(
+            c.validate()
+                .expect_err("no cookie")
+                .to_string()
+                .contains("cookie")
+        );
     }
 
     #[test]

@@ -140,7 +140,9 @@ impl ClusterConfig {
             return invalid("heartbeat_ms and down_after_missed must be positive");
         }
         if self.lease_ttl_ms < 3 * self.heartbeat_ms {
-            return invalid("lease_ttl_ms must be at least three heartbeats (renewals go every third)");
+            return invalid(
+                "lease_ttl_ms must be at least three heartbeats (renewals go every third)",
+            );
         }
         if self.lease_margin_ms >= self.lease_ttl_ms / 2 {
             return invalid("lease_margin_ms must be under half of lease_ttl_ms");
@@ -194,9 +196,19 @@ mod tests {
     fn a_missing_or_short_cookie_is_refused() {
         let mut c = on();
         c.cookie = None;
-        assert!(c.validate().unwrap_err().to_string().contains("needs a cookie"));
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("needs a cookie")
+        );
         c.cookie = Some("short".into());
-        assert!(c.validate().unwrap_err().to_string().contains("16 characters"));
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("16 characters")
+        );
     }
 
     #[test]
@@ -208,7 +220,12 @@ mod tests {
         c.cookie_file = Some(path);
         assert_eq!(c.cookie().expect("cookie"), "from-the-file-0123456789");
         c.cookie_file = Some(dir.path().join("missing"));
-        assert!(c.cookie().unwrap_err().to_string().contains("cannot read cookie_file"));
+        assert!(
+            c.cookie()
+                .unwrap_err()
+                .to_string()
+                .contains("cannot read cookie_file")
+        );
     }
 
     #[test]

@@ -43,6 +43,6 @@ pub use membership::{Cluster, ClusterError};
 pub use metrics::describe_metrics;
 pub use node::{ClusterNode, NodeConfig, NodeEvent, NodeEventKind};
 pub use placement::Placement;
-pub use routing::ClusterRoutes;
 pub use router::{Handler, Router, RouterHandle, RouterMessage, RouterStats};
+pub use routing::ClusterRoutes;
 pub use wire::Wire;

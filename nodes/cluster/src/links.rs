@@ -186,7 +186,11 @@ impl Links {
             warn!(peer = %to, "cluster link dropped: the peer confirmed too little");
             return Err(SendError::Congested(to));
         }
-        if link.router.cast(RouterMessage::Deliver(Wire::Decoded(envelope))).is_err() {
+        if link
+            .router
+            .cast(RouterMessage::Deliver(Wire::Decoded(envelope)))
+            .is_err()
+        {
             // The mirror of the peer's router is stopped: the session is ending.
             return Err(SendError::Down(to));
         }

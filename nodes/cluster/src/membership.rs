@@ -73,14 +73,17 @@ impl Cluster {
         config.validate()?;
         let cookie = config.cookie()?;
         let advertise = config.advertise()?;
-        store.ensure_shards(config.shards).await.map_err(|e| match e {
-            StoreError::Conflict(_) => ConfigError::Invalid(format!(
-                "shards = {} differs from the number the cluster's store already holds",
-                config.shards
-            ))
-            .into(),
-            e => ClusterError::Store(e),
-        })?;
+        store
+            .ensure_shards(config.shards)
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict(_) => ConfigError::Invalid(format!(
+                    "shards = {} differs from the number the cluster's store already holds",
+                    config.shards
+                ))
+                .into(),
+                e => ClusterError::Store(e),
+            })?;
         let me = store.register_node(&advertise).await?;
         let mut node_config = NodeConfig::new(format!("n{}", me.0), cookie);
         node_config.listen = config.listen;
@@ -93,7 +96,8 @@ impl Cluster {
                 max_unconfirmed: config.max_unconfirmed,
             },
         ));
-        let router = Router::spawn(&format!("n{}", me.0), Arc::new(LinkHandler(links.clone()))).await?;
+        let router =
+            Router::spawn(&format!("n{}", me.0), Arc::new(LinkHandler(links.clone()))).await?;
         let placement = Placement::new(me, config.shards);
         let (stop, _) = watch::channel(false);
         let (failed_tx, failed) = watch::channel(None);
@@ -205,7 +209,11 @@ struct Membership {
 }
 
 impl Membership {
-    async fn run(mut self, mut events: broadcast::Receiver<NodeEvent>, mut stop: watch::Receiver<bool>) {
+    async fn run(
+        mut self,
+        mut events: broadcast::Receiver<NodeEvent>,
+        mut stop: watch::Receiver<bool>,
+    ) {
         let mut ticks = tokio::time::interval(self.heartbeat);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let (dialed_tx, mut dialed) = mpsc::channel(64);
@@ -254,21 +262,22 @@ impl Membership {
         let links = &self.links;
         let dials = &mut self.dials;
         let redial_min = self.redial_min;
-        self.pending.retain(|(peer, event, since)| match router_of(event.node_id) {
-            Some(router) => {
-                links.up(*peer, event.session.clone(), router);
-                if let Some(dial) = dials.get_mut(peer) {
-                    dial.backoff = redial_min;
+        self.pending
+            .retain(|(peer, event, since)| match router_of(event.node_id) {
+                Some(router) => {
+                    links.up(*peer, event.session.clone(), router);
+                    if let Some(dial) = dials.get_mut(peer) {
+                        dial.backoff = redial_min;
+                    }
+                    false
                 }
-                false
-            }
-            None if now.duration_since(*since) > Duration::from_secs(10) => {
-                warn!(%peer, "the peer's router never showed; closing the session");
-                event.session.stop(Some("no router".into()));
-                false
-            }
-            None => true,
-        });
+                None if now.duration_since(*since) > Duration::from_secs(10) => {
+                    warn!(%peer, "the peer's router never showed; closing the session");
+                    event.session.stop(Some("no router".into()));
+                    false
+                }
+                None => true,
+            });
     }
 
     fn on_tick(&mut self, dialed: &mpsc::Sender<(NodeId, bool)>) {
@@ -276,7 +285,8 @@ impl Membership {
         self.links.tick();
         let members = self.placement.member_addrs();
         let now = Instant::now();
-        self.dials.retain(|id, _| members.iter().any(|(m, _)| m == id));
+        self.dials
+            .retain(|id, _| members.iter().any(|(m, _)| m == id));
         let mut down = 0;
         for (peer, addr) in members {
             if peer == self.me || self.links.is_up(peer) {

@@ -41,13 +41,33 @@ pub const PORT_REFUSED: &str = "banter_cluster_port_refused_total";
 pub fn describe_metrics() {
     use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
     describe_gauge!(MEMBERS, Unit::Count, "members of the cluster by link state");
-    describe_gauge!(MEMBERS_LIVE, Unit::Count, "members live in the store, this node included");
-    describe_gauge!(SHARDS_OWNED, Unit::Count, "shards this node holds a lease on");
-    describe_counter!(REBALANCES, Unit::Count, "shards taken, released or lost by this node");
-    describe_counter!(LEASE_ERRORS, Unit::Count, "lease rounds failed on a store error");
+    describe_gauge!(
+        MEMBERS_LIVE,
+        Unit::Count,
+        "members live in the store, this node included"
+    );
+    describe_gauge!(
+        SHARDS_OWNED,
+        Unit::Count,
+        "shards this node holds a lease on"
+    );
+    describe_counter!(
+        REBALANCES,
+        Unit::Count,
+        "shards taken, released or lost by this node"
+    );
+    describe_counter!(
+        LEASE_ERRORS,
+        Unit::Count,
+        "lease rounds failed on a store error"
+    );
     describe_counter!(ENVELOPES_OUT, Unit::Count, "envelopes sent, by peer");
     describe_counter!(ENVELOPES_IN, Unit::Count, "envelopes received, by peer");
-    describe_counter!(ENVELOPES_REFUSED, Unit::Count, "envelopes refused, by reason");
+    describe_counter!(
+        ENVELOPES_REFUSED,
+        Unit::Count,
+        "envelopes refused, by reason"
+    );
     describe_counter!(ROUTED_IN, Unit::Count, "routed envelopes received, by kind");
     describe_gauge!(
         PEER_UNCONFIRMED,
@@ -55,7 +75,11 @@ pub fn describe_metrics() {
         "envelopes sent to the peer and not yet confirmed by it"
     );
     describe_histogram!(PEER_RTT, Unit::Seconds, "heartbeat round trip, by peer");
-    describe_counter!(LINKS_DROPPED, Unit::Count, "links to peers dropped, by reason");
+    describe_counter!(
+        LINKS_DROPPED,
+        Unit::Count,
+        "links to peers dropped, by reason"
+    );
     describe_counter!(DIAL_ERRORS, Unit::Count, "failed dials of peers");
     describe_counter!(
         PORT_REFUSED,

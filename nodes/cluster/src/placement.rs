@@ -341,7 +341,10 @@ impl LeaseKeeper {
             if !lost.is_empty() {
                 metrics::counter!(crate::metrics::REBALANCES, "kind" => "lost")
                     .increment(lost.len() as u64);
-                warn!(shards = lost.len(), "leases lost: another node holds them now");
+                warn!(
+                    shards = lost.len(),
+                    "leases lost: another node holds them now"
+                );
             }
         }
         let live = self.store.live_nodes(self.config.live_within).await?;
@@ -400,7 +403,10 @@ impl LeaseKeeper {
         for (shard, _) in &pairs {
             self.placement.drop_shard(*shard);
         }
-        let released = self.store.release_leases(self.placement.me(), &pairs).await?;
+        let released = self
+            .store
+            .release_leases(self.placement.me(), &pairs)
+            .await?;
         metrics::counter!(crate::metrics::REBALANCES, "kind" => "released").increment(released);
         info!(shards = released, "handed shards over to preferred members");
         Ok(())

@@ -28,13 +28,17 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use banter_actors::delivery::{NodeId, SessionHandle, SessionId};
+use banter_actors::directory::DirectoryMessage;
 use banter_actors::hub::Hub;
-use banter_actors::model::{RoomId, Seq};
+use banter_actors::model::{RoomId, Seq, UserId};
 use banter_actors::room::{Recent, RoomError, RoomMessage, SubscribeOk};
 use banter_actors::route::{Direct, LocalRoutes, ROOM_WAIT, Routes, fail};
 use banter_actors::shard::{Epoch, ShardId};
+use banter_actors::user::Users;
 use banter_actors::wire::{room_error, session_addr};
-use banter_proto::v1::{self, Envelope, envelope, room_reply, to_room};
+use banter_proto::v1::{self, Envelope, envelope, room_reply, to_room, to_user};
+use bytes::Bytes;
+use ractor::ActorRef;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
@@ -67,7 +71,10 @@ impl Requests {
         (id, rx)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, (NodeId, oneshot::Sender<room_reply::Result>)>> {
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<u64, (NodeId, oneshot::Sender<room_reply::Result>)>>
+    {
         self.waiting.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -107,6 +114,8 @@ pub struct ClusterRoutes {
     fan_out_epochs: Mutex<Vec<u64>>,
     /// Remote requests being served, bounded (`inbound::MAX_ASKS`).
     asks: Arc<tokio::sync::Semaphore>,
+    /// This node's user actors, for events other nodes deliver to their users' sessions here.
+    users: ActorRef<DirectoryMessage<Users>>,
     /// SENDs with a receipt sent to another node and not answered yet, by session and node: when
     /// that node's link goes down their outcome is unknown, and the session is told.
     unanswered: Mutex<HashMap<(SessionId, NodeId), u32>>,
@@ -119,6 +128,7 @@ impl ClusterRoutes {
     /// The routes of the node `me`: `local` for the rooms it serves, `links` to reach the others.
     pub fn new(
         local: LocalRoutes,
+        users: ActorRef<DirectoryMessage<Users>>,
         placement: Arc<Placement>,
         links: Arc<Links>,
     ) -> Arc<ClusterRoutes> {
@@ -135,6 +145,7 @@ impl ClusterRoutes {
             fan_out_epochs: Mutex::new(vec![0; shards]),
             asks: Arc::new(tokio::sync::Semaphore::new(inbound::MAX_ASKS)),
             unanswered: Mutex::new(HashMap::new()),
+            users,
         });
         links.attach(routes.clone());
         routes
@@ -441,6 +452,26 @@ impl Routes for ClusterRoutes {
                 }
                 _ => return Err(RoomError::Moved(room)),
             }
+        }
+    }
+
+    fn notify_elsewhere(&self, user: UserId, event: &'static str, body: Bytes) {
+        // Each node's user actor holds that node's sessions of the user: every peer is told (user
+        // events are rare: a room added). ARCHITECTURE.md section 5 says what replaces this.
+        for peer in self.links.peers() {
+            let envelope = Envelope {
+                from_node: self.me.0,
+                body: Some(envelope::Body::ToUser(v1::ToUser {
+                    shard: 0,
+                    epoch: 0,
+                    user_id: user.0,
+                    op: Some(to_user::Op::Notify(v1::Notify {
+                        event: event.to_owned(),
+                        body: body.clone(),
+                    })),
+                })),
+            };
+            let _ = self.links.send(peer, envelope);
         }
     }
 

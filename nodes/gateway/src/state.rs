@@ -158,6 +158,12 @@ impl AppState {
         self.routes.room_changed(room, msg);
     }
 
+    /// Delivers an event to the user's own queue on every session of the user, on every node.
+    pub fn notify_user(&self, user: UserId, event: &'static str, body: bytes::Bytes) {
+        self.routes.notify_elsewhere(user, event, body.clone());
+        self.tell_user(user, UserMessage::Notify { event, body });
+    }
+
     /// Tells a user actor something if it is active (the user has a connection on this node).
     pub fn tell_user(&self, user: UserId, msg: UserMessage) {
         let _ = self.users.cast(DirectoryMessage::Tell(user, msg));

@@ -41,7 +41,9 @@ async fn scenario(nodes: &mut [Node; 3], mysql: &str) -> Result<()> {
     }
     let mut rooms = Vec::new();
     for r in 0..ROOMS {
-        let room = api.create_room(&users[0].token, &unique(&format!("fo{r}"))).await?;
+        let room = api
+            .create_room(&users[0].token, &unique(&format!("fo{r}")))
+            .await?;
         for user in &users[1..] {
             api.join(&user.token, room.id).await?;
         }
@@ -94,7 +96,10 @@ async fn scenario(nodes: &mut [Node; 3], mysql: &str) -> Result<()> {
         let n = history.len() as u64;
         wait_rows(mysql, &database, *room, n, STORE_WAIT).await?;
         ensure_stored_once(mysql, &database, *room, n).await?;
-        ensure!(n >= acked.len() as u64, "room {room}: fewer messages than RECEIPTs");
+        ensure!(
+            n >= acked.len() as u64,
+            "room {room}: fewer messages than RECEIPTs"
+        );
     }
     Ok(())
 }

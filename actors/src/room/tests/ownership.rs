@@ -66,7 +66,11 @@ async fn a_room_does_not_activate_on_a_node_that_does_not_serve_it() {
     };
     let spawned = crate::directory::Entity::spawn(&entity, ROOM, directory.get_cell()).await;
     assert!(matches!(spawned, Err(RouteError::Moved)), "{spawned:?}");
-    assert_eq!(store.room_loads(), 0, "nothing read for a room served elsewhere");
+    assert_eq!(
+        store.room_loads(),
+        0,
+        "nothing read for a room served elsewhere"
+    );
 }
 
 #[tokio::test]
@@ -121,6 +125,9 @@ async fn a_subscribe_after_the_shard_was_lost_is_refused() {
     switch.0.store(false, Ordering::Relaxed);
     let (bob, _bob_in) = session(2, BOB);
     let refused = subscribe(&f.room, &bob, None).await;
-    assert!(matches!(refused, Err(RoomError::Moved(ROOM))), "{refused:?}");
+    assert!(
+        matches!(refused, Err(RoomError::Moved(ROOM))),
+        "{refused:?}"
+    );
     stopped(&f.room).await;
 }

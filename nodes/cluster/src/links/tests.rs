@@ -48,7 +48,9 @@ async fn fixture(max_unconfirmed: u64) -> Fixture {
     ));
     let peer_got = Arc::new(Recorded::default());
     let name = format!("links-test-{}", rand::random::<u64>());
-    let router = Router::spawn(&name, peer_got.clone()).await.expect("router");
+    let router = Router::spawn(&name, peer_got.clone())
+        .await
+        .expect("router");
     let (session, _) = Actor::spawn(None, Session, ()).await.expect("session");
     links.up(PEER, session.get_cell(), router.actor.clone());
     Fixture {
@@ -98,10 +100,17 @@ async fn a_peer_that_confirms_nothing_has_its_link_dropped_at_the_bound() {
     assert!(!f.links.is_up(PEER));
     assert_eq!(f.links.send(PEER, chat()), Err(SendError::Down(PEER)));
     settle().await;
-    assert_eq!(f.session.get_status(), ActorStatus::Stopped, "session closed");
+    assert_eq!(
+        f.session.get_status(),
+        ActorStatus::Stopped,
+        "session closed"
+    );
     let got = f.peer_got.0.lock().expect("lock");
     assert_eq!(got.len(), 5);
-    assert!(got.iter().all(|e| e.from_node == 1), "stamped with the sender's id");
+    assert!(
+        got.iter().all(|e| e.from_node == 1),
+        "stamped with the sender's id"
+    );
 }
 
 #[tokio::test]
@@ -113,7 +122,10 @@ async fn confirmations_make_room_again() {
             f.links.send(PEER, chat()).expect("within the bound");
         }
         handler.deliver(confirms((round + 1) * 5));
-        assert_eq!(f.links.counts(PEER), Some(((round + 1) * 5, round + 1, (round + 1) * 5)));
+        assert_eq!(
+            f.links.counts(PEER),
+            Some(((round + 1) * 5, round + 1, (round + 1) * 5))
+        );
     }
     // A stale confirmation (reordered) never lowers what was confirmed.
     handler.deliver(confirms(3));

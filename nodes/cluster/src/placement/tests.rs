@@ -56,7 +56,11 @@ fn free_shards_go_to_their_preferred_owner_only() {
         taken.extend(plan.take);
     }
     taken.sort_unstable();
-    assert_eq!(taken, (0..S).map(ShardId).collect::<Vec<_>>(), "each shard once");
+    assert_eq!(
+        taken,
+        (0..S).map(ShardId).collect::<Vec<_>>(),
+        "each shard once"
+    );
 }
 
 #[test]
@@ -89,8 +93,16 @@ fn an_expired_lease_waits_for_the_delivery_timeout_then_goes_by_rank() {
         let leases = vec![held_by(shard.0, dead, -expired_ms)];
         let p1 = plan(first, &members, &leases, &HashMap::new(), SEC, SEC);
         let p2 = plan(second, &members, &leases, &HashMap::new(), SEC, SEC);
-        assert_eq!(!p1.take.is_empty(), first_takes, "expired {expired_ms} ms, first");
-        assert_eq!(!p2.take.is_empty(), second_takes, "expired {expired_ms} ms, second");
+        assert_eq!(
+            !p1.take.is_empty(),
+            first_takes,
+            "expired {expired_ms} ms, first"
+        );
+        assert_eq!(
+            !p2.take.is_empty(),
+            second_takes,
+            "expired {expired_ms} ms, second"
+        );
     }
 }
 
@@ -99,9 +111,11 @@ fn a_running_lease_of_another_node_is_never_taken() {
     let members = nodes(&[1, 2]);
     let leases: Vec<_> = (0..S).map(|s| held_by(s, 7, 1)).collect();
     for me in [1, 2] {
-        assert!(plan(NodeId(me), &members, &leases, &HashMap::new(), SEC, SEC)
-            .take
-            .is_empty());
+        assert!(
+            plan(NodeId(me), &members, &leases, &HashMap::new(), SEC, SEC)
+                .take
+                .is_empty()
+        );
     }
 }
 
@@ -171,7 +185,11 @@ async fn two_keepers_split_the_shards_and_a_survivor_takes_a_dead_ones_share() {
     // b stops renewing (a crash): its deadline passes before its lease ends, then a takes over.
     rounds(&[&a], 200, || owned(&a).len() == S as usize).await;
     for shard in &b_share {
-        assert_eq!(b.placement.serving(*shard), None, "b must not serve {shard:?}");
+        assert_eq!(
+            b.placement.serving(*shard),
+            None,
+            "b must not serve {shard:?}"
+        );
         let epoch = a.placement.serving(*shard).expect("a serves it");
         assert!(epoch.0 >= 2, "a new epoch after b's: {epoch:?}");
     }
@@ -190,8 +208,10 @@ async fn a_joining_node_gets_its_share_handed_over() {
     let b_pref = (0..S)
         .filter(|&s| preferred_owners(ShardId(s), &members)[0] == b.placement.me())
         .count();
-    rounds(&[&a, &b], 50, || owned(&b).len() == b_pref && owned(&a).len() == S as usize - b_pref)
-        .await;
+    rounds(&[&a, &b], 50, || {
+        owned(&b).len() == b_pref && owned(&a).len() == S as usize - b_pref
+    })
+    .await;
 }
 
 #[tokio::test]

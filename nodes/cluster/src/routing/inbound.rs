@@ -11,9 +11,11 @@
 use std::sync::Arc;
 
 use banter_actors::delivery::{NodeId, Outbound, PeerOutbox, RemoteSession, SessionId, SessionRef};
+use banter_actors::directory::DirectoryMessage;
 use banter_actors::model::{RoomId, Seq, UserId};
 use banter_actors::room::{RoomError, RoomMessage};
 use banter_actors::trace::TraceParent;
+use banter_actors::user::{USER_EVENTS, UserMessage};
 use banter_actors::wire::{from_session_addr, refusal};
 use banter_proto::v1::{self, Envelope, envelope, room_reply, to_room};
 use bytes::Bytes;
@@ -47,7 +49,9 @@ impl PeerLink {
 
 impl std::fmt::Debug for ClusterRoutes {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClusterRoutes").field("me", &self.me).finish()
+        f.debug_struct("ClusterRoutes")
+            .field("me", &self.me)
+            .finish()
     }
 }
 
@@ -63,12 +67,21 @@ impl PeerOutbox for PeerLink {
         }))
     }
 
-    fn fan_out(&self, room: RoomId, seq: Option<Seq>, tail: Bytes, skip_user: Option<UserId>) -> bool {
+    fn fan_out(
+        &self,
+        room: RoomId,
+        seq: Option<Seq>,
+        tail: Bytes,
+        skip_user: Option<UserId>,
+    ) -> bool {
         let Some(routes) = self.routes.upgrade() else {
             return false;
         };
         // The owner's epoch travels with its events; a node no longer serving sends none.
-        let Some(epoch) = routes.placement.serving(routes.placement.shard_of_room(room)) else {
+        let Some(epoch) = routes
+            .placement
+            .serving(routes.placement.shard_of_room(room))
+        else {
             return false;
         };
         self.send(envelope::Body::FanOut(v1::FanOut {
@@ -123,7 +136,10 @@ impl ClusterRoutes {
     fn on_to_room(self: &Arc<Self>, from: NodeId, request: v1::ToRoom) {
         let room = RoomId(request.room_id);
         let shard = self.placement.shard_of_room(room);
-        let serving = self.placement.serving(shard).filter(|e| e.0 >= request.epoch);
+        let serving = self
+            .placement
+            .serving(shard)
+            .filter(|e| e.0 >= request.epoch);
         let Some(op) = request.op else {
             return refused("malformed");
         };
@@ -166,7 +182,13 @@ impl ClusterRoutes {
                 self.local.route(room, RoomMessage::Typing { session });
             }
             (to_room::Op::MarkRead(m), Some(session)) => {
-                self.local.route(room, RoomMessage::MarkRead { session, seq: m.seq });
+                self.local.route(
+                    room,
+                    RoomMessage::MarkRead {
+                        session,
+                        seq: m.seq,
+                    },
+                );
             }
             (to_room::Op::Unsubscribe(_), Some(session)) => {
                 use banter_actors::route::Routes;
@@ -220,7 +242,11 @@ impl ClusterRoutes {
         let Ok(permit) = self.asks.clone().try_acquire_owned() else {
             refused("busy");
             let busy = RoomError::Unavailable(RoomId(0), "the node is busy; try again".into());
-            return self.reply(from, request_id, room_reply::Result::Refused(refusal(&busy)));
+            return self.reply(
+                from,
+                request_id,
+                room_reply::Result::Refused(refusal(&busy)),
+            );
         };
         let routes = self.clone();
         tokio::spawn(async move {
@@ -236,7 +262,11 @@ impl ClusterRoutes {
             Some(Ok(item)) => {
                 let answers_a_send = matches!(
                     &item,
-                    Outbound::Receipt { .. } | Outbound::Failed { receipt_id: Some(_), .. }
+                    Outbound::Receipt { .. }
+                        | Outbound::Failed {
+                            receipt_id: Some(_),
+                            ..
+                        }
                 );
                 if answers_a_send {
                     self.count_unanswered(session, from, false);
@@ -247,11 +277,31 @@ impl ClusterRoutes {
         }
     }
 
+    /// An event for a user's sessions on this node; only the known events are taken.
+    fn on_to_user(&self, u: v1::ToUser) {
+        let Some(v1::to_user::Op::Notify(n)) = u.op else {
+            return refused("unrouted");
+        };
+        let Some(event) = USER_EVENTS.iter().copied().find(|e| *e == n.event) else {
+            return refused("malformed");
+        };
+        let msg = UserMessage::Notify {
+            event,
+            body: n.body,
+        };
+        let _ = self
+            .users
+            .cast(DirectoryMessage::Tell(UserId(u.user_id), msg));
+    }
+
     fn on_fan_out(&self, f: v1::FanOut) {
         let room = RoomId(f.room_id);
         let shard = self.placement.shard_of_room(room);
         {
-            let mut epochs = self.fan_out_epochs.lock().unwrap_or_else(|p| p.into_inner());
+            let mut epochs = self
+                .fan_out_epochs
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
             let Some(seen) = epochs.get_mut(shard.0 as usize) else {
                 return refused("malformed");
             };
@@ -260,7 +310,8 @@ impl ClusterRoutes {
             }
             *seen = f.epoch;
         }
-        self.hub.fan_out(room, f.seq, &f.tail, f.skip_user.map(UserId));
+        self.hub
+            .fan_out(room, f.seq, &f.tail, f.skip_user.map(UserId));
     }
 }
 
@@ -276,6 +327,7 @@ impl Inbound for ClusterRoutes {
             Some(envelope::Body::FanOut(_)) => "fan_out",
             Some(envelope::Body::DropUser(_)) => "drop_user",
             Some(envelope::Body::RoomLost(_)) => "room_lost",
+            Some(envelope::Body::ToUser(_)) => "to_user",
             _ => "other",
         };
         ::metrics::counter!(metrics::ROUTED_IN, "kind" => kind).increment(1);
@@ -295,6 +347,7 @@ impl Inbound for ClusterRoutes {
                 self.hub.drop_user(RoomId(d.room_id), UserId(d.user_id));
             }
             Some(envelope::Body::RoomLost(l)) => self.hub.room_lost(RoomId(l.room_id)),
+            Some(envelope::Body::ToUser(u)) => self.on_to_user(u),
             _ => refused("unrouted"),
         }
     }
@@ -320,4 +373,3 @@ impl Inbound for ClusterRoutes {
         }
     }
 }
-

@@ -9,6 +9,7 @@ use banter_actors::model::UserId;
 use banter_actors::ports::{Ports, SystemClock};
 use banter_actors::room::{RoomConfig, Rooms};
 use banter_actors::trace::TraceParent;
+use banter_actors::user::{UserConfig, UserMessage};
 use banter_store::{LocalJournal, SqliteStore};
 use bytes::Bytes;
 use ractor::Actor;
@@ -21,13 +22,18 @@ const PEER: NodeId = NodeId(2);
 
 struct Fixture {
     routes: Arc<ClusterRoutes>,
+    users: ractor::ActorRef<DirectoryMessage<Users>>,
     _dir: tempfile::TempDir,
 }
 
 async fn fixture() -> Fixture {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("banter.db");
-    let store = Arc::new(SqliteStore::open(path.to_str().expect("utf-8")).await.expect("store"));
+    let store = Arc::new(
+        SqliteStore::open(path.to_str().expect("utf-8"))
+            .await
+            .expect("store"),
+    );
     let placement = Placement::new(NodeId(1), 16);
     let ports = Ports {
         journal: Arc::new(LocalJournal::start(store.clone(), 16, 64)),
@@ -43,14 +49,31 @@ async fn fixture() -> Fixture {
             typing_interval: Duration::from_secs(1),
         },
     };
-    let (directory, _) = Actor::spawn(None, Directory::new(rooms), ()).await.expect("directory");
+    let (directory, _) = Actor::spawn(None, Directory::new(rooms), ())
+        .await
+        .expect("directory");
     let limits = LinkLimits {
         down_after: Duration::from_secs(3),
         max_unconfirmed: 100,
     };
     let links = Arc::new(Links::new(NodeId(1), limits));
-    let routes = ClusterRoutes::new(LocalRoutes::new(directory), placement, links);
-    Fixture { routes, _dir: dir }
+    let users = Users {
+        config: UserConfig {
+            send_per_second: std::num::NonZeroU32::new(100).expect("non-zero"),
+            send_burst: std::num::NonZeroU32::new(100).expect("non-zero"),
+            idle_timeout: Duration::from_secs(60),
+            max_sessions: 8,
+        },
+    };
+    let (users, _) = Actor::spawn(None, Directory::new(users), ())
+        .await
+        .expect("users");
+    let routes = ClusterRoutes::new(LocalRoutes::new(directory), users.clone(), placement, links);
+    Fixture {
+        routes,
+        users,
+        _dir: dir,
+    }
 }
 
 fn session(routes: &ClusterRoutes, local: u64) -> (SessionHandle, SessionInbox) {
@@ -77,13 +100,19 @@ fn an_answer_counts_only_from_the_node_asked_and_once() {
     let requests = Requests::default();
     let (id, mut rx) = requests.open(PEER);
     let moved = || room_reply::Result::Moved(v1::Moved { shard: 1, epoch: 2 });
-    assert!(!requests.answer(NodeId(3), id, moved()), "another node cannot answer");
+    assert!(
+        !requests.answer(NodeId(3), id, moved()),
+        "another node cannot answer"
+    );
     assert!(requests.answer(PEER, id, moved()));
     assert!(rx.try_recv().is_ok());
     assert!(!requests.answer(PEER, id, moved()), "answered once");
     let (id, mut rx) = requests.open(PEER);
     requests.node_down(PEER);
-    assert!(rx.try_recv().is_err(), "its node went down: the request fails");
+    assert!(
+        rx.try_recv().is_err(),
+        "its node went down: the request fails"
+    );
     assert!(!requests.answer(PEER, id, moved()));
 }
 
@@ -102,7 +131,10 @@ async fn a_send_to_a_room_nobody_serves_waits_then_fails_to_its_session() {
         nonce: None,
     };
     f.routes.to_room(ROOM, msg).await;
-    assert!(started.elapsed() >= ClusterRoutes::WAIT, "it waited for an owner");
+    assert!(
+        started.elapsed() >= ClusterRoutes::WAIT,
+        "it waited for an owner"
+    );
     match inbox.try_recv() {
         Some(Outbound::Failed {
             receipt_id,
@@ -139,8 +171,15 @@ async fn a_link_that_goes_down_loses_the_subscriptions_to_its_rooms() {
     f.routes.hub().subscribe(ROOM, PEER, h.clone());
     f.routes.hub().subscribe(other_room, NodeId(3), h);
     f.routes.peer_down(PEER);
-    assert_eq!(inbox.try_recv(), Some(Outbound::SubscriptionLost { room_id: ROOM }));
-    assert_eq!(inbox.try_recv(), None, "the room on node 3 is still subscribed");
+    assert_eq!(
+        inbox.try_recv(),
+        Some(Outbound::SubscriptionLost { room_id: ROOM })
+    );
+    assert_eq!(
+        inbox.try_recv(),
+        None,
+        "the room on node 3 is still subscribed"
+    );
     assert_eq!(f.routes.hub().node_of(other_room), Some(NodeId(3)));
 }
 
@@ -155,9 +194,13 @@ async fn items_for_a_session_find_it_and_bad_ones_are_dropped() {
     };
     let to_session = |item| Envelope {
         from_node: PEER.0,
-        body: Some(envelope::Body::ToSession(v1::ToSession { session: 9, item })),
+        body: Some(envelope::Body::ToSession(v1::ToSession {
+            session: 9,
+            item,
+        })),
     };
-    f.routes.deliver(PEER, to_session(Some(receipt.clone().into())));
+    f.routes
+        .deliver(PEER, to_session(Some(receipt.clone().into())));
     f.routes.deliver(PEER, to_session(None));
     assert_eq!(inbox.try_recv(), Some(receipt));
     assert_eq!(inbox.try_recv(), None);
@@ -195,9 +238,13 @@ impl Actor for Idle {
 async fn link_peer(f: &Fixture) -> Arc<PeerRouter> {
     let got = Arc::new(PeerRouter::default());
     let name = format!("routing-test-{}", rand::random::<u64>());
-    let router = crate::router::Router::spawn(&name, got.clone()).await.expect("router");
+    let router = crate::router::Router::spawn(&name, got.clone())
+        .await
+        .expect("router");
     let (session, _) = Actor::spawn(None, Idle, ()).await.expect("session");
-    f.routes.links.up(PEER, session.get_cell(), router.actor.clone());
+    f.routes
+        .links
+        .up(PEER, session.get_cell(), router.actor.clone());
     let shard = f.routes.placement.shard_of_room(ROOM);
     f.routes.placement.set_owner(shard, PEER, Epoch(3));
     got
@@ -227,7 +274,10 @@ async fn sends_unanswered_when_the_rooms_node_goes_down_fail_to_their_session() 
         .iter()
         .filter(|e| matches!(&e.body, Some(envelope::Body::ToRoom(r)) if r.epoch == 3))
         .count();
-    assert_eq!(to_rooms, 2, "both SENDs went to the owner with its epoch: {sent:?}");
+    assert_eq!(
+        to_rooms, 2,
+        "both SENDs went to the owner with its epoch: {sent:?}"
+    );
     // The owner answers the first; then its link goes down.
     let receipt = Outbound::Receipt {
         receipt_id: "a1".into(),
@@ -249,8 +299,54 @@ async fn sends_unanswered_when_the_rooms_node_goes_down_fail_to_their_session() 
     assert_eq!(answered_in.try_recv(), None, "nothing unanswered: no error");
     match waiting_in.try_recv() {
         Some(Outbound::Failed { message, .. }) => {
-            assert!(message.contains("outcome of unanswered messages is unknown"), "{message}")
+            assert!(
+                message.contains("outcome of unanswered messages is unknown"),
+                "{message}"
+            )
         }
         other => panic!("expected a failure, got {other:?}"),
     }
+}
+
+fn notify(event: &str) -> Envelope {
+    Envelope {
+        from_node: PEER.0,
+        body: Some(envelope::Body::ToUser(v1::ToUser {
+            shard: 0,
+            epoch: 0,
+            user_id: 7,
+            op: Some(to_user::Op::Notify(v1::Notify {
+                event: event.into(),
+                body: Bytes::from_static(b"{}"),
+            })),
+        })),
+    }
+}
+
+#[tokio::test]
+async fn a_user_event_from_another_node_reaches_the_users_sessions_here_and_unknown_ones_do_not() {
+    let f = fixture().await;
+    let (h, mut inbox) = session(&f.routes, 1);
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let attach = UserMessage::Attach {
+        session: h.into(),
+        reply: ractor::RpcReplyPort::from(tx),
+    };
+    f.users
+        .cast(DirectoryMessage::Route(UserId(7), attach))
+        .expect("users");
+    rx.await.expect("answer").expect("attached");
+    f.routes.deliver(PEER, notify("made.up"));
+    f.routes.deliver(PEER, notify("room.added"));
+    let item = tokio::time::timeout(Duration::from_secs(5), inbox.recv())
+        .await
+        .expect("in time");
+    match item {
+        Some(Outbound::User { tail }) => {
+            let text = String::from_utf8_lossy(&tail);
+            assert!(text.contains("room.added"), "{text}");
+        }
+        other => panic!("expected the user event, got {other:?}"),
+    }
+    assert_eq!(inbox.try_recv(), None, "the made-up event was dropped");
 }

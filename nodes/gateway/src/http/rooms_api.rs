@@ -10,7 +10,6 @@ use axum::http::StatusCode;
 use banter_actors::model::{Role, RoomId, RoomKind, UserId};
 use banter_actors::room::RoomMessage;
 use banter_actors::rules;
-use banter_actors::user::UserMessage;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -144,13 +143,7 @@ fn summary_json(summary: &RoomSummaryView) -> Bytes {
 async fn announce_room(state: &AppState, room: RoomId, user: UserId) -> ApiResult<()> {
     if let Some(s) = state.store().room_summary(room, user).await? {
         let body = summary_json(&RoomSummaryView::from(&s));
-        state.tell_user(
-            user,
-            UserMessage::Notify {
-                event: "room.added",
-                body,
-            },
-        );
+        state.notify_user(user, "room.added", body);
     }
     Ok(())
 }
@@ -460,7 +453,8 @@ pub async fn history(
     };
     let limit = clamped_limit(q.limit.as_deref(), 50, 200)?;
     require_member(&state, room, me.id).await?;
-    let page = super::history::read_page(&state.ports, state.routes.as_ref(), room, before, limit).await?;
+    let page =
+        super::history::read_page(&state.ports, state.routes.as_ref(), room, before, limit).await?;
     Ok(Json(HistoryPage {
         messages: page.messages.iter().map(MessageView::from).collect(),
         next_before: page.next_before,

@@ -21,10 +21,10 @@ use futures::SinkExt;
 
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
 use banter_actors::delivery::{Outbound, SessionHandle, SessionInbox};
-use banter_actors::route::Direct;
 use banter_actors::encode::USER_QUEUE;
 use banter_actors::model::{RoomId, Seq, UserId};
 use banter_actors::room::{RoomError, RoomMessage, SubscribeOk};
+use banter_actors::route::Direct;
 use banter_actors::rules;
 use banter_actors::trace::TraceParent;
 use banter_actors::user::{SendBudget, UserMessage};

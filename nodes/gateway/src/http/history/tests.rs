@@ -12,11 +12,11 @@ use banter_actors::model::UserId;
 use banter_actors::ports::{AppendSink, Journal, JournalError, Store, SystemClock};
 use banter_actors::room::{RoomConfig, RoomMessage, Rooms};
 use banter_actors::route::LocalRoutes;
-use ractor::ActorRef;
 use banter_actors::trace::TraceParent;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use ractor::Actor;
+use ractor::ActorRef;
 use uuid::Uuid;
 
 use super::*;
@@ -157,9 +157,15 @@ impl Fixture {
     }
 
     async fn page(&self, before: Option<Seq>, limit: u32) -> Page {
-        read_page(&self.ports, &LocalRoutes::new(self.rooms.clone()), self.room, before, limit)
-            .await
-            .expect("history page")
+        read_page(
+            &self.ports,
+            &LocalRoutes::new(self.rooms.clone()),
+            self.room,
+            before,
+            limit,
+        )
+        .await
+        .expect("history page")
     }
 
     async fn live_rooms(&self) -> usize {
@@ -282,7 +288,15 @@ async fn a_write_through_journal_leaves_history_to_the_store() {
 
 /// Asserts that a page is refused as unavailable, and answered as a 503 `history_unavailable`.
 async fn assert_unavailable(f: &Fixture, before: Option<Seq>, limit: u32) {
-    match read_page(&f.ports, &LocalRoutes::new(f.rooms.clone()), f.room, before, limit).await {
+    match read_page(
+        &f.ports,
+        &LocalRoutes::new(f.rooms.clone()),
+        f.room,
+        before,
+        limit,
+    )
+    .await
+    {
         Err(e @ HistoryError::Unavailable(_)) => {
             let answer = ApiError::from(e);
             assert_eq!(
