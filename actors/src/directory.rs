@@ -73,7 +73,13 @@ pub enum DirectoryMessage<E: Entity> {
     Spawned(E::Key, Result<ActorRef<E::Msg>, RouteError>),
     /// Returns how many entities are live (for metrics and tests).
     GetCount(RpcReplyPort<usize>),
+    /// Sends each live entity the message the function makes of its key, if it makes one (e.g. the
+    /// rooms of shards this node no longer serves are told to check).
+    TellWhere(Selector<E>),
 }
+
+/// Picks the live entities to tell something, and what: see [`DirectoryMessage::TellWhere`].
+pub type Selector<E> = Box<dyn Fn(<E as Entity>::Key) -> Option<<E as Entity>::Msg> + Send>;
 
 /// A directory of entities of kind `E`.
 pub struct Directory<E: Entity> {
@@ -261,6 +267,15 @@ impl<E: Entity> Actor for Directory<E> {
             }
             DirectoryMessage::GetCount(reply) => {
                 let _ = reply.send(state.slots.len());
+            }
+            DirectoryMessage::TellWhere(select) => {
+                for (key, slot) in &state.slots {
+                    if let Slot::Live(actor) = slot
+                        && let Some(msg) = select(*key)
+                    {
+                        let _ = actor.cast(msg);
+                    }
+                }
             }
         }
         Ok(())

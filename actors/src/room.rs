@@ -197,6 +197,9 @@ pub enum RoomMessage {
     },
     /// Periodic check for passivation.
     IdleCheck,
+    /// Checks that this node still serves the room (its shard may have gone to another node); a
+    /// room that lost it stops, and its subscribers resubscribe where it lives now.
+    CheckOwner,
     /// Stops once no work is pending (sent by the directory after a passivation request).
     Stop,
     /// Returns the highest acknowledged seq and the subscriber count.
@@ -623,7 +626,9 @@ impl Actor for Room {
                 | RoomMessage::ReadStored { .. }
                 | RoomMessage::GetInfo(_)
                 | RoomMessage::GetRecent { .. } => {}
-                RoomMessage::IdleCheck | RoomMessage::Stop => return Ok(()),
+                RoomMessage::IdleCheck | RoomMessage::Stop | RoomMessage::CheckOwner => {
+                    return Ok(());
+                }
                 other => {
                     let _ = state
                         .directory
@@ -673,6 +678,9 @@ impl Actor for Room {
             }
             RoomMessage::MemberLeft { user } => Self::on_member_left(state, user),
             RoomMessage::IdleCheck => Self::on_idle_check(&myself, state),
+            RoomMessage::CheckOwner => {
+                state.still_serving();
+            }
             RoomMessage::Stop => state.stopping = true,
             RoomMessage::GetInfo(reply) => {
                 let _ = reply.send((state.acked_seq, state.subscribers.len()));

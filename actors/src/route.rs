@@ -94,6 +94,13 @@ impl LocalRoutes {
         }
     }
 
+    /// Tells each active room for which `lost` holds to check whether this node still serves it
+    /// (one that does not stops: see [`RoomMessage::CheckOwner`]).
+    pub fn check_owners(&self, lost: impl Fn(RoomId) -> bool + Send + 'static) {
+        let select = Box::new(move |room| lost(room).then_some(RoomMessage::CheckOwner));
+        let _ = self.rooms.cast(DirectoryMessage::TellWhere(select));
+    }
+
     /// Subscribes a session of this node or another.
     pub async fn subscribe_ref(
         &self,

@@ -8,7 +8,8 @@
 //!   one order for everyone, typing and read markers, the DM announced on the user's own queue,
 //!   and the same history and room list from every node;
 //! - a node configured for a cluster on SQLite or the in-process journal refuses to start;
-//! - [`failover`]: `kill -9` of a node under sustained sends from clients on all nodes, in rounds.
+//! - [`failover`]: `kill -9` and SIGTERM of a node under sustained sends from clients on all nodes,
+//!   in rounds, each node coming back (a join under load); watchers on every node resume gaplessly.
 
 mod failover;
 

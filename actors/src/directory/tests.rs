@@ -254,3 +254,40 @@ async fn tell_reaches_only_an_active_room() {
         room.get_id()
     );
 }
+
+#[tokio::test]
+async fn tell_where_reaches_the_live_entities_the_selector_picks() {
+    let f = start(Duration::from_secs(3600)).await;
+    let other = RoomId(2);
+    f.store.add_room(other, ALICE);
+    let room = lookup(&f.directory, ROOM).await.unwrap();
+    lookup(&f.directory, other).await.unwrap();
+    // Only ROOM is picked: it learns a member the other room never hears of.
+    let select: Selector<Rooms> = Box::new(|key| {
+        (key == ROOM).then(|| RoomMessage::MemberJoined {
+            user: CAROL,
+            username: "carol".into(),
+        })
+    });
+    f.directory
+        .cast(DirectoryMessage::TellWhere(select))
+        .unwrap_or_else(|_| panic!("directory is not running"));
+    let (carol, mut carol_in) = SessionHandle::new(3, CAROL, 16);
+    publish(&f.directory, ROOM, &carol, "c1");
+    assert_eq!(
+        receipt_seq(&mut carol_in).await,
+        1,
+        "carol is a member of ROOM now"
+    );
+    publish(&f.directory, other, &carol, "c2");
+    match next(&mut carol_in).await {
+        Outbound::Failed { message, .. } => {
+            assert_eq!(message, RoomError::NotMember(other).to_string())
+        }
+        item => panic!("expected a refusal, got {item:?}"),
+    }
+    assert_eq!(
+        lookup(&f.directory, ROOM).await.unwrap().get_id(),
+        room.get_id()
+    );
+}

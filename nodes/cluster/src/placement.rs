@@ -50,6 +50,8 @@ pub struct Placement {
     me: NodeId,
     shards: u32,
     view: RwLock<View>,
+    /// Bumped whenever this node stops holding shards (released, lost, evicted).
+    dropped: watch::Sender<u64>,
 }
 
 impl Placement {
@@ -64,6 +66,7 @@ impl Placement {
             me,
             shards,
             view: RwLock::new(view),
+            dropped: watch::channel(0).0,
         })
     }
 
@@ -115,6 +118,17 @@ impl Placement {
         held
     }
 
+    /// Changes each time this node stops holding some shards (released, lost or evicted); a
+    /// lease that runs out without a round (a paused node) changes nothing here: its deadline
+    /// passes, which [`Placement::serving`] tells.
+    pub fn dropped(&self) -> watch::Receiver<u64> {
+        self.dropped.subscribe()
+    }
+
+    fn bump_dropped(&self) {
+        self.dropped.send_modify(|n| *n += 1);
+    }
+
     /// The live members as last read, this node included, by id.
     pub fn members(&self) -> Vec<NodeId> {
         self.read().members.iter().map(|(id, _)| *id).collect()
@@ -140,28 +154,37 @@ impl Placement {
     }
 
     fn drop_shard(&self, shard: ShardId) -> Option<Held> {
-        let mut view = self.write();
-        if let Some(owner) = view.owners.get_mut(shard.0 as usize)
-            && owner.is_some_and(|(node, _)| node == self.me)
-        {
-            *owner = None;
-        }
-        view.held.remove(&shard)
+        let held = {
+            let mut view = self.write();
+            if let Some(owner) = view.owners.get_mut(shard.0 as usize)
+                && owner.is_some_and(|(node, _)| node == self.me)
+            {
+                *owner = None;
+            }
+            view.held.remove(&shard)
+        };
+        self.bump_dropped();
+        held
     }
 
     fn renewed(&self, renewed: &[ShardId], deadline: Instant) -> Vec<ShardId> {
-        let mut view = self.write();
         let mut lost = Vec::new();
-        let renewed: std::collections::HashSet<_> = renewed.iter().copied().collect();
-        view.held.retain(|shard, held| {
-            if renewed.contains(shard) {
-                held.deadline = deadline;
-                true
-            } else {
-                lost.push(*shard);
-                false
-            }
-        });
+        {
+            let mut view = self.write();
+            let renewed: std::collections::HashSet<_> = renewed.iter().copied().collect();
+            view.held.retain(|shard, held| {
+                if renewed.contains(shard) {
+                    held.deadline = deadline;
+                    true
+                } else {
+                    lost.push(*shard);
+                    false
+                }
+            });
+        }
+        if !lost.is_empty() {
+            self.bump_dropped();
+        }
         lost
     }
 

@@ -148,6 +148,7 @@ impl ClusterRoutes {
             users,
         });
         links.attach(routes.clone());
+        tokio::spawn(check_owners(Arc::downgrade(&routes)));
         routes
     }
 
@@ -251,6 +252,37 @@ impl ClusterRoutes {
                 Err(unavailable("its node did not answer in time"))
             }
         }
+    }
+}
+
+/// How often the rooms of this node check that it still serves them when nothing was dropped (a
+/// lease may run out on its own: a node paused, or cut off from the store).
+const CHECK_OWNERS_EVERY: Duration = Duration::from_secs(1);
+
+/// Tells the rooms whose shard this node no longer serves to check, at once when shards are
+/// dropped and every [`CHECK_OWNERS_EVERY`]: such a room stops, and its subscribers (here and on
+/// other nodes) resubscribe where it lives now. Ends with the routes.
+async fn check_owners(routes: std::sync::Weak<ClusterRoutes>) {
+    let Some(mut dropped) = routes.upgrade().map(|r| r.placement.dropped()) else {
+        return;
+    };
+    let mut ticks = tokio::time::interval(CHECK_OWNERS_EVERY);
+    loop {
+        tokio::select! {
+            changed = dropped.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+            }
+            _ = ticks.tick() => {}
+        }
+        let Some(routes) = routes.upgrade() else {
+            return;
+        };
+        let placement = routes.placement.clone();
+        routes
+            .local
+            .check_owners(move |room| placement.serving(placement.shard_of_room(room)).is_none());
     }
 }
 

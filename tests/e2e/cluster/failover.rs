@@ -1,14 +1,21 @@
-//! Failover: a node is killed (`kill -9`) while clients on every node keep sending to rooms spread
-//! over the nodes, in rounds (each round kills another node, then restarts it as a new incarnation).
-//! Clients whose node died reconnect to another one (their list of node URLs). Afterwards, for each
-//! room: every RECEIPTed message is in history and in MySQL exactly once with the seq and id it was
-//! receipted with, the seqs are 1..=N without a gap, and every stored message was sent.
+//! Failover: a node goes away while clients on every node keep sending to rooms spread over the
+//! nodes, in rounds: the first round kills a node (`kill -9`), the next stops one with SIGTERM (it
+//! hands its shards over), and so on; each time the node comes back as a new incarnation and takes
+//! its share again (a join under load). Clients whose node went away reconnect to another one
+//! (their list of node URLs), senders and watchers alike. Afterwards, for each room: every
+//! RECEIPTed message is in history and in MySQL exactly once with the seq and id it was receipted
+//! with, the seqs are 1..=N without a gap, every stored message was sent, and every watcher (one
+//! per room on each node, resuming with `since` after each reconnection) saw seqs 1..=N once each,
+//! in order.
 
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
-use anyhow::{Context, Result, ensure};
-use banter_tests::{Node, unique};
+use anyhow::{Context, Result, bail, ensure};
+use banter_proto::stomp::Command;
+use banter_tests::stomp::{header_u64, is_event, room_dest};
+use banter_tests::{Node, StompClient, unique};
+use tokio::sync::watch;
 
 use super::{settled, three};
 use crate::e2e::durable::support::{
@@ -23,7 +30,7 @@ const ROOMS: usize = 3;
 const PROGRESS: u64 = 15;
 
 #[tokio::test]
-async fn kill9_of_a_node_under_load_loses_and_duplicates_no_acknowledged_message() {
+async fn a_node_killed_or_stopped_under_load_loses_and_duplicates_no_acknowledged_message() {
     let Some((mysql, broker)) = prerequisites("cluster failover").await else {
         return;
     };
@@ -50,6 +57,20 @@ async fn scenario(nodes: &mut [Node; 3], mysql: &str) -> Result<()> {
         rooms.push(room.id);
     }
     let urls: Vec<String> = nodes.iter().map(Node::ws_url).collect();
+    let (stop_watching, watching) = watch::channel(false);
+    let mut watchers = Vec::new();
+    for i in 0..3 {
+        for room in &rooms {
+            let order: Vec<String> = (0..3).map(|k| urls[(i + k) % 3].clone()).collect();
+            let task = tokio::spawn(watch_room(
+                order,
+                users[i].token.clone(),
+                *room,
+                watching.clone(),
+            ));
+            watchers.push((*room, task));
+        }
+    }
     // One sender per user and room, each starting on its user's node.
     let mut senders = Vec::new();
     for (i, user) in users.iter().enumerate() {
@@ -68,7 +89,15 @@ async fn scenario(nodes: &mut [Node; 3], mysql: &str) -> Result<()> {
             .await
             .with_context(|| format!("before the kill of round {round}"))?;
         let victim = round % 3;
-        nodes[victim].kill9();
+        if round % 2 == 0 {
+            nodes[victim].kill9();
+        } else {
+            let status = nodes[victim].terminate(Duration::from_secs(30)).await?;
+            ensure!(
+                status.success(),
+                "node {victim} exited with {status} on SIGTERM"
+            );
+        }
         progress(&senders, Duration::from_secs(90))
             .await
             .with_context(|| format!("after the kill of node {victim} (round {round})"))?;
@@ -87,6 +116,7 @@ async fn scenario(nodes: &mut [Node; 3], mysql: &str) -> Result<()> {
         acked.entry(room).or_default().extend(log.acked);
     }
     let database = nodes[0].mysql_database().context("a database")?.to_owned();
+    let mut last_seqs: BTreeMap<i64, u64> = BTreeMap::new();
     for room in &rooms {
         let acked = &acked[room];
         let history = wait_in_history(&api, &users[0].token, *room, acked, STORE_WAIT).await?;
@@ -100,6 +130,80 @@ async fn scenario(nodes: &mut [Node; 3], mysql: &str) -> Result<()> {
             n >= acked.len() as u64,
             "room {room}: fewer messages than RECEIPTs"
         );
+        last_seqs.insert(*room, n);
+    }
+    // Each watcher drains what it was sent, then stops: it saw 1..=N once each, in order.
+    let _ = stop_watching.send(true);
+    for (room, task) in watchers {
+        let seen = tokio::time::timeout(STORE_WAIT, task)
+            .await
+            .context("a watcher did not stop")?
+            .context("watcher task")??;
+        let n = last_seqs[&room];
+        let gaps: Vec<_> = seen
+            .windows(2)
+            .filter(|w| w[1] != w[0] + 1)
+            .take(5)
+            .collect();
+        ensure!(
+            seen.len() as u64 == n && seen.first() == Some(&1) && gaps.is_empty(),
+            "a watcher of room {room} saw {} messages, not seqs 1..={n} in order: gaps {gaps:?}",
+            seen.len(),
+        );
+    }
+    Ok(())
+}
+
+/// Watches `room` from the first node of `urls` (the others in turn after a disconnection),
+/// resuming with `since` after each reconnection; once told to stop, drains what it was sent and
+/// returns the seqs seen, in the order seen. A seq at or below one already seen is a duplicate (or
+/// out of order) and fails it.
+async fn watch_room(
+    urls: Vec<String>,
+    token: String,
+    room: i64,
+    stop: watch::Receiver<bool>,
+) -> Result<Vec<u64>> {
+    let mut seen: Vec<u64> = Vec::new();
+    let dest = room_dest(room);
+    for attempt in 0usize.. {
+        let url = &urls[attempt % urls.len()];
+        let Ok(mut client) = StompClient::connect(url, &token).await else {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            continue;
+        };
+        let since = seen.last().copied();
+        if client.subscribe(&dest, "w", since).await.is_err() {
+            continue;
+        }
+        loop {
+            if *stop.borrow() {
+                // Everything was acknowledged before the stop: what is still coming is queued.
+                while let Ok(f) = client.recv_frame(Duration::from_millis(1000)).await {
+                    record(&f, &mut seen)?;
+                }
+                return Ok(seen);
+            }
+            match client.recv_frame(Duration::from_millis(200)).await {
+                Ok(f) if matches!(f.command, Command::Error) => break,
+                Ok(f) => record(&f, &mut seen)?,
+                Err(_) if client.is_closed() => break,
+                Err(_) => {}
+            }
+        }
+    }
+    Ok(seen)
+}
+
+fn record(f: &banter_proto::stomp::Frame, seen: &mut Vec<u64>) -> Result<()> {
+    if is_event(f, "message") {
+        let seq = header_u64(f, "seq").context("a message without seq")?;
+        if let Some(last) = seen.last()
+            && seq <= *last
+        {
+            bail!("seq {seq} delivered after seq {last}: a duplicate or out of order");
+        }
+        seen.push(seq);
     }
     Ok(())
 }

@@ -131,3 +131,24 @@ async fn a_subscribe_after_the_shard_was_lost_is_refused() {
     );
     stopped(&f.room).await;
 }
+
+#[tokio::test]
+async fn a_room_told_to_check_after_its_shard_went_elsewhere_stops_and_its_subscribers_resubscribe()
+{
+    let (f, switch) = start_owned(AppendMode::Complete, true).await;
+    let (bob, mut bob_in) = session(2, BOB);
+    subscribe(&f.room, &bob, None).await.expect("subscribed");
+    f.room.cast(RoomMessage::CheckOwner).expect("room runs");
+    info(&f.room).await;
+    assert!(
+        drain(&mut bob_in).is_empty(),
+        "still served: nothing happens"
+    );
+    switch.0.store(false, Ordering::Relaxed);
+    f.room.cast(RoomMessage::CheckOwner).expect("room runs");
+    stopped(&f.room).await;
+    assert_eq!(
+        next(&mut bob_in).await,
+        Outbound::SubscriptionLost { room_id: ROOM }
+    );
+}
