@@ -79,6 +79,8 @@ pub(crate) struct SendLog {
     pub connections: u32,
     /// Connections that closed without an ERROR frame first.
     pub closed_without_error: u32,
+    /// Connections given up because a SEND stayed unanswered (see [`SendPlan::abandon_after`]).
+    pub abandoned: u32,
     /// Longest time a SEND waited for its answer.
     pub slowest_answer: Duration,
 }
@@ -150,6 +152,10 @@ pub(crate) struct SendPlan {
     pub answer_within: Duration,
     /// Opens a new connection after one closed (else stops there).
     pub reconnect: bool,
+    /// A SEND unanswered this long means the node hangs (frozen): the connection is given up, its
+    /// SENDs count as unanswered, and the sender reconnects, as a client whose heart-beats stopped
+    /// would (`None`: a hang fails the sender after `answer_within`).
+    pub abandon_after: Option<Duration>,
     /// Other nodes' WebSocket URLs: a reconnection goes to the next node in turn (a client's list of
     /// node URLs), and a node that refuses the connection is skipped.
     pub failover: Vec<String>,
@@ -164,6 +170,7 @@ impl SendPlan {
             max: u64::MAX,
             answer_within: Duration::from_secs(20),
             reconnect: false,
+            abandon_after: None,
             failover: Vec::new(),
         }
     }
@@ -293,6 +300,7 @@ async fn stream_sends(
         }
         let c = client.as_mut().expect("connected");
         let mut closed = false;
+        let mut abandoned = false;
         let mut pace = None;
         while want_more && outstanding.len() < plan.window && next < plan.max {
             if let Some(rate) = plan.rate {
@@ -323,6 +331,9 @@ async fn stream_sends(
                 until = until.min(p);
             }
             if let Some((i, (body, at))) = outstanding.iter().min_by_key(|(_, (_, at))| *at) {
+                if plan.abandon_after.is_some_and(|a| now >= *at + a) {
+                    abandoned = true;
+                }
                 let deadline = *at + plan.answer_within;
                 if now >= deadline {
                     bail!(
@@ -334,7 +345,12 @@ async fn stream_sends(
                 }
                 until = until.min(deadline);
             }
-            match c.recv_frame(until.saturating_duration_since(now)).await {
+            let wait = if abandoned {
+                Duration::ZERO
+            } else {
+                until.saturating_duration_since(now)
+            };
+            match c.recv_frame(wait).await {
                 Ok(f) => match f.command {
                     Command::Receipt => {
                         let r = parse_receipt(&f)?;
@@ -370,6 +386,19 @@ async fn stream_sends(
                 Err(_) if c.is_closed() => closed = true,
                 Err(_) => {}
             }
+        }
+        if abandoned && !closed {
+            // The node hangs: give the connection up as a client whose heart-beats stopped would.
+            log.abandoned += 1;
+            log.unanswered.extend(
+                std::mem::take(&mut outstanding)
+                    .into_values()
+                    .map(|(b, _)| b),
+            );
+            if let Some(c) = client.take() {
+                c.abort().await;
+            }
+            continue;
         }
         if closed {
             if !saw_error {
