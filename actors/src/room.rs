@@ -40,6 +40,7 @@ mod activate;
 mod entity;
 mod members;
 mod nonces;
+mod release;
 mod resolve;
 mod ring;
 mod subscribers;
@@ -47,6 +48,7 @@ mod subscribers;
 pub use entity::Rooms;
 use members::ReadMarker;
 use nonces::{NonceState, Nonces};
+use release::{Pending, Resend, unknown_outcome};
 use resolve::Unresolved;
 use ring::Ring;
 use subscribers::Subscribers;
@@ -234,54 +236,6 @@ pub struct RoomArguments {
     pub directory: ActorRef<DirectoryMessage<Rooms>>,
 }
 
-/// A resend of a nonce whose message is not settled yet: it gets that message's outcome.
-struct Resend {
-    session: SessionRef,
-    receipt: Option<String>,
-    body: String,
-    trace: TraceParent,
-    nonce: String,
-}
-
-struct Pending {
-    seq: Seq,
-    message_id: Uuid,
-    /// The record, moved into the ring once acknowledged.
-    message: Option<ChatMessage>,
-    tail: Bytes,
-    sender: SessionRef,
-    receipt: Option<String>,
-    /// The client's nonce, remembered in [`RoomState::nonces`].
-    nonce: Option<Box<str>>,
-    /// Resends of the same nonce that arrived meanwhile.
-    waiters: Vec<Resend>,
-    outcome: Option<Result<(), JournalError>>,
-    settled: bool,
-}
-
-impl Drop for Pending {
-    /// A room that crashes with appends in flight cannot tell whether they became durable: the sender
-    /// is told so rather than left waiting.
-    fn drop(&mut self) {
-        if !self.settled {
-            let message = format!(
-                "room restarted before message {} was confirmed; check history before resending",
-                self.message_id
-            );
-            for w in self.waiters.drain(..) {
-                w.session.offer(Outbound::Failed {
-                    receipt_id: w.receipt,
-                    message: message.clone(),
-                });
-            }
-            self.sender.offer(Outbound::Failed {
-                receipt_id: self.receipt.take(),
-                message,
-            });
-        }
-    }
-}
-
 /// State of a [`Room`].
 pub struct RoomState {
     id: RoomId,
@@ -326,86 +280,6 @@ impl RoomState {
         self.subscribers.fan_out(seq, tail, skip_user);
     }
 
-    /// Releases the settled appends at the front of the queue, in seq order: an acknowledged one is
-    /// answered, fanned out and kept in the ring; a failed one is answered; one whose outcome is
-    /// unknown is answered so and waits in `unresolved` for a journal read (later seqs are released
-    /// meanwhile). Returns the resends to publish anew (their first message was not stored).
-    fn release(&mut self) -> Vec<Resend> {
-        let mut again = Vec::new();
-        while self.pending.front().is_some_and(|p| p.outcome.is_some()) {
-            let Some(mut p) = self.pending.pop_front() else {
-                break;
-            };
-            p.settled = true;
-            let mut outcome = p.outcome.take();
-            if matches!(outcome, Some(Ok(()))) && !self.still_serving() {
-                // Durable in the journal, but a newer owner may have fenced it off: the sender
-                // cannot be told either way, and nothing is delivered.
-                outcome = Some(Err(JournalError::Unknown(
-                    "this node lost the room before acknowledging".into(),
-                )));
-            }
-            match outcome {
-                Some(Ok(())) => {
-                    self.acked_seq = p.seq;
-                    if let Some(nonce) = &p.nonce {
-                        self.nonces
-                            .done(p.sender.user(), nonce, p.seq, p.message_id);
-                    }
-                    let receipts = p.receipt.take().map(|r| (&p.sender, r)).into_iter();
-                    let resends = p.waiters.iter_mut().filter_map(|w| {
-                        let r = w.receipt.take()?;
-                        Some((&w.session, r))
-                    });
-                    for (session, receipt_id) in receipts.chain(resends) {
-                        session.offer(Outbound::Receipt {
-                            receipt_id,
-                            seq: p.seq,
-                            message_id: p.message_id,
-                        });
-                    }
-                    let tail = std::mem::take(&mut p.tail);
-                    self.fan_out(Some(p.seq), &tail, None);
-                    if let Some(message) = p.message.take() {
-                        self.ring.push(message, tail);
-                    }
-                }
-                Some(Err(e)) if e.is_unknown() => {
-                    warn!(room_id = %self.id, seq = p.seq, error = %e, "message outcome unknown");
-                    p.sender.offer(Outbound::Failed {
-                        receipt_id: p.receipt.take(),
-                        message: unknown_outcome(p.message_id, p.seq),
-                    });
-                    if let Some(message) = p.message.take() {
-                        self.unresolved.insert(
-                            p.seq,
-                            Unresolved {
-                                message,
-                                tail: std::mem::take(&mut p.tail),
-                                nonce: p.nonce.take(),
-                                waiters: std::mem::take(&mut p.waiters),
-                                misses: 0,
-                            },
-                        );
-                    }
-                }
-                Some(Err(e)) => {
-                    warn!(room_id = %self.id, seq = p.seq, error = %e, "message not stored");
-                    if let Some(nonce) = &p.nonce {
-                        self.nonces.forget(p.sender.user(), nonce, p.seq);
-                    }
-                    p.sender.offer(Outbound::Failed {
-                        receipt_id: p.receipt.take(),
-                        message: format!("message not stored: {e}"),
-                    });
-                    again.append(&mut p.waiters);
-                }
-                None => {}
-            }
-        }
-        again
-    }
-
     /// Whether this node may still serve the room; marks it lost when not.
     fn still_serving(&mut self) -> bool {
         if !self.lost && self.ports.ownership.serving(self.id).is_none() {
@@ -422,15 +296,6 @@ impl RoomState {
     fn idle(&self) -> bool {
         self.subscribers.is_empty() && self.pending.is_empty() && self.tasks_in_flight == 0
     }
-}
-
-/// Returns the text of the ERROR a sender gets when the journal cannot tell whether its message is
-/// durable.
-fn unknown_outcome(message_id: Uuid, seq: Seq) -> String {
-    format!(
-        "outcome unknown: message {message_id} (seq {seq}) may or may not be stored; \
-         resending it with the same nonce is safe"
-    )
 }
 
 impl Room {

@@ -8,6 +8,8 @@
 //!   one order for everyone, typing and read markers, the DM announced on the user's own queue,
 //!   and the same history and room list from every node;
 //! - a node configured for a cluster on SQLite or the in-process journal refuses to start;
+//! - garbage, impossible lengths, truncated frames and silence on the cluster port of a real node
+//!   are closed and counted, and the node goes on serving its clients;
 //! - [`failover`]: `kill -9` and SIGTERM of a node under sustained sends from clients on all nodes,
 //!   in rounds, each node coming back (a join under load); watchers on every node resume gaplessly.
 
@@ -338,5 +340,71 @@ async fn dm_across(
             );
         }
     }
+    Ok(())
+}
+
+#[tokio::test]
+async fn hostile_bytes_on_the_cluster_port_are_refused_and_counted_and_the_node_serves_on() {
+    let Some((mysql, broker)) = prerequisites("cluster port hostile").await else {
+        return;
+    };
+    let port = check(free_port());
+    let node = member("solo", &broker).map(|b| {
+        b.env("BANTER_CLUSTER__LISTEN", format!("127.0.0.1:{port}"))
+            .mysql(&mysql)
+    });
+    let node = check(check(node).start().await);
+    node.check(settled(&[&node], Duration::from_secs(30)).await);
+    node.check(hostile_port(&node, port).await);
+}
+
+/// Garbage, an impossible length, a truncated frame and a silent connection on the cluster port:
+/// each is closed and counted, and the node goes on serving its clients.
+async fn hostile_port(node: &Node, port: u16) -> Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = format!("127.0.0.1:{port}");
+    let mut truncated = 100u64.to_be_bytes().to_vec();
+    truncated.extend_from_slice(b"0123456789");
+    let payloads: [(&str, Vec<u8>); 4] = [
+        ("garbage", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n".to_vec()),
+        ("length u64::MAX", u64::MAX.to_be_bytes().to_vec()),
+        (
+            "length over the 1 MiB limit",
+            ((1u64 << 20) + 1).to_be_bytes().to_vec(),
+        ),
+        ("a truncated frame, then silence", truncated),
+    ];
+    for (what, bytes) in payloads {
+        let mut conn = tokio::net::TcpStream::connect(&addr).await?;
+        conn.write_all(&bytes).await?;
+        let mut buf = [0u8; 64];
+        // The node closes it: by the decoder at once, or by the handshake deadline (5 s).
+        let closed = tokio::time::timeout(Duration::from_secs(15), async {
+            loop {
+                match conn.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+            }
+        })
+        .await;
+        ensure!(closed.is_ok(), "{what}: the connection stayed open");
+    }
+    eventually(
+        "the refusals are counted",
+        Duration::from_secs(10),
+        || async {
+            let refused = gauge(node, "banter_cluster_port_refused_total", "").await?;
+            Ok((refused >= 4.0).then_some(()))
+        },
+    )
+    .await?;
+    // The node serves on.
+    let api = node.api();
+    let alice = api.new_user(&unique("solo")).await?;
+    let room = api.create_room(&alice.token, &unique("solo")).await?;
+    let mut c = StompClient::connect(&node.ws_url(), &alice.token).await?;
+    let r = c.send_confirmed(&room_dest(room.id), "still here").await?;
+    ensure!(r.seq == 1, "seq {}", r.seq);
     Ok(())
 }

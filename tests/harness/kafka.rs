@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, anyhow, bail, ensure};
+use anyhow::{Context, Result, anyhow, bail};
 
 use crate::watched::Watched;
 
@@ -211,14 +211,10 @@ impl Broker {
     }
 
     fn signal(&mut self, signal: &str) -> Result<()> {
-        let p = self.proc.as_ref().context("the broker is not running")?;
-        let pid = p.child.id().to_string();
-        let ok = Command::new("kill")
-            .args([signal, &pid])
-            .status()?
-            .success();
-        ensure!(ok, "kill {signal} {pid} failed");
-        Ok(())
+        self.proc
+            .as_ref()
+            .context("the broker is not running")?
+            .signal(signal)
     }
 
     /// Stops the broker with SIGTERM and waits for it to exit (SIGKILL after 15 s).

@@ -427,14 +427,10 @@ impl Node {
     }
 
     fn signal(&self, signal: &str) -> Result<()> {
-        let p = self.proc.as_ref().context("the node is not running")?;
-        let pid = p.child.id().to_string();
-        let ok = Command::new("kill")
-            .args([signal, &pid])
-            .status()?
-            .success();
-        ensure!(ok, "kill {signal} {pid} failed");
-        Ok(())
+        self.proc
+            .as_ref()
+            .context("the node is not running")?
+            .signal(signal)
     }
 
     /// Stops the process with SIGTERM (a graceful stop) and waits, at most `within`, for it to exit;

@@ -17,6 +17,17 @@ pub struct Watched {
 }
 
 impl Watched {
+    /// Sends `signal` (as `kill` spells it: `-STOP`, `-CONT`, ...) to the process.
+    pub fn signal(&self, signal: &str) -> Result<()> {
+        let pid = self.child.id().to_string();
+        let ok = Command::new("kill")
+            .args([signal, &pid])
+            .status()?
+            .success();
+        anyhow::ensure!(ok, "kill {signal} {pid} failed");
+        Ok(())
+    }
+
     /// Spawns `cmd` (its binary `bin`, for the error) and a watchdog that kills it and removes `dir`
     /// once the test process has gone (waiting a bounded time for the kernel to reap it).
     pub fn spawn(cmd: &mut Command, bin: &Path, dir: &Path) -> Result<Watched> {

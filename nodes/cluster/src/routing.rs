@@ -194,6 +194,25 @@ impl ClusterRoutes {
         self.links.send(node, envelope).is_ok()
     }
 
+    /// Sends a one-way `op` to `room` on `node`; `false` when the link refused it.
+    fn tell(
+        &self,
+        room: RoomId,
+        (node, shard, epoch): (NodeId, ShardId, Epoch),
+        session: Option<v1::SessionAddr>,
+        op: to_room::Op,
+    ) -> bool {
+        let to_room = v1::ToRoom {
+            shard: shard.0,
+            epoch: epoch.0,
+            room_id: room.0,
+            session,
+            request_id: 0,
+            op: Some(op),
+        };
+        self.send(node, to_room)
+    }
+
     /// Counts a receipted SEND to `node` out (`true`) or answered (`false`).
     fn count_unanswered(&self, session: SessionId, node: NodeId, out: bool) {
         let mut unanswered = self.unanswered.lock().unwrap_or_else(|p| p.into_inner());
@@ -348,17 +367,7 @@ impl Routes for ClusterRoutes {
                     Ok(parts) => parts,
                     Err(msg) => return self.local.route(room, *msg),
                 };
-                let sent = self.send(
-                    node,
-                    v1::ToRoom {
-                        shard: shard.0,
-                        epoch: epoch.0,
-                        room_id: room.0,
-                        session: addr,
-                        request_id: 0,
-                        op: Some(op),
-                    },
-                );
+                let sent = self.tell(room, (node, shard, epoch), addr, op);
                 if !sent && let Some((session, receipt_id)) = session {
                     if receipt_id.is_some() {
                         self.count_unanswered(session.id(), node, false);
@@ -379,17 +388,7 @@ impl Routes for ClusterRoutes {
             Some(Target::Here) => self.local.room_changed(room, msg),
             Some(Target::There(node, shard, epoch)) => {
                 if let Ok((addr, op)) = to_op(msg) {
-                    self.send(
-                        node,
-                        v1::ToRoom {
-                            shard: shard.0,
-                            epoch: epoch.0,
-                            room_id: room.0,
-                            session: addr,
-                            request_id: 0,
-                            op: Some(op),
-                        },
-                    );
+                    self.tell(room, (node, shard, epoch), addr, op);
                 }
             }
             // Nobody serves the room: its next activation reads the members from the store.
@@ -439,17 +438,9 @@ impl Routes for ClusterRoutes {
         };
         self.hub.unsubscribe(room, session);
         let shard = self.placement.shard_of_room(room);
-        self.send(
-            node,
-            v1::ToRoom {
-                shard: shard.0,
-                epoch: 0,
-                room_id: room.0,
-                session: Some(session_addr(session, banter_actors::model::UserId(0))),
-                request_id: 0,
-                op: Some(to_room::Op::Unsubscribe(v1::Unsubscribe {})),
-            },
-        );
+        let addr = session_addr(session, banter_actors::model::UserId(0));
+        let op = to_room::Op::Unsubscribe(v1::Unsubscribe {});
+        self.tell(room, (node, shard, Epoch(0)), Some(addr), op);
     }
 
     async fn recent(
