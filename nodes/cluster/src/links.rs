@@ -186,17 +186,16 @@ impl Links {
             warn!(peer = %to, "cluster link dropped: the peer confirmed too little");
             return Err(SendError::Congested(to));
         }
-        if link
-            .router
-            .cast(RouterMessage::Deliver(Wire::Decoded(envelope)))
-            .is_err()
-        {
-            // The mirror of the peer's router is stopped: the session is ending.
-            return Err(SendError::Down(to));
-        }
         link.sent += 1;
         link.out.increment(1);
-        Ok(())
+        let router = link.router.clone();
+        // Encoding and queuing happen outside the table's lock.
+        drop(table);
+        match router.cast(RouterMessage::Deliver(Wire::Decoded(envelope))) {
+            Ok(()) => Ok(()),
+            // The mirror of the peer's router is stopped: the session is ending.
+            Err(_) => Err(SendError::Down(to)),
+        }
     }
 
     /// Stops the links of peers silent for too long, then pings the others. Returns the peers

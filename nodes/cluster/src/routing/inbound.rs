@@ -14,6 +14,7 @@ use banter_actors::delivery::{NodeId, Outbound, PeerOutbox, RemoteSession, Sessi
 use banter_actors::directory::DirectoryMessage;
 use banter_actors::model::{RoomId, Seq, UserId};
 use banter_actors::room::{RoomError, RoomMessage};
+use banter_actors::route::Routes;
 use banter_actors::trace::TraceParent;
 use banter_actors::user::{USER_EVENTS, UserMessage};
 use banter_actors::wire::{from_session_addr, refusal};
@@ -191,7 +192,6 @@ impl ClusterRoutes {
                 );
             }
             (to_room::Op::Unsubscribe(_), Some(session)) => {
-                use banter_actors::route::Routes;
                 self.local.unsubscribe(room, session.id());
             }
             (to_room::Op::Subscribe(s), Some(session)) => {
@@ -206,7 +206,6 @@ impl ClusterRoutes {
             (to_room::Op::GetRecent(g), _) => {
                 let local = self.local.clone();
                 self.serve_ask(from, request_id, async move {
-                    use banter_actors::route::Routes;
                     match local.recent(room, g.after, g.before, g.limit).await {
                         Ok(recent) => room_reply::Result::Recent(recent.into()),
                         Err(e) => room_reply::Result::Refused(refusal(&e)),
@@ -214,7 +213,6 @@ impl ClusterRoutes {
                 });
             }
             (to_room::Op::MemberJoined(m), _) => {
-                use banter_actors::route::Routes;
                 let msg = RoomMessage::MemberJoined {
                     user: UserId(m.user_id),
                     username: m.username,
@@ -222,7 +220,6 @@ impl ClusterRoutes {
                 self.local.room_changed(room, msg);
             }
             (to_room::Op::MemberLeft(m), _) => {
-                use banter_actors::route::Routes;
                 let msg = RoomMessage::MemberLeft {
                     user: UserId(m.user_id),
                 };
