@@ -202,6 +202,7 @@ impl ChatMessage {
             created_at_ms: self.created_at_ms,
             epoch: 0,
             nonce: self.nonce.clone(),
+            shard: 0,
         }
     }
 

@@ -14,7 +14,7 @@ use crate::delivery::NodeId;
 use crate::model::{
     ChatMessage, Member, NewUser, Role, Room, RoomId, RoomKind, RoomSummary, Seq, User, UserId,
 };
-use crate::shard::{Epoch, ShardId};
+use crate::shard::{Epoch, ShardId, Term};
 use crate::trace::TraceParent;
 
 /// Error of a store operation.
@@ -367,8 +367,15 @@ pub trait AppendSink: Send + Sync + 'static {
 pub trait Journal: Send + Sync + 'static {
     /// Appends a message and reports its outcome to `sink` once it is durable or failed. The caller may
     /// start further appends before then (appends are pipelined); the journal keeps a room's order.
-    /// `trace` is the W3C trace context of the SEND that carried it.
-    fn append(&self, message: &ChatMessage, trace: &TraceParent, sink: &Arc<dyn AppendSink>);
+    /// `trace` is the W3C trace context of the SEND that carried it; `term` the lease it is written
+    /// under (the record carries it, for readers to ignore a former owner's late writes).
+    fn append(
+        &self,
+        message: &ChatMessage,
+        term: Term,
+        trace: &TraceParent,
+        sink: &Arc<dyn AppendSink>,
+    );
     /// Returns the highest durable seq of a room, counting records journaled but not yet stored.
     fn last_seq(&self, room: RoomId) -> BoxFuture<'static, Result<Seq, JournalError>>;
     /// Returns up to `limit` durable messages of a room with a seq above `after`, oldest first, from
@@ -396,7 +403,7 @@ pub fn append_and_wait(
 ) -> BoxFuture<'static, Result<(), JournalError>> {
     let (tx, rx) = tokio::sync::oneshot::channel();
     let sink: Arc<dyn AppendSink> = Arc::new(OneShotSink(std::sync::Mutex::new(Some(tx))));
-    journal.append(message, trace, &sink);
+    journal.append(message, Term::SINGLE, trace, &sink);
     Box::pin(async move {
         rx.await
             .unwrap_or_else(|_| Err(JournalError::Unavailable("journal stopped".into())))
@@ -444,18 +451,18 @@ impl Clock for SystemClock {
 /// before it activates, before each append and again before each RECEIPT, so a node that lost the
 /// room's shard (another node took it while this one was paused or cut off) acknowledges nothing.
 pub trait Ownership: Send + Sync + 'static {
-    /// The epoch under which this node serves `room` now; `None` when it may not (another node
-    /// holds the room's shard, or this node's lease ran out).
-    fn serving(&self, room: RoomId) -> Option<Epoch>;
+    /// The term (shard and lease epoch) under which this node serves `room` now; `None` when it
+    /// may not (another node holds the room's shard, or this node's lease ran out).
+    fn serving(&self, room: RoomId) -> Option<Term>;
 }
 
-/// A single node serves every room, always at epoch 0.
+/// A single node serves every room, always under [`Term::SINGLE`].
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SingleNode;
 
 impl Ownership for SingleNode {
-    fn serving(&self, _room: RoomId) -> Option<Epoch> {
-        Some(Epoch(0))
+    fn serving(&self, _room: RoomId) -> Option<Term> {
+        Some(Term::SINGLE)
     }
 }
 

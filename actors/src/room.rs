@@ -34,6 +34,7 @@ use crate::directory::DirectoryMessage;
 use crate::encode::RoomFrames;
 use crate::model::{ChatMessage, RoomId, Seq, UserId};
 use crate::ports::{AppendSink, JournalError, Ports};
+use crate::shard::Term;
 use crate::trace::TraceParent;
 
 mod activate;
@@ -282,11 +283,18 @@ impl RoomState {
 
     /// Whether this node may still serve the room; marks it lost when not.
     fn still_serving(&mut self) -> bool {
-        if !self.lost && self.ports.ownership.serving(self.id).is_none() {
+        self.term().is_some()
+    }
+
+    /// The term under which this node serves the room now; `None` (and the room marked lost) when
+    /// it may no longer.
+    fn term(&mut self) -> Option<Term> {
+        let term = self.ports.ownership.serving(self.id).filter(|_| !self.lost);
+        if term.is_none() && !self.lost {
             warn!(room_id = %self.id, "this node lost the room's shard; the room stops");
             self.lost = true;
         }
-        !self.lost
+        term
     }
 
     fn is_member(&self, user: UserId) -> bool {
@@ -314,13 +322,13 @@ impl Room {
             });
             return;
         }
-        if !state.still_serving() {
+        let Some(term) = state.term() else {
             session.offer(Outbound::Failed {
                 receipt_id: receipt,
                 message: RoomError::Moved(state.id).to_string(),
             });
             return;
-        }
+        };
         if let Some(n) = nonce.as_deref() {
             match state.nonces.get(session.user(), n) {
                 Some(NonceState::Done { seq, message_id }) => {
@@ -368,7 +376,7 @@ impl Room {
         if let Some(n) = nonce.as_deref() {
             state.nonces.insert(session.user(), n, seq);
         }
-        state.ports.journal.append(&msg, &trace, &state.sink);
+        state.ports.journal.append(&msg, term, &trace, &state.sink);
         state.pending.push_back(Pending {
             seq,
             message_id,

@@ -51,6 +51,24 @@ impl std::fmt::Display for Epoch {
     }
 }
 
+/// The lease under which a node serves a room: the room's shard and the epoch of the node's lease
+/// on it. Every journal record carries the term it was written under.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Term {
+    /// The room's shard.
+    pub shard: ShardId,
+    /// The epoch of the lease.
+    pub epoch: Epoch,
+}
+
+impl Term {
+    /// A single node's term: shard 0, epoch 0 (no lease, nothing to fence).
+    pub const SINGLE: Term = Term {
+        shard: ShardId(0),
+        epoch: Epoch(0),
+    };
+}
+
 /// The kinds of placed entities. The tag of each is part of the hash: never renumber them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum EntityKind {

@@ -10,6 +10,7 @@ use futures::future::BoxFuture;
 use super::lock;
 use crate::model::{ChatMessage, RoomId, Seq};
 use crate::ports::{AppendSink, Journal, JournalError};
+use crate::shard::Term;
 
 /// What [`FakeJournal::append`] does with a new record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,6 +34,8 @@ struct JournalData {
     held: BTreeMap<(RoomId, Seq), Held>,
     /// Every record `append` was called with, in call order.
     log: Vec<ChatMessage>,
+    /// The term each record of `log` was written under.
+    terms: Vec<Term>,
     /// Records whose append failed, or whose unknown outcome was that they did not land.
     lost: HashSet<(RoomId, Seq)>,
     /// `read_after` fails while this is set.
@@ -55,6 +58,7 @@ impl FakeJournal {
                 durable: HashMap::new(),
                 held: BTreeMap::new(),
                 log: Vec::new(),
+                terms: Vec::new(),
                 lost: HashSet::new(),
                 fail_reads: false,
                 reads: 0,
@@ -70,6 +74,11 @@ impl FakeJournal {
     /// Pretends `seq` records of `room` were journaled before the test.
     pub(crate) fn set_last_seq(&self, room: RoomId, seq: Seq) {
         lock(&self.data).durable.insert(room, seq);
+    }
+
+    /// Returns the term of each record `append` was called with, in call order.
+    pub(crate) fn terms(&self) -> Vec<Term> {
+        lock(&self.data).terms.clone()
     }
 
     /// Returns the records `append` was called with, in call order.
@@ -156,11 +165,13 @@ impl Journal for FakeJournal {
     fn append(
         &self,
         message: &ChatMessage,
+        term: Term,
         _trace: &crate::trace::TraceParent,
         sink: &Arc<dyn AppendSink>,
     ) {
         let mut d = lock(&self.data);
         let (room, seq) = (message.room_id, message.seq);
+        d.terms.push(term);
         match d.mode {
             AppendMode::Panic => {
                 drop(d);

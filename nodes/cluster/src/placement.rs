@@ -19,7 +19,7 @@ use std::time::Duration;
 use banter_actors::delivery::NodeId;
 use banter_actors::model::RoomId;
 use banter_actors::ports::{Lease, Ownership, Store, StoreError};
-use banter_actors::shard::{EntityKey, Epoch, ShardId, preferred_owners, shard_of};
+use banter_actors::shard::{EntityKey, Epoch, ShardId, Term, preferred_owners, shard_of};
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tracing::{info, warn};
@@ -205,8 +205,9 @@ impl Placement {
 }
 
 impl Ownership for Placement {
-    fn serving(&self, room: RoomId) -> Option<Epoch> {
-        Placement::serving(self, self.shard_of_room(room))
+    fn serving(&self, room: RoomId) -> Option<Term> {
+        let shard = self.shard_of_room(room);
+        Placement::serving(self, shard).map(|epoch| Term { shard, epoch })
     }
 }
 

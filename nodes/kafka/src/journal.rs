@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use banter_actors::model::{ChatMessage, RoomId, Seq};
 use banter_actors::ports::{AppendSink, Journal, JournalError, Store};
+use banter_actors::shard::Term;
 use banter_actors::trace::TraceParent;
 use futures::future::BoxFuture;
 use rdkafka::message::{Header, OwnedHeaders};
@@ -130,7 +131,13 @@ impl KafkaJournal {
 }
 
 impl Inner {
-    fn append(&self, message: &ChatMessage, trace: &TraceParent, sink: &Arc<dyn AppendSink>) {
+    fn append(
+        &self,
+        message: &ChatMessage,
+        term: Term,
+        trace: &TraceParent,
+        sink: &Arc<dyn AppendSink>,
+    ) {
         let key = RoomKey::new(message.room_id);
         let partition = record::partition_for(key.as_bytes(), self.partitions);
         let headers = OwnedHeaders::new_with_capacity(1).insert(Header {
@@ -139,7 +146,7 @@ impl Inner {
         });
         PAYLOAD.with_borrow_mut(|payload| {
             payload.clear();
-            record::encode_into(message, payload);
+            record::encode_into(message, term, payload);
             let record = producer::Record {
                 topic: &self.topic,
                 partition,
@@ -217,8 +224,14 @@ fn store_unavailable(e: banter_actors::ports::StoreError) -> JournalError {
 }
 
 impl Journal for KafkaJournal {
-    fn append(&self, message: &ChatMessage, trace: &TraceParent, sink: &Arc<dyn AppendSink>) {
-        self.inner.append(message, trace, sink);
+    fn append(
+        &self,
+        message: &ChatMessage,
+        term: Term,
+        trace: &TraceParent,
+        sink: &Arc<dyn AppendSink>,
+    ) {
+        self.inner.append(message, term, trace, sink);
     }
 
     fn last_seq(&self, room: RoomId) -> BoxFuture<'static, Result<Seq, JournalError>> {

@@ -130,6 +130,7 @@ fn record(spec: &ProduceSpec, i: u64) -> (String, Vec<u8>) {
         created_at_ms: 1_700_000_000_000,
         nonce: None,
         epoch: 0,
+        shard: 0,
     };
     (room.to_string(), m.encode_to_vec())
 }

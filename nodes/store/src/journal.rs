@@ -241,6 +241,7 @@ impl Journal for LocalJournal {
     fn append(
         &self,
         message: &ChatMessage,
+        _term: banter_actors::shard::Term,
         _trace: &banter_actors::trace::TraceParent,
         sink: &Arc<dyn AppendSink>,
     ) {
@@ -272,6 +273,8 @@ impl Journal for LocalJournal {
 #[cfg(test)]
 mod tests {
     use std::sync::Mutex;
+
+    use banter_actors::shard::Term;
 
     use banter_actors::model::UserId;
     use banter_actors::trace::TraceParent;
@@ -330,9 +333,9 @@ mod tests {
         let trace = TraceParent::new_root();
         // Interleaved, all queued before the writer runs (current-thread runtime): one commit.
         for seq in 1..=3 {
-            journal.append(&msg(rooms[0], seq, user), &trace, &sink_a);
+            journal.append(&msg(rooms[0], seq, user), Term::SINGLE, &trace, &sink_a);
             if seq <= 2 {
-                journal.append(&msg(rooms[1], seq, user), &trace, &sink_b);
+                journal.append(&msg(rooms[1], seq, user), Term::SINGLE, &trace, &sink_b);
             }
         }
         assert_eq!(wait_for(&a, 1).await, [(1, 3, true)]);
@@ -344,8 +347,8 @@ mod tests {
         // appends, and none is stored.
         let mut clash = msg(rooms[0], 4, user);
         clash.message_id = store.messages_after(rooms[0], 0, 1).await.expect("read")[0].message_id;
-        journal.append(&msg(rooms[1], 3, user), &trace, &sink_b);
-        journal.append(&clash, &trace, &sink_a);
+        journal.append(&msg(rooms[1], 3, user), Term::SINGLE, &trace, &sink_b);
+        journal.append(&clash, Term::SINGLE, &trace, &sink_a);
         assert_eq!(wait_for(&a, 2).await[1], (4, 4, false));
         assert_eq!(wait_for(&b, 2).await[1], (3, 3, false));
         assert_eq!(store.last_seq(rooms[1]).await.expect("seq"), 2);
@@ -377,9 +380,9 @@ mod tests {
             1
         );
         // Seq 1 again with the same message (a replay), 2 with another message, 3 new: one commit.
-        journal.append(&first, &trace, &sink);
-        journal.append(&msg(room, 2, user), &trace, &sink);
-        journal.append(&msg(room, 3, user), &trace, &sink);
+        journal.append(&first, Term::SINGLE, &trace, &sink);
+        journal.append(&msg(room, 2, user), Term::SINGLE, &trace, &sink);
+        journal.append(&msg(room, 3, user), Term::SINGLE, &trace, &sink);
         assert_eq!(
             wait_for(&recorder, 3).await,
             [(1, 1, true), (2, 2, false), (3, 3, true)]
@@ -400,7 +403,7 @@ mod tests {
         let sink: Arc<dyn AppendSink> = recorder.clone();
         let trace = TraceParent::new_root();
         for seq in 1..=3 {
-            journal.append(&msg(rooms[0], seq, user), &trace, &sink);
+            journal.append(&msg(rooms[0], seq, user), Term::SINGLE, &trace, &sink);
         }
         // The third did not fit in the queue of two: reported before the writer ran.
         assert_eq!(recorder.reports(), [(3, 3, false)]);

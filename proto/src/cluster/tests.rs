@@ -32,19 +32,22 @@ fn message() -> impl Strategy<Value = ChatMessage> {
         any::<i64>(),
         ".{0,40}",
         any::<i64>(),
-        any::<u64>(),
+        (any::<u64>(), any::<u32>()),
         proptest::option::of("[a-z0-9]{1,64}"),
     )
         .prop_map(
-            |(room_id, seq, id, sender_id, body, created_at_ms, epoch, nonce)| ChatMessage {
-                room_id,
-                seq,
-                message_id: Bytes::copy_from_slice(&id.to_be_bytes()),
-                sender_id,
-                body,
-                created_at_ms,
-                epoch,
-                nonce,
+            |(room_id, seq, id, sender_id, body, created_at_ms, (epoch, shard), nonce)| {
+                ChatMessage {
+                    room_id,
+                    seq,
+                    message_id: Bytes::copy_from_slice(&id.to_be_bytes()),
+                    sender_id,
+                    body,
+                    created_at_ms,
+                    epoch,
+                    nonce,
+                    shard,
+                }
             },
         )
 }

@@ -6,15 +6,21 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use super::*;
 use crate::directory::RouteError;
 use crate::ports::Ownership;
-use crate::shard::Epoch;
+use crate::shard::{Epoch, ShardId, Term};
+
+/// The term of the node's lease on the room's shard.
+const TERM: Term = Term {
+    shard: ShardId(3),
+    epoch: Epoch(7),
+};
 
 /// A node's placement with one switch: does it still hold the room's shard?
 #[derive(Default)]
 struct Switch(AtomicBool);
 
 impl Ownership for Switch {
-    fn serving(&self, _room: RoomId) -> Option<Epoch> {
-        self.0.load(Ordering::Relaxed).then_some(Epoch(7))
+    fn serving(&self, _room: RoomId) -> Option<Term> {
+        self.0.load(Ordering::Relaxed).then_some(TERM)
     }
 }
 
@@ -81,6 +87,11 @@ async fn a_room_that_lost_its_shard_refuses_sends_and_stops_and_subscribers_resu
     subscribe(&f.room, &bob, None).await.expect("subscribed");
     publish_acked(&f.room, &alice, &mut alice_in, 2).await;
     assert_eq!(delivered_seqs(&mut bob_in), vec![1, 2]);
+    assert_eq!(
+        f.journal.terms(),
+        [TERM, TERM],
+        "records carry their lease's term"
+    );
 
     switch.0.store(false, Ordering::Relaxed);
     publish(&f.room, &alice, "r3", "after the move");

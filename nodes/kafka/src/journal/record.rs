@@ -9,6 +9,7 @@
 
 use banter_actors::model::{ChatMessage, RoomId};
 use banter_actors::rules;
+use banter_actors::shard::Term;
 use prost::Message as _;
 use prost::encoding::{self, WireType};
 
@@ -95,17 +96,20 @@ pub(crate) fn murmur2(data: &[u8]) -> u32 {
     h
 }
 
-/// Returns the `banter.v1.ChatMessage` encoding of `m`; see [`encode_into`].
+/// Returns the `banter.v1.ChatMessage` encoding of `m` under a single node's term; see
+/// [`encode_into`].
 #[cfg(test)]
 pub(crate) fn encode(m: &ChatMessage) -> Vec<u8> {
     let mut buf = Vec::new();
-    encode_into(m, &mut buf);
+    encode_into(m, Term::SINGLE, &mut buf);
     buf
 }
 
-/// Appends the `banter.v1.ChatMessage` encoding of `m` (epoch 0: a single owner) to `buf`, byte for
-/// byte what prost writes for `m.to_proto()`, without building the proto struct (no copy of the body).
-pub(crate) fn encode_into(m: &ChatMessage, buf: &mut Vec<u8>) {
+/// Appends the `banter.v1.ChatMessage` encoding of `m` written under `term` to `buf`, byte for byte
+/// what prost writes for `m.to_proto()` with the term's `epoch` and `shard`, without building the
+/// proto struct (no copy of the body).
+pub(crate) fn encode_into(m: &ChatMessage, term: Term, buf: &mut Vec<u8>) {
+    let (epoch, shard) = (term.epoch.0, term.shard.0);
     let id = m.message_id.as_bytes();
     let len = encoding::int64::encoded_len(1, &m.room_id.0) * usize::from(m.room_id.0 != 0)
         + encoding::uint64::encoded_len(2, &m.seq) * usize::from(m.seq != 0)
@@ -115,9 +119,11 @@ pub(crate) fn encode_into(m: &ChatMessage, buf: &mut Vec<u8>) {
         + encoding::int64::encoded_len(4, &m.sender_id.0) * usize::from(m.sender_id.0 != 0)
         + encoding::string::encoded_len(5, &m.body) * usize::from(!m.body.is_empty())
         + encoding::int64::encoded_len(6, &m.created_at_ms) * usize::from(m.created_at_ms != 0)
+        + encoding::uint64::encoded_len(7, &epoch) * usize::from(epoch != 0)
         + m.nonce
             .as_ref()
-            .map_or(0, |n| encoding::string::encoded_len(8, n));
+            .map_or(0, |n| encoding::string::encoded_len(8, n))
+        + encoding::uint32::encoded_len(9, &shard) * usize::from(shard != 0);
     buf.reserve(len);
     let start = buf.len();
     // proto3: fields holding their default value are not written, as prost does.
@@ -139,9 +145,15 @@ pub(crate) fn encode_into(m: &ChatMessage, buf: &mut Vec<u8>) {
     if m.created_at_ms != 0 {
         encoding::int64::encode(6, &m.created_at_ms, buf);
     }
+    if epoch != 0 {
+        encoding::uint64::encode(7, &epoch, buf);
+    }
     // An optional field is written whenever present, even empty, as prost does.
     if let Some(nonce) = &m.nonce {
         encoding::string::encode(8, nonce, buf);
+    }
+    if shard != 0 {
+        encoding::uint32::encode(9, &shard, buf);
     }
     debug_assert_eq!(buf.len() - start, len);
 }
@@ -213,6 +225,7 @@ pub(crate) fn decode(key: Option<&[u8]>, value: Option<&[u8]>) -> Result<ChatMes
 #[cfg(test)]
 mod tests {
     use banter_actors::model::UserId;
+    use banter_actors::shard::{Epoch, ShardId};
     use proptest::prelude::*;
     use uuid::Uuid;
 
@@ -306,7 +319,7 @@ mod tests {
         fn encode_is_prosts_encoding(
             room in any::<i64>(), seq in any::<u64>(), sender in any::<i64>(),
             body in ".{0,64}", at in any::<i64>(), id in any::<u128>(),
-            nonce in proptest::option::of(".{0,16}"),
+            nonce in proptest::option::of(".{0,16}"), epoch in any::<u64>(), shard in any::<u32>(),
         ) {
             let m = ChatMessage {
                 room_id: RoomId(room),
@@ -320,7 +333,14 @@ mod tests {
             let ours = encode(&m);
             prop_assert_eq!(&ours, &m.to_proto().encode_to_vec());
             let back = banter_proto::v1::ChatMessage::decode(&ours[..]).expect("decodes");
-            prop_assert_eq!(ChatMessage::from_proto(back).expect("valid id"), m);
+            prop_assert_eq!(ChatMessage::from_proto(back).expect("valid id"), m.clone());
+            // Under a lease, the record carries its term, still byte for byte prost's encoding.
+            let term = Term { shard: ShardId(shard), epoch: Epoch(epoch) };
+            let mut ours = Vec::new();
+            encode_into(&m, term, &mut ours);
+            let mut theirs = m.to_proto();
+            (theirs.epoch, theirs.shard) = (epoch, shard);
+            prop_assert_eq!(&ours, &theirs.encode_to_vec());
         }
     }
 }

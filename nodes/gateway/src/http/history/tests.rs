@@ -42,7 +42,13 @@ impl LaggingJournal {
 }
 
 impl Journal for LaggingJournal {
-    fn append(&self, message: &ChatMessage, _trace: &TraceParent, sink: &Arc<dyn AppendSink>) {
+    fn append(
+        &self,
+        message: &ChatMessage,
+        _term: banter_actors::shard::Term,
+        _trace: &TraceParent,
+        sink: &Arc<dyn AppendSink>,
+    ) {
         self.messages().insert(message.seq, message.clone());
         sink.settled(message.seq, message.seq, Ok(()));
     }
