@@ -255,9 +255,20 @@ async fn a_room_is_served_under_its_shards_term_while_the_lease_holds() {
     rounds(&[&a], 10, || owned(&a).len() == S as usize).await;
     let room = RoomId(1234);
     let shard = a.placement.shard_of_room(room);
-    let held = a.placement.held().into_iter().find(|(s, _)| *s == shard).expect("held");
+    let held = a
+        .placement
+        .held()
+        .into_iter()
+        .find(|(s, _)| *s == shard)
+        .expect("held");
     let term = Ownership::serving(a.placement.as_ref(), room).expect("served");
-    assert_eq!(term, Term { shard, epoch: held.1.epoch });
+    assert_eq!(
+        term,
+        Term {
+            shard,
+            epoch: held.1.epoch
+        }
+    );
     // Past the deadline (no renewal), the room is not served, under any term.
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert_eq!(Ownership::serving(a.placement.as_ref(), room), None);
