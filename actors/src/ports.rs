@@ -240,6 +240,27 @@ pub trait Store: Send + Sync + 'static {
     /// loses its owner and expires now, so a taker need not wait; the epoch stays, and the next taker
     /// raises it. Returns how many were released.
     async fn release_leases(&self, node: NodeId, leases: &[(ShardId, Epoch)]) -> StoreResult<u64>;
+
+    // Journal fences (ARCHITECTURE.md section 5): what the persister learned from the journal's fence
+    // records, so that a reader starting at the committed offset knows the fences before it.
+
+    /// Returns the fences of journal partition `partition`: per shard, the highest epoch raised there.
+    async fn journal_fences(&self, partition: i32) -> StoreResult<Vec<(ShardId, Epoch)>>;
+    /// Raises fences: each (partition, shard) keeps the highest epoch it was ever given (a lower one
+    /// changes nothing). Idempotent.
+    async fn raise_journal_fences(&self, fences: &[JournalFence]) -> StoreResult<()>;
+}
+
+/// A fence in a journal partition: from where it stands on, records of `shard` written under an epoch
+/// below `epoch` are a former owner's late writes, which readers ignore.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct JournalFence {
+    /// The journal partition.
+    pub partition: i32,
+    /// The shard.
+    pub shard: ShardId,
+    /// The lowest epoch a record of the shard may carry from there on.
+    pub epoch: Epoch,
 }
 
 /// The longest advertised address a node may register, in bytes.
@@ -386,6 +407,14 @@ pub trait Journal: Send + Sync + 'static {
         after: Seq,
         limit: u32,
     ) -> BoxFuture<'static, Result<Vec<ChatMessage>, JournalError>>;
+    /// Makes every later reader ignore records of `terms`' shards written under a lower epoch: called
+    /// by a node that has just taken those shards, before its rooms read their last seq and append.
+    /// Resolves once the fences are durable; on an error the taker must not serve the shards. A
+    /// journal that only one node writes (the default) has no former owner to fence.
+    fn fence(&self, terms: &[Term]) -> BoxFuture<'static, Result<(), JournalError>> {
+        let _ = terms;
+        Box::pin(async { Ok(()) })
+    }
     /// Tells whether an append resolves only once the store holds the message, so that the store
     /// alone has every acknowledged message and readers of history need not ask anyone else. `false`
     /// (the default) for a journal that a persister copies into the store later.

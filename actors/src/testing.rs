@@ -25,7 +25,8 @@ use crate::model::{
     ChatMessage, Member, NewUser, Role, Room, RoomId, RoomKind, RoomSummary, Seq, User, UserId,
 };
 use crate::ports::{
-    Clock, Lease, LiveNode, Ports, Rotation, SigningKey, Store, StoreError, StoreResult,
+    Clock, JournalFence, Lease, LiveNode, Ports, Rotation, SigningKey, Store, StoreError,
+    StoreResult,
 };
 use crate::shard::{Epoch, ShardId};
 
@@ -463,6 +464,14 @@ impl Store for FakeStore {
         _node: NodeId,
         _leases: &[(ShardId, Epoch)],
     ) -> StoreResult<u64> {
+        unused()
+    }
+
+    async fn journal_fences(&self, _partition: i32) -> StoreResult<Vec<(ShardId, Epoch)>> {
+        unused()
+    }
+
+    async fn raise_journal_fences(&self, _fences: &[JournalFence]) -> StoreResult<()> {
         unused()
     }
 }

@@ -107,11 +107,22 @@ impl Node {
         } else {
             None
         };
-        let cluster = if config.cluster.enabled && gateway {
+        // The gateway's journal (a persister-only node appends nothing).
+        let journal: Option<Arc<dyn Journal>> = match &kafka_journal {
+            Some(k) => Some(Arc::new(k.clone())),
+            None if gateway => Some(Arc::new(LocalJournal::start(
+                store.clone(),
+                config.journal.max_batch,
+                config.journal.max_queue,
+            ))),
+            None => None,
+        };
+        let cluster = if let (true, Some(journal)) = (config.cluster.enabled, &journal) {
             let expired_for = Duration::from_millis(config.journal.kafka.message_timeout_ms);
-            let cluster = Cluster::start(&config.cluster, store.clone(), expired_for)
-                .await
-                .context("failed to join the cluster")?;
+            let cluster =
+                Cluster::start(&config.cluster, store.clone(), journal.clone(), expired_for)
+                    .await
+                    .context("failed to join the cluster")?;
             Some(cluster)
         } else {
             if config.cluster.enabled {
@@ -128,15 +139,7 @@ impl Node {
         let (failed_tx, failed) = watch::channel(None);
         let door = door_limits(&config.http)?;
         let metrics_token = config.http.metrics_token.clone();
-        let (state, root, router) = if gateway {
-            let journal: Arc<dyn Journal> = match &kafka_journal {
-                Some(k) => Arc::new(k.clone()),
-                None => Arc::new(LocalJournal::start(
-                    store.clone(),
-                    config.journal.max_batch,
-                    config.journal.max_queue,
-                )),
-            };
+        let (state, root, router) = if let Some(journal) = journal {
             let parts = GatewayPorts {
                 store,
                 journal,

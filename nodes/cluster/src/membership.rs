@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use banter_actors::delivery::NodeId;
-use banter_actors::ports::{Store, StoreError};
+use banter_actors::ports::{Journal, Store, StoreError};
 use ractor::ActorRef;
 use ractor_cluster::NodeServerMessage;
 use rand::RngExt;
@@ -63,11 +63,13 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    /// Registers this node and starts the cluster layer. `expired_for` is the journal's delivery
-    /// timeout: how long an expired lease waits before another node takes it.
+    /// Registers this node and starts the cluster layer. `journal` fences the shards it takes;
+    /// `expired_for` is the journal's delivery timeout: how long an expired lease waits before another
+    /// node takes it.
     pub async fn start(
         config: &ClusterConfig,
         store: Arc<dyn Store>,
+        journal: Arc<dyn Journal>,
         expired_for: Duration,
     ) -> Result<Cluster, ClusterError> {
         config.validate()?;
@@ -103,6 +105,7 @@ impl Cluster {
         let (failed_tx, failed) = watch::channel(None);
         let keeper = LeaseKeeper::new(
             store,
+            journal,
             placement.clone(),
             KeeperConfig {
                 ttl: config.lease_ttl(),

@@ -12,6 +12,8 @@ pub const SHARDS_OWNED: &str = "banter_cluster_shards_owned";
 pub const REBALANCES: &str = "banter_cluster_rebalances_total";
 /// Lease rounds that failed on a store error (counter).
 pub const LEASE_ERRORS: &str = "banter_cluster_lease_errors_total";
+/// Takes whose journal fence failed, and which were handed back (counter).
+pub const FENCE_ERRORS: &str = "banter_cluster_fence_errors_total";
 /// Envelopes sent to a peer (counter, label `peer`).
 pub const ENVELOPES_OUT: &str = "banter_cluster_envelopes_out_total";
 /// Envelopes received from a peer (counter, label `peer`).
@@ -60,6 +62,11 @@ pub fn describe_metrics() {
         LEASE_ERRORS,
         Unit::Count,
         "lease rounds failed on a store error"
+    );
+    describe_counter!(
+        FENCE_ERRORS,
+        Unit::Count,
+        "shard takes handed back because the journal could not fence them"
     );
     describe_counter!(ENVELOPES_OUT, Unit::Count, "envelopes sent, by peer");
     describe_counter!(ENVELOPES_IN, Unit::Count, "envelopes received, by peer");

@@ -11,6 +11,11 @@
 //! the time its last successful renewal (or take) was *sent*, plus the lease, less a margin. The
 //! store computes the expiry from its own clock at the time it ran the statement, which is later, so
 //! a node that is paused, cut from the store or slow stops serving before anyone can take over.
+//!
+//! A take is served only once the journal has fenced it ([`Journal::fence`]): the taker writes the
+//! shards' new epochs into the journal before its rooms read their tails and append, so every reader
+//! ignores what a former owner still manages to write under the old epoch. A take whose fence fails
+//! is handed back at once.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -18,7 +23,7 @@ use std::time::Duration;
 
 use banter_actors::delivery::NodeId;
 use banter_actors::model::RoomId;
-use banter_actors::ports::{Lease, Ownership, Store, StoreError};
+use banter_actors::ports::{Journal, Lease, Ownership, Store, StoreError};
 use banter_actors::shard::{EntityKey, Epoch, ShardId, Term, preferred_owners, shard_of};
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -304,15 +309,22 @@ pub enum KeeperError {
 /// Keeps a node's leases: the loop described in the module documentation.
 pub struct LeaseKeeper {
     store: Arc<dyn Store>,
+    journal: Arc<dyn Journal>,
     placement: Arc<Placement>,
     config: KeeperConfig,
 }
 
 impl LeaseKeeper {
-    /// A keeper of `placement`'s node.
-    pub fn new(store: Arc<dyn Store>, placement: Arc<Placement>, config: KeeperConfig) -> Self {
+    /// A keeper of `placement`'s node, whose takes `journal` fences.
+    pub fn new(
+        store: Arc<dyn Store>,
+        journal: Arc<dyn Journal>,
+        placement: Arc<Placement>,
+        config: KeeperConfig,
+    ) -> Self {
         LeaseKeeper {
             store,
+            journal,
             placement,
             config,
         }
@@ -388,23 +400,58 @@ impl LeaseKeeper {
             self.config.ttl,
         );
         self.release(&plan.release, &held).await?;
+        let mut taken = Vec::new();
         for shard in plan.take {
             let sent = Instant::now();
-            let taken = self
+            let epoch = self
                 .store
                 .take_lease(shard, me, self.config.ttl, self.config.expired_for)
                 .await?;
-            if let Some(epoch) = taken {
+            if let Some(epoch) = epoch {
                 let deadline = self.deadline(sent);
-                self.placement.hold(shard, Held { epoch, deadline });
-                metrics::counter!(crate::metrics::REBALANCES, "kind" => "taken").increment(1);
+                taken.push((shard, Held { epoch, deadline }));
             }
         }
+        self.fence_and_hold(taken).await?;
         let addrs = live.into_iter().map(|n| (n.id, n.advertise)).collect();
         self.placement.observe(&leases, addrs);
         metrics::gauge!(crate::metrics::SHARDS_OWNED).set(self.placement.held().len() as f64);
         metrics::gauge!(crate::metrics::MEMBERS_LIVE).set(members.len() as f64);
         Ok(())
+    }
+
+    /// Fences the shards just taken in the journal, then serves them; a take whose fence fails is
+    /// handed back (its epoch stays raised: the next taker fences a higher one).
+    async fn fence_and_hold(&self, taken: Vec<(ShardId, Held)>) -> Result<(), StoreError> {
+        if taken.is_empty() {
+            return Ok(());
+        }
+        let terms: Vec<Term> = taken
+            .iter()
+            .map(|&(shard, h)| Term {
+                shard,
+                epoch: h.epoch,
+            })
+            .collect();
+        match self.journal.fence(&terms).await {
+            Ok(()) => {
+                metrics::counter!(crate::metrics::REBALANCES, "kind" => "taken")
+                    .increment(taken.len() as u64);
+                for (shard, held) in taken {
+                    self.placement.hold(shard, held);
+                }
+                Ok(())
+            }
+            Err(e) => {
+                metrics::counter!(crate::metrics::FENCE_ERRORS).increment(1);
+                warn!(shards = taken.len(), error = %e, "could not fence the shards taken; handing them back");
+                let pairs: Vec<_> = taken.iter().map(|&(s, h)| (s, h.epoch)).collect();
+                self.store
+                    .release_leases(self.placement.me(), &pairs)
+                    .await?;
+                Ok(())
+            }
+        }
     }
 
     fn deadline(&self, sent: Instant) -> Instant {

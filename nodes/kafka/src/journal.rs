@@ -12,6 +12,9 @@
 //! librdkafka's polling thread): appends are pipelined, and a room's records keep their order (one
 //! partition per room, idempotent producer). A full producer queue fails the append at once.
 //!
+//! **Fence**: a node that takes shards writes a fence record to every partition before it serves
+//! them; readers ignore a former owner's records behind it (see [`fence`]).
+//!
 //! **last_seq / read_after** see what is journaled but not yet stored. First they wait until every
 //! append enqueued on the room's partition before the call has been settled by the broker (acknowledged
 //! or failed) — a room restarting after a crash must see what its predecessor left in flight. Only
@@ -26,7 +29,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use banter_actors::model::{ChatMessage, RoomId, Seq};
 use banter_actors::ports::{AppendSink, Journal, JournalError, Store};
-use banter_actors::shard::Term;
+use banter_actors::shard::{Epoch, ShardId, Term};
 use banter_actors::trace::TraceParent;
 use futures::future::BoxFuture;
 use rdkafka::message::{Header, OwnedHeaders};
@@ -35,6 +38,7 @@ use tracing::info;
 use crate::config::KafkaConfig;
 
 pub(crate) mod admin;
+pub(crate) mod fence;
 mod producer;
 pub(crate) mod record;
 mod tail;
@@ -158,6 +162,56 @@ impl Inner {
         });
     }
 
+    /// Returns the stored fences of `partition`: read after the committed offset was, they cover it
+    /// (the persister stores fences before it commits offsets past them).
+    async fn fences(&self, partition: i32) -> Result<Vec<(ShardId, Epoch)>, JournalError> {
+        self.store
+            .journal_fences(partition)
+            .await
+            .map_err(store_unavailable)
+    }
+
+    /// Writes one fence record for `terms` to every partition, on the appends' producer (so in each
+    /// partition it comes before the taker's first append), and waits until each is acknowledged.
+    async fn fence(&self, terms: Vec<Term>) -> Result<(), JournalError> {
+        if terms.is_empty() {
+            return Ok(());
+        }
+        let value = fence::encode(&terms);
+        let (tx, mut acks) = tokio::sync::mpsc::unbounded_channel();
+        let sink: Arc<dyn AppendSink> = Arc::new(FenceAcks(tx));
+        for partition in 0..self.partitions {
+            let headers = OwnedHeaders::new_with_capacity(1).insert(Header {
+                key: fence::FENCE_HEADER,
+                value: Some("1"),
+            });
+            let record = producer::Record {
+                topic: &self.topic,
+                partition,
+                key: fence::FENCE_KEY,
+                payload: &value,
+                headers,
+            };
+            self.producer.send(record, sink.clone(), 0);
+        }
+        drop(sink);
+        let all = async {
+            for _ in 0..self.partitions {
+                acks.recv()
+                    .await
+                    .unwrap_or_else(|| Err(JournalError::Unavailable("journal stopped".into())))?;
+            }
+            Ok(())
+        };
+        tokio::time::timeout(self.settle_timeout, all)
+            .await
+            .unwrap_or_else(|_| {
+                Err(JournalError::Unknown(
+                    "fence not acknowledged in time".into(),
+                ))
+            })
+    }
+
     async fn last_seq(&self, room: RoomId) -> Result<Seq, JournalError> {
         let key = RoomKey::new(room);
         let partition = record::partition_for(key.as_bytes(), self.partitions);
@@ -165,11 +219,20 @@ impl Inner {
         let deadline = Instant::now() + self.read_timeout;
         let mut lease = self.tail.lease().await?;
         let span = lease.span(partition, deadline).await?;
+        let fenced = self.fences(partition).await?;
         let stored = self.store.last_seq(room).await.map_err(store_unavailable)?;
         let found = lease
-            .read(partition, span, key, deadline, 0, |max: &mut Seq, m| {
-                *max = (*max).max(m.seq);
-            })
+            .read(
+                partition,
+                span,
+                key,
+                fenced,
+                deadline,
+                0,
+                |max: &mut Seq, m| {
+                    *max = (*max).max(m.seq);
+                },
+            )
             .await?;
         Ok(stored.max(found))
     }
@@ -186,6 +249,7 @@ impl Inner {
         let deadline = Instant::now() + self.read_timeout;
         let mut lease = self.tail.lease().await?;
         let span = lease.span(partition, deadline).await?;
+        let fenced = self.fences(partition).await?;
         let stored = self
             .store
             .messages_after(room, after, limit)
@@ -196,6 +260,7 @@ impl Inner {
                 partition,
                 span,
                 key,
+                fenced,
                 deadline,
                 Vec::new(),
                 move |acc: &mut Vec<ChatMessage>, m| {
@@ -206,6 +271,15 @@ impl Inner {
             )
             .await?;
         Ok(merge(stored, tail, limit as usize))
+    }
+}
+
+/// The sink of a fence's records: each outcome goes to the fence's waiter.
+struct FenceAcks(tokio::sync::mpsc::UnboundedSender<Result<(), JournalError>>);
+
+impl AppendSink for FenceAcks {
+    fn settled(&self, _first: Seq, _last: Seq, result: Result<(), JournalError>) {
+        let _ = self.0.send(result);
     }
 }
 
@@ -232,6 +306,11 @@ impl Journal for KafkaJournal {
         sink: &Arc<dyn AppendSink>,
     ) {
         self.inner.append(message, term, trace, sink);
+    }
+
+    fn fence(&self, terms: &[Term]) -> BoxFuture<'static, Result<(), JournalError>> {
+        let (inner, terms) = (self.inner.clone(), terms.to_vec());
+        Box::pin(async move { inner.fence(terms).await })
     }
 
     fn last_seq(&self, room: RoomId) -> BoxFuture<'static, Result<Seq, JournalError>> {

@@ -9,6 +9,11 @@ pub const PERSISTER_ROWS: &str = "banter_persister_rows_total";
 pub const PERSISTER_BATCHES: &str = "banter_persister_batches_total";
 /// Records the persister sent to the dead-letter topic (counter, label `reason`).
 pub const PERSISTER_DEAD_LETTERS: &str = "banter_persister_dead_letters_total";
+/// Records the persister skipped because a fence shuts them out: a former owner's late writes
+/// (counter).
+pub const PERSISTER_FENCED: &str = "banter_persister_fenced_total";
+/// Journal fences written by this node for the shards it took (counter).
+pub const JOURNAL_FENCES: &str = "banter_journal_fences_total";
 /// Restarts of the persister's consumer loop after a panic (counter).
 pub const PERSISTER_RESTARTS: &str = "banter_persister_restarts_total";
 /// Appends the Kafka journal had acknowledged by the broker (counter).
@@ -34,6 +39,16 @@ pub fn describe_metrics() {
         PERSISTER_DEAD_LETTERS,
         Unit::Count,
         "records sent to the dead-letter topic, by reason"
+    );
+    describe_counter!(
+        PERSISTER_FENCED,
+        Unit::Count,
+        "records skipped as a former shard owner's late writes (behind a fence)"
+    );
+    describe_counter!(
+        JOURNAL_FENCES,
+        Unit::Count,
+        "fences written to every journal partition for shards this node took"
     );
     describe_counter!(
         PERSISTER_RESTARTS,

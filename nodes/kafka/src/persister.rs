@@ -9,7 +9,9 @@
 //! - `lag`: the consumer lag gauges.
 //!
 //! One task runs the loop: it receives records, decodes them into the buffer (an undecodable or
-//! invalid record becomes a dead letter there), and when the buffer is ready hands it as one batch to a
+//! invalid record becomes a dead letter there; a fence record raises the partition's fences, and a
+//! record they shut out — a former shard owner's late write — is skipped and counted, see
+//! [`crate::journal::fence`]; a partition starts from its stored fences), and when the buffer is ready hands it as one batch to a
 //! writer task, while it goes on receiving. The writer inserts the rows (multi-row, idempotent on
 //! `(room_id, seq)`) and sends the dead letters; only then are the batch's offsets handed to the
 //! committer, which commits them synchronously while the next batch is written. One batch is written
@@ -51,7 +53,10 @@ use tokio::time::Instant;
 use tracing::{debug, error, info, warn};
 
 use crate::config::{KafkaConfig, PersisterConfig};
-use crate::journal::{admin, record};
+use crate::journal::admin;
+use crate::journal::fence::{self, Fences};
+use crate::journal::record::{self, Entry};
+use crate::metrics as m;
 
 pub(crate) mod batch;
 mod commits;
@@ -239,6 +244,10 @@ struct Worker {
     paused: Option<u64>,
     /// Batches stored, counted for the supervisor (which outlives a panicking loop).
     stored: Arc<AtomicU64>,
+    /// The fences of the partitions read so far (see [`crate::journal::fence`]).
+    fences: Fences,
+    /// A record of a partition whose stored fences are not loaded yet, and when to try loading them.
+    held: Option<(OwnedMessage, Instant)>,
 }
 
 impl Worker {
@@ -259,6 +268,8 @@ impl Worker {
             consumer,
             shared,
             stored,
+            fences: Fences::default(),
+            held: None,
         }
     }
 
@@ -274,7 +285,11 @@ impl Worker {
             if !revoked.is_empty() {
                 let dropped = self.buffer.drop_partitions(&revoked);
                 debug!(dropped, "dropped buffered records of revoked partitions");
+                for p in revoked {
+                    self.fences.forget(p);
+                }
             }
+            self.release_held(backoff).await;
             let now = Instant::now();
             if writing.is_none() {
                 let next = match retry.take() {
@@ -283,11 +298,9 @@ impl Worker {
                         retry = Some(r);
                         None
                     }
-                    None if self.buffer.ready(now.into_std()) => Some(Pending {
-                        batch: self.buffer.take(),
-                        stored: false,
-                        dead_letters_sent: 0,
-                    }),
+                    None if self.buffer.ready(now.into_std()) => {
+                        Some(Pending::new(self.buffer.take()))
+                    }
                     None => None,
                 };
                 if let Some(p) = next {
@@ -298,11 +311,15 @@ impl Worker {
             // while a batch is being written only stops receiving for that while: librdkafka keeps
             // what it prefetched (bounded by queued.max.messages.kbytes), where a pause would purge it.
             self.pause(retry.is_some());
-            let receiving = !(writing.is_some() && self.buffer.full());
+            let receiving = !(writing.is_some() && self.buffer.full()) && self.held.is_none();
             let wake = match (&retry, &writing) {
                 (Some((_, due)), _) => Some(*due),
                 (None, None) => self.buffer.deadline().map(Instant::from_std),
                 (None, Some(_)) => None,
+            };
+            let wake = match (wake, &self.held) {
+                (Some(w), Some((_, due))) => Some(w.min(*due)),
+                (w, held) => w.or(held.as_ref().map(|h| h.1)),
             };
             tokio::select! {
                 _ = shutdown.changed() => break,
@@ -369,21 +386,67 @@ impl Worker {
             );
             return;
         }
+        let msg = msg.detach();
+        if self.fences.loaded(partition) {
+            self.classify(msg);
+        } else {
+            // Judged once the partition's stored fences are loaded, at the top of the loop.
+            self.held = Some((msg, Instant::now()));
+        }
+    }
+
+    /// Loads the stored fences of the held record's partition and classifies it; when the store
+    /// fails, holds it on and tries again after `backoff` (nothing is received meanwhile).
+    async fn release_held(&mut self, backoff: Duration) {
+        let Some((msg, due)) = self.held.take() else {
+            return;
+        };
+        let partition = msg.partition();
+        if !self.consumer.context().owns(partition) {
+            return;
+        }
+        if due > Instant::now() {
+            self.held = Some((msg, due));
+            return;
+        }
+        match self.shared.store.journal_fences(partition).await {
+            Ok(stored) => {
+                self.fences.load(partition, &stored);
+                self.classify(msg);
+            }
+            Err(e) => {
+                warn!(partition, error = %e, "cannot read the partition's fences; retrying");
+                self.held = Some((msg, Instant::now() + backoff));
+            }
+        }
+    }
+
+    /// Puts a record of a partition whose fences are known into the buffer: a fence raises them, a
+    /// message they shut out is skipped, a record that does not decode becomes a dead letter.
+    fn classify(&mut self, msg: OwnedMessage) {
+        let (partition, offset) = (msg.partition(), msg.offset());
         let now = std::time::Instant::now();
-        match record::decode(msg.key(), msg.payload()) {
-            Ok(message) => self
-                .buffer
-                .push_row(partition, offset, message, msg.detach(), now),
+        let fence = fence::is_fence(msg.headers());
+        match record::read(msg.key(), msg.payload(), fence) {
+            Ok(Entry::Message(message, term)) if self.fences.admits(partition, term) => {
+                self.buffer.push_row(partition, offset, message, msg, now)
+            }
+            Ok(Entry::Message(message, term)) => {
+                metrics::counter!(m::PERSISTER_FENCED).increment(1);
+                warn!(partition, offset, room_id = %message.room_id, seq = message.seq, shard = %term.shard, epoch = %term.epoch, "a former owner's late record, behind a fence: skipped");
+                self.buffer.push_skipped(partition, offset, now);
+            }
+            Ok(Entry::Fence(terms)) => {
+                let raised: Vec<_> = terms
+                    .into_iter()
+                    .filter_map(|t| self.fences.raise(partition, t))
+                    .collect();
+                self.buffer.push_fences(partition, offset, raised, now);
+            }
             Err(e) => {
                 warn!(partition, offset, reason = e.reason(), error = %e, "record to the dead-letter topic");
-                self.buffer.push_dead(
-                    partition,
-                    offset,
-                    e.reason(),
-                    e.to_string(),
-                    msg.detach(),
-                    now,
-                );
+                self.buffer
+                    .push_dead(partition, offset, e.reason(), e.to_string(), msg, now);
             }
         }
     }
@@ -427,11 +490,7 @@ impl Worker {
             }
         }
         if !failing && !self.buffer.is_empty() {
-            let p = Pending {
-                batch: self.buffer.take(),
-                stored: false,
-                dead_letters_sent: 0,
-            };
+            let p = Pending::new(self.buffer.take());
             match tokio::time::timeout(STOP_WAIT, write(self.shared.clone(), p)).await {
                 Ok((p, Ok(()))) => self.committer.push(&p.batch.offsets),
                 Ok((_, Err(failure))) => {

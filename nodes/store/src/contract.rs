@@ -4,7 +4,7 @@
 //! `contract_suite!(mod_name, fixture_future)` generates a module with one `#[tokio::test]` per case; the
 //! fixture future yields `Some(Fixture)` or `None` to skip. The cases live by theme in `contract/`:
 //! users, rooms, room and member pages, messages, refresh tokens, signing
-//! keys, the longest values the rules accept, and cluster nodes and shard leases.
+//! keys, the longest values the rules accept, cluster nodes and shard leases, and journal fences.
 //!
 //! The MySQL fixture reads `BANTER_TEST_MYSQL_URL` (a server URL without a database, as printed by
 //! `scripts/mariadb.sh start`) and gives each test its own fresh database, dropped when the test passes
@@ -19,6 +19,7 @@ use uuid::Uuid;
 
 use super::{MySqlStore, SqliteStore};
 
+mod fences;
 mod leases;
 mod limits;
 mod messages;
@@ -28,6 +29,7 @@ mod signing_keys;
 mod tokens;
 mod users;
 
+pub(crate) use fences::*;
 pub(crate) use leases::*;
 pub(crate) use limits::*;
 pub(crate) use messages::*;
@@ -96,6 +98,8 @@ macro_rules! contract_suite {
             ensure_shards_is_idempotent,
             ensure_shards_fills_a_large_table,
             renewals_and_takes_run_side_by_side,
+            journal_fences_keep_the_highest_epoch,
+            journal_fences_of_many_shards_in_one_call,
         );
     };
     (@cases $suite:ident, $fixture:expr, $($case:ident),+ $(,)?) => {

@@ -11,7 +11,9 @@
 use std::time::Duration;
 
 use banter_actors::delivery::NodeId;
-use banter_actors::ports::{Lease, LiveNode, MAX_ADVERTISE_LEN, StoreError, StoreResult};
+use banter_actors::ports::{
+    JournalFence, Lease, LiveNode, MAX_ADVERTISE_LEN, StoreError, StoreResult,
+};
 use banter_actors::shard::{Epoch, MAX_SHARDS, ShardId};
 
 /// Most leases one statement names (two binds each, far below either database's bind limit); a node
@@ -75,6 +77,30 @@ pub(crate) fn epoch_from_db(epoch: i64) -> StoreResult<Epoch> {
     u64::try_from(epoch)
         .map(Epoch)
         .map_err(|_| StoreError::Other(format!("stored epoch {epoch} is negative")))
+}
+
+/// Most fences one `INSERT` carries (three binds each).
+pub(crate) const FENCE_CHUNK: usize = 500;
+
+/// Converts fences to database rows `(part, shard, epoch)`, keeping the highest epoch of each
+/// (partition, shard) once, in key order (so concurrent writers lock rows in one order).
+pub(crate) fn fences_to_db(fences: &[JournalFence]) -> StoreResult<Vec<(i32, i64, i64)>> {
+    let mut rows = std::collections::BTreeMap::new();
+    for f in fences {
+        let epoch = epoch_to_db(f.epoch)?;
+        let e = rows
+            .entry((f.partition, i64::from(f.shard.0)))
+            .or_insert(epoch);
+        *e = (*e).max(epoch);
+    }
+    Ok(rows.into_iter().map(|((p, s), e)| (p, s, e)).collect())
+}
+
+/// Converts stored fence rows `(shard, epoch)`.
+pub(crate) fn fences_from_db(rows: Vec<(i64, i64)>) -> StoreResult<Vec<(ShardId, Epoch)>> {
+    rows.into_iter()
+        .map(|(s, e)| Ok((shard_from_db(s)?, epoch_from_db(e)?)))
+        .collect()
 }
 
 /// The conflict of [`Store::ensure_shards`](banter_actors::ports::Store::ensure_shards) on a table

@@ -19,7 +19,9 @@ use banter_actors::delivery::NodeId;
 use banter_actors::model::{
     ChatMessage, Member, NewUser, Role, Room, RoomId, RoomKind, RoomSummary, Seq, User, UserId,
 };
-use banter_actors::ports::{Lease, LiveNode, Rotation, SigningKey, Store, StoreError, StoreResult};
+use banter_actors::ports::{
+    JournalFence, Lease, LiveNode, Rotation, SigningKey, Store, StoreError, StoreResult,
+};
 use banter_actors::shard::{Epoch, ShardId};
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
 use sqlx::{AssertSqlSafe, Connection};
@@ -629,5 +631,13 @@ impl Store for MySqlStore {
 
     async fn release_leases(&self, node: NodeId, leases: &[(ShardId, Epoch)]) -> StoreResult<u64> {
         self.release_leases_impl(node, leases).await
+    }
+
+    async fn journal_fences(&self, partition: i32) -> StoreResult<Vec<(ShardId, Epoch)>> {
+        self.journal_fences_impl(partition).await
+    }
+
+    async fn raise_journal_fences(&self, fences: &[JournalFence]) -> StoreResult<()> {
+        self.raise_journal_fences_impl(fences).await
     }
 }

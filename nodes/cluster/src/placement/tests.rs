@@ -139,9 +139,87 @@ async fn sqlite() -> (Arc<dyn Store>, tempfile::TempDir) {
     (Arc::new(store), dir)
 }
 
+/// What the journal port's methods return (`futures::future::BoxFuture`).
+type Answer<T> = std::pin::Pin<
+    Box<
+        dyn std::future::Future<Output = Result<T, banter_actors::ports::JournalError>>
+            + Send
+            + 'static,
+    >,
+>;
+
+/// A journal that records the fences asked of it, and fails them while `failing`.
+#[derive(Default)]
+struct Fencer {
+    fenced: std::sync::Mutex<Vec<Term>>,
+    failing: std::sync::atomic::AtomicBool,
+}
+
+impl Fencer {
+    fn fenced(&self) -> Vec<Term> {
+        self.fenced.lock().expect("lock").clone()
+    }
+}
+
+impl Journal for Fencer {
+    fn append(
+        &self,
+        message: &banter_actors::model::ChatMessage,
+        _term: Term,
+        _trace: &banter_actors::trace::TraceParent,
+        sink: &Arc<dyn banter_actors::ports::AppendSink>,
+    ) {
+        let e = banter_actors::ports::JournalError::Unavailable("no appends here".into());
+        sink.settled(message.seq, message.seq, Err(e));
+    }
+
+    fn last_seq(&self, _room: RoomId) -> Answer<u64> {
+        Box::pin(async { Ok(0) })
+    }
+
+    fn read_after(
+        &self,
+        _room: RoomId,
+        _after: u64,
+        _limit: u32,
+    ) -> Answer<Vec<banter_actors::model::ChatMessage>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+
+    fn fence(&self, terms: &[Term]) -> Answer<()> {
+        let failing = self.failing.load(std::sync::atomic::Ordering::SeqCst);
+        if !failing {
+            self.fenced.lock().expect("lock").extend_from_slice(terms);
+        }
+        Box::pin(async move {
+            if failing {
+                Err(banter_actors::ports::JournalError::Unknown(
+                    "broker away".into(),
+                ))
+            } else {
+                Ok(())
+            }
+        })
+    }
+}
+
 async fn keeper(store: &Arc<dyn Store>, addr: &str, ttl_ms: u64) -> LeaseKeeper {
+    keeper_with(store, addr, ttl_ms, Arc::new(Fencer::default())).await
+}
+
+async fn keeper_with(
+    store: &Arc<dyn Store>,
+    addr: &str,
+    ttl_ms: u64,
+    journal: Arc<Fencer>,
+) -> LeaseKeeper {
     let me = store.register_node(addr).await.expect("register");
-    LeaseKeeper::new(store.clone(), Placement::new(me, S), keeper_config(ttl_ms))
+    LeaseKeeper::new(
+        store.clone(),
+        journal,
+        Placement::new(me, S),
+        keeper_config(ttl_ms),
+    )
 }
 
 /// Runs rounds of `keepers` until `done` holds, at most `rounds` times.
@@ -272,4 +350,41 @@ async fn a_room_is_served_under_its_shards_term_while_the_lease_holds() {
     // Past the deadline (no renewal), the room is not served, under any term.
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert_eq!(Ownership::serving(a.placement.as_ref(), room), None);
+}
+
+#[tokio::test]
+async fn a_take_is_served_only_once_fenced_and_handed_back_when_the_fence_fails() {
+    let (store, _dir) = sqlite().await;
+    let journal = Arc::new(Fencer::default());
+    journal
+        .failing
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let a = keeper_with(&store, "a:1", 600, journal.clone()).await;
+    a.round().await.expect("round");
+    // Taken in the store, not fenced: not served, and handed back at once (epoch raised).
+    assert!(owned(&a).is_empty());
+    let leases = store.leases().await.expect("leases");
+    assert!(
+        leases
+            .iter()
+            .all(|l| l.owner.is_none() && l.epoch == Epoch(1))
+    );
+    // The journal is back: the next take fences every shard at its new epoch, then serves it.
+    journal
+        .failing
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    rounds(&[&a], 10, || owned(&a).len() == S as usize).await;
+    let mut fenced = journal.fenced();
+    fenced.sort_by_key(|t| t.shard);
+    let held: Vec<Term> = a
+        .placement
+        .held()
+        .into_iter()
+        .map(|(shard, h)| Term {
+            shard,
+            epoch: h.epoch,
+        })
+        .collect();
+    assert_eq!(fenced, held);
+    assert!(held.iter().all(|t| t.epoch == Epoch(2)));
 }

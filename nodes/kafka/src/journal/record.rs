@@ -9,7 +9,7 @@
 
 use banter_actors::model::{ChatMessage, RoomId};
 use banter_actors::rules;
-use banter_actors::shard::Term;
+use banter_actors::shard::{Epoch, ShardId, Term};
 use prost::Message as _;
 use prost::encoding::{self, WireType};
 
@@ -179,14 +179,42 @@ impl RecordError {
     }
 }
 
-/// Decodes a record's value into a message and checks what the store would refuse anyway: a seq of 0
+/// A journal record as readers see it.
+#[derive(Debug)]
+pub(crate) enum Entry {
+    /// A chat message and the term it was written under.
+    Message(ChatMessage, Term),
+    /// A fence (see [`super::fence`]): the shards and their new epochs.
+    Fence(Vec<Term>),
+}
+
+/// Reads a record: a fence when `fence` (its headers say so), else a message (see [`decode`]).
+pub(crate) fn read(
+    key: Option<&[u8]>,
+    value: Option<&[u8]>,
+    fence: bool,
+) -> Result<Entry, RecordError> {
+    if fence {
+        return super::fence::decode(value).map(Entry::Fence);
+    }
+    decode(key, value).map(|(m, term)| Entry::Message(m, term))
+}
+
+/// Decodes a record's value into a message and the term it was written under, and checks what the store would refuse anyway: a seq of 0
 /// or beyond a signed 64-bit integer, a room id below 1, a message id that is not 16 bytes, a body
 /// longer than [`MAX_BODY_BYTES`], a nonce longer than [`rules::NONCE_MAX_BYTES`] (the store's column
 /// holds no more), and a key naming another room.
-pub(crate) fn decode(key: Option<&[u8]>, value: Option<&[u8]>) -> Result<ChatMessage, RecordError> {
+pub(crate) fn decode(
+    key: Option<&[u8]>,
+    value: Option<&[u8]>,
+) -> Result<(ChatMessage, Term), RecordError> {
     let value = value.ok_or_else(|| RecordError::Undecodable("record has no value".into()))?;
     let proto = banter_proto::v1::ChatMessage::decode(value)
         .map_err(|e| RecordError::Undecodable(e.to_string()))?;
+    let term = Term {
+        shard: ShardId(proto.shard),
+        epoch: Epoch(proto.epoch),
+    };
     let m = ChatMessage::from_proto(proto)
         .map_err(|e| RecordError::Invalid(format!("message id: {e}")))?;
     if m.seq == 0 || i64::try_from(m.seq).is_err() {
@@ -219,13 +247,12 @@ pub(crate) fn decode(key: Option<&[u8]>, value: Option<&[u8]>) -> Result<ChatMes
             m.room_id
         )));
     }
-    Ok(m)
+    Ok((m, term))
 }
 
 #[cfg(test)]
 mod tests {
     use banter_actors::model::UserId;
-    use banter_actors::shard::{Epoch, ShardId};
     use proptest::prelude::*;
     use uuid::Uuid;
 
@@ -277,8 +304,11 @@ mod tests {
     fn decode_checks_key_seq_and_value() {
         let m = message(7, 3, "hi");
         let value = encode(&m);
-        assert_eq!(decode(Some(b"7"), Some(&value)).expect("decodes"), m);
-        assert_eq!(decode(None, Some(&value)).expect("keyless decodes"), m);
+        assert_eq!(
+            decode(Some(b"7"), Some(&value)).expect("decodes"),
+            (m.clone(), Term::SINGLE)
+        );
+        assert_eq!(decode(None, Some(&value)).expect("keyless decodes").0, m);
         let reason = |k: Option<&[u8]>, v: Option<&[u8]>| decode(k, v).err().map(|e| e.reason());
         assert_eq!(reason(Some(b"8"), Some(&value)), Some("invalid"));
         assert_eq!(reason(Some(b"7"), None), Some("undecodable"));
@@ -303,7 +333,9 @@ mod tests {
         let mut with_nonce = m.clone();
         with_nonce.nonce = Some("n".repeat(rules::NONCE_MAX_BYTES));
         assert_eq!(
-            decode(Some(b"7"), Some(&encode(&with_nonce))).expect("decodes"),
+            decode(Some(b"7"), Some(&encode(&with_nonce)))
+                .expect("decodes")
+                .0,
             with_nonce
         );
         let mut short_id = m.to_proto();
@@ -341,6 +373,11 @@ mod tests {
             let mut theirs = m.to_proto();
             (theirs.epoch, theirs.shard) = (epoch, shard);
             prop_assert_eq!(&ours, &theirs.encode_to_vec());
+            if seq != 0 && i64::try_from(seq).is_ok() && room > 0 {
+                let key = RoomKey::new(m.room_id);
+                let (back, read_term) = decode(Some(key.as_bytes()), Some(&ours)).expect("reads");
+                prop_assert_eq!((back, read_term), (m, term));
+            }
         }
     }
 }

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use banter_actors::model::ChatMessage;
 use banter_actors::ports::JournalError;
+use banter_actors::shard::{Epoch, ShardId};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
@@ -20,6 +21,7 @@ use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use tokio::sync::{Semaphore, SemaphorePermit};
 use tracing::debug;
 
+use super::fence::{self, Fences};
 use super::record;
 
 /// Most tail reads running at once (and consumers kept for them).
@@ -158,12 +160,16 @@ impl Lease<'_> {
         .await
     }
 
-    /// Folds every decodable message keyed `key` in `span` of `partition`, in log order, into `acc`.
+    /// Folds every decodable message keyed `key` in `span` of `partition`, in log order, into `acc`,
+    /// but those a fence shuts out: `fenced` are the partition's stored fences (read after the span's
+    /// start was, so they cover it), and the fence records in the span apply from where they stand.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn read<A, F>(
         &mut self,
         partition: i32,
         span: Span,
         key: record::RoomKey,
+        fenced: Vec<(ShardId, Epoch)>,
         deadline: Instant,
         mut acc: A,
         mut fold: F,
@@ -181,9 +187,18 @@ impl Lease<'_> {
                 .map_err(|e| unavailable(format!("bad offset: {e}")))?;
             c.assign(&tpl)
                 .map_err(|e| unavailable(format!("cannot assign partition: {e}")))?;
-            let result = scan(c, partition, span, key.as_bytes(), deadline, &mut |m| {
-                fold(&mut acc, m)
-            });
+            let mut fences = Fences::default();
+            fences.load(partition, &fenced);
+            let mut visit = |m| fold(&mut acc, m);
+            let result = scan(
+                c,
+                partition,
+                span,
+                key.as_bytes(),
+                fences,
+                deadline,
+                &mut visit,
+            );
             let _ = c.unassign();
             result.map(|()| acc)
         })
@@ -196,6 +211,7 @@ fn scan(
     partition: i32,
     span: Span,
     key: &[u8],
+    mut fences: Fences,
     deadline: Instant,
     visit: &mut impl FnMut(ChatMessage),
 ) -> Result<(), JournalError> {
@@ -213,9 +229,21 @@ fn scan(
                 if m.offset() >= span.end {
                     return Ok(());
                 }
-                if m.key() == Some(key) {
+                if fence::is_fence(m.headers()) {
+                    match fence::decode(m.payload()) {
+                        Ok(terms) => {
+                            for term in terms {
+                                fences.raise(partition, term);
+                            }
+                        }
+                        Err(e) => debug!(partition, offset = m.offset(), error = %e, "bad fence"),
+                    }
+                } else if m.key() == Some(key) {
                     match record::decode(m.key(), m.payload()) {
-                        Ok(msg) => visit(msg),
+                        Ok((msg, term)) if fences.admits(partition, term) => visit(msg),
+                        Ok((msg, term)) => {
+                            debug!(partition, offset = m.offset(), seq = msg.seq, shard = %term.shard, epoch = %term.epoch, "fenced record skipped")
+                        }
                         // The persister dead-letters it; the room never wrote it.
                         Err(e) => {
                             debug!(partition, offset = m.offset(), error = %e, "skipped record")

@@ -155,7 +155,7 @@ async fn pipelined_appends_resolve_and_the_tail_reads_see_them() {
             other => panic!("no record of room 13: {other:?}"),
         }
     };
-    let decoded = record::decode(raw.key(), raw.payload()).expect("decodes");
+    let (decoded, _) = record::decode(raw.key(), raw.payload()).expect("decodes");
     assert_eq!((decoded.room_id, decoded.seq), (RoomId(13), 1));
     let headers = raw.headers().expect("headers");
     let tp = headers

@@ -2,13 +2,15 @@
 //!
 //! Pure (no I/O, the clock is passed in), so its rules are unit-tested: a batch is ready at
 //! `max_rows` records or `max_age` after its first record, whichever comes first; taking it yields the
-//! rows grouped per room in seq order, the dead letters, and per partition the offset to commit once
-//! all of it is written (one past the last record received).
+//! rows grouped per room in seq order, the dead letters, the fences raised, and per partition the
+//! offset to commit once all of it is written (one past the last record received, whether it made a
+//! row or was skipped).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use banter_actors::model::ChatMessage;
+use banter_actors::ports::JournalFence;
 
 /// A record that can never be stored, with why.
 #[derive(Debug)]
@@ -47,6 +49,8 @@ pub(crate) struct Batch<S> {
     pub(crate) origins: Vec<(i32, i64, S)>,
     /// Records to send to the dead-letter topic.
     pub(crate) dead: Vec<DeadLetter<S>>,
+    /// Fences raised by the batch's fence records, to store before its offsets are committed.
+    pub(crate) fences: Vec<JournalFence>,
     /// Per partition, the offset to commit once everything above is written.
     pub(crate) offsets: Vec<(i32, i64)>,
 }
@@ -63,6 +67,7 @@ impl<S> Batch<S> {
 pub(crate) struct BatchBuffer<S> {
     rows: Vec<Row<S>>,
     dead: Vec<DeadLetter<S>>,
+    fences: Vec<JournalFence>,
     next_offsets: BTreeMap<i32, i64>,
     first_at: Option<Instant>,
     max_rows: usize,
@@ -75,6 +80,7 @@ impl<S> BatchBuffer<S> {
         BatchBuffer {
             rows: Vec::with_capacity(max_rows.max(1)),
             dead: Vec::new(),
+            fences: Vec::new(),
             next_offsets: BTreeMap::new(),
             first_at: None,
             max_rows: max_rows.max(1),
@@ -126,6 +132,24 @@ impl<S> BatchBuffer<S> {
         });
     }
 
+    /// Adds a fence record received at `now`, with the fences it raised.
+    pub(crate) fn push_fences(
+        &mut self,
+        partition: i32,
+        offset: i64,
+        raised: impl IntoIterator<Item = JournalFence>,
+        now: Instant,
+    ) {
+        self.note(partition, offset, now);
+        self.fences.extend(raised);
+    }
+
+    /// Adds a record that is neither stored nor a dead letter (a fence shuts it out), received at
+    /// `now`: only its offset counts.
+    pub(crate) fn push_skipped(&mut self, partition: i32, offset: i64, now: Instant) {
+        self.note(partition, offset, now);
+    }
+
     /// Returns the number of records held.
     pub(crate) fn len(&self) -> usize {
         self.rows.len() + self.dead.len()
@@ -168,6 +192,7 @@ impl<S> BatchBuffer<S> {
             messages,
             origins,
             dead: std::mem::take(&mut self.dead),
+            fences: std::mem::take(&mut self.fences),
             offsets,
         }
     }
@@ -178,6 +203,7 @@ impl<S> BatchBuffer<S> {
         let before = self.len();
         self.rows.retain(|r| !partitions.contains(&r.partition));
         self.dead.retain(|d| !partitions.contains(&d.partition));
+        self.fences.retain(|f| !partitions.contains(&f.partition));
         self.next_offsets.retain(|p, _| !partitions.contains(p));
         if self.next_offsets.is_empty() {
             self.first_at = None;
@@ -189,6 +215,7 @@ impl<S> BatchBuffer<S> {
 #[cfg(test)]
 mod tests {
     use banter_actors::model::{RoomId, UserId};
+    use banter_actors::shard::{Epoch, ShardId};
     use uuid::Uuid;
 
     use super::*;
@@ -258,6 +285,45 @@ mod tests {
         assert!(b.is_empty() && b.deadline().is_none());
         assert_eq!(b.len(), 0);
         assert!(b.take().offsets.is_empty());
+    }
+
+    #[test]
+    fn skipped_records_and_fences_move_the_offsets_and_age_the_batch() {
+        let t0 = Instant::now();
+        let mut b = BatchBuffer::<()>::new(100, Duration::from_millis(10));
+        let fence = JournalFence {
+            partition: 2,
+            shard: ShardId(4),
+            epoch: Epoch(3),
+        };
+        b.push_fences(2, 5, [fence], t0);
+        b.push_skipped(2, 6, t0);
+        b.push_skipped(0, 1, t0);
+        assert_eq!(b.len(), 0, "no rows, no dead letters");
+        assert!(!b.is_empty() && !b.full());
+        assert!(b.ready(t0 + Duration::from_millis(10)), "offsets to commit");
+        let batch = b.take();
+        assert_eq!(batch.offsets, [(0, 2), (2, 7)]);
+        assert_eq!(batch.fences, [fence]);
+        assert!(batch.messages.is_empty() && batch.dead.is_empty());
+        b.push_fences(2, 8, [fence], t0);
+        b.push_fences(
+            1,
+            8,
+            [JournalFence {
+                partition: 1,
+                ..fence
+            }],
+            t0,
+        );
+        b.drop_partitions(&[2]);
+        assert_eq!(
+            b.take().fences,
+            [JournalFence {
+                partition: 1,
+                ..fence
+            }]
+        );
     }
 
     #[test]

@@ -24,6 +24,7 @@ use crate::journal::testkit::{
 };
 use banter_store::MySqlStore;
 
+mod fences;
 mod restart;
 mod throughput;
 

@@ -1,5 +1,5 @@
-//! Writing one batch: rows into the store (finding the rows it refuses for good), then dead letters to
-//! their topic; the loop then hands its offsets to the committer (`super::commits`). Each step is
+//! Writing one batch: rows into the store (finding the rows it refuses for good), then the fences it
+//! raised, then dead letters to their topic; the loop then hands its offsets to the committer (`super::commits`). Each step is
 //! recorded in [`Pending`], so a retry after a failure resumes where the last attempt stopped.
 
 use std::sync::Arc;
@@ -26,7 +26,20 @@ pub(super) struct Shared {
 pub(super) struct Pending {
     pub(super) batch: Batch<OwnedMessage>,
     pub(super) stored: bool,
+    pub(super) fences_stored: bool,
     pub(super) dead_letters_sent: usize,
+}
+
+impl Pending {
+    /// A batch not written yet.
+    pub(super) fn new(batch: Batch<OwnedMessage>) -> Pending {
+        Pending {
+            batch,
+            stored: false,
+            fences_stored: false,
+            dead_letters_sent: 0,
+        }
+    }
 }
 
 /// Why writing a batch stopped short.
@@ -52,6 +65,13 @@ pub(super) async fn write(shared: Arc<Shared>, mut p: Pending) -> (Pending, Resu
             }
             Err(e) => return (p, Err(Failure::Store(e))),
         }
+    }
+    // Before the offsets move past the fence records: a reader starting there needs them.
+    if !p.fences_stored {
+        if let Err(e) = shared.store.raise_journal_fences(&p.batch.fences).await {
+            return (p, Err(Failure::Store(e.to_string())));
+        }
+        p.fences_stored = true;
     }
     while let Some(d) = p.batch.dead.get(p.dead_letters_sent) {
         if let Err(e) = dead_letter::send(

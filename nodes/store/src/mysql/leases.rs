@@ -18,15 +18,16 @@
 use std::time::Duration;
 
 use banter_actors::delivery::NodeId;
-use banter_actors::ports::{Lease, LiveNode, StoreError, StoreResult};
+use banter_actors::ports::{JournalFence, Lease, LiveNode, StoreError, StoreResult};
 use banter_actors::shard::{Epoch, ShardId};
 use sqlx::{MySql, QueryBuilder};
 
 use super::MySqlStore;
 use super::write::retry_races;
 use crate::leases::{
-    LEASE_CHUNK, LeaseRow, NodeRow, check_advertise, check_shard_count, epoch_from_db, matching,
-    millis, node_from_db, pairs_to_db, shard_chunks, shard_count_conflict, shard_from_db,
+    FENCE_CHUNK, LEASE_CHUNK, LeaseRow, NodeRow, check_advertise, check_shard_count, epoch_from_db,
+    fences_from_db, fences_to_db, matching, millis, node_from_db, pairs_to_db, shard_chunks,
+    shard_count_conflict, shard_from_db,
 };
 use crate::{convert_all, map_err};
 
@@ -311,6 +312,47 @@ impl MySqlStore {
             }
             tx.commit().await?;
             Ok(released)
+        })
+        .await
+        .map_err(map_err)
+    }
+}
+
+impl MySqlStore {
+    pub(super) async fn journal_fences_impl(
+        &self,
+        partition: i32,
+    ) -> StoreResult<Vec<(ShardId, Epoch)>> {
+        let rows: Vec<(i64, i64)> =
+            sqlx::query_as("SELECT shard, epoch FROM journal_fences WHERE part = ? ORDER BY shard")
+                .bind(partition)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(map_err)?;
+        fences_from_db(rows)
+    }
+
+    /// One upsert per chunk; `GREATEST` keeps the higher epoch. `VALUES(col)` rather than MySQL
+    /// 8.0.19's row alias, which MariaDB lacks.
+    pub(super) async fn raise_journal_fences_impl(
+        &self,
+        fences: &[JournalFence],
+    ) -> StoreResult<()> {
+        let rows = fences_to_db(fences)?;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        retry_races(|| async {
+            for chunk in rows.chunks(FENCE_CHUNK) {
+                let mut query =
+                    QueryBuilder::<MySql>::new("INSERT INTO journal_fences (part, shard, epoch) ");
+                query.push_values(chunk, |mut row, &(part, shard, epoch)| {
+                    row.push_bind(part).push_bind(shard).push_bind(epoch);
+                });
+                query.push(" ON DUPLICATE KEY UPDATE epoch = GREATEST(epoch, VALUES(epoch))");
+                query.build().execute(&self.pool).await?;
+            }
+            Ok(())
         })
         .await
         .map_err(map_err)

@@ -7,14 +7,15 @@
 use std::time::Duration;
 
 use banter_actors::delivery::NodeId;
-use banter_actors::ports::{Lease, LiveNode, StoreError, StoreResult};
+use banter_actors::ports::{JournalFence, Lease, LiveNode, StoreError, StoreResult};
 use banter_actors::shard::{Epoch, ShardId};
 use sqlx::{QueryBuilder, Sqlite};
 
 use super::SqliteStore;
 use crate::leases::{
-    LEASE_CHUNK, LeaseRow, NodeRow, check_advertise, check_shard_count, matching, millis,
-    node_from_db, pairs_to_db, shard_chunks, shard_count_conflict, shard_from_db,
+    FENCE_CHUNK, LEASE_CHUNK, LeaseRow, NodeRow, check_advertise, check_shard_count,
+    fences_from_db, fences_to_db, matching, millis, node_from_db, pairs_to_db, shard_chunks,
+    shard_count_conflict, shard_from_db,
 };
 use crate::{convert_all, map_err};
 
@@ -226,6 +227,44 @@ impl SqliteStore {
         }
         tx.commit().await.map_err(map_err)?;
         Ok(released)
+    }
+}
+
+impl SqliteStore {
+    pub(super) async fn journal_fences_impl(
+        &self,
+        partition: i32,
+    ) -> StoreResult<Vec<(ShardId, Epoch)>> {
+        let rows: Vec<(i64, i64)> =
+            sqlx::query_as("SELECT shard, epoch FROM journal_fences WHERE part = ? ORDER BY shard")
+                .bind(partition)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(map_err)?;
+        fences_from_db(rows)
+    }
+
+    pub(super) async fn raise_journal_fences_impl(
+        &self,
+        fences: &[JournalFence],
+    ) -> StoreResult<()> {
+        let rows = fences_to_db(fences)?;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.begin_write().await?;
+        for chunk in rows.chunks(FENCE_CHUNK) {
+            let mut query =
+                QueryBuilder::<Sqlite>::new("INSERT INTO journal_fences (part, shard, epoch) ");
+            query.push_values(chunk, |mut row, &(part, shard, epoch)| {
+                row.push_bind(part).push_bind(shard).push_bind(epoch);
+            });
+            query.push(
+                " ON CONFLICT (part, shard) DO UPDATE SET epoch = MAX(epoch, excluded.epoch)",
+            );
+            query.build().execute(&mut *tx).await.map_err(map_err)?;
+        }
+        tx.commit().await.map_err(map_err)
     }
 }
 

@@ -7,7 +7,7 @@ use std::sync::atomic::AtomicUsize;
 use async_trait::async_trait;
 use banter_actors::delivery::NodeId;
 use banter_actors::model::{Member, Role, Room, RoomSummary, User};
-use banter_actors::ports::{Lease, LiveNode, Rotation, SigningKey, StoreResult};
+use banter_actors::ports::{JournalFence, Lease, LiveNode, Rotation, SigningKey, StoreResult};
 use banter_actors::shard::{Epoch, ShardId};
 
 use super::*;
@@ -253,6 +253,12 @@ impl Store for PanicOnce {
     }
     async fn release_leases(&self, node: NodeId, leases: &[(ShardId, Epoch)]) -> StoreResult<u64> {
         self.inner.release_leases(node, leases).await
+    }
+    async fn journal_fences(&self, partition: i32) -> StoreResult<Vec<(ShardId, Epoch)>> {
+        self.inner.journal_fences(partition).await
+    }
+    async fn raise_journal_fences(&self, fences: &[JournalFence]) -> StoreResult<()> {
+        self.inner.raise_journal_fences(fences).await
     }
 }
 
