@@ -27,6 +27,7 @@ pub mod hub;
 mod messages;
 pub mod model;
 pub mod ports;
+pub mod presence;
 pub mod room;
 pub mod route;
 pub mod rules;

@@ -3,7 +3,8 @@
 //! It owns the user's sessions (the seed of presence), delivers events for the user's own queue
 //! (`/user/queue/events`: a new DM, a joined room) to every session of the user, and owns the user's
 //! send budget: a token bucket shared by all of the user's connections, checked by sessions without a
-//! round trip. It passivates when it has had no session for the idle timeout.
+//! round trip. It tells the node's [`Presence`] table when the user's first session here opens and its
+//! last one ends. It passivates when it has had no session for the idle timeout.
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
@@ -19,6 +20,7 @@ use crate::delivery::{Outbound, SessionId, SessionRef};
 use crate::directory::{DirectoryMessage, Entity, RouteError};
 use crate::encode;
 use crate::model::UserId;
+use crate::presence::Presence;
 
 /// The events of a user's own queue, by name: the only ones another node may ask to deliver.
 pub const USER_EVENTS: &[&str] = &["room.added"];
@@ -88,6 +90,8 @@ pub struct UserArguments {
     pub config: UserConfig,
     /// The directory that spawned it.
     pub directory: ActorRef<DirectoryMessage<Users>>,
+    /// The node's presence table.
+    pub presence: Arc<Presence>,
 }
 
 /// State of a [`User`].
@@ -96,6 +100,9 @@ pub struct UserState {
     config: UserConfig,
     directory: ActorRef<DirectoryMessage<Users>>,
     sessions: HashMap<SessionId, SessionRef>,
+    presence: Arc<Presence>,
+    /// Whether the presence table counts the user here (it has a session).
+    here: bool,
     budget: SendBudget,
     idle_since: Instant,
     passivation_requested: bool,
@@ -113,6 +120,47 @@ impl User {
         }
         state.sessions.insert(session.id(), session);
         Ok(state.budget.clone())
+    }
+
+    fn on_detach(state: &mut UserState, session_id: SessionId) {
+        state.sessions.remove(&session_id);
+        if state.sessions.is_empty() {
+            state.idle_since = Instant::now();
+        }
+    }
+
+    fn on_notify(state: &mut UserState, event: &'static str, body: &Bytes) {
+        let tail = encode::user_event_tail(event, body);
+        state
+            .sessions
+            .retain(|_, s| s.offer(Outbound::User { tail: tail.clone() }));
+    }
+
+    fn on_idle_check(myself: &ActorRef<UserMessage>, state: &mut UserState) {
+        state.sessions.retain(|_, s| !s.is_closed());
+        if !state.sessions.is_empty() {
+            state.idle_since = Instant::now();
+        } else if !state.passivation_requested
+            && state.idle_since.elapsed() >= state.config.idle_timeout
+        {
+            state.passivation_requested = true;
+            let _ = state
+                .directory
+                .cast(DirectoryMessage::Passivate(state.id, myself.clone()));
+        }
+    }
+
+    /// Tells the presence table when the user's first session here opened or its last one ended.
+    fn settle_presence(state: &mut UserState) {
+        let here = !state.sessions.is_empty();
+        if here != state.here {
+            state.here = here;
+            if here {
+                state.presence.arrived(state.id);
+            } else {
+                state.presence.left(state.id);
+            }
+        }
     }
 }
 
@@ -135,6 +183,8 @@ impl Actor for User {
             config: args.config,
             directory: args.directory,
             sessions: HashMap::new(),
+            presence: args.presence,
+            here: false,
             budget: Arc::new(RateLimiter::direct(quota)),
             idle_since: Instant::now(),
             passivation_requested: false,
@@ -163,38 +213,29 @@ impl Actor for User {
             UserMessage::Attach { session, reply } => {
                 let _ = reply.send(Self::on_attach(state, session));
             }
-            UserMessage::Detach { session_id } => {
-                state.sessions.remove(&session_id);
-                if state.sessions.is_empty() {
-                    state.idle_since = Instant::now();
-                }
-            }
-            UserMessage::Notify { event, body } => {
-                let tail = encode::user_event_tail(event, &body);
-                state
-                    .sessions
-                    .retain(|_, s| s.offer(Outbound::User { tail: tail.clone() }));
-            }
+            UserMessage::Detach { session_id } => Self::on_detach(state, session_id),
+            UserMessage::Notify { event, body } => Self::on_notify(state, event, &body),
             UserMessage::GetSessionCount(reply) => {
                 let _ = reply.send(state.sessions.len());
             }
-            UserMessage::IdleCheck => {
-                state.sessions.retain(|_, s| !s.is_closed());
-                if !state.sessions.is_empty() {
-                    state.idle_since = Instant::now();
-                } else if !state.passivation_requested
-                    && state.idle_since.elapsed() >= state.config.idle_timeout
-                {
-                    state.passivation_requested = true;
-                    let _ = state
-                        .directory
-                        .cast(DirectoryMessage::Passivate(state.id, myself.clone()));
-                }
-            }
+            UserMessage::IdleCheck => Self::on_idle_check(&myself, state),
             UserMessage::Stop => {
                 state.stopping = true;
                 myself.stop(Some("passivated".into()));
             }
+        }
+        Self::settle_presence(state);
+        Ok(())
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<UserMessage>,
+        state: &mut UserState,
+    ) -> Result<(), ActorProcessingErr> {
+        // Stopped with sessions (a failure: passivation waits for none), it counts them no more.
+        if state.here {
+            state.presence.left(state.id);
         }
         Ok(())
     }
@@ -204,6 +245,8 @@ impl Actor for User {
 pub struct Users {
     /// Settings handed to every user actor.
     pub config: UserConfig,
+    /// The node's presence table.
+    pub presence: Arc<Presence>,
 }
 
 impl Entity for Users {
@@ -219,6 +262,7 @@ impl Entity for Users {
             user_id: key,
             config: self.config.clone(),
             directory: ActorRef::from(supervisor.clone()),
+            presence: self.presence.clone(),
         };
         Box::pin(async move {
             Actor::spawn_linked(None, User, args, supervisor)

@@ -7,6 +7,9 @@
 //! - users connected to different nodes chat in group rooms and a DM: RECEIPTs, live messages in
 //!   one order for everyone, typing and read markers, the DM announced on the user's own queue,
 //!   and the same history and room list from every node;
+//! - presence counts every session of a user on every node: online while one is open anywhere,
+//!   offline with a last-seen time once the last closes or its node is killed, the same from every
+//!   node;
 //! - a node configured for a cluster on SQLite or the in-process journal refuses to start;
 //! - garbage, impossible lengths, truncated frames and silence on the cluster port of a real node
 //!   are closed and counted, and the node goes on serving its clients;
@@ -340,6 +343,93 @@ async fn dm_across(
             );
         }
     }
+    Ok(())
+}
+
+#[tokio::test]
+async fn presence_counts_every_session_on_every_node() {
+    let Some((mysql, broker)) = prerequisites("cluster presence").await else {
+        return;
+    };
+    let (a, b, mut c) = three(&broker, &mysql).await;
+    let result = presence_across(&a, &b, &mut c).await;
+    a.check(result);
+}
+
+/// The presence of each of `users` in `room` as `node` answers it.
+async fn presence_on(
+    node: &Node,
+    token: &str,
+    room: i64,
+) -> Result<BTreeMap<i64, (bool, Option<i64>)>> {
+    let members = node.api().members(token, room).await?;
+    Ok(members
+        .into_iter()
+        .map(|m| (m.user_id, (m.online, m.last_seen_ms)))
+        .collect())
+}
+
+/// Waits until every node in `nodes` shows `user` online (or offline with a last-seen time).
+async fn shown(nodes: &[&Node], token: &str, room: i64, user: i64, online: bool) -> Result<()> {
+    for (i, node) in nodes.iter().enumerate() {
+        eventually(
+            &format!("user {user} online={online} on node #{i}"),
+            Duration::from_secs(15),
+            || async {
+                let seen = presence_on(node, token, room).await?;
+                Ok(seen
+                    .get(&user)
+                    .filter(|(on, last)| *on == online && last.is_some() != online)
+                    .map(|_| ()))
+            },
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+async fn presence_across(a: &Node, b: &Node, c: &mut Node) -> Result<()> {
+    let api = a.api();
+    let (alice, bob, carol) = (
+        api.new_user(&unique("alice")).await?,
+        api.new_user(&unique("bob")).await?,
+        api.new_user(&unique("carol")).await?,
+    );
+    let room = api.create_room(&alice.token, &unique("presence")).await?.id;
+    b.api().join(&bob.token, room).await?;
+    c.api().join(&carol.token, room).await?;
+    let all = [a, b, &*c];
+    // Nobody is connected: offline, never seen.
+    let seen = presence_on(b, &bob.token, room).await?;
+    ensure!(
+        seen.values().all(|p| *p == (false, None)),
+        "before anyone connects: {seen:?}"
+    );
+    // Alice on two nodes, bob and carol on theirs: all online, as every node sees it.
+    let alice_a = StompClient::connect(&a.ws_url(), &alice.token).await?;
+    let alice_b = StompClient::connect(&b.ws_url(), &alice.token).await?;
+    let _bob = StompClient::connect(&b.ws_url(), &bob.token).await?;
+    let _carol = StompClient::connect(&c.ws_url(), &carol.token).await?;
+    for user in [&alice, &bob, &carol] {
+        shown(&all, &bob.token, room, user.id, true).await?;
+    }
+    // Her session on a closes: she is still online through b.
+    alice_a.disconnect().await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    for (i, node) in all.iter().enumerate() {
+        let seen = presence_on(node, &bob.token, room).await?;
+        ensure!(
+            seen.get(&alice.id) == Some(&(true, None)),
+            "alice with a session on b, on node #{i}: {seen:?}"
+        );
+    }
+    // Her last one closes: offline everywhere, with a last-seen time.
+    alice_b.disconnect().await?;
+    shown(&all, &bob.token, room, alice.id, false).await?;
+    // Carol's node dies: the survivors see her go with it.
+    c.kill9();
+    shown(&[a, b], &bob.token, room, carol.id, false).await?;
+    shown(&[a, b], &bob.token, room, bob.id, true).await?;
     Ok(())
 }
 

@@ -96,6 +96,12 @@ pub struct Member {
     pub role: String,
     /// Read marker.
     pub last_read_seq: u64,
+    /// Whether the member has a connection open on some node.
+    #[serde(default)]
+    pub online: bool,
+    /// When an offline member was last seen (ms since the Unix epoch), if the node saw it.
+    #[serde(default)]
+    pub last_seen_ms: Option<i64>,
 }
 
 /// `message` object.

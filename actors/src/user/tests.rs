@@ -18,12 +18,21 @@ fn config() -> UserConfig {
     }
 }
 
+fn presence() -> Arc<Presence> {
+    Presence::new(Arc::new(crate::testing::FixedClock(crate::testing::NOW_MS)))
+}
+
 async fn start() -> ActorRef<UserMessage> {
+    start_with(presence()).await
+}
+
+async fn start_with(presence: Arc<Presence>) -> ActorRef<UserMessage> {
     let (directory, _rx) = RecordingDirectory::<Users>::spawn().await;
     let args = UserArguments {
         user_id: ALICE,
         config: config(),
         directory,
+        presence,
     };
     let (user, _) = Actor::spawn(None, User, args)
         .await
@@ -67,6 +76,39 @@ async fn sessions_past_the_cap_are_refused_until_one_ends() {
     })
     .await;
     assert!(again.is_ok());
+}
+
+#[tokio::test]
+async fn the_presence_table_counts_the_user_from_its_first_session_to_its_last() {
+    let table = presence();
+    let user = start_with(table.clone()).await;
+    let online = |t: &Presence| t.status(ALICE).online;
+    assert!(!online(&table));
+    let (_, first) = attach(&user, 1).await;
+    assert!(online(&table));
+    let (_, second) = attach(&user, 2).await;
+    user.cast(UserMessage::Detach {
+        session_id: SessionId::from(1),
+    })
+    .expect("cast");
+    drop(first);
+    // The second session keeps the user here; a round trip makes sure the detach was handled.
+    ask(&user, UserMessage::GetSessionCount).await;
+    assert!(online(&table));
+    let d = table.take_unsent();
+    assert_eq!((d.online, d.offline), (vec![ALICE], vec![]));
+    // The last session goes away without detaching (its connection dropped): the idle check sees it.
+    drop(second);
+    user.cast(UserMessage::IdleCheck).expect("cast");
+    ask(&user, UserMessage::GetSessionCount).await;
+    assert_eq!(
+        table.status(ALICE),
+        crate::presence::Status {
+            online: false,
+            last_seen_ms: Some(crate::testing::NOW_MS)
+        }
+    );
+    assert_eq!(table.take_unsent().offline, vec![ALICE]);
 }
 
 fn notify(user: &ActorRef<UserMessage>, event: &'static str, body: &'static str) {
@@ -159,6 +201,7 @@ async fn user_without_sessions_passivates_through_its_directory() {
             idle_timeout: Duration::from_millis(100),
             ..config()
         },
+        presence: presence(),
     };
     let (directory, _) = Actor::spawn(None, Directory::new(users), ())
         .await

@@ -24,6 +24,7 @@ use std::time::Duration;
 use anyhow::Context;
 use banter_actors::delivery::NodeId;
 use banter_actors::ports::{Clock, Journal, Ownership, Ports, SingleNode, Store, SystemClock};
+use banter_actors::presence::Presence;
 use banter_actors::room::{RoomConfig, Rooms};
 use banter_actors::route::{LocalRoutes, Routes};
 use banter_actors::user::Users;
@@ -281,6 +282,7 @@ async fn start_gateway(
     let keys = AuthKeys::open(store.clone(), clock.clone(), policy, &config.data_dir)
         .await
         .context("failed to load the token signing keys")?;
+    let presence = Presence::new(clock.clone());
     let ports = Ports {
         ownership,
         store,
@@ -299,6 +301,7 @@ async fn start_gateway(
     let gateway = config.gateway();
     let users = Users {
         config: user_config(&gateway, idle),
+        presence: presence.clone(),
     };
     let (root, _) = Actor::spawn(
         None,
@@ -316,7 +319,8 @@ async fn start_gateway(
     let routes = cluster.map(|c| {
         let local = LocalRoutes::new(rooms.clone());
         let (placement, links) = (c.placement().clone(), c.links().clone());
-        ClusterRoutes::new(local, users.clone(), placement, links) as Arc<dyn Routes>
+        ClusterRoutes::new(local, users.clone(), placement, links, presence.clone())
+            as Arc<dyn Routes>
     });
     let state = AppState::new(GatewayParts {
         config: gateway,
@@ -327,6 +331,7 @@ async fn start_gateway(
         shutdown: shutdown.subscribe(),
         node,
         routes,
+        presence,
     })?;
     Ok((state, root))
 }

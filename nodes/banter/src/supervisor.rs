@@ -208,6 +208,7 @@ mod tests {
                 idle_timeout: idle,
                 max_sessions: 1,
             },
+            presence: banter_actors::presence::Presence::new(Arc::new(SystemClock)),
         };
         let (failed, failures) = watch::channel(None);
         let (root, _) = Actor::spawn(

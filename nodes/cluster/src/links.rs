@@ -49,6 +49,8 @@ pub enum SendError {
 pub trait Inbound: Send + Sync + 'static {
     /// An envelope from `from`, a peer with a live link.
     fn deliver(&self, from: NodeId, envelope: Envelope);
+    /// A link to `node` came up (a new one, or one replacing an older one).
+    fn peer_up(&self, _node: NodeId) {}
     /// The link to `node` went down: what depended on it is lost.
     fn peer_down(&self, node: NodeId);
 }
@@ -141,6 +143,9 @@ impl Links {
             self.went_down(peer);
         }
         info!(%peer, "cluster link up");
+        if let Some(inbound) = self.inbound.get() {
+            inbound.peer_up(peer);
+        }
     }
 
     /// The session `session` ended; removes the link it carried, if it still does. Returns the peer.

@@ -16,10 +16,13 @@
 //! `FanOut` per node. When a link goes down, every subscription to that node's rooms is lost and
 //! the sessions subscribe again from their last seq, wherever the room lives by then.
 //!
+//! Presence crosses nodes too ([`presence`]): each node's users go to every peer.
+//!
 //! The owner's side, [`inbound`], turns envelopes back into room messages with remote
 //! [`SessionRef`](banter_actors::delivery::SessionRef)s whose replies cross back as `ToSession`.
 
 mod inbound;
+mod presence;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -31,6 +34,7 @@ use banter_actors::delivery::{NodeId, SessionHandle, SessionId};
 use banter_actors::directory::DirectoryMessage;
 use banter_actors::hub::Hub;
 use banter_actors::model::{RoomId, Seq, UserId};
+use banter_actors::presence::Presence;
 use banter_actors::room::{Recent, RoomError, RoomMessage, SubscribeOk};
 use banter_actors::route::{Direct, LocalRoutes, ROOM_WAIT, Routes, fail};
 use banter_actors::shard::{Epoch, ShardId};
@@ -119,6 +123,8 @@ pub struct ClusterRoutes {
     /// SENDs with a receipt sent to another node and not answered yet, by session and node: when
     /// that node's link goes down their outcome is unknown, and the session is told.
     unanswered: Mutex<HashMap<(SessionId, NodeId), u32>>,
+    /// Who is online here and on the peers (`presence`).
+    presence: Arc<Presence>,
 }
 
 impl ClusterRoutes {
@@ -131,6 +137,7 @@ impl ClusterRoutes {
         users: ActorRef<DirectoryMessage<Users>>,
         placement: Arc<Placement>,
         links: Arc<Links>,
+        presence: Arc<Presence>,
     ) -> Arc<ClusterRoutes> {
         let shards = placement.shards() as usize;
         let routes = Arc::new_cyclic(|this| ClusterRoutes {
@@ -146,9 +153,11 @@ impl ClusterRoutes {
             asks: Arc::new(tokio::sync::Semaphore::new(inbound::MAX_ASKS)),
             unanswered: Mutex::new(HashMap::new()),
             users,
+            presence,
         });
         links.attach(routes.clone());
         tokio::spawn(check_owners(Arc::downgrade(&routes)));
+        tokio::spawn(presence::broadcast(Arc::downgrade(&routes)));
         routes
     }
 

@@ -18,6 +18,10 @@ pub const SESSIONS_DROPPED: &str = "banter_sessions_dropped_total";
 /// Actors live on this node (gauge, label `kind`: `room`, `user`), refreshed every second.
 pub const ACTORS_ACTIVE: &str = "banter_actors_active";
 
+/// Users online (gauge, label `scope`: `node`, with a session on this node; `cluster`, on any node as
+/// this node knows), refreshed every second.
+pub const PRESENCE_USERS: &str = "banter_presence_users";
+
 /// Client connections open on the node, WebSockets included (gauge).
 pub const CONNECTIONS_OPEN: &str = "banter_connections_open";
 
@@ -48,6 +52,11 @@ pub fn describe_metrics() {
         ACTORS_ACTIVE,
         Unit::Count,
         "room and user actors live on this node"
+    );
+    describe_gauge!(
+        PRESENCE_USERS,
+        Unit::Count,
+        "users online: with a session on this node, or on any node"
     );
     describe_gauge!(
         CONNECTIONS_OPEN,

@@ -12,6 +12,7 @@ use banter_actors::delivery::NodeId;
 use banter_actors::directory::DirectoryMessage;
 use banter_actors::model::{RoomId, UserId};
 use banter_actors::ports::{Ports, Store};
+use banter_actors::presence::Presence;
 use banter_actors::room::{RoomMessage, Rooms};
 use banter_actors::route::{LocalRoutes, Routes};
 use banter_actors::user::{UserConfig, UserMessage, Users};
@@ -56,6 +57,8 @@ pub struct AppState {
     pub shutdown: watch::Receiver<bool>,
     /// The WebSocket sessions running, so that a stopping node can wait for them to close.
     pub sessions: TaskTracker,
+    /// Who is online, on this node and the others.
+    pub presence: Arc<Presence>,
 }
 
 /// What [`AppState::new`] assembles the state from.
@@ -76,6 +79,8 @@ pub struct GatewayParts {
     pub node: NodeId,
     /// How to reach rooms; `None`: this node serves every room ([`LocalRoutes`] over `rooms`).
     pub routes: Option<Arc<dyn Routes>>,
+    /// The node's presence table (the user actors of `users` fill it).
+    pub presence: Arc<Presence>,
 }
 
 impl AppState {
@@ -90,6 +95,7 @@ impl AppState {
             shutdown,
             node,
             routes,
+            presence,
         } = parts;
         let routes = routes.unwrap_or_else(|| Arc::new(LocalRoutes::new(rooms.clone())));
         anyhow::ensure!(
@@ -132,6 +138,7 @@ impl AppState {
             backfills: Arc::new(tokio::sync::Semaphore::new(backfills)),
             shutdown,
             sessions: TaskTracker::new(),
+            presence,
         })
     }
 
@@ -212,7 +219,8 @@ pub fn door_limits(http: &HttpConfig) -> anyhow::Result<DoorLimits> {
     })
 }
 
-/// Sets the gauge of live actors ([`crate::metrics::ACTORS_ACTIVE`]) every second until shutdown.
+/// Sets the gauges of live actors ([`crate::metrics::ACTORS_ACTIVE`]) and of users online
+/// ([`crate::metrics::PRESENCE_USERS`]) every second until shutdown.
 pub async fn count_actors(state: AppState, mut shutdown: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
@@ -227,5 +235,8 @@ pub async fn count_actors(state: AppState, mut shutdown: watch::Receiver<bool>) 
         };
         metrics::gauge!(crate::metrics::ACTORS_ACTIVE, "kind" => "room").set(rooms as f64);
         metrics::gauge!(crate::metrics::ACTORS_ACTIVE, "kind" => "user").set(users as f64);
+        let (here, online) = (state.presence.here(), state.presence.online_count());
+        metrics::gauge!(crate::metrics::PRESENCE_USERS, "scope" => "node").set(here as f64);
+        metrics::gauge!(crate::metrics::PRESENCE_USERS, "scope" => "cluster").set(online as f64);
     }
 }

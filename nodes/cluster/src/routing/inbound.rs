@@ -325,6 +325,7 @@ impl Inbound for ClusterRoutes {
             Some(envelope::Body::DropUser(_)) => "drop_user",
             Some(envelope::Body::RoomLost(_)) => "room_lost",
             Some(envelope::Body::ToUser(_)) => "to_user",
+            Some(envelope::Body::Presence(_)) => "presence",
             _ => "other",
         };
         ::metrics::counter!(metrics::ROUTED_IN, "kind" => kind).increment(1);
@@ -344,12 +345,22 @@ impl Inbound for ClusterRoutes {
                 self.hub.drop_user(RoomId(d.room_id), UserId(d.user_id));
             }
             Some(envelope::Body::RoomLost(l)) => self.hub.room_lost(RoomId(l.room_id)),
+            Some(envelope::Body::Presence(p)) => {
+                if !super::presence::on_presence(&self.presence, from, p) {
+                    refused("oversized");
+                }
+            }
             Some(envelope::Body::ToUser(u)) => self.on_to_user(u),
             _ => refused("unrouted"),
         }
     }
 
+    fn peer_up(&self, node: NodeId) {
+        super::presence::send_snapshot(&self.links, &self.presence, node);
+    }
+
     fn peer_down(&self, node: NodeId) {
+        self.presence.drop_node(node);
         self.requests.node_down(node);
         // Their SENDs may or may not be durable: the sessions close with an ERROR, and the clients
         // resend with the same nonce (or check history).

@@ -7,6 +7,7 @@ use banter_actors::delivery::{Outbound, SessionInbox};
 use banter_actors::directory::Directory;
 use banter_actors::model::UserId;
 use banter_actors::ports::{Ports, SystemClock};
+use banter_actors::presence::Presence;
 use banter_actors::room::{RoomConfig, Rooms};
 use banter_actors::trace::TraceParent;
 use banter_actors::user::{UserConfig, UserMessage};
@@ -57,6 +58,7 @@ async fn fixture() -> Fixture {
         max_unconfirmed: 100,
     };
     let links = Arc::new(Links::new(NodeId(1), limits));
+    let presence = Presence::new(Arc::new(SystemClock));
     let users = Users {
         config: UserConfig {
             send_per_second: std::num::NonZeroU32::new(100).expect("non-zero"),
@@ -64,11 +66,18 @@ async fn fixture() -> Fixture {
             idle_timeout: Duration::from_secs(60),
             max_sessions: 8,
         },
+        presence: presence.clone(),
     };
     let (users, _) = Actor::spawn(None, Directory::new(users), ())
         .await
         .expect("users");
-    let routes = ClusterRoutes::new(LocalRoutes::new(directory), users.clone(), placement, links);
+    let routes = ClusterRoutes::new(
+        LocalRoutes::new(directory),
+        users.clone(),
+        placement,
+        links,
+        presence,
+    );
     Fixture {
         routes,
         users,

@@ -343,7 +343,10 @@ pub async fn members(
         .await?;
     let next_after = cut_page(&mut members, limit, |m| m.user_id.0);
     Ok(Json(MemberList {
-        members: members.iter().map(MemberView::from).collect(),
+        members: members
+            .iter()
+            .map(|m| MemberView::new(m, state.presence.status(m.user_id)))
+            .collect(),
         next_after,
     }))
 }

@@ -1,6 +1,7 @@
 //! JSON shapes of the REST API (also the OpenAPI schemas).
 
 use banter_actors::model::{ChatMessage, Member, Role, Room, RoomKind, RoomSummary, User};
+use banter_actors::presence::Status;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -106,16 +107,24 @@ pub struct MemberView {
     pub role: Role,
     /// The member's read marker.
     pub last_read_seq: u64,
+    /// Whether the member has a connection open, on any node.
+    pub online: bool,
+    /// When an offline member was last seen going offline (ms since the Unix epoch), when the node
+    /// that answers saw it (since it started); null while online or when unknown.
+    pub last_seen_ms: Option<i64>,
 }
 
-impl From<&Member> for MemberView {
-    fn from(m: &Member) -> Self {
+impl MemberView {
+    /// The view of `m` with its presence.
+    pub fn new(m: &Member, presence: Status) -> Self {
         MemberView {
             user_id: m.user_id.0,
             username: m.username.clone(),
             display_name: m.display_name.clone(),
             role: m.role,
             last_read_seq: m.last_read_seq,
+            online: presence.online,
+            last_seen_ms: presence.last_seen_ms,
         }
     }
 }
