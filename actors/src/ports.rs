@@ -113,6 +113,14 @@ pub trait Store: Send + Sync + 'static {
     async fn membership_count(&self, user: UserId) -> StoreResult<u64>;
     /// Returns the DM room of the pair when it exists; never creates it (see [`Store::dm_room`]).
     async fn find_dm(&self, a: UserId, b: UserId) -> StoreResult<Option<Room>>;
+    /// Returns the users who share a room with `user` (`user` excluded), by id, at most `limit`,
+    /// counting only rooms of at most `max_room_members` members: whose presence `user` watches.
+    async fn contacts(
+        &self,
+        user: UserId,
+        max_room_members: u32,
+        limit: u32,
+    ) -> StoreResult<Vec<UserId>>;
     /// Raises the member's read marker to `seq` (never lowers it); returns the marker now stored.
     async fn mark_read(&self, room: RoomId, user: UserId, seq: Seq) -> StoreResult<Seq>;
 

@@ -11,7 +11,8 @@
 //! takes its users' presence with it, on every survivor at once and without a message.
 //!
 //! A user is online while it is here or on any live peer; when the last of those ends, it is
-//! offline and *last seen* then. Reads are local (no hop): the REST API shows `online` and
+//! offline and *last seen* then. [`Presence::take_round`] hands the node's watch (the live
+//! `presence` events) what flipped since its last round, and which users came here or left. Reads are local (no hop): the REST API shows `online` and
 //! `last_seen_ms` for the members of a room. This replicates the per-node sets, as Phoenix.Presence
 //! does, rather than counting each user at one home node: the home of a shard moves with its lease,
 //! and a home that died together with its users' sessions would leave them online everywhere.
@@ -30,6 +31,17 @@ pub struct Status {
     pub online: bool,
     /// When the user was last seen going offline (ms since the Unix epoch), when this node saw it.
     pub last_seen_ms: Option<i64>,
+}
+
+/// What changed since the last [`Presence::take_round`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Round {
+    /// Users whose online state flipped (and did not flip back), with their state now.
+    pub flipped: Vec<(UserId, Status)>,
+    /// Users of this node that came (`true`) or left (`false`).
+    pub moved: Vec<(UserId, bool)>,
+    /// Users of this node whose rooms changed.
+    pub stale: Vec<UserId>,
 }
 
 /// A change of one node's users: `online` lists those now here, `offline` those gone.
@@ -73,6 +85,13 @@ struct Table {
     elsewhere: HashMap<UserId, Vec<NodeId>>,
     /// Users of this node that came or went since the last [`Presence::take_unsent`].
     unsent: HashSet<UserId>,
+    /// Users whose online state changed since the last [`Presence::take_round`], with the state
+    /// they had before the first change.
+    flips: HashMap<UserId, bool>,
+    /// Users of this node that came or went since the last [`Presence::take_round`].
+    moves: HashSet<UserId>,
+    /// Users of this node whose rooms changed since the last [`Presence::take_round`].
+    stale: HashSet<UserId>,
     /// When users went offline, as this node saw it.
     last_seen: HashMap<UserId, i64>,
 }
@@ -80,6 +99,15 @@ struct Table {
 impl Table {
     fn online(&self, user: UserId) -> bool {
         self.here.contains(&user) || self.elsewhere.contains_key(&user)
+    }
+
+    /// Runs `change` on the table and notes a flip of `user`'s online state.
+    fn tracking(&mut self, user: UserId, change: impl FnOnce(&mut Table)) {
+        let before = self.online(user);
+        change(self);
+        if self.online(user) != before {
+            self.flips.entry(user).or_insert(before);
+        }
     }
 
     /// Notes `user` offline now if it no longer is online anywhere.
@@ -150,18 +178,71 @@ impl Presence {
     /// `user` has its first session on this node.
     pub fn arrived(&self, user: UserId) {
         let mut t = self.table();
-        if t.here.insert(user) {
-            t.unsent.insert(user);
-        }
+        t.tracking(user, |t| {
+            if t.here.insert(user) {
+                t.unsent.insert(user);
+                t.moves.insert(user);
+            }
+        });
     }
 
     /// `user`'s last session on this node ended.
     pub fn left(&self, user: UserId) {
         let now = self.clock.now_ms();
         let mut t = self.table();
-        if t.here.remove(&user) {
-            t.unsent.insert(user);
-            t.seen(user, now);
+        t.tracking(user, |t| {
+            if t.here.remove(&user) {
+                t.unsent.insert(user);
+                t.moves.insert(user);
+                t.seen(user, now);
+            }
+        });
+    }
+
+    /// `user`'s rooms changed (it was added to one): its contacts are to be loaded again.
+    pub fn rooms_changed(&self, user: UserId) {
+        let mut t = self.table();
+        if t.here.contains(&user) {
+            t.stale.insert(user);
+        }
+    }
+
+    /// Takes what changed since the last call, for the node's watch.
+    pub fn take_round(&self) -> Round {
+        let mut t = self.table();
+        let flips = std::mem::take(&mut t.flips);
+        let flipped = flips
+            .into_iter()
+            .filter(|&(user, before)| t.online(user) != before)
+            .map(|(user, _)| {
+                let online = t.online(user);
+                let last_seen_ms = if online {
+                    None
+                } else {
+                    t.last_seen.get(&user).copied()
+                };
+                (
+                    user,
+                    Status {
+                        online,
+                        last_seen_ms,
+                    },
+                )
+            })
+            .collect();
+        let moves = std::mem::take(&mut t.moves);
+        let moved = moves
+            .into_iter()
+            .map(|u| (u, t.here.contains(&u)))
+            .collect();
+        let stale = std::mem::take(&mut t.stale)
+            .into_iter()
+            .filter(|u| t.here.contains(u))
+            .collect();
+        Round {
+            flipped,
+            moved,
+            stale,
         }
     }
 
@@ -183,6 +264,11 @@ impl Presence {
     pub fn online_of(&self, users: &[UserId]) -> Vec<UserId> {
         let t = self.table();
         users.iter().copied().filter(|u| t.online(*u)).collect()
+    }
+
+    /// Whether `user` has a session on this node.
+    pub fn is_here(&self, user: UserId) -> bool {
+        self.table().here.contains(&user)
     }
 
     /// Users with a session on this node.
@@ -230,12 +316,14 @@ impl Presence {
             Self::drop_node_in(&mut t, node, now);
         }
         for &user in &delta.online {
-            t.add_elsewhere(user, node);
+            t.tracking(user, |t| t.add_elsewhere(user, node));
         }
         for &user in &delta.offline {
-            if t.remove_elsewhere(user, node) {
-                t.seen(user, now);
-            }
+            t.tracking(user, |t| {
+                if t.remove_elsewhere(user, node) {
+                    t.seen(user, now);
+                }
+            });
         }
     }
 
@@ -254,8 +342,10 @@ impl Presence {
             .map(|(u, _)| *u)
             .collect();
         for user in users {
-            t.remove_elsewhere(user, node);
-            t.seen(user, now);
+            t.tracking(user, |t| {
+                t.remove_elsewhere(user, node);
+                t.seen(user, now);
+            });
         }
     }
 }
@@ -375,6 +465,53 @@ mod tests {
         assert_eq!(p.online_of(&users(&[1, 2, 3, 4])), users(&[4]));
         assert_eq!(p.status(UserId(3)).last_seen_ms, Some(NOW));
         assert_eq!(p.online_count(), 1);
+    }
+
+    #[test]
+    fn a_round_has_the_flips_that_stuck_the_moves_and_the_stale() {
+        let p = Presence::new(Arc::new(FixedClock(NOW)));
+        let n = NodeId(2);
+        p.arrived(UserId(1));
+        p.arrived(UserId(2));
+        p.left(UserId(2));
+        p.apply(
+            n,
+            false,
+            &Delta {
+                online: users(&[3, 1]),
+                offline: vec![],
+            },
+        );
+        p.rooms_changed(UserId(1));
+        p.rooms_changed(UserId(3));
+        let mut r = p.take_round();
+        r.flipped.sort_by_key(|f| f.0);
+        r.moved.sort_unstable();
+        let on = Status {
+            online: true,
+            last_seen_ms: None,
+        };
+        assert_eq!(r.flipped, [(UserId(1), on), (UserId(3), on)]);
+        assert_eq!(r.moved, [(UserId(1), true), (UserId(2), false)]);
+        assert_eq!(
+            r.stale,
+            users(&[1]),
+            "only users here have contacts to load"
+        );
+        assert_eq!(p.take_round(), Round::default());
+        // User 1 leaves here but stays online on n: no flip. n dies: 1 and 3 go offline.
+        p.left(UserId(1));
+        let r = p.take_round();
+        assert!(r.flipped.is_empty());
+        assert_eq!(r.moved, [(UserId(1), false)]);
+        p.drop_node(n);
+        let mut flipped = p.take_round().flipped;
+        flipped.sort_by_key(|f| f.0);
+        let off = Status {
+            online: false,
+            last_seen_ms: Some(NOW),
+        };
+        assert_eq!(flipped, [(UserId(1), off), (UserId(3), off)]);
     }
 
     #[test]

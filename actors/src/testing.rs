@@ -309,6 +309,10 @@ impl Store for FakeStore {
         unused()
     }
 
+    async fn contacts(&self, _user: UserId, _max: u32, _limit: u32) -> StoreResult<Vec<UserId>> {
+        unused()
+    }
+
     async fn mark_read(&self, room: RoomId, user: UserId, seq: Seq) -> StoreResult<Seq> {
         let mut d = lock(&self.data);
         let (_, marker) = d

@@ -130,6 +130,9 @@ impl User {
     }
 
     fn on_notify(state: &mut UserState, event: &'static str, body: &Bytes) {
+        if event == "room.added" {
+            state.presence.rooms_changed(state.id);
+        }
         let tail = encode::user_event_tail(event, body);
         state
             .sessions

@@ -405,13 +405,20 @@ async fn presence_across(a: &Node, b: &Node, c: &mut Node) -> Result<()> {
         seen.values().all(|p| *p == (false, None)),
         "before anyone connects: {seen:?}"
     );
-    // Alice on two nodes, bob and carol on theirs: all online, as every node sees it.
+    // Bob (on b) listens on his own queue; alice on two nodes, carol on hers: all online, as every
+    // node sees it, and bob hears it live.
+    let mut bob_client = StompClient::connect(&b.ws_url(), &bob.token).await?;
+    bob_client
+        .subscribe("/user/queue/events", "events", None)
+        .await?;
     let alice_a = StompClient::connect(&a.ws_url(), &alice.token).await?;
     let alice_b = StompClient::connect(&b.ws_url(), &alice.token).await?;
-    let _bob = StompClient::connect(&b.ws_url(), &bob.token).await?;
     let _carol = StompClient::connect(&c.ws_url(), &carol.token).await?;
     for user in [&alice, &bob, &carol] {
         shown(&all, &bob.token, room, user.id, true).await?;
+    }
+    for user in [&alice, &carol] {
+        hears(&mut bob_client, user.id, true).await?;
     }
     // Her session on a closes: she is still online through b.
     alice_a.disconnect().await?;
@@ -426,10 +433,33 @@ async fn presence_across(a: &Node, b: &Node, c: &mut Node) -> Result<()> {
     // Her last one closes: offline everywhere, with a last-seen time.
     alice_b.disconnect().await?;
     shown(&all, &bob.token, room, alice.id, false).await?;
-    // Carol's node dies: the survivors see her go with it.
+    hears(&mut bob_client, alice.id, false).await?;
+    // Carol's node dies: the survivors see her go with it, and bob hears it.
     c.kill9();
     shown(&[a, b], &bob.token, room, carol.id, false).await?;
     shown(&[a, b], &bob.token, room, bob.id, true).await?;
+    hears(&mut bob_client, carol.id, false).await?;
+    Ok(())
+}
+
+/// Waits for a `presence` event on `client`'s own queue that shows `user` online (or offline, with
+/// a last-seen time).
+async fn hears(client: &mut StompClient, user: i64, online: bool) -> Result<()> {
+    client
+        .recv_event("presence", |f| {
+            let Ok(body) = serde_json::from_slice::<serde_json::Value>(&f.body) else {
+                return false;
+            };
+            body["users"].as_array().is_some_and(|users| {
+                users.iter().any(|u| {
+                    u["user_id"] == user
+                        && u["online"] == online
+                        && u["last_seen_ms"].is_i64() != online
+                })
+            })
+        })
+        .await
+        .with_context(|| format!("a presence event: user {user} online={online}"))?;
     Ok(())
 }
 

@@ -160,6 +160,10 @@ impl Node {
                 shutdown.subscribe(),
             ));
             tokio::spawn(count_actors(state.clone(), shutdown.subscribe()));
+            tokio::spawn(banter_gateway::presence::run(
+                state.clone(),
+                shutdown.subscribe(),
+            ));
             let router = banter_gateway::http::router(state.clone());
             (Some(state), Some(root), router)
         } else {

@@ -8,7 +8,8 @@
 //!   shares through the store (rotated, refreshed in the background), login limits;
 //! - [`error`]: the one mapping from errors to HTTP and STOMP answers (typed, with stable codes);
 //! - [`state`]: [`AppState`], what handlers and sessions share; [`housekeeping`]: periodic chores
-//!   (refresh token purge, limiter trim, signing key refresh);
+//!   (refresh token purge, limiter trim, signing key refresh); [`presence`]: the live `presence`
+//!   events of a user's contacts;
 //! - [`config`]: the `[http]`, `[limits]`, `[auth]` and `[ws]` sections; [`metrics`]: the names this
 //!   crate updates and the guarded `/metrics` route.
 //!
@@ -22,6 +23,7 @@ pub mod front_door;
 pub mod housekeeping;
 pub mod http;
 pub mod metrics;
+pub mod presence;
 pub mod state;
 pub mod ws;
 

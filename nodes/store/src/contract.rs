@@ -100,6 +100,7 @@ macro_rules! contract_suite {
             renewals_and_takes_run_side_by_side,
             journal_fences_keep_the_highest_epoch,
             journal_fences_of_many_shards_in_one_call,
+            contacts_are_the_members_of_small_rooms,
         );
     };
     (@cases $suite:ident, $fixture:expr, $($case:ident),+ $(,)?) => {

@@ -640,4 +640,15 @@ impl Store for MySqlStore {
     async fn raise_journal_fences(&self, fences: &[JournalFence]) -> StoreResult<()> {
         self.raise_journal_fences_impl(fences).await
     }
+
+    async fn contacts(&self, user: UserId, max: u32, limit: u32) -> StoreResult<Vec<UserId>> {
+        let ids: Vec<i64> = sqlx::query_scalar(sql::CONTACTS)
+            .bind(user.0)
+            .bind(max)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(ids.into_iter().map(UserId).collect())
+    }
 }

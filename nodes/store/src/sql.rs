@@ -32,6 +32,15 @@ pub(super) const MEMBER_ROLE: &str =
 /// Deletes expired refresh tokens.
 pub(super) const PURGE_REFRESH_TOKENS: &str = "DELETE FROM refresh_tokens WHERE expires_at_ms <= ?";
 
+/// Selects the users who share a room with a user (user id, then the most members a room may have
+/// to count, then a limit), by id. The count runs on the primary key's range of each of the user's
+/// rooms.
+pub(super) const CONTACTS: &str = "SELECT DISTINCT b.user_id FROM room_members a \
+     JOIN room_members b ON b.room_id = a.room_id \
+     WHERE a.user_id = ? AND b.user_id <> a.user_id \
+     AND (SELECT COUNT(*) FROM room_members c WHERE c.room_id = a.room_id) <= ? \
+     ORDER BY b.user_id LIMIT ?";
+
 /// Selects the members of a room with their users, by user id.
 pub(super) const MEMBERS: &str = "SELECT m.user_id, u.username, u.display_name, m.role, m.last_read_seq \
      FROM room_members m JOIN users u ON u.id = m.user_id \

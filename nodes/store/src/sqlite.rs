@@ -32,6 +32,9 @@ use super::{
 use crate::config::SqliteSynchronous as Synchronous;
 
 mod leases;
+mod members;
+
+use members::insert_member;
 
 /// How long a statement waits for another connection's write lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -666,26 +669,8 @@ impl Store for SqliteStore {
     async fn raise_journal_fences(&self, fences: &[JournalFence]) -> StoreResult<()> {
         self.raise_journal_fences_impl(fences).await
     }
-}
 
-/// Inserts a membership unless it exists; returns whether it was inserted.
-async fn insert_member(
-    conn: &mut sqlx::SqliteConnection,
-    room: i64,
-    user: UserId,
-    role: Role,
-    now_ms: i64,
-) -> StoreResult<bool> {
-    let done = sqlx::query(
-        "INSERT INTO room_members (room_id, user_id, role, joined_at_ms) VALUES (?, ?, ?, ?) \
-         ON CONFLICT (room_id, user_id) DO NOTHING",
-    )
-    .bind(room)
-    .bind(user.0)
-    .bind(role.as_str())
-    .bind(now_ms)
-    .execute(conn)
-    .await
-    .map_err(map_err)?;
-    Ok(done.rows_affected() == 1)
+    async fn contacts(&self, user: UserId, max: u32, limit: u32) -> StoreResult<Vec<UserId>> {
+        self.contacts_impl(user, max, limit).await
+    }
 }

@@ -347,3 +347,51 @@ pub(crate) async fn member_role_is_a_point_lookup(store: Arc<dyn Store>) {
         None
     );
 }
+
+pub(crate) async fn contacts_are_the_members_of_small_rooms(store: Arc<dyn Store>) {
+    let mut users = Vec::new();
+    for name in ["ann", "ben", "cat", "dan", "eve", "fay"] {
+        users.push(user(&store, name).await.id);
+    }
+    let [ann, ben, cat, dan, eve, fay] = users[..] else {
+        unreachable!()
+    };
+    let (dm, _) = store.dm_room(ann, ben, 1).await.unwrap();
+    assert_eq!(store.contacts(ann, 3, 10).await.unwrap(), [ben]);
+    assert_eq!(store.contacts(ben, 3, 10).await.unwrap(), [ann]);
+    // A room of three shared with ben again (each contact once) and with cat.
+    let small = store
+        .create_room(RoomKind::Group, "small", ann, 1)
+        .await
+        .unwrap();
+    for u in [ben, cat] {
+        store
+            .add_member(small.id, u, Role::Member, 2)
+            .await
+            .unwrap();
+    }
+    assert_eq!(store.contacts(ann, 3, 10).await.unwrap(), [ben, cat]);
+    // A room of four is over the limit of three: its members are no contacts.
+    let big = store
+        .create_room(RoomKind::Group, "big", dan, 1)
+        .await
+        .unwrap();
+    for u in [ann, eve, fay] {
+        store.add_member(big.id, u, Role::Member, 2).await.unwrap();
+    }
+    assert_eq!(store.contacts(ann, 3, 10).await.unwrap(), [ben, cat]);
+    assert_eq!(
+        store.contacts(ann, 4, 10).await.unwrap(),
+        [ben, cat, dan, eve, fay]
+    );
+    assert_eq!(
+        store.contacts(ann, 4, 2).await.unwrap(),
+        [ben, cat],
+        "limit"
+    );
+    assert!(store.contacts(dan, 3, 10).await.unwrap().is_empty());
+    // Leaving a room ends what it made.
+    store.remove_member(dm.id, ben).await.unwrap();
+    store.remove_member(small.id, ben).await.unwrap();
+    assert_eq!(store.contacts(ann, 3, 10).await.unwrap(), [cat]);
+}

@@ -154,6 +154,9 @@ impl Store for PanicOnce {
     async fn find_dm(&self, a: UserId, b: UserId) -> StoreResult<Option<Room>> {
         self.inner.find_dm(a, b).await
     }
+    async fn contacts(&self, user: UserId, max: u32, limit: u32) -> StoreResult<Vec<UserId>> {
+        self.inner.contacts(user, max, limit).await
+    }
     async fn mark_read(&self, room: RoomId, user: UserId, seq: Seq) -> StoreResult<Seq> {
         self.inner.mark_read(room, user, seq).await
     }
