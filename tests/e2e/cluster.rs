@@ -210,6 +210,12 @@ async fn users_on_different_nodes_chat_in_group_rooms_and_a_dm() {
         }
         assert!(total > 0.0, "no {kind} envelope crossed");
     }
+    // Every fan-out of a chat message that crossed timed its hop.
+    let mut hops = 0.0;
+    for node in [&a, &b, &c] {
+        hops += a.check(gauge(node, "banter_cluster_fan_out_hop_seconds_count", "").await);
+    }
+    assert!(hops > 0.0, "no fan-out hop was timed");
 }
 
 /// Three users, each connected to another node, in four rooms (spread over the nodes' shards).

@@ -24,8 +24,12 @@ pub const ENVELOPES_IN: &str = "banter_cluster_envelopes_in_total";
 pub const ENVELOPES_REFUSED: &str = "banter_cluster_envelopes_refused_total";
 /// Routed envelopes this node received, by kind: `to_room` (a command for a room it serves),
 /// `room_reply`, `to_session`, `fan_out` (one per room event for all its sessions), `drop_user`,
-/// `room_lost` (counter, label `kind`).
+/// `room_lost`, `to_user`, `presence` (counter, label `kind`).
 pub const ROUTED_IN: &str = "banter_cluster_routed_in_total";
+/// The cross-node hop of a chat message's fan-out, seconds: from the room's node handing it to the
+/// link to this node handing it to its sessions (wall clocks of two nodes: on two machines their
+/// offset counts too) (histogram).
+pub const FAN_OUT_HOP: &str = "banter_cluster_fan_out_hop_seconds";
 /// Envelopes sent to a peer that it has not confirmed yet: the queue towards it (gauge, label
 /// `peer`).
 pub const PEER_UNCONFIRMED: &str = "banter_cluster_peer_unconfirmed";
@@ -76,6 +80,11 @@ pub fn describe_metrics() {
         "envelopes refused, by reason"
     );
     describe_counter!(ROUTED_IN, Unit::Count, "routed envelopes received, by kind");
+    describe_histogram!(
+        FAN_OUT_HOP,
+        Unit::Seconds,
+        "a chat message's fan-out from the room's node to this node's sessions"
+    );
     describe_gauge!(
         PEER_UNCONFIRMED,
         Unit::Count,
@@ -93,4 +102,41 @@ pub fn describe_metrics() {
         Unit::Count,
         "connections refused on the cluster port before authentication, by reason"
     );
+}
+
+/// The handles of the metrics routing updates for every envelope, looked up once (a lookup hashes the
+/// name and labels).
+pub(crate) struct Routed {
+    kinds: [metrics::Counter; Routed::KINDS.len()],
+    /// [`FAN_OUT_HOP`].
+    pub(crate) hop: metrics::Histogram,
+}
+
+impl Routed {
+    /// The `kind` labels of [`ROUTED_IN`], by index.
+    pub(crate) const KINDS: [&'static str; 9] = [
+        "to_room",
+        "room_reply",
+        "to_session",
+        "fan_out",
+        "drop_user",
+        "room_lost",
+        "to_user",
+        "presence",
+        "other",
+    ];
+
+    pub(crate) fn new() -> Routed {
+        Routed {
+            kinds: Routed::KINDS.map(|kind| metrics::counter!(ROUTED_IN, "kind" => kind)),
+            hop: metrics::histogram!(FAN_OUT_HOP),
+        }
+    }
+
+    /// Counts an envelope of kind `Routed::KINDS[kind]`.
+    pub(crate) fn count(&self, kind: usize) {
+        if let Some(c) = self.kinds.get(kind) {
+            c.increment(1);
+        }
+    }
 }

@@ -125,6 +125,8 @@ pub struct ClusterRoutes {
     unanswered: Mutex<HashMap<(SessionId, NodeId), u32>>,
     /// Who is online here and on the peers (`presence`).
     presence: Arc<Presence>,
+    /// Metric handles of received envelopes.
+    routed: crate::metrics::Routed,
 }
 
 impl ClusterRoutes {
@@ -154,6 +156,7 @@ impl ClusterRoutes {
             unanswered: Mutex::new(HashMap::new()),
             users,
             presence,
+            routed: crate::metrics::Routed::new(),
         });
         links.attach(routes.clone());
         tokio::spawn(check_owners(Arc::downgrade(&routes)));

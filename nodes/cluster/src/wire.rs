@@ -72,6 +72,7 @@ mod tests {
                 tail: Bytes::from_static(b"seq:9\n\nhello"),
                 skip_user: Some(5),
                 epoch: 3,
+                sent_at_ms: 0,
             })),
         }
     }

@@ -24,6 +24,7 @@ fn chat(seq: u64) -> Envelope {
                 .into(),
             skip_user: None,
             epoch: 1,
+            sent_at_ms: 1_700_000_000_000,
         })),
     }
 }

@@ -6,10 +6,10 @@ use proptest::prelude::*;
 use super::*;
 use crate::v1::{
     ChatMessage, DropUser, Failed, FanOut, GetRecent, Heartbeat, Hello, MarkRead, MemberJoined,
-    MemberLeft, Moved, Notify, Publish, Receipt, Recent, ReplayItem, RoomEvent, RoomLost,
-    RoomRefusal, RoomReply, SeqRange, SessionAddr, Subscribe, SubscribeOk, SubscriptionLost,
-    ToRoom, ToSession, ToUser, Typing, Unsubscribe, UserEvent, Window, envelope, room_reply,
-    to_room, to_session, to_user,
+    MemberLeft, Moved, Notify, PresenceDelta, Publish, Receipt, Recent, ReplayItem, RoomEvent,
+    RoomLost, RoomRefusal, RoomReply, SeqRange, SessionAddr, Subscribe, SubscribeOk,
+    SubscriptionLost, ToRoom, ToSession, ToUser, Typing, Unsubscribe, UserEvent, Window, envelope,
+    room_reply, to_room, to_session, to_user,
 };
 
 fn session() -> impl Strategy<Value = SessionAddr> {
@@ -199,15 +199,29 @@ fn body() -> impl Strategy<Value = envelope::Body> {
             proptest::option::of(any::<u64>()),
             tail(),
             proptest::option::of(any::<i64>()),
-            any::<u64>()
+            any::<u64>(),
+            any::<i64>()
         )
-            .prop_map(|(room_id, seq, tail, skip_user, epoch)| {
+            .prop_map(|(room_id, seq, tail, skip_user, epoch, sent_at_ms)| {
                 envelope::Body::FanOut(FanOut {
                     room_id,
                     seq,
                     tail,
                     skip_user,
                     epoch,
+                    sent_at_ms,
+                })
+            }),
+        (
+            any::<bool>(),
+            proptest::collection::vec(any::<i64>(), 0..8),
+            proptest::collection::vec(any::<i64>(), 0..8)
+        )
+            .prop_map(|(reset, online, offline)| {
+                envelope::Body::Presence(PresenceDelta {
+                    reset,
+                    online,
+                    offline,
                 })
             }),
         (any::<i64>(), any::<i64>()).prop_map(|(room_id, user_id)| {
@@ -268,6 +282,7 @@ fn oversized_and_empty_envelopes_are_refused() {
             tail: Bytes::from(vec![b'x'; 2048]),
             skip_user: None,
             epoch: 1,
+            sent_at_ms: 0,
         })),
     };
     let bytes = encode_envelope(&big);

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use banter_actors::delivery::{NodeId, Outbound, PeerOutbox, RemoteSession, SessionId, SessionRef};
 use banter_actors::directory::DirectoryMessage;
 use banter_actors::model::{RoomId, Seq, UserId};
+use banter_actors::ports::{Clock, SystemClock};
 use banter_actors::room::{RoomError, RoomMessage};
 use banter_actors::route::Routes;
 use banter_actors::trace::TraceParent;
@@ -85,12 +86,15 @@ impl PeerOutbox for PeerLink {
         else {
             return false;
         };
+        // Chat messages carry the time they left, for the hop's histogram.
+        let sent_at_ms = seq.map_or(0, |_| SystemClock.now_ms());
         self.send(envelope::Body::FanOut(v1::FanOut {
             room_id: room.0,
             seq,
             tail,
             skip_user: skip_user.map(|u| u.0),
             epoch: epoch.0,
+            sent_at_ms,
         }))
     }
 
@@ -307,6 +311,10 @@ impl ClusterRoutes {
             }
             *seen = f.epoch;
         }
+        if f.sent_at_ms != 0 {
+            let hop_ms = SystemClock.now_ms().saturating_sub(f.sent_at_ms);
+            self.routed.hop.record(hop_ms.max(0) as f64 / 1000.0);
+        }
         self.hub
             .fan_out(room, f.seq, &f.tail, f.skip_user.map(UserId));
     }
@@ -317,18 +325,19 @@ impl Inbound for ClusterRoutes {
         let Some(routes) = self.this.upgrade() else {
             return;
         };
+        // Indexes of `metrics::Routed::KINDS`.
         let kind = match &envelope.body {
-            Some(envelope::Body::ToRoom(_)) => "to_room",
-            Some(envelope::Body::RoomReply(_)) => "room_reply",
-            Some(envelope::Body::ToSession(_)) => "to_session",
-            Some(envelope::Body::FanOut(_)) => "fan_out",
-            Some(envelope::Body::DropUser(_)) => "drop_user",
-            Some(envelope::Body::RoomLost(_)) => "room_lost",
-            Some(envelope::Body::ToUser(_)) => "to_user",
-            Some(envelope::Body::Presence(_)) => "presence",
-            _ => "other",
+            Some(envelope::Body::ToRoom(_)) => 0,
+            Some(envelope::Body::RoomReply(_)) => 1,
+            Some(envelope::Body::ToSession(_)) => 2,
+            Some(envelope::Body::FanOut(_)) => 3,
+            Some(envelope::Body::DropUser(_)) => 4,
+            Some(envelope::Body::RoomLost(_)) => 5,
+            Some(envelope::Body::ToUser(_)) => 6,
+            Some(envelope::Body::Presence(_)) => 7,
+            _ => 8,
         };
-        ::metrics::counter!(metrics::ROUTED_IN, "kind" => kind).increment(1);
+        self.routed.count(kind);
         match envelope.body {
             Some(envelope::Body::ToRoom(r)) => routes.on_to_room(from, r),
             Some(envelope::Body::RoomReply(r)) => {

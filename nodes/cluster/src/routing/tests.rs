@@ -100,6 +100,7 @@ fn fan_out(epoch: u64, seq: u64) -> Envelope {
             tail: Bytes::from_static(b"tail"),
             skip_user: None,
             epoch,
+            sent_at_ms: 1_700_000_000_000,
         })),
     }
 }
