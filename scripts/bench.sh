@@ -4,17 +4,19 @@
 # on this machine. Results: bench-results/<time>/results.jsonl (one JSON report per run), the tables in
 # bench-results/<time>/tables.txt, and a summary at the end. BENCHMARKS.md explains and records them.
 #
-#   scripts/bench.sh            everything (about 15 minutes on 2 cores)
-#   scripts/bench.sh fanout chat idle write-path   only these parts
+#   scripts/bench.sh            everything (about 25 minutes on 2 cores)
+#   scripts/bench.sh fanout chat idle write-path cluster   only these parts
 #
 # Environment (sizes; defaults are the issue's): BENCH_SUBSCRIBERS (1000), BENCH_FANOUT_RATES
 # (msgs/s steps, "100,400,1000,1600,2400"), BENCH_ROOMS (1000), BENCH_MEMBERS (10), BENCH_CHAT_RATES
 # ("1000,2500,5000,10000"), BENCH_IDLE (18000: one process may hold 20,000 files, ARCHITECTURE.md §9),
 # BENCH_STEP_SECS (5), BENCH_PRODUCE (60000 records), BENCH_WINDOW (16), BENCH_PROFILE=1 (perf record
-# the node during the chat scenario into perf.data; needs `perf`).
+# the node during the chat scenario into perf.data; needs `perf`), BENCH_CLUSTER_RATES (the cluster's
+# chat steps, "500,1000,2000"), BENCH_HOP_RATE (100: the cross-node hop at low load).
 #
-# Services: the embedded node needs nothing; the write path starts the private MariaDB of
-# scripts/mariadb.sh and a tansu broker of its own (scripts/kafka.sh with a bench state dir and port).
+# Services: the embedded node needs nothing; the write path and the cluster start the private MariaDB
+# of scripts/mariadb.sh and a tansu broker of their own (scripts/kafka.sh with a bench state dir and
+# port).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -132,19 +134,29 @@ run_idle() {
     loadgen idle --server "127.0.0.1:$NODE_PORT" --connections "$n" --pid "$NODE_PID"
 }
 
-# (a) WebSocket clients → RECEIPT through the Kafka journal beside rdkafka alone on the same broker;
-# (b) the persister's drain into MariaDB beside plain INSERTs of the same rows.
-run_write_path() {
-    local mysql_export mysql_url kafka_export brokers db url produce ceiling half gateway_pid
+# Starts (once per run) the private MariaDB and a tansu broker of the bench's own; sets MYSQL_URL and
+# BROKERS.
+start_stack() {
+    [[ -n "${BROKERS:-}" ]] && return 0
+    local mysql_export kafka_export
     mysql_export="$(scripts/mariadb.sh start | tail -n 1)"
     [[ "$mysql_export" =~ ^export\ BANTER_TEST_MYSQL_URL=(mysql://[^[:space:]]+)$ ]] ||
         die "scripts/mariadb.sh start printed '$mysql_export'"
-    mysql_url="${BASH_REMATCH[1]}"
+    MYSQL_URL="${BASH_REMATCH[1]}"
     KAFKA_STATE="$PWD/$OUT/kafka-state"
     kafka_export="$(BANTER_STATE_DIR="$KAFKA_STATE" BANTER_KAFKA_PORT=19192 scripts/kafka.sh start | tail -n 1)"
     [[ "$kafka_export" =~ ^export\ BANTER_TEST_KAFKA_BROKERS=([^[:space:]]+)$ ]] ||
         die "scripts/kafka.sh start printed '$kafka_export'"
-    brokers="${BASH_REMATCH[1]}"
+    BROKERS="${BASH_REMATCH[1]}"
+}
+
+# (a) WebSocket clients → RECEIPT through the Kafka journal beside rdkafka alone on the same broker;
+# (b) the persister's drain into MariaDB beside plain INSERTs of the same rows.
+run_write_path() {
+    local mysql_url brokers db url produce ceiling half gateway_pid
+    start_stack
+    mysql_url="$MYSQL_URL"
+    brokers="$BROKERS"
     db="bench_$(date +%s)"
     mariadb_exec "$mysql_url" "CREATE DATABASE $db"
     url="$mysql_url/$db"
@@ -198,6 +210,110 @@ EOF
     mariadb_exec "$mysql_url" "DROP DATABASE $db"
 }
 
+# Sums the series of metric $2 (whose line contains $3) on the node at port $1.
+metric_sum() {
+    curl -fsS "http://127.0.0.1:$1/metrics" | awk -v name="$2" -v want="$3" '
+        index($0, name) == 1 && (substr($0, length(name) + 1, 1) ~ /[{ ]/) && index($0, want) { s += $NF }
+        END { printf "%.0f\n", s }'
+}
+
+# Starts a node of the cluster bench on the stack: $1 name, $2 HTTP port, $3 database, $4 topic
+# prefix, then extra VAR=value settings. Prints its pid.
+start_stack_node() {
+    local name=$1 port=$2 db=$3 topic=$4
+    shift 4
+    bench_env
+    env BANTER_HTTP__LISTEN="127.0.0.1:$port" BANTER_DATA_DIR="$OUT/$name" \
+        BANTER_STORE__URL="$MYSQL_URL/$db" BANTER_JOURNAL__KIND=kafka \
+        BANTER_JOURNAL__KAFKA__BROKERS="$BROKERS" BANTER_JOURNAL__KAFKA__TOPIC="$topic.messages" \
+        BANTER_JOURNAL__KAFKA__DEAD_LETTER_TOPIC="$topic.dlq" BANTER_PERSISTER__GROUP_ID="$topic.persister" \
+        "$@" "$BIN/banter" >"$OUT/$name.log" 2>&1 &
+    echo $!
+}
+
+# Sums the fan-out envelopes the cluster's nodes received.
+fan_out_frames() {
+    local p n=0
+    for p in 18091 18092 18093; do
+        n=$((n + $(metric_sum $p banter_cluster_routed_in_total 'kind="fan_out"')))
+    done
+    echo "$n"
+}
+
+# Scenario 5: scenario 2's chat and scenario 1's fan-out on three cluster nodes beside one node, on
+# the same stack (MariaDB + tansu, a database and a topic each), in one run; then the cross-node hop
+# at low load (two members per room on two nodes, beside the same on one node).
+run_cluster() {
+    local rates="${BENCH_CLUSTER_RATES:-500,1000,2000}" rooms="${BENCH_ROOMS:-1000}"
+    local members="${BENCH_MEMBERS:-10}" hop="${BENCH_HOP_RATE:-100}" stamp three three_pids
+    local cookie="$PWD/$OUT/cluster-cookie" one_pid before after sent k p live owned
+    local pids=() ports=()
+    start_stack
+    stamp="$(date +%s)"
+    mariadb_exec "$MYSQL_URL" "CREATE DATABASE bench_one_$stamp; CREATE DATABASE bench_three_$stamp"
+    (umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$cookie")
+    one_pid="$(start_stack_node one 18090 "bench_one_$stamp" "bench$stamp.one")"
+    PIDS+=("$one_pid")
+    for k in 1 2 3; do
+        pids+=("$(start_stack_node "node$k" $((18090 + k)) "bench_three_$stamp" "bench$stamp.three" \
+            BANTER_CLUSTER__ENABLED=true BANTER_CLUSTER__LISTEN="127.0.0.1:$((17400 + k))" \
+            BANTER_CLUSTER__COOKIE_FILE="$cookie")")
+        ports+=("127.0.0.1:$((18090 + k))")
+    done
+    PIDS+=("${pids[@]}")
+    for k in 0 1 2 3; do wait_port $((18090 + k)); done
+    # Every node linked to the two others, all shards held.
+    for k in $(seq 1 300); do
+        live=0 owned=0
+        for p in 18091 18092 18093; do
+            live=$((live + $(metric_sum $p banter_cluster_members_live "")))
+            owned=$((owned + $(metric_sum $p banter_cluster_shards_owned "")))
+        done
+        [[ $live == 9 && $owned == 256 ]] && break
+        sleep 0.2
+    done
+    [[ $live == 9 && $owned == 256 ]] || die "the cluster did not settle ($live members, $owned shards)"
+    three="$(IFS=,; echo "${ports[*]}")"
+    three_pids="$(IFS=,; echo "${pids[*]}")"
+    log "cluster: chat $rooms rooms x $members, rates $rates: one node, then three"
+    loadgen chat --name cluster-chat-one --server 127.0.0.1:18090 --rooms "$rooms" \
+        --members "$members" --rates "$rates" --secs "$STEP_SECS" --user-prefix c1 --pid "$one_pid"
+    loadgen chat --name cluster-chat-three --server "$three" --rooms "$rooms" --members "$members" \
+        --rates "$rates" --secs "$STEP_SECS" --user-prefix c3 --pid "$three_pids"
+    log "cluster: the cross-node hop at $hop msgs/s (2 members a room: on one node, then on two)"
+    loadgen chat --name cluster-hop-one --server 127.0.0.1:18090 --rooms 100 --members 2 \
+        --rates "$hop" --secs $((STEP_SECS * 2)) --user-prefix h1 --pid "$one_pid"
+    loadgen chat --name cluster-hop-three --server "$three" --rooms 100 --members 2 \
+        --rates "$hop" --secs $((STEP_SECS * 2)) --user-prefix h3 --pid "$three_pids"
+    log "cluster: fan-out to ${BENCH_SUBSCRIBERS:-1000} subscribers over three nodes"
+    before="$(fan_out_frames)"
+    loadgen fanout --name cluster-fanout-three --server "$three" \
+        --subscribers "${BENCH_SUBSCRIBERS:-1000}" --rates "${BENCH_CLUSTER_FANOUT_RATES:-100,400,1000}" \
+        --secs "$STEP_SECS" --pid "$three_pids"
+    after="$(fan_out_frames)"
+    sent="$(last_field_sum sent)"
+    python3 - "$RESULTS" "$((after - before))" "$sent" <<'EOF' | tee -a "$TABLES"
+import json, sys
+frames, sent = int(sys.argv[2]), int(sys.argv[3])
+per = frames / max(sent, 1)
+print(f"cluster fan-out: {frames} fan-out frames between nodes for {sent} messages = "
+      f"{per:.2f} per message (at most 2: one to each node but the room's)")
+with open(sys.argv[1], "a") as f:
+    f.write(json.dumps({"scenario": "cluster-fanout-frames", "frames": frames,
+                        "messages": sent, "per_message": per}) + "\n")
+EOF
+    for k in "${pids[@]}" "$one_pid"; do kill -TERM "$k" 2>/dev/null || true; done
+    for k in "${pids[@]}" "$one_pid"; do
+        for _ in $(seq 1 150); do kill -0 "$k" 2>/dev/null || break; sleep 0.2; done
+    done
+    mariadb_exec "$MYSQL_URL" "DROP DATABASE bench_one_$stamp; DROP DATABASE bench_three_$stamp"
+}
+
+# Sums field $1 over the steps of the last report.
+last_field_sum() {
+    python3 -c "import json; r = json.loads(open('$RESULTS').read().splitlines()[-1]); print(sum(s['$1'] for s in r['steps']))"
+}
+
 mariadb_exec() {
     local rest user password host port
     rest="${1#mysql://}"; user="${rest%%:*}"; rest="${rest#*:}"; password="${rest%%@*}"
@@ -212,7 +328,7 @@ last_field() {
 
 main() {
     local parts=("$@")
-    [[ ${#parts[@]} -gt 0 ]] || parts=(fanout chat idle write-path)
+    [[ ${#parts[@]} -gt 0 ]] || parts=(fanout chat idle write-path cluster)
     mkdir -p "$OUT"
     log "building (release)"
     cargo build --release -p banter-node -p banter-loadgen >&2
@@ -221,7 +337,7 @@ main() {
         echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
     } | tee "$TABLES"
     local need_local=0 p
-    for p in "${parts[@]}"; do [[ "$p" == write-path ]] || need_local=1; done
+    for p in "${parts[@]}"; do [[ "$p" == write-path || "$p" == cluster ]] || need_local=1; done
     if [[ $need_local == 1 ]]; then
         start_baseline
         start_embedded
@@ -232,7 +348,8 @@ main() {
             chat) run_chat ;;
             idle) run_idle ;;
             write-path) run_write_path ;;
-            *) die "unknown part '$p' (fanout, chat, idle, write-path)" ;;
+            cluster) run_cluster ;;
+            *) die "unknown part '$p' (fanout, chat, idle, write-path, cluster)" ;;
         esac
     done
     python3 scripts/bench_summary.py "$RESULTS" | tee -a "$TABLES"

@@ -57,7 +57,8 @@ fn spec(
         body_bytes: 150,
         user_prefix: format!("{name}{}", std::process::id()),
         heart_beat: (0, 0),
-        server_pid: pid,
+        server_pids: pid.into_iter().collect(),
+        servers: Vec::new(),
     }
 }
 

@@ -142,21 +142,25 @@ enum Cmd {
 
 #[derive(Args)]
 struct TargetArgs {
-    /// Server address (a Banter node, or the baseline with --baseline).
-    #[arg(long, default_value = "127.0.0.1:8080")]
-    server: SocketAddr,
+    /// Server address (a Banter node, or the baseline with --baseline); several, comma-separated:
+    /// the nodes of one cluster, each room's members spread over them (REST goes to the first).
+    #[arg(long, default_value = "127.0.0.1:8080", value_delimiter = ',')]
+    server: Vec<SocketAddr>,
     /// The server is the baseline (no REST, no auth).
     #[arg(long)]
     baseline: bool,
 }
 
 impl TargetArgs {
-    fn target(&self) -> Target {
-        if self.baseline {
-            Target::Baseline(self.server)
+    fn target(&self) -> Result<Target> {
+        let Some(&first) = self.server.first() else {
+            bail!("give --server");
+        };
+        Ok(if self.baseline {
+            Target::Baseline(first)
         } else {
-            Target::Banter(self.server)
-        }
+            Target::Banter(first)
+        })
     }
 }
 
@@ -186,16 +190,19 @@ struct LoadArgs {
     /// Scenario name in the report.
     #[arg(long)]
     name: Option<String>,
-    /// Process id of the server (on this machine): reports its CPU per message for each step.
-    #[arg(long)]
-    pid: Option<u32>,
+    /// Process ids of the server (on this machine; several: the nodes of a cluster): reports their
+    /// CPU per message, summed, for each step.
+    #[arg(long, value_delimiter = ',')]
+    pid: Vec<u32>,
 }
 
 impl LoadArgs {
-    /// The run of `rooms` rooms of `members`, the first `senders` of each sending; `default` names
-    /// the scenario and the users unless given.
+    /// The run of `rooms` rooms of `members`, the first `senders` of each sending, connected to
+    /// `servers`; `default` names the scenario and the users unless given.
+    #[allow(clippy::too_many_arguments)]
     fn spec(
         &self,
+        servers: &[SocketAddr],
         default: &str,
         rooms: usize,
         members: usize,
@@ -214,7 +221,8 @@ impl LoadArgs {
             body_bytes: self.body_bytes,
             user_prefix: self.user_prefix.clone().unwrap_or_else(|| default.into()),
             heart_beat: (0, 0),
-            server_pid: self.pid,
+            server_pids: self.pid.clone(),
+            servers: servers.to_vec(),
         })
     }
 
@@ -278,8 +286,8 @@ async fn main() -> Result<()> {
             subscribers,
             load,
         } => {
-            let spec = load.spec("fanout", 1, subscribers + 1, 1, false)?;
-            let r = rooms::run(target.target(), spec).await?;
+            let spec = load.spec(&target.server, "fanout", 1, subscribers + 1, 1, false)?;
+            let r = rooms::run(target.target()?, spec).await?;
             print!("{}", report::rooms_table(&r));
             emit(json, &r)?;
         }
@@ -289,8 +297,8 @@ async fn main() -> Result<()> {
             members,
             load,
         } => {
-            let spec = load.spec("chat", room_count, members, members, true)?;
-            let r = rooms::run(target.target(), spec).await?;
+            let spec = load.spec(&target.server, "chat", room_count, members, members, true)?;
+            let r = rooms::run(target.target()?, spec).await?;
             print!("{}", report::rooms_table(&r));
             emit(json, &r)?;
         }
@@ -308,7 +316,7 @@ async fn main() -> Result<()> {
                 hold_secs,
                 heart_beat: (0, 0),
             };
-            let r = idle::run(target.target(), spec).await?;
+            let r = idle::run(target.target()?, spec).await?;
             println!(
                 "idle vs {}: {} connections open of {} (users {:.1}s, connect {:.1}s); RSS {} -> {} = {} per connection",
                 r.target,

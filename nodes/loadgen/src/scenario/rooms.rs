@@ -70,9 +70,13 @@ pub struct RoomsSpec {
     pub user_prefix: String,
     /// Client heart-beat offer.
     pub heart_beat: (u64, u64),
-    /// Process id of the server when it runs on this machine: each step then reports the server's CPU
-    /// time per message (what a shared machine's throughput figures hide).
-    pub server_pid: Option<u32>,
+    /// Process ids of the server when it runs on this machine (the nodes of a cluster): each step
+    /// then reports their CPU time per message, summed (what a shared machine's throughput figures
+    /// hide).
+    pub server_pids: Vec<u32>,
+    /// Where connections go: member `m` of each room connects to `servers[m % len]`, so a room's
+    /// members spread over a cluster's nodes (empty: the target's address).
+    pub servers: Vec<std::net::SocketAddr>,
 }
 
 impl RoomsSpec {
@@ -118,10 +122,19 @@ struct CpuSample {
 }
 
 impl CpuSample {
-    fn take(us: u64, server_pid: Option<u32>) -> Result<CpuSample> {
+    fn take(us: u64, server_pids: &[u32]) -> Result<CpuSample> {
+        let server = if server_pids.is_empty() {
+            None
+        } else {
+            let mut sum = 0.0;
+            for &pid in server_pids {
+                sum += crate::net::cpu_secs(pid)?;
+            }
+            Some(sum)
+        };
         Ok(CpuSample {
             us,
-            server: server_pid.map(crate::net::cpu_secs).transpose()?,
+            server,
             own: crate::net::cpu_secs(std::process::id())?,
         })
     }
@@ -197,11 +210,17 @@ pub async fn run(target: Target, spec: RoomsSpec) -> Result<RoomsReport> {
     crate::net::raise_nofile();
     let setup = std::time::Instant::now();
     let roles = plan(target, &spec).await?;
-    let server = target.addr();
-    let spread = crate::net::is_loopback(server);
+    let servers = if spec.servers.is_empty() {
+        vec![target.addr()]
+    } else {
+        spec.servers.clone()
+    };
+    let (servers, members) = (&servers, spec.members);
     let hb = spec.heart_beat;
     let mut conns: Vec<(Role, Ws)> = futures::stream::iter(roles)
         .map(|role| async move {
+            let server = servers[(role.conn % members) % servers.len()];
+            let spread = crate::net::is_loopback(server);
             let source = spread.then(|| crate::net::source_ip(role.conn));
             let mut ws = client::connect(server, source, role.token.as_deref(), hb)
                 .await
@@ -237,12 +256,12 @@ pub async fn run(target: Target, spec: RoomsSpec) -> Result<RoomsReport> {
     // CPU runs to the next step's start (the pause lets its queues drain), the last one's to the end
     // of the drain.
     let cpu_at_starts = {
-        let (schedule, pid) = (schedule.clone(), spec.server_pid);
+        let (schedule, pids) = (schedule.clone(), spec.server_pids.clone());
         tokio::spawn(async move {
             let mut at = Vec::with_capacity(schedule.starts_us.len());
             for &us in &schedule.starts_us {
                 tokio::time::sleep_until(Instant::from_std(schedule.epoch.at(us))).await;
-                at.push(CpuSample::take(us, pid)?);
+                at.push(CpuSample::take(us, &pids)?);
             }
             anyhow::Ok(at)
         })
@@ -279,7 +298,7 @@ pub async fn run(target: Target, spec: RoomsSpec) -> Result<RoomsReport> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let mut cpu = cpu_at_starts.await.context("CPU sampler")??;
-    cpu.push(CpuSample::take(schedule.epoch.us(), spec.server_pid)?);
+    cpu.push(CpuSample::take(schedule.epoch.us(), &spec.server_pids)?);
     let _ = stop_tx.send(true);
     let mut tally = Tally::new(spec.steps.len());
     for task in tasks {
