@@ -148,6 +148,8 @@ pub struct Member {
     pub role: Role,
     /// Highest seq the member has marked read (0: none).
     pub last_read_seq: Seq,
+    /// When the member was last seen going offline, as stored (ms since the Unix epoch).
+    pub last_seen_ms: Option<i64>,
 }
 
 /// A room as listed for one of its members.

@@ -121,6 +121,9 @@ pub trait Store: Send + Sync + 'static {
         max_room_members: u32,
         limit: u32,
     ) -> StoreResult<Vec<UserId>>;
+    /// Records that `users` were last seen at `at_ms` (their last session on a node ended then); a
+    /// later time already stored stays.
+    async fn record_last_seen(&self, users: &[UserId], at_ms: i64) -> StoreResult<()>;
     /// Raises the member's read marker to `seq` (never lowers it); returns the marker now stored.
     async fn mark_read(&self, room: RoomId, user: UserId, seq: Seq) -> StoreResult<Seq>;
 

@@ -274,6 +274,7 @@ impl Store for FakeStore {
                     username,
                     role,
                     last_read_seq,
+                    last_seen_ms: None,
                 }
             })
             .collect())
@@ -310,6 +311,10 @@ impl Store for FakeStore {
     }
 
     async fn contacts(&self, _user: UserId, _max: u32, _limit: u32) -> StoreResult<Vec<UserId>> {
+        unused()
+    }
+
+    async fn record_last_seen(&self, _users: &[UserId], _at_ms: i64) -> StoreResult<()> {
         unused()
     }
 

@@ -423,9 +423,7 @@ async fn presence_across(a: &Node, b: &Node, c: &mut Node) -> Result<()> {
     for user in [&alice, &bob, &carol] {
         shown(&all, &bob.token, room, user.id, true).await?;
     }
-    for user in [&alice, &carol] {
-        hears(&mut bob_client, user.id, true).await?;
-    }
+    hears(&mut bob_client, &[(alice.id, true), (carol.id, true)]).await?;
     // Her session on a closes: she is still online through b.
     alice_a.disconnect().await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -439,33 +437,47 @@ async fn presence_across(a: &Node, b: &Node, c: &mut Node) -> Result<()> {
     // Her last one closes: offline everywhere, with a last-seen time.
     alice_b.disconnect().await?;
     shown(&all, &bob.token, room, alice.id, false).await?;
-    hears(&mut bob_client, alice.id, false).await?;
+    hears(&mut bob_client, &[(alice.id, false)]).await?;
     // Carol's node dies: the survivors see her go with it, and bob hears it.
     c.kill9();
     shown(&[a, b], &bob.token, room, carol.id, false).await?;
     shown(&[a, b], &bob.token, room, bob.id, true).await?;
-    hears(&mut bob_client, carol.id, false).await?;
+    hears(&mut bob_client, &[(carol.id, false)]).await?;
+    // Carol's node comes back as a new incarnation that never saw alice: alice's last-seen time is
+    // the one the store kept.
+    let before = presence_on(a, &bob.token, room).await?[&alice.id].1;
+    c.restart().await?;
+    let after = presence_on(c, &bob.token, room).await?[&alice.id];
+    ensure!(
+        !after.0 && after.1.is_some() && after.1 <= before,
+        "alice on the restarted node: {after:?}, seen by a: {before:?}"
+    );
     Ok(())
 }
 
-/// Waits for a `presence` event on `client`'s own queue that shows `user` online (or offline, with
-/// a last-seen time).
-async fn hears(client: &mut StompClient, user: i64, online: bool) -> Result<()> {
-    client
-        .recv_event("presence", |f| {
-            let Ok(body) = serde_json::from_slice::<serde_json::Value>(&f.body) else {
-                return false;
-            };
-            body["users"].as_array().is_some_and(|users| {
-                users.iter().any(|u| {
-                    u["user_id"] == user
-                        && u["online"] == online
-                        && u["last_seen_ms"].is_i64() != online
+/// Waits for `presence` events on `client`'s own queue that show each `(user, online)` of `want`
+/// (offline with a last-seen time); one event may list several users.
+async fn hears(client: &mut StompClient, want: &[(i64, bool)]) -> Result<()> {
+    let shown = |u: &serde_json::Value, (user, online): (i64, bool)| {
+        u["user_id"] == user && u["online"] == online && u["last_seen_ms"].is_i64() != online
+    };
+    let mut left = want.to_vec();
+    while !left.is_empty() {
+        let pending = left.clone();
+        let f = client
+            .recv_event("presence", |f| {
+                serde_json::from_slice::<serde_json::Value>(&f.body).is_ok_and(|body| {
+                    body["users"].as_array().is_some_and(|users| {
+                        users.iter().any(|u| pending.iter().any(|w| shown(u, *w)))
+                    })
                 })
             })
-        })
-        .await
-        .with_context(|| format!("a presence event: user {user} online={online}"))?;
+            .await
+            .with_context(|| format!("presence events showing {left:?}"))?;
+        let body: serde_json::Value = serde_json::from_slice(&f.body)?;
+        let users = body["users"].as_array().cloned().unwrap_or_default();
+        left.retain(|w| !users.iter().any(|u| shown(u, *w)));
+    }
     Ok(())
 }
 

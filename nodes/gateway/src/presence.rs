@@ -10,6 +10,9 @@
 //! those of them online then (none when none is): from there on its sessions know every change,
 //! whether they subscribed before or after the contacts were loaded.
 //!
+//! Users whose last session on this node ended in a round have their last-seen time written to the
+//! store (one statement per round, one write in flight at a time), so that it outlives the node.
+//!
 //! Every [`ROUND`], the users whose presence flipped since the last round (on this node or any
 //! other, as the presence table learned it) are matched against the local users watching them, and
 //! each watcher gets **one** event listing its contacts that changed, with their state at the end of
@@ -125,6 +128,9 @@ pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
     let (loaded_tx, mut loaded) =
         mpsc::unbounded_channel::<(UserId, Option<Vec<UserId>>, Instant)>();
     let mut loading = std::collections::HashSet::new();
+    // Users who left this node since the last write of last-seen times, and that write.
+    let mut departed = std::collections::HashSet::new();
+    let mut writing: Option<tokio::task::JoinHandle<()>> = None;
     let mut ticks = tokio::time::interval(ROUND);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     for round in 0u64.. {
@@ -157,9 +163,20 @@ pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
         for (user, here) in changes.moved {
             if !here {
                 watch.remove(user);
+                departed.insert(user);
             } else if !watch.watches(user) {
                 load.push(user);
             }
+        }
+        if !departed.is_empty() && writing.as_ref().is_none_or(|w| w.is_finished()) {
+            let store = state.store().clone();
+            let users: Vec<UserId> = departed.drain().collect();
+            let at_ms = state.now_ms();
+            writing = Some(tokio::spawn(async move {
+                if let Err(e) = store.record_last_seen(&users, at_ms).await {
+                    warn!(users = users.len(), error = %e, "cannot record last-seen times");
+                }
+            }));
         }
         if round % REFRESH_LOOK_EVERY == 0
             && let Some(before) = Instant::now().checked_sub(REFRESH_EVERY)

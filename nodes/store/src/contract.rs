@@ -101,6 +101,7 @@ macro_rules! contract_suite {
             journal_fences_keep_the_highest_epoch,
             journal_fences_of_many_shards_in_one_call,
             contacts_are_the_members_of_small_rooms,
+            last_seen_times_only_move_forward,
         );
     };
     (@cases $suite:ident, $fixture:expr, $($case:ident),+ $(,)?) => {

@@ -48,6 +48,9 @@ use crate::config::SqliteSynchronous;
 /// 65,535 bind parameters.
 const INSERT_CHUNK_ROWS: usize = 500;
 
+/// Most ids one `IN (…)` list of a statement names.
+pub(crate) const ID_CHUNK: usize = 500;
+
 /// Most body bytes one multi-row `INSERT` carries, to stay well within MySQL's `max_allowed_packet`.
 const INSERT_CHUNK_BYTES: usize = 4 << 20;
 
@@ -285,6 +288,7 @@ struct MemberRow {
     display_name: String,
     role: String,
     last_read_seq: i64,
+    last_seen_at_ms: Option<i64>,
 }
 
 impl TryFrom<MemberRow> for Member {
@@ -297,6 +301,7 @@ impl TryFrom<MemberRow> for Member {
             display_name: r.display_name,
             role: parse_role(&r.role)?,
             last_read_seq: seq_from_db(r.last_read_seq)?,
+            last_seen_ms: r.last_seen_at_ms,
         })
     }
 }

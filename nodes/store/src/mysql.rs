@@ -651,4 +651,21 @@ impl Store for MySqlStore {
             .map_err(map_err)?;
         Ok(ids.into_iter().map(UserId).collect())
     }
+
+    async fn record_last_seen(&self, users: &[UserId], at_ms: i64) -> StoreResult<()> {
+        for chunk in users.chunks(crate::ID_CHUNK) {
+            let mut query =
+                sqlx::QueryBuilder::<sqlx::MySql>::new("UPDATE users SET last_seen_at_ms = ");
+            query.push_bind(at_ms);
+            query.push(" WHERE (last_seen_at_ms IS NULL OR last_seen_at_ms < ");
+            query.push_bind(at_ms).push(") AND id IN (");
+            let mut ids = query.separated(", ");
+            for u in chunk {
+                ids.push_bind(u.0);
+            }
+            query.push(")");
+            query.build().execute(&self.pool).await.map_err(map_err)?;
+        }
+        Ok(())
+    }
 }

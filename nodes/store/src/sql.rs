@@ -42,13 +42,15 @@ pub(super) const CONTACTS: &str = "SELECT DISTINCT b.user_id FROM room_members a
      ORDER BY b.user_id LIMIT ?";
 
 /// Selects the members of a room with their users, by user id.
-pub(super) const MEMBERS: &str = "SELECT m.user_id, u.username, u.display_name, m.role, m.last_read_seq \
+pub(super) const MEMBERS: &str = "SELECT m.user_id, u.username, u.display_name, m.role, m.last_read_seq, \
+     u.last_seen_at_ms \
      FROM room_members m JOIN users u ON u.id = m.user_id \
      WHERE m.room_id = ? ORDER BY m.user_id";
 
 /// Selects a page of the members of a room (room id, user id after, limit), by user id: a range of the
 /// primary key.
-pub(super) const MEMBERS_AFTER: &str = "SELECT m.user_id, u.username, u.display_name, m.role, m.last_read_seq \
+pub(super) const MEMBERS_AFTER: &str = "SELECT m.user_id, u.username, u.display_name, m.role, m.last_read_seq, \
+     u.last_seen_at_ms \
      FROM room_members m JOIN users u ON u.id = m.user_id \
      WHERE m.room_id = ? AND m.user_id > ? ORDER BY m.user_id LIMIT ?";
 

@@ -673,4 +673,8 @@ impl Store for SqliteStore {
     async fn contacts(&self, user: UserId, max: u32, limit: u32) -> StoreResult<Vec<UserId>> {
         self.contacts_impl(user, max, limit).await
     }
+
+    async fn record_last_seen(&self, users: &[UserId], at_ms: i64) -> StoreResult<()> {
+        self.record_last_seen_impl(users, at_ms).await
+    }
 }

@@ -109,8 +109,8 @@ pub struct MemberView {
     pub last_read_seq: u64,
     /// Whether the member has a connection open, on any node.
     pub online: bool,
-    /// When an offline member was last seen going offline (ms since the Unix epoch), when the node
-    /// that answers saw it (since it started); null while online or when unknown.
+    /// When an offline member was last seen going offline (ms since the Unix epoch): the later of
+    /// what the answering node saw and what the store holds; null while online or when unknown.
     pub last_seen_ms: Option<i64>,
 }
 
@@ -124,7 +124,11 @@ impl MemberView {
             role: m.role,
             last_read_seq: m.last_read_seq,
             online: presence.online,
-            last_seen_ms: presence.last_seen_ms,
+            last_seen_ms: if presence.online {
+                None
+            } else {
+                presence.last_seen_ms.max(m.last_seen_ms)
+            },
         }
     }
 }

@@ -395,3 +395,31 @@ pub(crate) async fn contacts_are_the_members_of_small_rooms(store: Arc<dyn Store
     store.remove_member(small.id, ben).await.unwrap();
     assert_eq!(store.contacts(ann, 3, 10).await.unwrap(), [cat]);
 }
+
+pub(crate) async fn last_seen_times_only_move_forward(store: Arc<dyn Store>) {
+    let ann = user(&store, "ann").await.id;
+    let ben = user(&store, "ben").await.id;
+    let room = store
+        .create_room(RoomKind::Group, "seen", ann, 1)
+        .await
+        .unwrap();
+    store
+        .add_member(room.id, ben, Role::Member, 2)
+        .await
+        .unwrap();
+    let seen = |members: Vec<banter_actors::model::Member>| -> Vec<Option<i64>> {
+        members.iter().map(|m| m.last_seen_ms).collect()
+    };
+    assert_eq!(seen(store.members(room.id).await.unwrap()), [None, None]);
+    store.record_last_seen(&[], 5).await.unwrap();
+    store.record_last_seen(&[ann, ben], 1_000).await.unwrap();
+    store.record_last_seen(&[ben], 2_000).await.unwrap();
+    // An older time (a slower node's write) changes nothing.
+    store.record_last_seen(&[ann, ben], 1_500).await.unwrap();
+    assert_eq!(
+        seen(store.members(room.id).await.unwrap()),
+        [Some(1_500), Some(2_000)]
+    );
+    let page = store.members_after(room.id, Some(ann), 10).await.unwrap();
+    assert_eq!(seen(page), [Some(2_000)]);
+}

@@ -29,6 +29,27 @@ pub(super) async fn insert_member(
 }
 
 impl SqliteStore {
+    pub(super) async fn record_last_seen_impl(
+        &self,
+        users: &[UserId],
+        at_ms: i64,
+    ) -> StoreResult<()> {
+        for chunk in users.chunks(crate::ID_CHUNK) {
+            let mut query =
+                sqlx::QueryBuilder::<sqlx::Sqlite>::new("UPDATE users SET last_seen_at_ms = ");
+            query.push_bind(at_ms);
+            query.push(" WHERE (last_seen_at_ms IS NULL OR last_seen_at_ms < ");
+            query.push_bind(at_ms).push(") AND id IN (");
+            let mut ids = query.separated(", ");
+            for u in chunk {
+                ids.push_bind(u.0);
+            }
+            query.push(")");
+            query.build().execute(&self.pool).await.map_err(map_err)?;
+        }
+        Ok(())
+    }
+
     pub(super) async fn contacts_impl(
         &self,
         user: UserId,

@@ -157,6 +157,9 @@ impl Store for PanicOnce {
     async fn contacts(&self, user: UserId, max: u32, limit: u32) -> StoreResult<Vec<UserId>> {
         self.inner.contacts(user, max, limit).await
     }
+    async fn record_last_seen(&self, users: &[UserId], at_ms: i64) -> StoreResult<()> {
+        self.inner.record_last_seen(users, at_ms).await
+    }
     async fn mark_read(&self, room: RoomId, user: UserId, seq: Seq) -> StoreResult<Seq> {
         self.inner.mark_read(room, user, seq).await
     }
