@@ -66,6 +66,9 @@ pub struct RoomConfig {
     pub idle_timeout: Duration,
     /// Shortest time between two typing events of one user that are fanned out.
     pub typing_interval: Duration,
+    /// Sessions one user may have on a node (`ws.max_sessions_per_user`): another node's subscribers
+    /// of the room are refused past it per user, since no real node has more.
+    pub max_sessions_per_user: usize,
 }
 
 /// Why a room refused a request.
@@ -415,7 +418,12 @@ impl Room {
             }
             ok.replay = state.ring.tails_after(since);
         }
-        state.subscribers.insert(session);
+        if state.subscribers.insert(session).is_err() {
+            return Err(RoomError::Unavailable(
+                state.id,
+                "too many subscriptions of one user from one node".into(),
+            ));
+        }
         Ok(ok)
     }
 }

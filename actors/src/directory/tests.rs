@@ -36,6 +36,7 @@ async fn start(idle_timeout: Duration) -> Fixture {
             ring_size: 16,
             idle_timeout,
             typing_interval: Duration::from_secs(1),
+            max_sessions_per_user: 32,
         },
     };
     let (directory, _) = Actor::spawn(None, Directory::new(rooms), ())

@@ -57,6 +57,7 @@ pub(super) async fn activate(
         .collect();
     let last_seq = ports.journal.last_seq(room.id).await?;
     let ring_size = args.config.ring_size.max(1);
+    let per_user = args.config.max_sessions_per_user;
     let mut state = RoomState {
         id: room.id,
         ports: ports.clone(),
@@ -75,7 +76,7 @@ pub(super) async fn activate(
         unresolved: BTreeMap::new(),
         resolving: false,
         resolve_failures: 0,
-        subscribers: super::Subscribers::new(room.id),
+        subscribers: super::Subscribers::new(room.id, per_user),
         typing: HashMap::new(),
         tasks_in_flight: 0,
         last_activity: Instant::now(),

@@ -18,14 +18,34 @@ pub(super) struct Subscribers {
     remote: HashMap<NodeId, NodeGroup>,
     /// Sessions in all remote groups.
     remote_sessions: usize,
+    /// Most sessions of one user one other node may subscribe (no real node lets a user have more):
+    /// what a peer can make the room hold is bounded by the room's members.
+    max_per_user: usize,
 }
+
+/// Why a subscriber was not added.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct TooMany;
 
 /// The subscribers of one other node. Dropped armed (the room crashed), it tells that node.
 struct NodeGroup {
     room: RoomId,
     peer: Arc<dyn PeerOutbox>,
     sessions: HashMap<SessionId, UserId>,
+    /// Sessions per user in `sessions`.
+    per_user: HashMap<UserId, usize>,
     armed: bool,
+}
+
+impl NodeGroup {
+    fn forget(&mut self, user: UserId) {
+        if let Some(n) = self.per_user.get_mut(&user) {
+            *n -= 1;
+            if *n == 0 {
+                self.per_user.remove(&user);
+            }
+        }
+    }
 }
 
 impl Drop for NodeGroup {
@@ -37,13 +57,14 @@ impl Drop for NodeGroup {
 }
 
 impl Subscribers {
-    /// No subscriber yet.
-    pub(super) fn new(room: RoomId) -> Subscribers {
+    /// No subscriber yet; another node may subscribe at most `max_per_user` sessions of a user.
+    pub(super) fn new(room: RoomId, max_per_user: usize) -> Subscribers {
         Subscribers {
             room,
             local: HashMap::new(),
             remote: HashMap::new(),
             remote_sessions: 0,
+            max_per_user: max_per_user.max(1),
         }
     }
 
@@ -57,8 +78,8 @@ impl Subscribers {
         self.len() == 0
     }
 
-    /// Adds (or replaces) a subscriber.
-    pub(super) fn insert(&mut self, session: SessionRef) {
+    /// Adds (or replaces) a subscriber; refuses another node's session past the per-user bound.
+    pub(super) fn insert(&mut self, session: SessionRef) -> Result<(), TooMany> {
         match session {
             SessionRef::Local(h) => {
                 if let Some(old) = self.local.insert(h.id, LostGuard::new(h, self.room)) {
@@ -71,15 +92,31 @@ impl Subscribers {
                     room,
                     peer: r.peer.clone(),
                     sessions: HashMap::new(),
+                    per_user: HashMap::new(),
                     armed: true,
                 });
+                if group.sessions.get(&r.id) == Some(&r.user) {
+                    return Ok(());
+                }
+                let count = group.per_user.get(&r.user).copied().unwrap_or(0);
+                if count >= self.max_per_user {
+                    if group.sessions.is_empty()
+                        && let Some(mut empty) = self.remote.remove(&r.id.node)
+                    {
+                        empty.armed = false;
+                    }
+                    return Err(TooMany);
+                }
+                *group.per_user.entry(r.user).or_default() += 1;
                 // A node that restarted is another incarnation with another id: a group's link is
                 // the one its first session came through.
-                if group.sessions.insert(r.id, r.user).is_none() {
-                    self.remote_sessions += 1;
+                match group.sessions.insert(r.id, r.user) {
+                    None => self.remote_sessions += 1,
+                    Some(old_user) => group.forget(old_user),
                 }
             }
         }
+        Ok(())
     }
 
     /// Removes a subscriber (an orderly unsubscribe: it is not told).
@@ -89,8 +126,9 @@ impl Subscribers {
             return;
         }
         if let Some(group) = self.remote.get_mut(&id.node)
-            && group.sessions.remove(&id).is_some()
+            && let Some(user) = group.sessions.remove(&id)
         {
+            group.forget(user);
             self.remote_sessions -= 1;
             if group.sessions.is_empty()
                 && let Some(mut group) = self.remote.remove(&id.node)
@@ -108,6 +146,7 @@ impl Subscribers {
         for (node, group) in &mut self.remote {
             let before = group.sessions.len();
             group.sessions.retain(|_, u| *u != user);
+            group.per_user.remove(&user);
             let gone = before - group.sessions.len();
             if gone > 0 {
                 self.remote_sessions -= gone;

@@ -23,6 +23,7 @@ fn config() -> RoomConfig {
         ring_size: 16,
         idle_timeout: Duration::from_secs(3600),
         typing_interval: Duration::from_secs(3600),
+        max_sessions_per_user: 32,
     }
 }
 

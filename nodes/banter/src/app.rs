@@ -300,6 +300,7 @@ async fn start_gateway(
             ring_size: config.rooms.ring_size.max(1),
             idle_timeout: idle,
             typing_interval: Duration::from_millis(1000),
+            max_sessions_per_user: config.ws.max_sessions_per_user.max(1),
         },
     };
     let gateway = config.gateway();

@@ -199,6 +199,7 @@ mod tests {
                 ring_size: 8,
                 idle_timeout: idle,
                 typing_interval: Duration::from_secs(1),
+                max_sessions_per_user: 32,
             },
         };
         let users = Users {

@@ -273,3 +273,35 @@ async fn sessions_of_another_node_chat_through_its_hub() {
         }
     }
 }
+
+#[tokio::test]
+async fn another_node_subscribes_no_more_sessions_of_a_user_than_a_node_allows() {
+    let f = start(AppendMode::Complete, config()).await;
+    let two = FakePeer::new(2);
+    let max = config().max_sessions_per_user as u64;
+    for i in 0..max {
+        subscribe_ref(&f.room, remote(&two, i + 1, BOB)).await;
+    }
+    // One more of bob's (a peer making sessions up) is refused; carol still has her allowance.
+    let refused = ask(&f.room, |reply| RoomMessage::Subscribe {
+        session: remote(&two, max + 1, BOB),
+        since: None,
+        reply,
+    })
+    .await;
+    assert!(
+        matches!(refused, Err(RoomError::Unavailable(..))),
+        "{refused:?}"
+    );
+    subscribe_ref(&f.room, remote(&two, max + 2, CAROL)).await;
+    // Subscribing a session again is no new session; one unsubscribed frees a place.
+    subscribe_ref(&f.room, remote(&two, 1, BOB)).await;
+    assert_eq!(info(&f.room).await.1 as u64, max + 1);
+    f.room
+        .cast(RoomMessage::Unsubscribe {
+            session_id: SessionId::new(two.node, 1),
+        })
+        .expect("cast");
+    subscribe_ref(&f.room, remote(&two, max + 1, BOB)).await;
+    assert_eq!(info(&f.room).await.1 as u64, max + 1);
+}

@@ -48,6 +48,7 @@ async fn fixture() -> Fixture {
             ring_size: 8,
             idle_timeout: Duration::from_secs(60),
             typing_interval: Duration::from_secs(1),
+            max_sessions_per_user: 32,
         },
     };
     let (directory, _) = Actor::spawn(None, Directory::new(rooms), ())

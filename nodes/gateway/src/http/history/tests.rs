@@ -148,6 +148,7 @@ impl Fixture {
                 ring_size,
                 idle_timeout: Duration::from_secs(3600),
                 typing_interval: Duration::from_secs(1),
+                max_sessions_per_user: 32,
             },
         };
         let (rooms, _) = Actor::spawn(None, Directory::new(rooms), ())
