@@ -5,7 +5,7 @@
 # bench-results/<time>/tables.txt, and a summary at the end. BENCHMARKS.md explains and records them.
 #
 #   scripts/bench.sh            everything (about 25 minutes on 2 cores)
-#   scripts/bench.sh fanout chat idle write-path cluster   only these parts
+#   scripts/bench.sh fanout chat idle write-path cluster failover   only these parts
 #
 # Environment (sizes; defaults are the issue's): BENCH_SUBSCRIBERS (1000), BENCH_FANOUT_RATES
 # (msgs/s steps, "100,400,1000,1600,2400"), BENCH_ROOMS (1000), BENCH_MEMBERS (10), BENCH_CHAT_RATES
@@ -309,6 +309,27 @@ EOF
     mariadb_exec "$MYSQL_URL" "DROP DATABASE bench_one_$stamp; DROP DATABASE bench_three_$stamp"
 }
 
+# The failover time with the default settings: tests/e2e/cluster/failover.rs's ignored test (three
+# nodes on the private MariaDB and a tansu of the test's own; kill -9 of one under load).
+run_failover() {
+    local mysql_export
+    mysql_export="$(scripts/mariadb.sh start | tail -n 1)"
+    [[ "$mysql_export" =~ ^export\ BANTER_TEST_MYSQL_URL=(mysql://[^[:space:]]+)$ ]] ||
+        die "scripts/mariadb.sh start printed '$mysql_export'"
+    log "failover: kill -9 of one of three nodes with the default lease settings"
+    BANTER_TEST_MYSQL_URL="${BASH_REMATCH[1]}" BANTER_REQUIRE_KAFKA=1 BANTER_REQUIRE_MYSQL=1 \
+        cargo test -p banter-tests --test integration failover_time_with_the_default_settings \
+        -- --ignored --nocapture >"$OUT/failover.log" 2>&1 || die "failover test failed; see $OUT/failover.log"
+    grep '^failover time' "$OUT/failover.log" | tee -a "$TABLES"
+    python3 - "$RESULTS" "$OUT/failover.log" <<'EOF'
+import json, re, sys
+line = next(l for l in open(sys.argv[2]) if l.startswith("failover time"))
+rooms = [float(x) for x in re.search(r"\[(.*?)\]", line).group(1).split(", ")]
+with open(sys.argv[1], "a") as f:
+    f.write(json.dumps({"scenario": "failover", "rooms_s": rooms, "slowest_s": max(rooms)}) + "\n")
+EOF
+}
+
 # Sums field $1 over the steps of the last report.
 last_field_sum() {
     python3 -c "import json; r = json.loads(open('$RESULTS').read().splitlines()[-1]); print(sum(s['$1'] for s in r['steps']))"
@@ -328,7 +349,7 @@ last_field() {
 
 main() {
     local parts=("$@")
-    [[ ${#parts[@]} -gt 0 ]] || parts=(fanout chat idle write-path cluster)
+    [[ ${#parts[@]} -gt 0 ]] || parts=(fanout chat idle write-path cluster failover)
     mkdir -p "$OUT"
     log "building (release)"
     cargo build --release -p banter-node -p banter-loadgen >&2
@@ -337,7 +358,9 @@ main() {
         echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
     } | tee "$TABLES"
     local need_local=0 p
-    for p in "${parts[@]}"; do [[ "$p" == write-path || "$p" == cluster ]] || need_local=1; done
+    for p in "${parts[@]}"; do
+        [[ "$p" == write-path || "$p" == cluster || "$p" == failover ]] || need_local=1
+    done
     if [[ $need_local == 1 ]]; then
         start_baseline
         start_embedded
@@ -349,7 +372,8 @@ main() {
             idle) run_idle ;;
             write-path) run_write_path ;;
             cluster) run_cluster ;;
-            *) die "unknown part '$p' (fanout, chat, idle, write-path, cluster)" ;;
+            failover) run_failover ;;
+            *) die "unknown part '$p' (fanout, chat, idle, write-path, cluster, failover)" ;;
         esac
     done
     python3 scripts/bench_summary.py "$RESULTS" | tee -a "$TABLES"

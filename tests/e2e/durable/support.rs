@@ -83,6 +83,8 @@ pub(crate) struct SendLog {
     pub abandoned: u32,
     /// Longest time a SEND waited for its answer.
     pub slowest_answer: Duration,
+    /// When each of `acked` was answered, in the same order.
+    pub acked_at: Vec<std::time::Instant>,
 }
 
 impl SendLog {
@@ -364,6 +366,7 @@ async fn stream_sends(
                             message_id: r.message_id,
                             body,
                         });
+                        log.acked_at.push(std::time::Instant::now());
                         live.acked.fetch_add(1, Ordering::Relaxed);
                     }
                     Command::Error => {
