@@ -420,8 +420,10 @@ impl LeaseKeeper {
         Ok(())
     }
 
-    /// Fences the shards just taken in the journal, then serves them; a take whose fence fails is
-    /// handed back (its epoch stays raised: the next taker fences a higher one).
+    /// Fences the shards just taken in the journal, then serves them; a take whose fence fails, or
+    /// takes longer than a round (the broker is away: waiting longer would let this node's other
+    /// leases lapse), is handed back (its epoch stays raised: the next taker fences a higher one, and
+    /// a late fence record of this one raises nothing past it).
     async fn fence_and_hold(&self, taken: Vec<(ShardId, Held)>) -> Result<(), StoreError> {
         if taken.is_empty() {
             return Ok(());
@@ -433,7 +435,14 @@ impl LeaseKeeper {
                 epoch: h.epoch,
             })
             .collect();
-        match self.journal.fence(&terms).await {
+        let fenced = tokio::time::timeout(self.config.round(), self.journal.fence(&terms))
+            .await
+            .unwrap_or_else(|_| {
+                Err(banter_actors::ports::JournalError::Unknown(
+                    "the fence was not acknowledged within a lease round".into(),
+                ))
+            });
+        match fenced {
             Ok(()) => {
                 metrics::counter!(crate::metrics::REBALANCES, "kind" => "taken")
                     .increment(taken.len() as u64);

@@ -148,11 +148,13 @@ type Answer<T> = std::pin::Pin<
     >,
 >;
 
-/// A journal that records the fences asked of it, and fails them while `failing`.
+/// A journal that records the fences asked of it, fails them while `failing` and never answers them
+/// while `hanging`.
 #[derive(Default)]
 struct Fencer {
     fenced: std::sync::Mutex<Vec<Term>>,
     failing: std::sync::atomic::AtomicBool,
+    hanging: std::sync::atomic::AtomicBool,
 }
 
 impl Fencer {
@@ -188,6 +190,9 @@ impl Journal for Fencer {
 
     fn fence(&self, terms: &[Term]) -> Answer<()> {
         let failing = self.failing.load(std::sync::atomic::Ordering::SeqCst);
+        if self.hanging.load(std::sync::atomic::Ordering::SeqCst) {
+            return Box::pin(std::future::pending());
+        }
         if !failing {
             self.fenced.lock().expect("lock").extend_from_slice(terms);
         }
@@ -387,4 +392,22 @@ async fn a_take_is_served_only_once_fenced_and_handed_back_when_the_fence_fails(
         .collect();
     assert_eq!(fenced, held);
     assert!(held.iter().all(|t| t.epoch == Epoch(2)));
+}
+
+#[tokio::test]
+async fn a_fence_that_hangs_is_handed_back_within_a_round() {
+    let (store, _dir) = sqlite().await;
+    let journal = Arc::new(Fencer::default());
+    journal
+        .hanging
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let a = keeper_with(&store, "a:1", 600, journal.clone()).await;
+    // The round ends (a hanging fence would hold it forever without the allowance).
+    tokio::time::timeout(Duration::from_secs(30), a.round())
+        .await
+        .expect("the round ends")
+        .expect("round");
+    assert!(owned(&a).is_empty());
+    let leases = store.leases().await.expect("leases");
+    assert!(leases.iter().all(|l| l.owner.is_none()), "handed back");
 }
