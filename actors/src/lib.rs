@@ -5,7 +5,8 @@
 //! - [`ports`]: the traits for the store, the journal and the clock (adapters live in `banter-store`,
 //!   `banter-kafka`);
 //! - [`directory`]: get-or-spawn, routing, lazy restart and safe passivation of entity actors;
-//! - [`room`]: the room actor, single writer of a room; [`user`]: the user actor;
+//! - [`room`]: the room actor, single writer of a room; [`user`]: the table of this node's users
+//!   with a connection (their sessions and send budgets; no actor per user);
 //! - [`delivery`]: what actors hand to the light per-connection sessions, here or on another node
 //!   ([`delivery::SessionRef`]); [`hub`]: where events from rooms of other nodes land on this one;
 //!   [`encode`]: frames built once; [`wire`]: their `banter.v1` form between nodes;
@@ -14,8 +15,8 @@
 //!   [`route::LocalRoutes`], a cluster's in `banter-cluster`);
 //! - [`shard`]: placement arithmetic for a cluster (entity → shard, shard → preferred nodes).
 //!
-//! Supervision tree on a node: a `Directory<Rooms>` supervises every room actor and a `Directory<Users>`
-//! every user actor (both spawned by the node's root). A crashed room is forgotten by its directory and
+//! Supervision tree on a node: a `Directory<Rooms>` supervises every room actor (spawned by the node's
+//! root). A crashed room is forgotten by its directory and
 //! respawned on next use, reloading its state from the store and the journal; its subscribers are told
 //! ([`delivery::LostGuard`]) and resubscribe from their last seq. Sessions are tasks, not actors: a
 //! crashed session affects nobody else.

@@ -10,8 +10,6 @@ use ractor::Message;
 
 use crate::directory::{DirectoryMessage, Entity};
 use crate::room::RoomMessage;
-use crate::user::UserMessage;
 
 impl<E: Entity> Message for DirectoryMessage<E> {}
 impl Message for RoomMessage {}
-impl Message for UserMessage {}

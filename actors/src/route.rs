@@ -58,7 +58,7 @@ pub trait Routes: Send + Sync + 'static {
     ) -> Result<Recent, RoomError>;
 
     /// Tells the user's sessions on the other nodes of an event for their own queue (this node's
-    /// sessions are told by this node's user actor). A single node has none.
+    /// sessions are told by this node's users table). A single node has none.
     fn notify_elsewhere(&self, _user: UserId, _event: &'static str, _body: Bytes) {}
 
     /// A session of this node started: items for it may come from other nodes.

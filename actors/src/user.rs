@@ -1,23 +1,30 @@
-//! The user actor: one per user with a live connection on this node.
+//! The users of this node: a compact table, not an actor per user (an idle connection must stay
+//! small, and a user with a connection is not doing anything that needs a mailbox).
 //!
-//! It owns the user's sessions (the seed of presence), delivers events for the user's own queue
-//! (`/user/queue/events`: a new DM, a joined room) to every session of the user, and owns the user's
-//! send budget: a token bucket shared by all of the user's connections, checked by sessions without a
-//! round trip. It tells the node's [`Presence`] table when the user's first session here opens and its
-//! last one ends. It passivates when it has had no session for the idle timeout.
+//! An entry lives while the user has a session on this node: it holds those sessions, so that events
+//! of the user's own queue (`/user/queue/events`: a new DM, a joined room, presence changes) reach
+//! every one of them, and caps how many a user may open. The table tells the node's [`Presence`] when
+//! a user's first session here opens and their last one ends, under the entry's lock, so arrivals and
+//! departures reach it in the order they happened. The send budget, a token bucket per user shared by
+//! all of their connections on the node, is governor's keyed limiter: a cell per user who sent lately,
+//! checked by sessions without a round trip, and forgotten ([`Users::trim`]) once it is full again,
+//! so a reconnect does not refill it and quiet users cost nothing.
+//!
+//! A session holds an [`Attached`] guard: however it ends (even by a panic), dropping the guard
+//! takes it out of the table.
+//!
+//! The table is sharded behind short `std` mutexes, never held across an await; a delivery is a
+//! non-blocking push into a session's bounded outbox.
 
 use std::collections::HashMap;
+use std::hash::BuildHasher;
 use std::num::NonZeroU32;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
-use tokio::time::Instant;
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
-use crate::delivery::{Outbound, SessionId, SessionRef};
-use crate::directory::{DirectoryMessage, Entity, RouteError};
+use crate::delivery::{Outbound, SessionHandle, SessionId};
 use crate::encode;
 use crate::model::UserId;
 use crate::presence::Presence;
@@ -25,21 +32,21 @@ use crate::presence::Presence;
 /// The events of a user's own queue, by name: the only ones another node may ask to deliver.
 pub const USER_EVENTS: &[&str] = &["room.added"];
 
-/// Settings of user actors.
+const SHARDS: usize = 16;
+
+/// One shard of the table: users and their sessions on this node.
+type Shard = Mutex<HashMap<UserId, Vec<SessionHandle>>>;
+
+/// Settings of the users table.
 #[derive(Clone, Debug)]
 pub struct UserConfig {
     /// Messages a user may send per second over all connections.
     pub send_per_second: NonZeroU32,
     /// Burst above that rate.
     pub send_burst: NonZeroU32,
-    /// Time with no session after which the actor passivates.
-    pub idle_timeout: Duration,
     /// Sessions the user may have open at once on this node.
     pub max_sessions: usize,
 }
-
-/// A user's send budget, shared by their sessions.
-pub type SendBudget = Arc<DefaultDirectRateLimiter>;
 
 /// Why a session was not registered.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -49,238 +56,144 @@ pub enum AttachError {
     TooManySessions(usize),
 }
 
-/// Messages of a [`User`].
-pub enum UserMessage {
-    /// Registers a session of the user; replies with the user's send budget, or refuses a session
-    /// past [`UserConfig::max_sessions`].
-    Attach {
-        /// The session.
-        session: SessionRef,
-        /// The shared budget.
-        reply: RpcReplyPort<Result<SendBudget, AttachError>>,
-    },
-    /// Forgets a session (it closed).
-    Detach {
-        /// The session.
-        session_id: SessionId,
-    },
-    /// Delivers an event to every session of the user; `body` is JSON.
-    Notify {
-        /// Event name, e.g. `room.added`.
-        event: &'static str,
-        /// JSON body.
-        body: Bytes,
-    },
-    /// Returns how many sessions the user has on this node.
-    GetSessionCount(RpcReplyPort<usize>),
-    /// Periodic check for passivation.
-    IdleCheck,
-    /// Stops (sent by the directory after a passivation request).
-    Stop,
-}
+/// The send budget was spent: the user sent more than the rate allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("send budget spent")]
+pub struct OverBudget;
 
-/// The user actor.
-pub struct User;
-
-/// Arguments of a [`User`].
-pub struct UserArguments {
-    /// The user.
-    pub user_id: UserId,
-    /// Settings.
-    pub config: UserConfig,
-    /// The directory that spawned it.
-    pub directory: ActorRef<DirectoryMessage<Users>>,
-    /// The node's presence table.
-    pub presence: Arc<Presence>,
-}
-
-/// State of a [`User`].
-pub struct UserState {
-    id: UserId,
-    config: UserConfig,
-    directory: ActorRef<DirectoryMessage<Users>>,
-    sessions: HashMap<SessionId, SessionRef>,
-    presence: Arc<Presence>,
-    /// Whether the presence table counts the user here (it has a session).
-    here: bool,
-    budget: SendBudget,
-    idle_since: Instant,
-    passivation_requested: bool,
-    stopping: bool,
-}
-
-impl User {
-    fn on_attach(state: &mut UserState, session: SessionRef) -> Result<SendBudget, AttachError> {
-        if state.sessions.len() >= state.config.max_sessions {
-            // Sessions that ended without detaching yet do not count.
-            state.sessions.retain(|_, s| !s.is_closed());
-            if state.sessions.len() >= state.config.max_sessions {
-                return Err(AttachError::TooManySessions(state.config.max_sessions));
-            }
-        }
-        state.sessions.insert(session.id(), session);
-        Ok(state.budget.clone())
-    }
-
-    fn on_detach(state: &mut UserState, session_id: SessionId) {
-        state.sessions.remove(&session_id);
-        if state.sessions.is_empty() {
-            state.idle_since = Instant::now();
-        }
-    }
-
-    fn on_notify(state: &mut UserState, event: &'static str, body: &Bytes) {
-        if event == "room.added" {
-            state.presence.rooms_changed(state.id);
-        }
-        let tail = encode::user_event_tail(event, body);
-        state
-            .sessions
-            .retain(|_, s| s.offer(Outbound::User { tail: tail.clone() }));
-    }
-
-    fn on_idle_check(myself: &ActorRef<UserMessage>, state: &mut UserState) {
-        state.sessions.retain(|_, s| !s.is_closed());
-        if !state.sessions.is_empty() {
-            state.idle_since = Instant::now();
-        } else if !state.passivation_requested
-            && state.idle_since.elapsed() >= state.config.idle_timeout
-        {
-            state.passivation_requested = true;
-            let _ = state
-                .directory
-                .cast(DirectoryMessage::Passivate(state.id, myself.clone()));
-        }
-    }
-
-    /// Tells the presence table when the user's first session here opened or its last one ended.
-    fn settle_presence(state: &mut UserState) {
-        let here = !state.sessions.is_empty();
-        if here != state.here {
-            state.here = here;
-            if here {
-                state.presence.arrived(state.id);
-            } else {
-                state.presence.left(state.id);
-            }
-        }
-    }
-}
-
-impl Actor for User {
-    type Msg = UserMessage;
-    type State = UserState;
-    type Arguments = UserArguments;
-
-    async fn pre_start(
-        &self,
-        myself: ActorRef<UserMessage>,
-        args: UserArguments,
-    ) -> Result<UserState, ActorProcessingErr> {
-        let quota =
-            Quota::per_second(args.config.send_per_second).allow_burst(args.config.send_burst);
-        let period = (args.config.idle_timeout / 4).max(Duration::from_millis(50));
-        myself.send_interval(period, || UserMessage::IdleCheck);
-        Ok(UserState {
-            id: args.user_id,
-            config: args.config,
-            directory: args.directory,
-            sessions: HashMap::new(),
-            presence: args.presence,
-            here: false,
-            budget: Arc::new(RateLimiter::direct(quota)),
-            idle_since: Instant::now(),
-            passivation_requested: false,
-            stopping: false,
-        })
-    }
-
-    async fn handle(
-        &self,
-        myself: ActorRef<UserMessage>,
-        message: UserMessage,
-        state: &mut UserState,
-    ) -> Result<(), ActorProcessingErr> {
-        if state.stopping {
-            match message {
-                UserMessage::Stop | UserMessage::IdleCheck => {}
-                other => {
-                    let _ = state
-                        .directory
-                        .cast(DirectoryMessage::Route(state.id, other));
-                }
-            }
-            return Ok(());
-        }
-        match message {
-            UserMessage::Attach { session, reply } => {
-                let _ = reply.send(Self::on_attach(state, session));
-            }
-            UserMessage::Detach { session_id } => Self::on_detach(state, session_id),
-            UserMessage::Notify { event, body } => Self::on_notify(state, event, &body),
-            UserMessage::GetSessionCount(reply) => {
-                let _ = reply.send(state.sessions.len());
-            }
-            UserMessage::IdleCheck => Self::on_idle_check(&myself, state),
-            UserMessage::Stop => {
-                state.stopping = true;
-                myself.stop(Some("passivated".into()));
-            }
-        }
-        Self::settle_presence(state);
-        Ok(())
-    }
-
-    async fn post_stop(
-        &self,
-        _myself: ActorRef<UserMessage>,
-        state: &mut UserState,
-    ) -> Result<(), ActorProcessingErr> {
-        // Stopped with sessions (a failure: passivation waits for none), it counts them no more.
-        if state.here {
-            state.presence.left(state.id);
-        }
-        Ok(())
-    }
-}
-
-/// The user entity kind, for the [`crate::directory::Directory`] of users.
+/// The users of this node with a session here.
 pub struct Users {
-    /// Settings handed to every user actor.
-    pub config: UserConfig,
-    /// The node's presence table.
-    pub presence: Arc<Presence>,
+    shards: Box<[Shard]>,
+    budgets: DefaultKeyedRateLimiter<UserId>,
+    config: UserConfig,
+    presence: Arc<Presence>,
+    hasher: std::collections::hash_map::RandomState,
 }
 
-impl Entity for Users {
-    type Key = UserId;
-    type Msg = UserMessage;
+impl std::fmt::Debug for Users {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Users").finish_non_exhaustive()
+    }
+}
 
-    fn spawn(
-        &self,
-        key: UserId,
-        supervisor: ractor::ActorCell,
-    ) -> futures::future::BoxFuture<'static, Result<ActorRef<UserMessage>, RouteError>> {
-        let args = UserArguments {
-            user_id: key,
-            config: self.config.clone(),
-            directory: ActorRef::from(supervisor.clone()),
-            presence: self.presence.clone(),
-        };
-        Box::pin(async move {
-            Actor::spawn_linked(None, User, args, supervisor)
-                .await
-                .map(|(a, _)| a)
-                .map_err(|e| RouteError::Unavailable(e.to_string()))
+/// A session's place in the [`Users`] table; dropping it takes the session out.
+#[must_use = "the session leaves the table when this is dropped"]
+pub struct Attached {
+    users: Arc<Users>,
+    user: UserId,
+    session: SessionId,
+}
+
+impl Drop for Attached {
+    fn drop(&mut self) {
+        self.users.detach(self.user, self.session);
+    }
+}
+
+impl Users {
+    /// An empty table.
+    pub fn new(config: UserConfig, presence: Arc<Presence>) -> Arc<Users> {
+        let quota = Quota::per_second(config.send_per_second).allow_burst(config.send_burst);
+        Arc::new(Users {
+            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            budgets: RateLimiter::keyed(quota),
+            config,
+            presence,
+            hasher: Default::default(),
         })
     }
 
-    fn stop_message(&self) -> UserMessage {
-        UserMessage::Stop
+    fn shard(&self, user: UserId) -> MutexGuard<'_, HashMap<UserId, Vec<SessionHandle>>> {
+        let i = self.hasher.hash_one(user) as usize % self.shards.len();
+        // A poisoned shard only means a panic elsewhere mid-update of a plain map: still usable.
+        self.shards[i].lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn undeliverable(&self, _user: UserId, _msg: UserMessage, _error: RouteError) {
-        // Attach's reply port drops with the message: the session sees the call fail.
+    /// Registers a session of `session.user`, or refuses one past [`UserConfig::max_sessions`]
+    /// (sessions that ended without leaving yet do not count).
+    pub fn attach(self: &Arc<Self>, session: &SessionHandle) -> Result<Attached, AttachError> {
+        let mut shard = self.shard(session.user);
+        let sessions = shard.entry(session.user).or_default();
+        if sessions.len() >= self.config.max_sessions {
+            sessions.retain(|s| !s.is_closed());
+            if sessions.len() >= self.config.max_sessions {
+                return Err(AttachError::TooManySessions(self.config.max_sessions));
+            }
+        }
+        if sessions.is_empty() {
+            self.presence.arrived(session.user);
+        }
+        sessions.push(session.clone());
+        Ok(Attached {
+            users: self.clone(),
+            user: session.user,
+            session: session.id,
+        })
+    }
+
+    /// Takes a session out; the user's last one here tells the presence table they left.
+    fn detach(&self, user: UserId, session: SessionId) {
+        let mut shard = self.shard(user);
+        let Some(sessions) = shard.get_mut(&user) else {
+            return;
+        };
+        sessions.retain(|s| s.id != session);
+        if sessions.is_empty() {
+            shard.remove(&user);
+            self.presence.left(user);
+        }
+    }
+
+    /// Delivers an event of the user's own queue (`body` is JSON) to every session of the user on
+    /// this node; returns how many took it. A session too slow to take it is told to close.
+    pub fn notify(&self, user: UserId, event: &str, body: &Bytes) -> usize {
+        if event == "room.added" {
+            self.presence.rooms_changed(user);
+        }
+        let shard = self.shard(user);
+        let Some(sessions) = shard.get(&user) else {
+            return 0;
+        };
+        let tail = encode::user_event_tail(event, body);
+        sessions
+            .iter()
+            .filter(|s| s.offer(Outbound::User { tail: tail.clone() }))
+            .count()
+    }
+
+    /// Takes one unit of the user's send budget.
+    pub fn charge(&self, user: UserId) -> Result<(), OverBudget> {
+        self.budgets.check_key(&user).map_err(|_| OverBudget)
+    }
+
+    /// Returns how many sessions the user has on this node.
+    pub fn sessions_of(&self, user: UserId) -> usize {
+        self.shard(user).get(&user).map_or(0, Vec::len)
+    }
+
+    /// Returns how many users have a session on this node.
+    pub fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.lock().unwrap_or_else(|e| e.into_inner()).len())
+            .sum()
+    }
+
+    /// Returns whether no user has a session on this node.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Forgets the budgets that are full again (their users have not sent for a while): called
+    /// periodically, so that the budgets of every user who ever sent do not pile up.
+    pub fn trim(&self) {
+        self.budgets.retain_recent();
+        self.budgets.shrink_to_fit();
+    }
+
+    /// Returns how many send budgets the table holds.
+    pub fn budgets(&self) -> usize {
+        self.budgets.len()
     }
 }
 

@@ -1,122 +1,94 @@
-//! Unit tests of the user actor.
+//! Unit tests of the users table.
 
 use crate::delivery::{SessionHandle, SessionInbox};
-use crate::directory::Directory;
-use crate::testing::{RecordingDirectory, WAIT, ask, drain, frame, header, next};
+use crate::presence::Status;
+use crate::testing::{FixedClock, NOW_MS, drain, frame, header, next};
 
 use super::*;
 
 const ALICE: UserId = UserId(1);
+const BOB: UserId = UserId(2);
 
 fn config() -> UserConfig {
     UserConfig {
         // One token per second: nothing refills during a test.
         send_per_second: NonZeroU32::new(1).unwrap(),
         send_burst: NonZeroU32::new(3).unwrap(),
-        idle_timeout: Duration::from_secs(3600),
         max_sessions: 3,
     }
 }
 
-fn presence() -> Arc<Presence> {
-    Presence::new(Arc::new(crate::testing::FixedClock(crate::testing::NOW_MS)))
+fn table() -> (Arc<Users>, Arc<Presence>) {
+    let presence = Presence::new(Arc::new(FixedClock(NOW_MS)));
+    (Users::new(config(), presence.clone()), presence)
 }
 
-async fn start() -> ActorRef<UserMessage> {
-    start_with(presence()).await
+fn session(user: UserId, id: u64) -> (SessionHandle, SessionInbox) {
+    SessionHandle::new(id, user, 16)
 }
 
-async fn start_with(presence: Arc<Presence>) -> ActorRef<UserMessage> {
-    let (directory, _rx) = RecordingDirectory::<Users>::spawn().await;
-    let args = UserArguments {
-        user_id: ALICE,
-        config: config(),
-        directory,
-        presence,
-    };
-    let (user, _) = Actor::spawn(None, User, args)
-        .await
-        .expect("user actor starts");
-    user
+fn attach(users: &Arc<Users>, user: UserId, id: u64) -> (Attached, SessionInbox) {
+    let (handle, inbox) = session(user, id);
+    (users.attach(&handle).expect("attached"), inbox)
 }
 
-async fn attach(
-    user: &ActorRef<UserMessage>,
-    id: impl Into<SessionId>,
-) -> (SendBudget, SessionInbox) {
-    let (session, inbox) = SessionHandle::new(id, ALICE, 16);
-    let budget = ask(user, |reply| UserMessage::Attach {
-        session: session.into(),
-        reply,
-    })
-    .await
-    .expect("attached");
-    (budget, inbox)
-}
-
-#[tokio::test]
-async fn sessions_past_the_cap_are_refused_until_one_ends() {
-    let user = start().await;
-    let mut inboxes = Vec::new();
+#[test]
+fn sessions_past_the_cap_are_refused_until_one_ends() {
+    let (users, _) = table();
+    let mut held = Vec::new();
     for id in 1..=3 {
-        inboxes.push(attach(&user, id).await.1);
+        held.push(attach(&users, ALICE, id));
     }
-    let (extra, _extra_inbox) = SessionHandle::new(4, ALICE, 16);
-    let refused = ask(&user, |reply| UserMessage::Attach {
-        session: extra.clone().into(),
-        reply,
-    })
-    .await;
-    assert!(matches!(refused, Err(AttachError::TooManySessions(3))));
-    // A session whose connection went away (its inbox dropped) no longer counts.
-    drop(inboxes.pop());
-    let again = ask(&user, |reply| UserMessage::Attach {
-        session: extra.into(),
-        reply,
-    })
-    .await;
+    let (extra, _extra_inbox) = session(ALICE, 4);
+    assert!(matches!(
+        users.attach(&extra),
+        Err(AttachError::TooManySessions(3))
+    ));
+    // Another user is not affected.
+    let _bob = attach(&users, BOB, 5);
+    // A session whose connection went away (its inbox dropped) no longer counts, even before its
+    // guard is dropped.
+    let (_guard, inbox) = held.pop().expect("three");
+    drop(inbox);
+    let again = users.attach(&extra);
     assert!(again.is_ok());
+    assert_eq!(users.sessions_of(ALICE), 3);
 }
 
-#[tokio::test]
-async fn the_presence_table_counts_the_user_from_its_first_session_to_its_last() {
-    let table = presence();
-    let user = start_with(table.clone()).await;
-    let online = |t: &Presence| t.status(ALICE).online;
-    assert!(!online(&table));
-    let (_, first) = attach(&user, 1).await;
-    assert!(online(&table));
-    let (_, second) = attach(&user, 2).await;
-    user.cast(UserMessage::Detach {
-        session_id: SessionId::from(1),
-    })
-    .expect("cast");
+#[test]
+fn the_presence_table_counts_the_user_from_its_first_session_to_its_last() {
+    let (users, presence) = table();
+    let online = |p: &Presence| p.status(ALICE).online;
+    assert!(!online(&presence));
+    let first = attach(&users, ALICE, 1);
+    assert!(online(&presence));
+    let second = attach(&users, ALICE, 2);
     drop(first);
-    // The second session keeps the user here; a round trip makes sure the detach was handled.
-    ask(&user, UserMessage::GetSessionCount).await;
-    assert!(online(&table));
-    let d = table.take_unsent();
+    // The second session keeps the user here.
+    assert!(online(&presence));
+    let d = presence.take_unsent();
     assert_eq!((d.online, d.offline), (vec![ALICE], vec![]));
-    // The last session goes away without detaching (its connection dropped): the idle check sees it.
     drop(second);
-    user.cast(UserMessage::IdleCheck).expect("cast");
-    ask(&user, UserMessage::GetSessionCount).await;
     assert_eq!(
-        table.status(ALICE),
-        crate::presence::Status {
+        presence.status(ALICE),
+        Status {
             online: false,
-            last_seen_ms: Some(crate::testing::NOW_MS)
+            last_seen_ms: Some(NOW_MS)
         }
     );
-    assert_eq!(table.take_unsent().offline, vec![ALICE]);
+    assert_eq!(presence.take_unsent().offline, vec![ALICE]);
+    assert!(users.is_empty(), "the entry goes with the last session");
 }
 
-fn notify(user: &ActorRef<UserMessage>, event: &'static str, body: &'static str) {
-    user.cast(UserMessage::Notify {
-        event,
-        body: Bytes::from_static(body.as_bytes()),
-    })
-    .unwrap_or_else(|_| panic!("user actor is not running"));
+#[test]
+fn a_session_refused_at_the_cap_does_not_count_nor_leave() {
+    let (users, presence) = table();
+    let held: Vec<_> = (1..=3).map(|id| attach(&users, ALICE, id)).collect();
+    let (extra, _inbox) = session(ALICE, 4);
+    assert!(users.attach(&extra).is_err());
+    drop(held);
+    assert!(!presence.status(ALICE).online);
+    assert_eq!(users.len(), 0);
 }
 
 async fn user_event(inbox: &mut SessionInbox) -> (String, String, String) {
@@ -134,20 +106,13 @@ async fn user_event(inbox: &mut SessionInbox) -> (String, String, String) {
 }
 
 #[tokio::test]
-async fn attach_returns_one_budget_shared_by_all_sessions() {
-    let user = start().await;
-    let (a, _a_in) = attach(&user, 1).await;
-    let (b, _b_in) = attach(&user, 2).await;
-    assert!(Arc::ptr_eq(&a, &b));
-    assert_eq!(ask(&user, UserMessage::GetSessionCount).await, 2);
-}
-
-#[tokio::test]
-async fn notify_reaches_every_attached_session() {
-    let user = start().await;
-    let (_, mut a_in) = attach(&user, 1).await;
-    let (_, mut b_in) = attach(&user, 2).await;
-    notify(&user, "room.added", r#"{"room_id":7}"#);
+async fn notify_reaches_every_session_of_the_user_and_no_one_else() {
+    let (users, _) = table();
+    let (a, mut a_in) = attach(&users, ALICE, 1);
+    let (_b, mut b_in) = attach(&users, ALICE, 2);
+    let (_c, mut bob_in) = attach(&users, BOB, 3);
+    let body = Bytes::from_static(br#"{"room_id":7}"#);
+    assert_eq!(users.notify(ALICE, "room.added", &body), 2);
     let expected = (
         encode::USER_QUEUE.to_owned(),
         "room.added".to_owned(),
@@ -155,66 +120,68 @@ async fn notify_reaches_every_attached_session() {
     );
     assert_eq!(user_event(&mut a_in).await, expected);
     assert_eq!(user_event(&mut b_in).await, expected);
+    assert!(drain(&mut bob_in).is_empty());
 
-    user.cast(UserMessage::Detach {
-        session_id: 1.into(),
-    })
-    .unwrap_or_else(|_| panic!("user actor is not running"));
-    notify(&user, "dm.created", "{}");
+    drop(a);
+    assert_eq!(
+        users.notify(ALICE, "dm.created", &Bytes::from_static(b"{}")),
+        1
+    );
     assert_eq!(user_event(&mut b_in).await.1, "dm.created");
-    assert_eq!(ask(&user, UserMessage::GetSessionCount).await, 1);
     assert!(
         drain(&mut a_in).is_empty(),
         "a detached session gets nothing"
     );
+    assert_eq!(users.notify(UserId(99), "room.added", &body), 0);
 }
 
-#[tokio::test]
-async fn closed_sessions_are_forgotten_on_notify() {
-    let user = start().await;
-    let (_, a_in) = attach(&user, 1).await;
-    let (_, mut b_in) = attach(&user, 2).await;
-    drop(a_in);
-    notify(&user, "room.added", "{}");
-    assert_eq!(user_event(&mut b_in).await.1, "room.added");
-    assert_eq!(ask(&user, UserMessage::GetSessionCount).await, 1);
+#[test]
+fn a_joined_room_tells_the_presence_table() {
+    let (users, presence) = table();
+    let _a = attach(&users, ALICE, 1);
+    let _ = presence.take_round();
+    users.notify(ALICE, "room.added", &Bytes::from_static(b"{}"));
+    assert_eq!(presence.take_round().stale, vec![ALICE]);
 }
 
-#[tokio::test]
-async fn budget_allows_the_burst_then_refuses() {
-    let user = start().await;
-    let (a, _a_in) = attach(&user, 1).await;
-    let (b, _b_in) = attach(&user, 2).await;
+#[test]
+fn the_budget_is_shared_by_the_users_sessions_and_survives_a_reconnect() {
+    let (users, _) = table();
+    let a = attach(&users, ALICE, 1);
+    let _b = attach(&users, ALICE, 2);
     // The burst is shared: two sessions together get three sends.
-    assert!(a.check().is_ok());
-    assert!(b.check().is_ok());
-    assert!(a.check().is_ok());
-    assert!(b.check().is_err());
-    assert!(a.check().is_err());
+    assert!(users.charge(ALICE).is_ok());
+    assert!(users.charge(ALICE).is_ok());
+    drop(a);
+    assert!(users.charge(ALICE).is_ok());
+    assert_eq!(users.charge(ALICE), Err(OverBudget));
+    // Every session gone and a new one: the budget is not refilled by reconnecting.
+    drop(_b);
+    let _c = attach(&users, ALICE, 3);
+    assert_eq!(users.charge(ALICE), Err(OverBudget));
+    assert!(users.charge(BOB).is_ok(), "each user has a budget");
 }
 
-#[tokio::test]
-async fn user_without_sessions_passivates_through_its_directory() {
-    // Real-time idle timer (tokio's test-util is not enabled for this crate); every wait is bounded.
-    let users = Users {
-        config: UserConfig {
-            idle_timeout: Duration::from_millis(100),
-            ..config()
-        },
-        presence: presence(),
+#[test]
+fn trim_forgets_budgets_that_are_full_again_and_keeps_the_others() {
+    let presence = Presence::new(Arc::new(FixedClock(NOW_MS)));
+    let fast = UserConfig {
+        // Full again a millisecond after one send.
+        send_per_second: NonZeroU32::new(1000).unwrap(),
+        send_burst: NonZeroU32::new(1).unwrap(),
+        ..config()
     };
-    let (directory, _) = Actor::spawn(None, Directory::new(users), ())
-        .await
-        .expect("directory starts");
-    let user = ask(&directory, |reply| DirectoryMessage::Lookup(ALICE, reply))
-        .await
-        .expect("user actor spawns");
-    user.wait(Some(WAIT))
-        .await
-        .expect("the idle user actor stops");
-    assert_eq!(ask(&directory, DirectoryMessage::GetCount).await, 0);
-    let again = ask(&directory, |reply| DirectoryMessage::Lookup(ALICE, reply))
-        .await
-        .expect("user actor spawns again");
-    assert_ne!(again.get_id(), user.get_id());
+    let users = Users::new(fast, presence);
+    users.charge(ALICE).expect("first send");
+    assert_eq!(users.budgets(), 1);
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    users.trim();
+    assert_eq!(users.budgets(), 0);
+    // A budget still spent stays.
+    let (slow, _) = table();
+    for _ in 0..3 {
+        slow.charge(ALICE).expect("burst");
+    }
+    slow.trim();
+    assert_eq!(slow.budgets(), 1);
 }

@@ -6,8 +6,8 @@
 //! node (this module)
 //! ├── gateway role
 //! │   ├── Root (crate::supervisor): a dead directory stops the node
-//! │   │   ├── Directory<Rooms>  ── Room actor per active room
-//! │   │   └── Directory<Users>  ── User actor per connected user
+//! │   │   └── Directory<Rooms>  ── Room actor per active room
+//! │   ├── users table: each connected user's sessions and send budget (no actor per user)
 //! │   ├── journal: in-process writer task, or the Kafka producer
 //! │   ├── housekeeping: token purge and limiter trim; signing key refresh (rotation, pruning)
 //! │   └── front door ── one session task per WebSocket (closed with "reconnect elsewhere" on stop)
@@ -304,22 +304,11 @@ async fn start_gateway(
         },
     };
     let gateway = config.gateway();
-    let users = Users {
-        config: user_config(&gateway, idle),
-        presence: presence.clone(),
-    };
-    let (root, _) = Actor::spawn(
-        None,
-        Root,
-        RootArgs {
-            rooms,
-            users,
-            failed,
-        },
-    )
-    .await
-    .context("failed to start the root supervisor")?;
-    let (rooms, users) = ractor::call!(root, RootMessage::Directories)
+    let users = Users::new(user_config(&gateway), presence.clone());
+    let (root, _) = Actor::spawn(None, Root, RootArgs { rooms, failed })
+        .await
+        .context("failed to start the root supervisor")?;
+    let rooms = ractor::call!(root, RootMessage::Directories)
         .map_err(|e| anyhow::anyhow!("the root supervisor did not answer: {e}"))?;
     let routes = cluster.map(|c| {
         let local = LocalRoutes::new(rooms.clone());

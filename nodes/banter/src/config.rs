@@ -86,7 +86,7 @@ pub enum JournalKind {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct NodeConfig {
-    /// Roles of this process. `gateway`: the REST API, WebSocket sessions, room and user actors and
+    /// Roles of this process. `gateway`: the REST API, WebSocket sessions, room actors, users and
     /// the journal they append to. `persister`: the persister, which runs only when `journal.kind` is
     /// `kafka`. A process without `gateway` serves only `/healthz` and `/metrics` on `http.listen`
     /// (e.g. `roles = ["persister"]`, or `BANTER_NODE__ROLES=[persister]`, runs a persister alone).
@@ -106,7 +106,7 @@ impl Default for NodeConfig {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
-    /// REST API, WebSocket sessions, room and user actors, journal producer.
+    /// REST API, WebSocket sessions, room actors and users, journal producer.
     Gateway,
     /// Kafka journal → store writer (consumer-group member).
     Persister,
@@ -118,7 +118,7 @@ impl NodeConfig {
         self.roles.contains(&role)
     }
 }
-/// Room and user actor settings.
+/// Room actor settings.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RoomsConfig {

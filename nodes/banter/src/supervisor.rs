@@ -1,7 +1,7 @@
 //! The root supervisor of a node's actors.
 //!
-//! It spawns the room and user directories linked to itself, so their death is an event here rather
-//! than a silent hole: a directory that stops or panics while the node is not shutting down leaves a
+//! It spawns the room directory linked to itself (ingest sources will add theirs), so its death is an
+//! event here rather than a silent hole: a directory that stops or panics while the node is not shutting down leaves a
 //! node that would look alive and serve no chat, so the root reports it on the `failed` channel and
 //! stops. The binary then stops the node and exits non-zero, and whatever runs it (systemd, Compose's
 //! restart policy, a Kubernetes pod) starts a fresh process: the directories hold no state a restart
@@ -15,7 +15,6 @@ use std::time::Duration;
 
 use banter_actors::directory::{Directory, DirectoryMessage};
 use banter_actors::room::Rooms;
-use banter_actors::user::Users;
 use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
 use tokio::sync::watch;
 use tracing::{error, info};
@@ -30,22 +29,16 @@ pub struct Root;
 pub struct RootArgs {
     /// The room directory's entity factory.
     pub rooms: Rooms,
-    /// The user directory's entity factory.
-    pub users: Users,
     /// Receives the reason when a directory dies outside a shutdown.
     pub failed: watch::Sender<Option<String>>,
 }
 
-/// The room and user directories.
-pub type Directories = (
-    ActorRef<DirectoryMessage<Rooms>>,
-    ActorRef<DirectoryMessage<Users>>,
-);
+/// The root's directories (users have none: the gateway's users table holds them).
+pub type Directories = ActorRef<DirectoryMessage<Rooms>>;
 
 /// The root's state: its children and whether it is stopping.
 pub struct RootState {
     rooms: ActorRef<DirectoryMessage<Rooms>>,
-    users: ActorRef<DirectoryMessage<Users>>,
     failed: watch::Sender<Option<String>>,
     stopping: bool,
 }
@@ -73,11 +66,8 @@ impl Actor for Root {
     ) -> Result<RootState, ActorProcessingErr> {
         let (rooms, _) =
             Actor::spawn_linked(None, Directory::new(args.rooms), (), myself.get_cell()).await?;
-        let (users, _) =
-            Actor::spawn_linked(None, Directory::new(args.users), (), myself.get_cell()).await?;
         Ok(RootState {
             rooms,
-            users,
             failed: args.failed,
             stopping: false,
         })
@@ -91,7 +81,7 @@ impl Actor for Root {
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             RootMessage::Directories(reply) => {
-                let _ = reply.send((state.rooms.clone(), state.users.clone()));
+                let _ = reply.send(state.rooms.clone());
             }
             RootMessage::Shutdown(reply) => self.on_shutdown(myself, state, reply).await,
         }
@@ -152,8 +142,6 @@ impl RootState {
     fn name(&self, cell: &ractor::ActorCell) -> String {
         if cell.get_id() == self.rooms.get_id() {
             "room directory".into()
-        } else if cell.get_id() == self.users.get_id() {
-            "user directory".into()
         } else {
             format!("actor {}", cell.get_id())
         }
@@ -166,7 +154,6 @@ mod tests {
 
     use banter_actors::ports::{Clock, Journal, Ports, Store, SystemClock};
     use banter_actors::room::RoomConfig;
-    use banter_actors::user::UserConfig;
 
     use super::*;
 
@@ -202,34 +189,17 @@ mod tests {
                 max_sessions_per_user: 32,
             },
         };
-        let users = Users {
-            config: UserConfig {
-                send_per_second: std::num::NonZeroU32::MIN,
-                send_burst: std::num::NonZeroU32::MIN,
-                idle_timeout: idle,
-                max_sessions: 1,
-            },
-            presence: banter_actors::presence::Presence::new(Arc::new(SystemClock)),
-        };
         let (failed, failures) = watch::channel(None);
-        let (root, _) = Actor::spawn(
-            None,
-            Root,
-            RootArgs {
-                rooms,
-                users,
-                failed,
-            },
-        )
-        .await
-        .expect("root");
+        let (root, _) = Actor::spawn(None, Root, RootArgs { rooms, failed })
+            .await
+            .expect("root");
         let dirs = ractor::call!(root, RootMessage::Directories).expect("directories");
         (dir, root, dirs, failures)
     }
 
     #[tokio::test]
     async fn a_dead_directory_is_reported_and_stops_the_root() {
-        let (_dir, root, (rooms, users), mut failures) = start().await;
+        let (_dir, root, rooms, mut failures) = start().await;
         rooms.kill();
         let reason =
             tokio::time::timeout(Duration::from_secs(5), failures.wait_for(Option::is_some))
@@ -243,22 +213,16 @@ mod tests {
             .await
             .expect("the root stops")
             .expect("wait");
-        tokio::time::timeout(Duration::from_secs(5), users.wait(None))
-            .await
-            .expect("its sibling is stopped too")
-            .expect("wait");
     }
 
     #[tokio::test]
     async fn a_shutdown_stops_the_directories_without_a_failure() {
-        let (_dir, root, (rooms, users), failures) = start().await;
+        let (_dir, root, rooms, failures) = start().await;
         ractor::call!(root, RootMessage::Shutdown).expect("shutdown answered");
-        for d in [rooms.get_cell(), users.get_cell()] {
-            tokio::time::timeout(Duration::from_secs(5), d.wait(None))
-                .await
-                .expect("stopped")
-                .expect("wait");
-        }
+        tokio::time::timeout(Duration::from_secs(5), rooms.wait(None))
+            .await
+            .expect("stopped")
+            .expect("wait");
         tokio::time::timeout(Duration::from_secs(5), root.wait(None))
             .await
             .expect("the root stops")

@@ -31,7 +31,6 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use banter_actors::delivery::{NodeId, SessionHandle, SessionId};
-use banter_actors::directory::DirectoryMessage;
 use banter_actors::hub::Hub;
 use banter_actors::model::{RoomId, Seq, UserId};
 use banter_actors::presence::Presence;
@@ -42,7 +41,6 @@ use banter_actors::user::Users;
 use banter_actors::wire::{room_error, session_addr};
 use banter_proto::v1::{self, Envelope, envelope, room_reply, to_room, to_user};
 use bytes::Bytes;
-use ractor::ActorRef;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
@@ -118,8 +116,8 @@ pub struct ClusterRoutes {
     fan_out_epochs: Mutex<Vec<u64>>,
     /// Remote requests being served, bounded (`inbound::MAX_ASKS`).
     asks: Arc<tokio::sync::Semaphore>,
-    /// This node's user actors, for events other nodes deliver to their users' sessions here.
-    users: ActorRef<DirectoryMessage<Users>>,
+    /// This node's users, for events other nodes deliver to their users' sessions here.
+    users: Arc<Users>,
     /// SENDs with a receipt sent to another node and not answered yet, by session and node: when
     /// that node's link goes down their outcome is unknown, and the session is told.
     unanswered: Mutex<HashMap<(SessionId, NodeId), u32>>,
@@ -136,7 +134,7 @@ impl ClusterRoutes {
     /// The routes of the node `me`: `local` for the rooms it serves, `links` to reach the others.
     pub fn new(
         local: LocalRoutes,
-        users: ActorRef<DirectoryMessage<Users>>,
+        users: Arc<Users>,
         placement: Arc<Placement>,
         links: Arc<Links>,
         presence: Arc<Presence>,
@@ -491,7 +489,7 @@ impl Routes for ClusterRoutes {
     }
 
     fn notify_elsewhere(&self, user: UserId, event: &'static str, body: Bytes) {
-        // Each node's user actor holds that node's sessions of the user: every peer is told (user
+        // Each node's users table holds that node's sessions of the user: every peer is told (user
         // events are rare: a room added). ARCHITECTURE.md section 5 says what replaces this.
         for peer in self.links.peers() {
             let envelope = Envelope {

@@ -189,6 +189,10 @@ pub struct WsConfig {
     /// WebSocket sessions one user may have open at once on the node; CONNECT past it gets an ERROR.
     /// Default: 32.
     pub max_sessions_per_user: usize,
+    /// Bytes one read from a connection takes at most, and the read buffer every connection keeps
+    /// (a frame larger than it is read in several reads into a buffer grown to its size). Chat frames
+    /// are small, and each idle connection holds this much: BENCHMARKS.md scenario 3. Default: 1024.
+    pub read_buffer_bytes: usize,
 }
 
 impl Default for WsConfig {
@@ -201,6 +205,7 @@ impl Default for WsConfig {
             write_timeout_ms: 10_000,
             max_concurrent_backfills: 32,
             max_sessions_per_user: 32,
+            read_buffer_bytes: 1024,
         }
     }
 }

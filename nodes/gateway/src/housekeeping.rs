@@ -1,6 +1,6 @@
 //! Periodic chores of a node, off every request path: deleting expired refresh tokens (hourly),
-//! forgetting the login limiters' state for addresses and accounts that have been quiet (every
-//! minute: their budgets are per minute, and their memory would otherwise grow with every address and
+//! forgetting the login limiters' state for addresses and accounts that have been quiet, and the
+//! send budgets of users who have not sent lately (every minute: the login budgets are per minute, and their memory would otherwise grow with every address and
 //! username that ever tried), and, in a loop of its own ([`refresh_keys`]), reloading the token
 //! signing keys from the store every `auth.key_refresh_secs`, rotating and pruning them on the way.
 
@@ -59,6 +59,8 @@ async fn purge_tokens(state: &AppState) {
 fn trim_limiters(state: &AppState) {
     // The per-user room budgets grow with every user who created, opened or joined lately.
     state.room_budgets.retain_recent();
+    // So do the send budgets of users who sent lately.
+    state.users.trim();
     state.login_limits.trim();
     let (addresses, accounts) = state.login_limits.tracked();
     debug!(addresses, accounts, "login limiters trimmed");

@@ -15,7 +15,8 @@ pub const REFUSED: &str = "banter_refused_total";
 /// outbox, `write_deadline` for a write that did not finish in time).
 pub const SESSIONS_DROPPED: &str = "banter_sessions_dropped_total";
 
-/// Actors live on this node (gauge, label `kind`: `room`, `user`), refreshed every second.
+/// Actors live on this node (gauge, label `kind`: `room`), refreshed every second. Users have no
+/// actor: `banter_presence_users{scope="node"}` counts those with a session here.
 pub const ACTORS_ACTIVE: &str = "banter_actors_active";
 
 /// Users online (gauge, label `scope`: `node`, with a session on this node; `cluster`, on any node as
@@ -48,11 +49,7 @@ pub fn session_dropped(reason: &'static str) {
 /// Describes this crate's metrics to the installed recorder.
 pub fn describe_metrics() {
     use metrics::{Unit, describe_counter, describe_gauge};
-    describe_gauge!(
-        ACTORS_ACTIVE,
-        Unit::Count,
-        "room and user actors live on this node"
-    );
+    describe_gauge!(ACTORS_ACTIVE, Unit::Count, "room actors live on this node");
     describe_gauge!(
         PRESENCE_USERS,
         Unit::Count,

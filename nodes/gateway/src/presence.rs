@@ -210,13 +210,7 @@ pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
 
 /// Sends `watcher`'s sessions on this node a `presence` event.
 fn notify(state: &AppState, watcher: UserId, changed: &[(UserId, Status)]) {
-    state.tell_user(
-        watcher,
-        banter_actors::user::UserMessage::Notify {
-            event: "presence",
-            body: body(changed),
-        },
-    );
+    state.users.notify(watcher, "presence", &body(changed));
 }
 
 /// The JSON body of a `presence` event.

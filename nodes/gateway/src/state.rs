@@ -15,7 +15,7 @@ use banter_actors::ports::{Ports, Store};
 use banter_actors::presence::Presence;
 use banter_actors::room::{RoomMessage, Rooms};
 use banter_actors::route::{LocalRoutes, Routes};
-use banter_actors::user::{UserConfig, UserMessage, Users};
+use banter_actors::user::{UserConfig, Users};
 use ractor::ActorRef;
 use tokio::sync::watch;
 use tokio_util::task::TaskTracker;
@@ -26,9 +26,21 @@ use crate::config::{GatewayConfig, HttpConfig, WsConfig};
 use crate::front_door::DoorLimits;
 use crate::http::budget::RoomBudgets;
 
-/// Everything a request handler or a session needs; cheap to clone.
+/// Everything a request handler or a session needs: one pointer, cheap to clone and small to hold (an
+/// idle connection's session keeps one; see [`AppStateInner`] for the fields).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppStateInner>);
+
+impl std::ops::Deref for AppState {
+    type Target = AppStateInner;
+
+    fn deref(&self) -> &AppStateInner {
+        &self.0
+    }
+}
+
+/// The fields of an [`AppState`].
+pub struct AppStateInner {
     /// The gateway's configuration sections.
     pub config: Arc<GatewayConfig>,
     /// Store, journal, clock.
@@ -39,8 +51,8 @@ pub struct AppState {
     pub passwords: Passwords,
     /// Directory of room actors.
     pub rooms: ActorRef<DirectoryMessage<Rooms>>,
-    /// Directory of user actors.
-    pub users: ActorRef<DirectoryMessage<Users>>,
+    /// The users of this node with a session here: their sessions and send budgets.
+    pub users: Arc<Users>,
     /// How sessions and handlers reach rooms, here or on another node.
     pub routes: Arc<dyn Routes>,
     /// Per-user budgets on creating rooms, opening DMs and joining.
@@ -71,15 +83,15 @@ pub struct GatewayParts {
     pub keys: AuthKeys,
     /// Directory of room actors.
     pub rooms: ActorRef<DirectoryMessage<Rooms>>,
-    /// Directory of user actors.
-    pub users: ActorRef<DirectoryMessage<Users>>,
+    /// The users of this node with a session here.
+    pub users: Arc<Users>,
     /// The node's shutdown signal.
     pub shutdown: watch::Receiver<bool>,
     /// This node.
     pub node: NodeId,
     /// How to reach rooms; `None`: this node serves every room ([`LocalRoutes`] over `rooms`).
     pub routes: Option<Arc<dyn Routes>>,
-    /// The node's presence table (the user actors of `users` fill it).
+    /// The node's presence table (`users` fills it).
     pub presence: Arc<Presence>,
 }
 
@@ -123,7 +135,7 @@ impl AppState {
         .with_limits(max_hashes, Duration::from_millis(config.auth.hash_wait_ms));
         let room_budgets = Arc::new(RoomBudgets::new(&config.limits));
         let backfills = config.ws.max_concurrent_backfills.max(1);
-        Ok(AppState {
+        Ok(AppState(Arc::new(AppStateInner {
             config: Arc::new(config),
             ports,
             keys,
@@ -139,7 +151,7 @@ impl AppState {
             shutdown,
             sessions: TaskTracker::new(),
             presence,
-        })
+        })))
     }
 
     /// Returns the store.
@@ -168,18 +180,12 @@ impl AppState {
     /// Delivers an event to the user's own queue on every session of the user, on every node.
     pub fn notify_user(&self, user: UserId, event: &'static str, body: bytes::Bytes) {
         self.routes.notify_elsewhere(user, event, body.clone());
-        self.tell_user(user, UserMessage::Notify { event, body });
-    }
-
-    /// Tells a user actor something if it is active (the user has a connection on this node).
-    pub fn tell_user(&self, user: UserId, msg: UserMessage) {
-        let _ = self.users.cast(DirectoryMessage::Tell(user, msg));
+        self.users.notify(user, event, &body);
     }
 }
 
-/// Returns the user actors' settings from the gateway's limits (`idle_timeout`: how long an actor
-/// with no session lives).
-pub fn user_config(config: &GatewayConfig, idle_timeout: Duration) -> UserConfig {
+/// Returns the users table's settings from the gateway's limits.
+pub fn user_config(config: &GatewayConfig) -> UserConfig {
     fn nonzero(v: u32) -> NonZeroU32 {
         NonZeroU32::new(v).unwrap_or(NonZeroU32::MIN)
     }
@@ -187,7 +193,6 @@ pub fn user_config(config: &GatewayConfig, idle_timeout: Duration) -> UserConfig
     UserConfig {
         send_per_second: nonzero(config.limits.send_per_second),
         send_burst: nonzero(config.limits.send_burst),
-        idle_timeout,
         max_sessions: ws.max_sessions_per_user.max(1),
     }
 }
@@ -228,13 +233,10 @@ pub async fn count_actors(state: AppState, mut shutdown: watch::Receiver<bool>) 
             _ = tick.tick() => {}
             _ = shutdown.wait_for(|stop| *stop) => return,
         }
-        let rooms = ractor::call!(state.rooms, DirectoryMessage::GetCount);
-        let users = ractor::call!(state.users, DirectoryMessage::GetCount);
-        let (Ok(rooms), Ok(users)) = (rooms, users) else {
+        let Ok(rooms) = ractor::call!(state.rooms, DirectoryMessage::GetCount) else {
             return;
         };
         metrics::gauge!(crate::metrics::ACTORS_ACTIVE, "kind" => "room").set(rooms as f64);
-        metrics::gauge!(crate::metrics::ACTORS_ACTIVE, "kind" => "user").set(users as f64);
         let (here, online) = (state.presence.here(), state.presence.online_count());
         metrics::gauge!(crate::metrics::PRESENCE_USERS, "scope" => "node").set(here as f64);
         metrics::gauge!(crate::metrics::PRESENCE_USERS, "scope" => "cluster").set(online as f64);

@@ -46,7 +46,7 @@ pub async fn upgrade(
         .max_frame_bytes
         .max(state.config.limits.max_body_bytes + 1024);
     ws.protocols(["v12.stomp"])
-        .read_buffer_size(4096)
+        .read_buffer_size(state.config.ws.read_buffer_bytes.max(64))
         // Slightly above the STOMP frame limit, so an oversize frame gets a STOMP ERROR from the codec
         // rather than a bare close from the WebSocket layer.
         .max_message_size(max_frame * 2)

@@ -11,13 +11,12 @@
 use std::sync::Arc;
 
 use banter_actors::delivery::{NodeId, Outbound, PeerOutbox, RemoteSession, SessionId, SessionRef};
-use banter_actors::directory::DirectoryMessage;
 use banter_actors::model::{RoomId, Seq, UserId};
 use banter_actors::ports::{Clock, SystemClock};
 use banter_actors::room::{RoomError, RoomMessage};
 use banter_actors::route::Routes;
 use banter_actors::trace::TraceParent;
-use banter_actors::user::{USER_EVENTS, UserMessage};
+use banter_actors::user::USER_EVENTS;
 use banter_actors::wire::{from_session_addr, refusal};
 use banter_proto::v1::{self, Envelope, envelope, room_reply, to_room};
 use bytes::Bytes;
@@ -286,13 +285,7 @@ impl ClusterRoutes {
         let Some(event) = USER_EVENTS.iter().copied().find(|e| *e == n.event) else {
             return refused("malformed");
         };
-        let msg = UserMessage::Notify {
-            event,
-            body: n.body,
-        };
-        let _ = self
-            .users
-            .cast(DirectoryMessage::Tell(UserId(u.user_id), msg));
+        self.users.notify(UserId(u.user_id), event, &n.body);
     }
 
     fn on_fan_out(&self, f: v1::FanOut) {

@@ -10,7 +10,7 @@ use banter_actors::ports::{Ports, SystemClock};
 use banter_actors::presence::Presence;
 use banter_actors::room::{RoomConfig, Rooms};
 use banter_actors::trace::TraceParent;
-use banter_actors::user::{UserConfig, UserMessage};
+use banter_actors::user::{Attached, UserConfig};
 use banter_store::{LocalJournal, SqliteStore};
 use bytes::Bytes;
 use ractor::Actor;
@@ -23,7 +23,7 @@ const PEER: NodeId = NodeId(2);
 
 struct Fixture {
     routes: Arc<ClusterRoutes>,
-    users: ractor::ActorRef<DirectoryMessage<Users>>,
+    users: Arc<Users>,
     _dir: tempfile::TempDir,
 }
 
@@ -60,18 +60,14 @@ async fn fixture() -> Fixture {
     };
     let links = Arc::new(Links::new(NodeId(1), limits));
     let presence = Presence::new(Arc::new(SystemClock));
-    let users = Users {
-        config: UserConfig {
+    let users = Users::new(
+        UserConfig {
             send_per_second: std::num::NonZeroU32::new(100).expect("non-zero"),
             send_burst: std::num::NonZeroU32::new(100).expect("non-zero"),
-            idle_timeout: Duration::from_secs(60),
             max_sessions: 8,
         },
-        presence: presence.clone(),
-    };
-    let (users, _) = Actor::spawn(None, Directory::new(users), ())
-        .await
-        .expect("users");
+        presence.clone(),
+    );
     let routes = ClusterRoutes::new(
         LocalRoutes::new(directory),
         users.clone(),
@@ -338,15 +334,7 @@ fn notify(event: &str) -> Envelope {
 async fn a_user_event_from_another_node_reaches_the_users_sessions_here_and_unknown_ones_do_not() {
     let f = fixture().await;
     let (h, mut inbox) = session(&f.routes, 1);
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let attach = UserMessage::Attach {
-        session: h.into(),
-        reply: ractor::RpcReplyPort::from(tx),
-    };
-    f.users
-        .cast(DirectoryMessage::Route(UserId(7), attach))
-        .expect("users");
-    rx.await.expect("answer").expect("attached");
+    let _attached: Attached = f.users.attach(&h).expect("attached");
     f.routes.deliver(PEER, notify("made.up"));
     f.routes.deliver(PEER, notify("room.added"));
     let item = tokio::time::timeout(Duration::from_secs(5), inbox.recv())

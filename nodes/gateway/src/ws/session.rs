@@ -1,7 +1,7 @@
 //! One STOMP session: a task per WebSocket, not an actor (an idle connection must stay small).
 //!
-//! It authenticates CONNECT, registers with the user's actor (which hands back the shared send budget),
-//! turns frames into room commands, and writes what actors put in its bounded outbox. Every bad frame is
+//! It authenticates CONNECT, registers in the node's users table (which caps a user's sessions and
+//! holds their shared send budget), turns frames into room commands, and writes what actors put in its bounded outbox. Every bad frame is
 //! answered with an ERROR frame and the connection is closed, as STOMP 1.2 prescribes; nothing a client
 //! sends can affect another connection. A client too slow to drain its outbox is closed with an ERROR
 //! and resumes by seq.
@@ -27,7 +27,7 @@ use banter_actors::room::{RoomError, RoomMessage, SubscribeOk};
 use banter_actors::route::Direct;
 use banter_actors::rules;
 use banter_actors::trace::TraceParent;
-use banter_actors::user::{SendBudget, UserMessage};
+use banter_actors::user::Attached;
 use banter_proto::stomp::{self, Command, Frame, Limits};
 use bytes::{BufMut, Bytes, BytesMut};
 
@@ -68,7 +68,8 @@ struct Session {
     socket: WebSocket,
     handle: SessionHandle,
     user: UserId,
-    budget: SendBudget,
+    /// The session's place in the users table: it leaves the table when the session is dropped.
+    _attached: Attached,
     rooms: HashMap<RoomId, RoomSub>,
     /// Rooms the user is known to be a member of, with what was last passed on to each.
     known: KnownRooms,
@@ -84,8 +85,44 @@ struct Session {
 }
 
 /// Runs a connection to its end.
+///
+/// Each phase (CONNECT, serving, the close) is a boxed future of its own: a future is as large as its
+/// largest state, so an idle connection would otherwise hold the room CONNECT and the close need,
+/// besides its own. Each box is allocated once per connection.
 #[instrument(name = "ws.session", skip_all)]
-pub(super) async fn run(state: AppState, mut socket: WebSocket) {
+pub(super) async fn run(state: AppState, socket: WebSocket) {
+    let Some(mut open) = Box::pin(open(state, socket)).await else {
+        return;
+    };
+    let result = match open.session.flush().await {
+        Ok(()) => {
+            Box::pin(open.session.serve(
+                &mut open.inbox,
+                &mut open.buf,
+                open.heart_beat,
+                &mut open.shutdown,
+            ))
+            .await
+        }
+        Err(e) => Err(e),
+    };
+    open.session.end();
+    let write_timeout = open.session.write_timeout;
+    Box::pin(close(open.session.socket, result, write_timeout)).await;
+}
+
+/// A connection past CONNECT, ready to serve.
+struct Open {
+    session: Session,
+    inbox: SessionInbox,
+    /// Bytes read and not yet parsed.
+    buf: BytesMut,
+    heart_beat: (u64, u64),
+    shutdown: watch::Receiver<bool>,
+}
+
+/// Reads and checks CONNECT, registers the session; on failure closes the connection with an ERROR.
+async fn open(state: AppState, mut socket: WebSocket) -> Option<Open> {
     let limits = connect::frame_limits(&state);
     let write_timeout = Duration::from_millis(state.config.ws.write_timeout_ms.max(1));
     let mut buf = BytesMut::new();
@@ -98,32 +135,45 @@ pub(super) async fn run(state: AppState, mut socket: WebSocket) {
         () = stopping(&mut shutdown) => None,
     };
     let Some(connect) = connect else {
-        return close_with_error(&mut socket, reconnect_elsewhere(), write_timeout).await;
+        close_with_error(&mut socket, reconnect_elsewhere(), write_timeout).await;
+        return None;
     };
     let frame = match connect {
         Err(_) => {
             let e = fatal("no CONNECT frame in time");
-            return close_with_error(&mut socket, e, write_timeout).await;
+            close_with_error(&mut socket, e, write_timeout).await;
+            return None;
         }
-        Ok(Err(e)) => return close_with_error(&mut socket, e, write_timeout).await,
-        Ok(Ok(None)) => return,
+        Ok(Err(e)) => {
+            close_with_error(&mut socket, e, write_timeout).await;
+            return None;
+        }
+        Ok(Ok(None)) => return None,
         Ok(Ok(Some(f))) => f,
     };
     let connected = match connect::connect(&state, frame).await {
         Ok(c) => c,
-        Err(e) => return close_with_error(&mut socket, e, write_timeout).await,
-    };
-    let (mut session, mut inbox, heart_beat) = Session::new(state, socket, connected, limits);
-    let result = match session.flush().await {
-        Ok(()) => {
-            session
-                .serve(&mut inbox, &mut buf, heart_beat, &mut shutdown)
-                .await
+        Err(e) => {
+            close_with_error(&mut socket, e, write_timeout).await;
+            return None;
         }
-        Err(e) => Err(e),
     };
-    session.end();
-    let mut socket = session.socket;
+    if buf.is_empty() {
+        // The CONNECT frame's buffer is let go: an idle connection holds nothing it does not need.
+        buf = BytesMut::new();
+    }
+    let (session, inbox, heart_beat) = Session::new(state, socket, connected, limits);
+    Some(Open {
+        session,
+        inbox,
+        buf,
+        heart_beat,
+        shutdown,
+    })
+}
+
+/// Ends a connection after serving: a close, or an ERROR frame then a close.
+async fn close(mut socket: WebSocket, result: Result<(), Fatal>, write_timeout: Duration) {
     match result {
         Ok(()) => {
             let _ = timeout(write_timeout, socket.send(Message::Close(None))).await;
@@ -146,7 +196,7 @@ impl Session {
             socket,
             handle: c.handle,
             user: c.user,
-            budget: c.budget,
+            _attached: c.attached,
             rooms: HashMap::new(),
             known: KnownRooms::default(),
             user_sub: None,
@@ -300,7 +350,11 @@ impl Session {
                 .await
                 .map_err(with_receipt)?,
             Command::Subscribe => {
-                self.on_subscribe(&frame).await.map_err(with_receipt)?;
+                // Boxed: a subscription (and its backfill) is rare next to SENDs, and inline it
+                // would make every idle connection's future as large as its own.
+                Box::pin(self.on_subscribe(&frame))
+                    .await
+                    .map_err(with_receipt)?;
                 self.receipt(receipt);
             }
             Command::Unsubscribe => {
@@ -412,9 +466,9 @@ impl Session {
         Ok(())
     }
 
-    /// Takes one unit of the user's send budget (shared by all their connections).
+    /// Takes one unit of the user's send budget (shared by all their connections on this node).
     fn charge(&self) -> Result<(), Fatal> {
-        self.budget.check().map_err(|_| {
+        self.state.users.charge(self.user).map_err(|_| {
             fatal(format!(
                 "rate limit exceeded: at most {} messages per second",
                 self.state.config.limits.send_per_second
@@ -606,27 +660,20 @@ impl Session {
             Outbound::SubscriptionLost { room_id } => {
                 if let Some(sub) = self.rooms.remove(&room_id) {
                     debug!(room_id = %room_id, since = sub.last_seq, "room restarted; resubscribing");
-                    self.subscribe_room(room_id, sub.id, Some(sub.last_seq))
-                        .await?;
+                    Box::pin(self.subscribe_room(room_id, sub.id, Some(sub.last_seq))).await?;
                 }
             }
         }
         Ok(())
     }
 
-    /// Unregisters the session from its rooms and its user actor.
+    /// Unregisters the session from its rooms (it leaves the users table when it is dropped).
     fn end(&mut self) {
         let rooms: Vec<_> = self.rooms.drain().collect();
         for (room, sub) in rooms {
             self.leave(room, sub);
         }
         self.state.routes.session_ended(self.handle.id);
-        self.state.tell_user(
-            self.user,
-            UserMessage::Detach {
-                session_id: self.handle.id,
-            },
-        );
         debug!(session = %self.handle.id, "session ended");
     }
 }

@@ -1,20 +1,17 @@
-//! CONNECT: the token check, the heart-beat negotiation and the registration with the user's actor,
-//! which hands back the shared send budget or refuses a user over `ws.max_sessions_per_user`.
+//! CONNECT: the token check, the heart-beat negotiation and the registration in the node's users
+//! table, which refuses a user over `ws.max_sessions_per_user`.
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use banter_actors::delivery::{SessionHandle, SessionId, SessionInbox};
-use banter_actors::directory::DirectoryMessage;
 use banter_actors::model::UserId;
-use banter_actors::user::{AttachError, SendBudget, UserMessage};
+use banter_actors::user::{AttachError, Attached};
 use banter_proto::stomp::{self, Command, Frame, Limits};
 use bytes::BytesMut;
-use ractor::RpcReplyPort;
-use tokio::time::{Instant, timeout};
+use tokio::time::Instant;
 use tracing::debug;
 
-use super::CALL_TIMEOUT;
 use crate::auth::{TokenType, bearer};
 use crate::state::AppState;
 use crate::ws::frames::{Fatal, fatal};
@@ -24,7 +21,8 @@ pub(super) struct Connected {
     pub(super) handle: SessionHandle,
     pub(super) inbox: SessionInbox,
     pub(super) user: UserId,
-    pub(super) budget: SendBudget,
+    /// The session's place in the users table.
+    pub(super) attached: Attached,
     /// Negotiated heart-beat periods (send, receive) in ms.
     pub(super) heart_beat: (u64, u64),
     /// When the access token expires.
@@ -54,7 +52,7 @@ fn token(frame: &Frame) -> Option<&str> {
         .or_else(|| frame.header("passcode"))
 }
 
-/// Authenticates a CONNECT frame and registers the session with the user's actor.
+/// Authenticates a CONNECT frame and registers the session in the users table.
 pub(super) async fn connect(state: &AppState, frame: Frame) -> Result<Connected, Fatal> {
     if !matches!(frame.command, Command::Connect | Command::Stomp) {
         return Err(fatal(format!(
@@ -94,24 +92,12 @@ pub(super) async fn connect(state: &AppState, frame: Frame) -> Result<Connected,
     );
     let ws = &state.config.ws;
     let (handle, inbox) = SessionHandle::bounded(id, user, ws.outbox_frames, ws.outbox_bytes);
+    let attached = state.users.attach(&handle).map_err(|e| match e {
+        AttachError::TooManySessions(max) => fatal(format!(
+            "too many connections: a user may have at most {max} at once"
+        )),
+    })?;
     state.routes.session_started(&handle);
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let _ = state.users.cast(DirectoryMessage::Route(
-        user,
-        UserMessage::Attach {
-            session: handle.clone().into(),
-            reply: RpcReplyPort::from(tx),
-        },
-    ));
-    let budget = match timeout(CALL_TIMEOUT, rx).await {
-        Ok(Ok(Ok(b))) => b,
-        Ok(Ok(Err(AttachError::TooManySessions(max)))) => {
-            return Err(fatal(format!(
-                "too many connections: a user may have at most {max} at once"
-            )));
-        }
-        _ => return Err(fatal("server busy: user actor unavailable")),
-    };
     let mut connected = BytesMut::new();
     Frame::new(Command::Connected)
         .with_header("version", "1.2")
@@ -125,7 +111,7 @@ pub(super) async fn connect(state: &AppState, frame: Frame) -> Result<Connected,
         handle,
         inbox,
         user,
-        budget,
+        attached,
         heart_beat,
         expires,
         connected,
