@@ -5,14 +5,15 @@
 # bench-results/<time>/tables.txt, and a summary at the end. BENCHMARKS.md explains and records them.
 #
 #   scripts/bench.sh            everything (about 25 minutes on 2 cores)
-#   scripts/bench.sh fanout chat idle write-path cluster failover   only these parts
+#   scripts/bench.sh fanout chat idle write-path cluster cluster-idle failover   only these parts
 #
 # Environment (sizes; defaults are the issue's): BENCH_SUBSCRIBERS (1000), BENCH_FANOUT_RATES
 # (msgs/s steps, "100,400,1000,1600,2400"), BENCH_ROOMS (1000), BENCH_MEMBERS (10), BENCH_CHAT_RATES
 # ("1000,2500,5000,10000"), BENCH_IDLE (18000: one process may hold 20,000 files, ARCHITECTURE.md §9),
 # BENCH_STEP_SECS (5), BENCH_PRODUCE (60000 records), BENCH_WINDOW (16), BENCH_PROFILE=1 (perf record
 # the node during the chat scenario into perf.data; needs `perf`), BENCH_CLUSTER_RATES (the cluster's
-# chat steps, "500,1000,2000"), BENCH_HOP_RATE (100: the cross-node hop at low load).
+# chat steps, "500,1000,2000"), BENCH_HOP_RATE (100: the cross-node hop at low load),
+# BENCH_CLUSTER_IDLE (51000: idle connections over three cluster nodes, three load generators).
 #
 # Services: the embedded node needs nothing; the write path and the cluster start the private MariaDB
 # of scripts/mariadb.sh and a tansu broker of their own (scripts/kafka.sh with a bench state dir and
@@ -246,7 +247,7 @@ fan_out_frames() {
 run_cluster() {
     local rates="${BENCH_CLUSTER_RATES:-500,1000,2000}" rooms="${BENCH_ROOMS:-1000}"
     local members="${BENCH_MEMBERS:-10}" hop="${BENCH_HOP_RATE:-100}" stamp three three_pids
-    local cookie="$PWD/$OUT/cluster-cookie" one_pid before after sent k p live owned
+    local cookie="$PWD/$OUT/cluster-cookie" one_pid before after sent k
     local pids=() ports=()
     start_stack
     stamp="$(date +%s)"
@@ -263,16 +264,7 @@ run_cluster() {
     PIDS+=("${pids[@]}")
     for k in 0 1 2 3; do wait_port $((18090 + k)); done
     # Every node linked to the two others, all shards held.
-    for k in $(seq 1 300); do
-        live=0 owned=0
-        for p in 18091 18092 18093; do
-            live=$((live + $(metric_sum $p banter_cluster_members_live "")))
-            owned=$((owned + $(metric_sum $p banter_cluster_shards_owned "")))
-        done
-        [[ $live == 9 && $owned == 256 ]] && break
-        sleep 0.2
-    done
-    [[ $live == 9 && $owned == 256 ]] || die "the cluster did not settle ($live members, $owned shards)"
+    wait_settled 18091 18092 18093
     three="$(IFS=,; echo "${ports[*]}")"
     three_pids="$(IFS=,; echo "${pids[*]}")"
     log "cluster: chat $rooms rooms x $members, rates $rates: one node, then three"
@@ -307,6 +299,70 @@ EOF
         for _ in $(seq 1 150); do kill -0 "$k" 2>/dev/null || break; sleep 0.2; done
     done
     mariadb_exec "$MYSQL_URL" "DROP DATABASE bench_one_$stamp; DROP DATABASE bench_three_$stamp"
+}
+
+# Waits until the cluster nodes on HTTP ports "$@" are linked to each other and hold every shard.
+wait_settled() {
+    local n=$# live owned p k
+    for k in $(seq 1 300); do
+        live=0 owned=0
+        for p in "$@"; do
+            live=$((live + $(metric_sum "$p" banter_cluster_members_live "")))
+            owned=$((owned + $(metric_sum "$p" banter_cluster_shards_owned "")))
+        done
+        [[ $live == $((n * n)) && $owned == 256 ]] && return 0
+        sleep 0.2
+    done
+    die "the cluster did not settle ($live members, $owned shards)"
+}
+
+# Idle connections spread over three fresh cluster nodes: BENCH_CLUSTER_IDLE (51000) connections,
+# a third to each node from a load generator of its own (one process may hold 20,000 files), all
+# three at once; each reads its node's RSS before and after, and the sum over the nodes is divided
+# by the connections.
+run_cluster_idle() {
+    local total="${BENCH_CLUSTER_IDLE:-51000}" stamp k per cookie="$PWD/$OUT/cluster-idle-cookie"
+    local pids=() ports=() gens=()
+    start_stack
+    stamp="$(date +%s)"
+    mariadb_exec "$MYSQL_URL" "CREATE DATABASE bench_idle_$stamp"
+    (umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$cookie")
+    for k in 1 2 3; do
+        pids+=("$(start_stack_node "idle$k" $((18094 + k)) "bench_idle_$stamp" "bench$stamp.idle" \
+            BANTER_CLUSTER__ENABLED=true BANTER_CLUSTER__LISTEN="127.0.0.1:$((17410 + k))" \
+            BANTER_CLUSTER__COOKIE_FILE="$cookie")")
+        ports+=($((18094 + k)))
+    done
+    PIDS+=("${pids[@]}")
+    for k in "${ports[@]}"; do wait_port "$k"; done
+    wait_settled "${ports[@]}"
+    per=$((total / 3))
+    log "cluster idle: $((per * 3)) connections over three nodes, $per each, at once"
+    for k in 0 1 2; do
+        # Held long enough that the three generators hold theirs at the same time when each reads.
+        loadgen idle --server "127.0.0.1:${ports[k]}" --connections "$per" --pid "${pids[k]}" \
+            --user-prefix "ci$k" --hold-secs 90 &
+        gens+=($!)
+    done
+    for k in "${gens[@]}"; do wait "$k" || die "an idle load generator failed"; done
+    python3 - "$RESULTS" <<'EOF' | tee -a "$TABLES"
+import json, sys
+lines = open(sys.argv[1]).read().splitlines()
+idle = [json.loads(l) for l in lines if '"rss_per_connection"' in l][-3:]
+opened = sum(r["open"] for r in idle)
+grown = sum(r["rss_after"] - r["rss_before"] for r in idle)
+per = grown / max(opened, 1)
+print(f"cluster idle: {opened} connections open over three nodes, RSS grew {grown / 2**20:.1f} MiB "
+      f"in all = {per / 1024:.1f} KiB per connection (target <= 8 KiB)")
+with open(sys.argv[1], "a") as f:
+    f.write(json.dumps({"scenario": "cluster-idle", "connections": opened,
+                        "rss_grown": grown, "rss_per_connection_all": per}) + "\n")
+EOF
+    for k in "${pids[@]}"; do kill -TERM "$k" 2>/dev/null || true; done
+    for k in "${pids[@]}"; do
+        for _ in $(seq 1 150); do kill -0 "$k" 2>/dev/null || break; sleep 0.2; done
+    done
+    mariadb_exec "$MYSQL_URL" "DROP DATABASE bench_idle_$stamp"
 }
 
 # The failover time with the default settings: tests/e2e/cluster/failover.rs's ignored test (three
@@ -349,7 +405,7 @@ last_field() {
 
 main() {
     local parts=("$@")
-    [[ ${#parts[@]} -gt 0 ]] || parts=(fanout chat idle write-path cluster failover)
+    [[ ${#parts[@]} -gt 0 ]] || parts=(fanout chat idle write-path cluster cluster-idle failover)
     mkdir -p "$OUT"
     log "building (release)"
     cargo build --release -p banter-node -p banter-loadgen >&2
@@ -359,7 +415,7 @@ main() {
     } | tee "$TABLES"
     local need_local=0 p
     for p in "${parts[@]}"; do
-        [[ "$p" == write-path || "$p" == cluster || "$p" == failover ]] || need_local=1
+        [[ "$p" == write-path || "$p" == cluster* || "$p" == failover ]] || need_local=1
     done
     if [[ $need_local == 1 ]]; then
         start_baseline
@@ -372,8 +428,9 @@ main() {
             idle) run_idle ;;
             write-path) run_write_path ;;
             cluster) run_cluster ;;
+            cluster-idle) run_cluster_idle ;;
             failover) run_failover ;;
-            *) die "unknown part '$p' (fanout, chat, idle, write-path, cluster, failover)" ;;
+            *) die "unknown part '$p' (fanout, chat, idle, write-path, cluster, cluster-idle, failover)" ;;
         esac
     done
     python3 scripts/bench_summary.py "$RESULTS" | tee -a "$TABLES"

@@ -54,7 +54,7 @@ def main():
     for r in idle:
         per = r.get("rss_per_connection")
         out.append(f"idle {r['target']}: {r['open']}/{r['spec']['connections']} open, "
-                   f"{(per or 0) / 1024:.1f} KiB RSS per connection (target < 16 KiB)")
+                   f"{(per or 0) / 1024:.1f} KiB RSS per connection (target <= 8 KiB, issue #18)")
 
     produce = rate_of(reports, "rdkafka produce")
     wp = by(reports, "write-path")
