@@ -177,15 +177,29 @@ async fn a_cluster_node_refuses_the_embedded_adapters() {
 
 /// Starts three members on one fresh database and waits until they have split the shards.
 pub(super) async fn three(broker: &Broker, mysql: &str) -> (Node, Node, Node) {
-    let a = check(check(member("a", broker)).mysql(mysql).start().await);
+    three_with(broker, mysql, |_, b| b).await
+}
+
+/// [`three`], each member's settings adjusted by `tune` (given the member's name).
+async fn three_with(
+    broker: &Broker,
+    mysql: &str,
+    tune: impl Fn(&str, NodeBuilder) -> NodeBuilder,
+) -> (Node, Node, Node) {
+    let a = check(
+        tune("a", check(member("a", broker)))
+            .mysql(mysql)
+            .start()
+            .await,
+    );
     let b = check(
-        check(member("b", broker))
+        tune("b", check(member("b", broker)))
             .same_database_as(&a)
             .start()
             .await,
     );
     let c = check(
-        check(member("c", broker))
+        tune("c", check(member("c", broker)))
             .same_database_as(&a)
             .start()
             .await,
@@ -194,12 +208,59 @@ pub(super) async fn three(broker: &Broker, mysql: &str) -> (Node, Node, Node) {
     (a, b, c)
 }
 
+/// Writes a test authority's certificate and one node certificate for 127.0.0.1 (shared by the
+/// test's nodes) into `dir`; returns the `[cluster.tls]` settings as environment variables.
+fn cluster_tls(dir: &std::path::Path) -> Vec<(&'static str, String)> {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+    let ca_key = KeyPair::generate().expect("key");
+    let mut ca = CertificateParams::new(Vec::<String>::new()).expect("params");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(DnType::CommonName, "e2e cluster");
+    let ca_pem = ca.self_signed(&ca_key).expect("CA").pem();
+    let key = KeyPair::generate().expect("key");
+    let cert = CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .expect("params")
+        .signed_by(&key, &Issuer::from_params(&ca, &ca_key))
+        .expect("signed");
+    let mut env = Vec::new();
+    for (var, file, text) in [
+        ("BANTER_CLUSTER__TLS__CERT_FILE", "node.crt", cert.pem()),
+        (
+            "BANTER_CLUSTER__TLS__KEY_FILE",
+            "node.key",
+            key.serialize_pem(),
+        ),
+        ("BANTER_CLUSTER__TLS__CA_FILE", "ca.crt", ca_pem),
+    ] {
+        let path = dir.join(file);
+        std::fs::write(&path, text).expect("write");
+        env.push((var, path.display().to_string()));
+    }
+    env
+}
+
+/// The cluster's links run over mutual TLS here (the other tests' run over plain TCP).
 #[tokio::test]
 async fn users_on_different_nodes_chat_in_group_rooms_and_a_dm() {
     let Some((mysql, broker)) = prerequisites("cluster chat").await else {
         return;
     };
-    let (a, b, c) = three(&broker, &mysql).await;
+    let certs = tempfile::tempdir().expect("tempdir");
+    let tls = cluster_tls(certs.path());
+    let a_port = free_port().expect("a free port");
+    let (a, b, c) = three_with(&broker, &mysql, |name, mut node| {
+        for (var, value) in &tls {
+            node = node.env(var, value);
+        }
+        if name == "a" {
+            node = node.env("BANTER_CLUSTER__LISTEN", format!("127.0.0.1:{a_port}"));
+        }
+        node
+    })
+    .await;
+    // Plain bytes on a member's cluster port fail its TLS handshake, counted as such.
+    a.check(plain_bytes_fail_tls(&a, a_port).await);
     a.check(chat_across(&[&a, &b, &c]).await);
     // The messages did cross: commands to rooms of other nodes, one fan-out per node and event.
     for kind in ["to_room", "fan_out", "to_session", "room_reply"] {
@@ -216,6 +277,34 @@ async fn users_on_different_nodes_chat_in_group_rooms_and_a_dm() {
         hops += a.check(gauge(node, "banter_cluster_fan_out_hop_seconds_count", "").await);
     }
     assert!(hops > 0.0, "no fan-out hop was timed");
+}
+
+/// Sends plain bytes to the TLS cluster port of `node` at `port`: the connection is closed and the
+/// failed TLS handshake counted.
+async fn plain_bytes_fail_tls(node: &Node, port: u16) -> Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut conn = tokio::net::TcpStream::connect(format!("127.0.0.1:{port}")).await?;
+    conn.write_all(b"\x00\x00\x00\x10not a TLS hello.").await?;
+    let mut buf = [0u8; 64];
+    let closed = tokio::time::timeout(Duration::from_secs(15), async {
+        loop {
+            match conn.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    ensure!(closed.is_ok(), "plain bytes: the connection stayed open");
+    eventually(
+        "the failed TLS handshake is counted",
+        Duration::from_secs(10),
+        || async {
+            let failed = gauge(node, "banter_cluster_port_refused_total", "reason=\"tls\"").await?;
+            Ok((failed >= 1.0).then_some(()))
+        },
+    )
+    .await
 }
 
 /// Three users, each connected to another node, in four rooms (spread over the nodes' shards).

@@ -308,6 +308,30 @@ mod tests {
     }
 
     #[test]
+    fn cluster_tls_parses_and_names_a_missing_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let f = dir.path().join("banter.toml");
+        std::fs::write(
+            &f,
+            "[cluster]\nenabled = true\ncookie = \"0123456789abcdef\"\n\
+             [cluster.tls]\ncert_file = \"/nowhere/node.crt\"\nkey_file = \"/nowhere/node.key\"\n\
+             ca_file = \"/nowhere/ca.crt\"\n",
+        )
+        .expect("write");
+        let c = Config::load(Some(&f)).expect("loads");
+        let tls = c.cluster.tls.as_ref().expect("[cluster.tls]");
+        assert_eq!(tls.key_file.to_str(), Some("/nowhere/node.key"));
+        assert!(tls.server_name.is_none());
+        let err = c.cluster.tls().expect_err("no such files");
+        assert!(err.to_string().contains("/nowhere/node.crt"), "{err}");
+        std::fs::write(&f, "[cluster.tls]\ncert_file = \"x\"\n").expect("write");
+        assert!(
+            Config::load(Some(&f)).is_err(),
+            "key_file and ca_file are required"
+        );
+    }
+
+    #[test]
     fn unknown_journal_kinds_are_refused() {
         let dir = tempfile::tempdir().expect("tempdir");
         let f = dir.path().join("banter.toml");

@@ -53,6 +53,10 @@ pub struct ClusterConfig {
     pub redial_min_ms: u64,
     /// Longest wait between redials, in milliseconds. Default: 5000.
     pub redial_max_ms: u64,
+    /// TLS on the cluster port, mutual (`[cluster.tls]`: `cert_file`, `key_file`, `ca_file`,
+    /// optional `server_name`; see `banter_cluster::tls`). Default: none (plain TCP, for a private
+    /// network; the cookie authenticates but does not encrypt).
+    pub tls: Option<crate::tls::TlsSettings>,
 }
 
 impl Default for ClusterConfig {
@@ -72,6 +76,7 @@ impl Default for ClusterConfig {
             max_frame_bytes: 1 << 20,
             redial_min_ms: 200,
             redial_max_ms: 5_000,
+            tls: None,
         }
     }
 }
@@ -103,6 +108,15 @@ impl ClusterConfig {
             ))),
             _ => Ok(self.listen.to_string()),
         }
+    }
+
+    /// The node's TLS, loaded from the files `[cluster.tls]` names (`None` without it).
+    pub fn tls(&self) -> Result<Option<crate::tls::Tls>, ConfigError> {
+        self.tls
+            .as_ref()
+            .map(crate::tls::Tls::load)
+            .transpose()
+            .map_err(|e| ConfigError::Invalid(e.to_string()))
     }
 
     /// The cookie, from `cookie_file` or `cookie`.

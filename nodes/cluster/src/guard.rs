@@ -19,9 +19,10 @@
 //!   bytes, deadline) are counted.
 //!
 //! The `NodeServer`'s own listener cannot be turned off; it is bound to an ephemeral loopback port
-//! and never advertised. With TLS, the handshake belongs in [`accept_loop`] too (per connection, with
-//! a deadline), not in ractor_cluster's listener, which runs it inline and so stalls every accept
-//! behind one slow client.
+//! and never advertised. With TLS ([`crate::tls`]), the handshake runs here too, in a task per
+//! connection under the handshake deadline, not in ractor_cluster's listener, which runs it inline
+//! and so stalls every accept behind one slow client; a failed or late TLS handshake is counted
+//! (`tls_failures`, and as unauthenticated).
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -38,6 +39,8 @@ use tokio::io::{AsyncRead, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tracing::{debug, warn};
 
+use crate::tls::Tls;
+
 /// What the guards have counted.
 #[derive(Debug, Default)]
 pub struct GuardStats {
@@ -45,6 +48,7 @@ pub struct GuardStats {
     refused: AtomicU64,
     unauthenticated: AtomicU64,
     handshake_timeouts: AtomicU64,
+    tls_failures: AtomicU64,
 }
 
 impl GuardStats {
@@ -68,6 +72,13 @@ impl GuardStats {
     /// Sessions stopped by the handshake deadline (also counted in [`Self::unauthenticated`]).
     pub fn handshake_timeouts(&self) -> u64 {
         self.handshake_timeouts.load(Ordering::Relaxed)
+    }
+
+    /// Accepted connections whose TLS handshake failed or did not finish within the handshake
+    /// deadline (no certificate of the cluster, not TLS at all, silence); also counted in
+    /// [`Self::unauthenticated`]. They never reach the node server.
+    pub fn tls_failures(&self) -> u64 {
+        self.tls_failures.load(Ordering::Relaxed)
     }
 }
 
@@ -126,11 +137,36 @@ fn try_permit(slots: &Arc<Mutex<Slots>>, caps: Caps, ip: IpAddr) -> Option<Permi
 }
 
 /// An accepted socket handed to ractor_cluster as an external stream.
-pub struct Accepted {
-    stream: TcpStream,
+pub struct Accepted<S = TcpStream> {
+    stream: S,
     peer: SocketAddr,
     local: SocketAddr,
     permit: Permit,
+}
+
+/// An accepted connection after its TLS handshake.
+type TlsAccepted = Accepted<tokio_rustls::server::TlsStream<TcpStream>>;
+
+impl ClusterBidiStream for TlsAccepted {
+    fn split(self: Box<Self>) -> (BoxRead, BoxWrite) {
+        let Accepted { stream, permit, .. } = *self;
+        let (read, write) = tokio::io::split(stream);
+        (
+            Box::new(Held {
+                read,
+                _permit: permit,
+            }),
+            Box::new(write),
+        )
+    }
+
+    fn peer_label(&self) -> Option<String> {
+        Some(self.peer.to_string())
+    }
+
+    fn local_label(&self) -> Option<String> {
+        Some(self.local.to_string())
+    }
 }
 
 impl ClusterBidiStream for Accepted {
@@ -180,6 +216,7 @@ pub async fn accept_loop(
     server: ActorRef<NodeServerMessage>,
     caps: Caps,
     stats: Arc<GuardStats>,
+    tls: Option<(Tls, Duration)>,
 ) {
     let slots = Arc::new(Mutex::new(Slots::default()));
     loop {
@@ -203,6 +240,31 @@ pub async fn accept_loop(
                 continue;
             }
         };
+        if let Some((tls, deadline)) = &tls {
+            let acceptor = tls.acceptor().clone();
+            let (server, stats, deadline) = (server.clone(), stats.clone(), *deadline);
+            tokio::spawn(async move {
+                let stream = match tokio::time::timeout(deadline, acceptor.accept(stream)).await {
+                    Ok(Ok(stream)) => stream,
+                    Ok(Err(error)) => return tls_failed(&stats, peer, &error.to_string()),
+                    Err(_) => return tls_failed(&stats, peer, "no TLS handshake in time"),
+                };
+                let accepted: TlsAccepted = Accepted {
+                    stream,
+                    peer,
+                    local,
+                    permit,
+                };
+                let opened = NodeServerMessage::ConnectionOpenedExternal {
+                    stream: Box::new(accepted),
+                    is_server: true,
+                };
+                if server.cast(opened).is_ok() {
+                    stats.accepted.fetch_add(1, Ordering::Relaxed);
+                }
+            });
+            continue;
+        }
         let accepted = Accepted {
             stream,
             peer,
@@ -219,6 +281,13 @@ pub async fn accept_loop(
         }
         stats.accepted.fetch_add(1, Ordering::Relaxed);
     }
+}
+
+/// Counts a connection whose TLS handshake failed; its slot is freed as it drops.
+fn tls_failed(stats: &GuardStats, peer: SocketAddr, why: &str) {
+    stats.tls_failures.fetch_add(1, Ordering::Relaxed);
+    stats.unauthenticated.fetch_add(1, Ordering::Relaxed);
+    debug!(%peer, why, "cluster: TLS handshake failed");
 }
 
 /// Where a session is in its life, as the node server's events tell it.

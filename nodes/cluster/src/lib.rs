@@ -35,6 +35,7 @@ pub mod node;
 pub mod placement;
 pub mod router;
 pub mod routing;
+pub mod tls;
 pub mod wire;
 
 pub use config::ClusterConfig;

@@ -17,8 +17,6 @@ use std::time::Duration;
 
 use banter_actors::delivery::NodeId;
 use banter_actors::ports::{Journal, Store, StoreError};
-use ractor::ActorRef;
-use ractor_cluster::NodeServerMessage;
 use rand::RngExt;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
@@ -90,6 +88,7 @@ impl Cluster {
         let mut node_config = NodeConfig::new(format!("n{}", me.0), cookie);
         node_config.listen = config.listen;
         node_config.max_frame_bytes = config.max_frame_bytes;
+        node_config.tls = config.tls()?;
         let node = ClusterNode::start(node_config).await?;
         let links = Arc::new(Links::new(
             me,
@@ -126,7 +125,7 @@ impl Cluster {
                 me,
                 links: links.clone(),
                 placement: placement.clone(),
-                server: node.server().clone(),
+                dialer: node.dialer().clone(),
                 guard: node.stats().clone(),
                 heartbeat: config.heartbeat(),
                 redial_min: Duration::from_millis(config.redial_min_ms),
@@ -201,7 +200,7 @@ struct Membership {
     me: NodeId,
     links: Arc<Links>,
     placement: Arc<Placement>,
-    server: ActorRef<NodeServerMessage>,
+    dialer: crate::node::Dialer,
     guard: Arc<guard::GuardStats>,
     heartbeat: Duration,
     redial_min: Duration,
@@ -308,11 +307,11 @@ impl Membership {
                 continue;
             }
             dial.in_flight = true;
-            let server = self.server.clone();
+            let dialer = self.dialer.clone();
             let dialed = dialed.clone();
             let timeout = self.redial_max.max(Duration::from_secs(1));
             tokio::spawn(async move {
-                let connect = ractor_cluster::client_connect(&server, addr.as_str());
+                let connect = dialer.dial(addr.as_str());
                 let ok = match tokio::time::timeout(timeout, connect).await {
                     Ok(Ok(())) => true,
                     Ok(Err(e)) => {
@@ -332,6 +331,7 @@ impl Membership {
             ("refused", guard.refused()),
             ("unauthenticated", guard.unauthenticated()),
             ("handshake_timeout", guard.handshake_timeouts()),
+            ("tls", guard.tls_failures()),
         ] {
             ::metrics::counter!(metrics::PORT_REFUSED, "reason" => reason).absolute(count);
         }

@@ -40,7 +40,9 @@ pub const PEER_RTT: &str = "banter_cluster_peer_rtt_seconds";
 pub const LINKS_DROPPED: &str = "banter_cluster_links_dropped_total";
 /// Dials of peers that failed (counter).
 pub const DIAL_ERRORS: &str = "banter_cluster_dial_errors_total";
-/// Connections the cluster port refused before authentication, by reason (counter, label `reason`).
+/// Connections the cluster port refused before authentication, by reason (counter, label `reason`:
+/// `refused` by a cap, `unauthenticated`, `handshake_timeout`, `tls`: a failed TLS handshake, also
+/// counted as unauthenticated).
 pub const PORT_REFUSED: &str = "banter_cluster_port_refused_total";
 
 /// Describes this crate's metrics to the installed recorder.

@@ -20,10 +20,11 @@ use ractor_cluster::node::{NodeConnectionMode, NodeServerSessionInformation};
 use ractor_cluster::{
     ClientConnectErr, NodeEventSubscription, NodeId, NodeServer, NodeServerMessage,
 };
-use tokio::net::{TcpListener, ToSocketAddrs};
+use tokio::net::TcpListener;
 use tokio::sync::broadcast;
 
 use crate::guard::{Caps, GuardStats, Sessions, accept_loop};
+use crate::tls::{Tls, TlsError};
 
 /// Settings of a [`ClusterNode`].
 #[derive(Debug, Clone)]
@@ -42,6 +43,8 @@ pub struct NodeConfig {
     pub handshake_timeout: Duration,
     /// Connections accepted at once, in total and per address.
     pub caps: Caps,
+    /// TLS on the cluster port, both ways (`None`: plain TCP).
+    pub tls: Option<Tls>,
 }
 
 impl NodeConfig {
@@ -58,6 +61,38 @@ impl NodeConfig {
                 total: 256,
                 per_ip: 16,
             },
+            tls: None,
+        }
+    }
+}
+
+/// How a node opens sessions to peers: plain TCP, or TLS with the node's certificate.
+#[derive(Clone, Debug)]
+pub struct Dialer {
+    server: ActorRef<NodeServerMessage>,
+    tls: Option<Tls>,
+}
+
+/// Why a dial failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DialError {
+    /// The connection (or its TLS handshake) failed, or the node server is gone.
+    #[error("{0}")]
+    Connect(#[from] ClientConnectErr),
+    /// The address has no name to check in the peer's certificate.
+    #[error("{0}")]
+    Tls(#[from] TlsError),
+}
+
+impl Dialer {
+    /// Opens a session to the peer at `addr` (`host:port`).
+    pub async fn dial(&self, addr: &str) -> Result<(), DialError> {
+        match &self.tls {
+            None => Ok(ractor_cluster::client_connect(&self.server, addr).await?),
+            Some(tls) => {
+                let (connector, name) = tls.dial(addr)?;
+                Ok(ractor_cluster::client_connect_enc(&self.server, addr, connector, name).await?)
+            }
         }
     }
 }
@@ -156,6 +191,7 @@ pub enum StartError {
 /// A running cluster node.
 pub struct ClusterNode {
     server: ActorRef<NodeServerMessage>,
+    dialer: Dialer,
     server_done: Option<JoinHandle<()>>,
     accept: tokio::task::JoinHandle<()>,
     local_addr: SocketAddr,
@@ -199,8 +235,13 @@ impl ClusterNode {
             server.clone(),
             config.caps,
             stats.clone(),
+            config.tls.clone().map(|t| (t, config.handshake_timeout)),
         ));
         Ok(ClusterNode {
+            dialer: Dialer {
+                server: server.clone(),
+                tls: config.tls,
+            },
             server,
             server_done: Some(server_done),
             accept,
@@ -230,10 +271,16 @@ impl ClusterNode {
         &self.server
     }
 
-    /// Opens a session to the peer at `addr`. It returns once the TCP connection is handed to the
-    /// node server: authentication follows, and its outcome arrives as a [`NodeEvent`].
-    pub async fn connect(&self, addr: impl ToSocketAddrs) -> Result<(), ClientConnectErr> {
-        ractor_cluster::client_connect(&self.server, addr).await
+    /// Opens a session to the peer at `addr` (`host:port`). It returns once the connection (and its
+    /// TLS handshake, with TLS) is handed to the node server: authentication follows, and its
+    /// outcome arrives as a [`NodeEvent`].
+    pub async fn connect(&self, addr: impl std::fmt::Display) -> Result<(), DialError> {
+        self.dialer.dial(&addr.to_string()).await
+    }
+
+    /// How this node dials peers, for the membership layer.
+    pub fn dialer(&self) -> &Dialer {
+        &self.dialer
     }
 
     /// The authenticated sessions, by node id.

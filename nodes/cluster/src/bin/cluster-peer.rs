@@ -40,6 +40,15 @@ struct Args {
     /// Seconds a session may take to authenticate.
     #[arg(long, default_value_t = 5.0)]
     handshake_timeout: f64,
+    /// TLS: this node's certificate chain (PEM); with `--tls-key` and `--tls-ca`.
+    #[arg(long, requires_all = ["tls_key", "tls_ca"])]
+    tls_cert: Option<std::path::PathBuf>,
+    /// TLS: this node's private key (PEM).
+    #[arg(long)]
+    tls_key: Option<std::path::PathBuf>,
+    /// TLS: the cluster's certificate authority (PEM).
+    #[arg(long)]
+    tls_ca: Option<std::path::PathBuf>,
 }
 
 /// Counts fan-out envelopes; answers an asked one with the count so far (as its seq).
@@ -83,6 +92,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     config.listen = args.listen;
     config.max_frame_bytes = args.max_frame_bytes;
     config.handshake_timeout = Duration::from_secs_f64(args.handshake_timeout);
+    if let (Some(cert_file), Some(key_file), Some(ca_file)) =
+        (args.tls_cert, args.tls_key, args.tls_ca)
+    {
+        config.tls = Some(banter_cluster::tls::Tls::load(
+            &banter_cluster::tls::TlsSettings {
+                cert_file,
+                key_file,
+                ca_file,
+                server_name: None,
+            },
+        )?);
+    }
     let node = ClusterNode::start(config).await?;
     let _router = Router::spawn(&args.name, Arc::new(Counter::default())).await?;
     let mut events = node.subscribe();
