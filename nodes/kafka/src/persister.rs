@@ -46,7 +46,6 @@ use rdkafka::ClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance, StreamConsumer};
 use rdkafka::error::KafkaResult;
 use rdkafka::message::{BorrowedMessage, Message, OwnedMessage};
-use rdkafka::producer::FutureProducer;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -95,13 +94,14 @@ impl Persister {
         // Not idempotent: a retry may write a dead letter twice, which is harmless, while an idempotent
         // producer whose send timed out bumps its epoch, which tansu cannot take (see
         // journal::kafka::producer).
-        let dead_letters: FutureProducer = admin::client_config(kafka)
+        // Created at the first dead letter: an idle producer's polling thread costs ~1% of a core
+        // (see journal::producer), and most persisters never send one.
+        let mut dead_letters = admin::client_config(kafka);
+        dead_letters
             .set("enable.idempotence", "false")
             .set("acks", "all")
             .set("message.timeout.ms", kafka.message_timeout_ms.to_string())
-            .set("partitioner", "murmur2_random")
-            .create()
-            .context("failed to create the dead-letter producer")?;
+            .set("partitioner", "murmur2_random");
         // Lag is read on a connection of its own: on the member's, it would queue behind its fetches.
         let lag_reader: BaseConsumer = admin::client_config(kafka)
             .set("group.id", &config.group_id)
@@ -110,7 +110,7 @@ impl Persister {
             .context("failed to create the lag reader")?;
         let shared = Arc::new(Shared {
             store,
-            dead_letters,
+            dead_letters: writer::DeadLetters::new(dead_letters),
             dead_letter_topic: kafka.dead_letter_topic.clone(),
             send_timeout: Duration::from_millis(kafka.message_timeout_ms),
         });

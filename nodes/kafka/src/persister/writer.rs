@@ -17,9 +17,36 @@ use crate::metrics as m;
 /// What the loop and the writer task share.
 pub(super) struct Shared {
     pub(super) store: Arc<dyn Store>,
-    pub(super) dead_letters: FutureProducer,
+    pub(super) dead_letters: DeadLetters,
     pub(super) dead_letter_topic: String,
     pub(super) send_timeout: Duration,
+}
+
+/// The dead-letter producer, created at the first dead letter.
+pub(super) struct DeadLetters {
+    config: rdkafka::ClientConfig,
+    producer: tokio::sync::OnceCell<FutureProducer>,
+}
+
+impl DeadLetters {
+    /// A producer to be created with `config` when first needed.
+    pub(super) fn new(config: rdkafka::ClientConfig) -> DeadLetters {
+        DeadLetters {
+            config,
+            producer: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// The producer, created now if it is the first dead letter (a failure is retried next time).
+    async fn producer(&self) -> Result<&FutureProducer, String> {
+        self.producer
+            .get_or_try_init(|| async {
+                self.config
+                    .create()
+                    .map_err(|e| format!("cannot create the dead-letter producer: {e}"))
+            })
+            .await
+    }
 }
 
 /// A batch on its way to the store, with how far it got (a retry resumes there).
@@ -74,8 +101,12 @@ pub(super) async fn write(shared: Arc<Shared>, mut p: Pending) -> (Pending, Resu
         p.fences_stored = true;
     }
     while let Some(d) = p.batch.dead.get(p.dead_letters_sent) {
+        let producer = match shared.dead_letters.producer().await {
+            Ok(producer) => producer,
+            Err(e) => return (p, Err(Failure::DeadLetter(e))),
+        };
         if let Err(e) = dead_letter::send(
-            &shared.dead_letters,
+            producer,
             &shared.dead_letter_topic,
             &d.source,
             d.reason,
