@@ -282,20 +282,13 @@ async fn users_on_different_nodes_chat_in_group_rooms_and_a_dm() {
 /// Sends plain bytes to the TLS cluster port of `node` at `port`: the connection is closed and the
 /// failed TLS handshake counted.
 async fn plain_bytes_fail_tls(node: &Node, port: u16) -> Result<()> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     let mut conn = tokio::net::TcpStream::connect(format!("127.0.0.1:{port}")).await?;
     conn.write_all(b"\x00\x00\x00\x10not a TLS hello.").await?;
-    let mut buf = [0u8; 64];
-    let closed = tokio::time::timeout(Duration::from_secs(15), async {
-        loop {
-            match conn.read(&mut buf).await {
-                Ok(0) | Err(_) => return,
-                Ok(_) => {}
-            }
-        }
-    })
-    .await;
-    ensure!(closed.is_ok(), "plain bytes: the connection stayed open");
+    ensure!(
+        closed(&mut conn).await,
+        "plain bytes: the connection stayed open"
+    );
     eventually(
         "the failed TLS handshake is counted",
         Duration::from_secs(10),
@@ -587,8 +580,24 @@ async fn hostile_bytes_on_the_cluster_port_are_refused_and_counted_and_the_node_
 
 /// Garbage, an impossible length, a truncated frame and a silent connection on the cluster port:
 /// each is closed and counted, and the node goes on serving its clients.
+/// Whether the node closes `conn` within 15 s (what it sends first is read and dropped).
+async fn closed(conn: &mut tokio::net::TcpStream) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 64];
+    tokio::time::timeout(Duration::from_secs(15), async {
+        loop {
+            match conn.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await
+    .is_ok()
+}
+
 async fn hostile_port(node: &Node, port: u16) -> Result<()> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     let addr = format!("127.0.0.1:{port}");
     let mut truncated = 100u64.to_be_bytes().to_vec();
     truncated.extend_from_slice(b"0123456789");
@@ -604,18 +613,11 @@ async fn hostile_port(node: &Node, port: u16) -> Result<()> {
     for (what, bytes) in payloads {
         let mut conn = tokio::net::TcpStream::connect(&addr).await?;
         conn.write_all(&bytes).await?;
-        let mut buf = [0u8; 64];
         // The node closes it: by the decoder at once, or by the handshake deadline (5 s).
-        let closed = tokio::time::timeout(Duration::from_secs(15), async {
-            loop {
-                match conn.read(&mut buf).await {
-                    Ok(0) | Err(_) => return,
-                    Ok(_) => {}
-                }
-            }
-        })
-        .await;
-        ensure!(closed.is_ok(), "{what}: the connection stayed open");
+        ensure!(
+            closed(&mut conn).await,
+            "{what}: the connection stayed open"
+        );
     }
     eventually(
         "the refusals are counted",

@@ -147,38 +147,43 @@ pub struct Accepted<S = TcpStream> {
 /// An accepted connection after its TLS handshake.
 type TlsAccepted = Accepted<tokio_rustls::server::TlsStream<TcpStream>>;
 
-impl ClusterBidiStream for TlsAccepted {
-    fn split(self: Box<Self>) -> (BoxRead, BoxWrite) {
-        let Accepted { stream, permit, .. } = *self;
-        let (read, write) = tokio::io::split(stream);
-        (
-            Box::new(Held {
-                read,
-                _permit: permit,
-            }),
-            Box::new(write),
-        )
-    }
+/// How an accepted stream splits into its read and write halves.
+pub trait Halves: Send + 'static {
+    /// The read half.
+    type Read: AsyncRead + Send + Unpin + 'static;
+    /// Splits the stream.
+    fn halves(self) -> (Self::Read, BoxWrite);
+}
 
-    fn peer_label(&self) -> Option<String> {
-        Some(self.peer.to_string())
-    }
+impl Halves for TcpStream {
+    type Read = tokio::net::tcp::OwnedReadHalf;
 
-    fn local_label(&self) -> Option<String> {
-        Some(self.local.to_string())
+    fn halves(self) -> (Self::Read, BoxWrite) {
+        // Lock-free halves of a plain socket.
+        let (read, write) = self.into_split();
+        (read, Box::new(write))
     }
 }
 
-impl ClusterBidiStream for Accepted {
+impl Halves for tokio_rustls::server::TlsStream<TcpStream> {
+    type Read = tokio::io::ReadHalf<Self>;
+
+    fn halves(self) -> (Self::Read, BoxWrite) {
+        let (read, write) = tokio::io::split(self);
+        (read, Box::new(write))
+    }
+}
+
+impl<S: Halves> ClusterBidiStream for Accepted<S> {
     fn split(self: Box<Self>) -> (BoxRead, BoxWrite) {
         let Accepted { stream, permit, .. } = *self;
-        let (read, write) = stream.into_split();
+        let (read, write) = stream.halves();
         (
             Box::new(Held {
                 read,
                 _permit: permit,
             }),
-            Box::new(write),
+            write,
         )
     }
 
