@@ -316,6 +316,26 @@ wait_settled() {
     die "the cluster did not settle ($live members, $owned shards)"
 }
 
+# The CPU the processes "$@" (settled cluster nodes with no client) use over 20 s, each.
+idle_cpu() {
+    local before=() k i=0
+    sleep 5
+    for k in "$@"; do before+=("$(awk '{print $14 + $15}' "/proc/$k/stat")"); done
+    sleep 20
+    for k in "$@"; do
+        python3 - "$RESULTS" "$k" "${before[i]}" "$(awk '{print $14 + $15}' "/proc/$k/stat")" \
+            "$(getconf CLK_TCK)" <<'EOF' | tee -a "$TABLES"
+import json, sys
+pid, t0, t1, hz = sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+share = (t1 - t0) / hz / 20
+print(f"idle cluster node {pid}: {share * 100:.2f}% of a core (20 s, no client)")
+with open(sys.argv[1], "a") as f:
+    f.write(json.dumps({"scenario": "cluster-idle-cpu", "pid": int(pid), "core_share": share}) + "\n")
+EOF
+        i=$((i + 1))
+    done
+}
+
 # Idle connections spread over three fresh cluster nodes: BENCH_CLUSTER_IDLE (51000) connections,
 # a third to each node from a load generator of its own (one process may hold 20,000 files), all
 # three at once; each reads its node's RSS before and after, and the sum over the nodes is divided
@@ -336,6 +356,7 @@ run_cluster_idle() {
     PIDS+=("${pids[@]}")
     for k in "${ports[@]}"; do wait_port "$k"; done
     wait_settled "${ports[@]}"
+    idle_cpu "${pids[@]}"
     per=$((total / 3))
     log "cluster idle: $((per * 3)) connections over three nodes, $per each, at once"
     for k in 0 1 2; do

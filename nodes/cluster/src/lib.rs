@@ -5,6 +5,8 @@
 //!   process-group sync) behind Banter's own listener, with the session events ([`NodeEvent`]);
 //! - [`guard`]: what ractor_cluster leaves unbounded on the cluster port: connection caps, a handshake
 //!   deadline, counted refusals;
+//! - [`tls`]: optional mutual TLS on the cluster port (`[cluster.tls]`), its handshake run by the
+//!   guarded accept loop;
 //! - [`router`]: the [`Router`], the only remotable actor of a node, found on peers through the
 //!   process group [`router::ROUTER_GROUP`];
 //! - [`wire`]: [`Wire`], protobuf records (`banter_proto::v1::Envelope`) as fields of remotable
