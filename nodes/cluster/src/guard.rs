@@ -260,13 +260,7 @@ pub async fn accept_loop(
                     local,
                     permit,
                 };
-                let opened = NodeServerMessage::ConnectionOpenedExternal {
-                    stream: Box::new(accepted),
-                    is_server: true,
-                };
-                if server.cast(opened).is_ok() {
-                    stats.accepted.fetch_add(1, Ordering::Relaxed);
-                }
+                hand_over(&server, accepted, &stats);
             });
             continue;
         }
@@ -276,16 +270,28 @@ pub async fn accept_loop(
             local,
             permit,
         };
-        let opened = NodeServerMessage::ConnectionOpenedExternal {
-            stream: Box::new(accepted),
-            is_server: true,
-        };
-        if server.cast(opened).is_err() {
+        if !hand_over(&server, accepted, &stats) {
             // The node server is gone: so is the node.
             return;
         }
+    }
+}
+
+/// Hands an accepted connection to the node server and counts it; `false` when the server is gone.
+fn hand_over<S: Halves>(
+    server: &ActorRef<NodeServerMessage>,
+    accepted: Accepted<S>,
+    stats: &GuardStats,
+) -> bool {
+    let opened = NodeServerMessage::ConnectionOpenedExternal {
+        stream: Box::new(accepted),
+        is_server: true,
+    };
+    let handed = server.cast(opened).is_ok();
+    if handed {
         stats.accepted.fetch_add(1, Ordering::Relaxed);
     }
+    handed
 }
 
 /// Counts a connection whose TLS handshake failed; its slot is freed as it drops.
