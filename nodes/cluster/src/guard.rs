@@ -35,7 +35,7 @@ use std::time::Duration;
 
 use ractor::ActorRef;
 use ractor_cluster::{BoxRead, BoxWrite, ClusterBidiStream, NodeId, NodeServerMessage};
-use tokio::io::{AsyncRead, ReadBuf};
+use tokio::io::{AsyncRead, BufReader, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tracing::{debug, warn};
 
@@ -165,6 +165,26 @@ impl Halves for TcpStream {
     }
 }
 
+impl Halves for tokio_rustls::client::TlsStream<TcpStream> {
+    type Read = tokio::io::ReadHalf<Self>;
+
+    fn halves(self) -> (Self::Read, BoxWrite) {
+        let (read, write) = tokio::io::split(self);
+        (read, Box::new(write))
+    }
+}
+
+/// The read buffer of a cluster connection, bytes. ractor_cluster reads each frame as two reads
+/// (its length, then its payload); through a buffer, one read from the socket takes in as many
+/// frames as have arrived.
+pub(crate) const READ_BUFFER: usize = 8 * 1024;
+
+/// A connection's halves for ractor_cluster, its read half buffered ([`READ_BUFFER`]).
+pub(crate) fn buffered_halves<S: Halves>(stream: S) -> (BufReader<S::Read>, BoxWrite) {
+    let (read, write) = stream.halves();
+    (BufReader::with_capacity(READ_BUFFER, read), write)
+}
+
 impl Halves for tokio_rustls::server::TlsStream<TcpStream> {
     type Read = tokio::io::ReadHalf<Self>;
 
@@ -177,7 +197,7 @@ impl Halves for tokio_rustls::server::TlsStream<TcpStream> {
 impl<S: Halves> ClusterBidiStream for Accepted<S> {
     fn split(self: Box<Self>) -> (BoxRead, BoxWrite) {
         let Accepted { stream, permit, .. } = *self;
-        let (read, write) = stream.halves();
+        let (read, write) = buffered_halves(stream);
         (
             Box::new(Held {
                 read,

@@ -95,6 +95,8 @@ impl Cluster {
             LinkLimits {
                 down_after: config.down_after(),
                 max_unconfirmed: config.max_unconfirmed,
+                // Headroom below what the peer takes for ractor_cluster's own wrapping.
+                max_frame_bytes: usize::try_from(config.max_frame_bytes / 2).unwrap_or(usize::MAX),
             },
         ));
         let router =

@@ -16,6 +16,9 @@ pub const LEASE_ERRORS: &str = "banter_cluster_lease_errors_total";
 pub const FENCE_ERRORS: &str = "banter_cluster_fence_errors_total";
 /// Envelopes sent to a peer (counter, label `peer`).
 pub const ENVELOPES_OUT: &str = "banter_cluster_envelopes_out_total";
+/// Frames sent to a peer: each carries one envelope, or a batch of those queued while the link
+/// was busy (counter, label `peer`; envelopes out / frames out is the mean batch).
+pub const FRAMES_OUT: &str = "banter_cluster_frames_out_total";
 /// Envelopes received from a peer (counter, label `peer`).
 pub const ENVELOPES_IN: &str = "banter_cluster_envelopes_in_total";
 /// Envelopes refused, by reason: `malformed` (did not decode), `unknown_node` (from a node that is
@@ -75,6 +78,11 @@ pub fn describe_metrics() {
         "shard takes handed back because the journal could not fence them"
     );
     describe_counter!(ENVELOPES_OUT, Unit::Count, "envelopes sent, by peer");
+    describe_counter!(
+        FRAMES_OUT,
+        Unit::Count,
+        "frames sent, by peer (one envelope or a batch)"
+    );
     describe_counter!(ENVELOPES_IN, Unit::Count, "envelopes received, by peer");
     describe_counter!(
         ENVELOPES_REFUSED,

@@ -18,12 +18,13 @@ use ractor::concurrency::JoinHandle;
 use ractor::{Actor, ActorRef, RactorErr, SpawnErr};
 use ractor_cluster::node::{NodeConnectionMode, NodeServerSessionInformation};
 use ractor_cluster::{
-    ClientConnectErr, NodeEventSubscription, NodeId, NodeServer, NodeServerMessage,
+    BoxRead, BoxWrite, ClientConnectErr, ClusterBidiStream, NodeEventSubscription, NodeId,
+    NodeServer, NodeServerMessage,
 };
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::broadcast;
 
-use crate::guard::{Caps, GuardStats, Sessions, accept_loop};
+use crate::guard::{Caps, GuardStats, Halves, Sessions, accept_loop, buffered_halves};
 use crate::tls::{Tls, TlsError};
 
 /// Settings of a [`ClusterNode`].
@@ -87,13 +88,40 @@ pub enum DialError {
 impl Dialer {
     /// Opens a session to the peer at `addr` (`host:port`).
     pub async fn dial(&self, addr: &str) -> Result<(), DialError> {
-        match &self.tls {
-            None => Ok(ractor_cluster::client_connect(&self.server, addr).await?),
+        let stream = TcpStream::connect(addr)
+            .await
+            .map_err(ClientConnectErr::Socket)?;
+        stream.set_nodelay(true).map_err(ClientConnectErr::Socket)?;
+        let peer = addr.to_owned();
+        let dialed: Box<dyn ClusterBidiStream> = match &self.tls {
+            None => Box::new(Dialed { stream, peer }),
             Some(tls) => {
                 let (connector, name) = tls.dial(addr)?;
-                Ok(ractor_cluster::client_connect_enc(&self.server, addr, connector, name).await?)
+                let stream = connector
+                    .connect(name, stream)
+                    .await
+                    .map_err(ClientConnectErr::Encryption)?;
+                Box::new(Dialed { stream, peer })
             }
-        }
+        };
+        Ok(ractor_cluster::client_connect_external(&self.server, dialed).await?)
+    }
+}
+
+/// A connection this node opened, for ractor_cluster (which would read it unbuffered).
+struct Dialed<S> {
+    stream: S,
+    peer: String,
+}
+
+impl<S: Halves> ClusterBidiStream for Dialed<S> {
+    fn split(self: Box<Self>) -> (BoxRead, BoxWrite) {
+        let (read, write) = buffered_halves(self.stream);
+        (Box::new(read), write)
+    }
+
+    fn peer_label(&self) -> Option<String> {
+        Some(self.peer.clone())
     }
 }
 

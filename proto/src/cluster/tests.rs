@@ -5,9 +5,9 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::v1::{
-    ChatMessage, DropUser, Failed, FanOut, GetRecent, Heartbeat, Hello, MarkRead, MemberJoined,
-    MemberLeft, Moved, Notify, PresenceDelta, Publish, Receipt, Recent, ReplayItem, RoomEvent,
-    RoomLost, RoomRefusal, RoomReply, SeqRange, SessionAddr, Subscribe, SubscribeOk,
+    Batch, ChatMessage, DropUser, Failed, FanOut, GetRecent, Heartbeat, Hello, MarkRead,
+    MemberJoined, MemberLeft, Moved, Notify, PresenceDelta, Publish, Receipt, Recent, ReplayItem,
+    RoomEvent, RoomLost, RoomRefusal, RoomReply, SeqRange, SessionAddr, Subscribe, SubscribeOk,
     SubscriptionLost, ToRoom, ToSession, ToUser, Typing, Unsubscribe, UserEvent, Window, envelope,
     room_reply, to_room, to_session, to_user,
 };
@@ -254,6 +254,18 @@ proptest! {
     #[test]
     fn every_envelope_round_trips(from_node in any::<u32>(), body in body()) {
         let e = Envelope { from_node, body: Some(body) };
+        let bytes = encode_envelope(&e);
+        let back = decode_envelope(&bytes, MAX_ENVELOPE_BYTES).expect("decodes");
+        prop_assert_eq!(back, e);
+    }
+
+    #[test]
+    fn every_batch_round_trips(from_node in any::<u32>(), bodies in proptest::collection::vec(body(), 0..6)) {
+        let envelopes = bodies
+            .into_iter()
+            .map(|body| Envelope { from_node, body: Some(body) })
+            .collect();
+        let e = Envelope { from_node, body: Some(envelope::Body::Batch(Batch { envelopes })) };
         let bytes = encode_envelope(&e);
         let back = decode_envelope(&bytes, MAX_ENVELOPE_BYTES).expect("decodes");
         prop_assert_eq!(back, e);

@@ -5,13 +5,17 @@ use ractor::{Actor, ActorProcessingErr, ActorStatus};
 use super::*;
 use crate::router::Router;
 
-/// Records what a peer's router receives.
+/// Records what a peer's router receives: the envelopes, and the frames that carried them.
 #[derive(Default)]
-struct Recorded(Mutex<Vec<Envelope>>);
+struct Recorded(Mutex<Vec<Envelope>>, std::sync::atomic::AtomicUsize);
 
 impl Handler for Recorded {
     fn deliver(&self, envelope: Envelope) {
-        self.0.lock().expect("lock").push(envelope);
+        self.1.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.0
+            .lock()
+            .expect("lock")
+            .extend(crate::links::unbatch(envelope));
     }
     fn ask(&self, envelope: Envelope) -> Envelope {
         envelope
@@ -44,6 +48,7 @@ async fn fixture(max_unconfirmed: u64) -> Fixture {
         LinkLimits {
             down_after: Duration::from_secs(3),
             max_unconfirmed,
+            max_frame_bytes: 1 << 19,
         },
     ));
     let peer_got = Arc::new(Recorded::default());
@@ -96,6 +101,8 @@ async fn a_peer_that_confirms_nothing_has_its_link_dropped_at_the_bound() {
     for _ in 0..5 {
         f.links.send(PEER, chat()).expect("within the bound");
     }
+    // They leave (in one frame); what is still queued when a link drops is lost with it.
+    settle().await;
     assert_eq!(f.links.send(PEER, chat()), Err(SendError::Congested(PEER)));
     assert!(!f.links.is_up(PEER));
     assert_eq!(f.links.send(PEER, chat()), Err(SendError::Down(PEER)));
@@ -213,4 +220,126 @@ async fn a_disconnect_drops_only_the_link_of_that_session() {
     assert!(f.links.is_up(PEER));
     assert_eq!(f.links.disconnected(&f.session.get_cell()), Some(PEER));
     assert!(!f.links.is_up(PEER));
+}
+
+fn hello(node: u32) -> Envelope {
+    Envelope {
+        from_node: 0,
+        body: Some(envelope::Body::Hello(banter_proto::v1::Hello {
+            node,
+            advertise: String::new(),
+        })),
+    }
+}
+
+#[tokio::test]
+async fn envelopes_queued_together_leave_in_one_frame_in_order() {
+    let f = fixture(1000).await;
+    for node in 0..10 {
+        f.links.send(PEER, hello(node)).expect("up");
+    }
+    settle().await;
+    let nodes: Vec<u32> = f
+        .peer_got
+        .0
+        .lock()
+        .expect("lock")
+        .iter()
+        .map(|e| match &e.body {
+            Some(envelope::Body::Hello(h)) => h.node,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(nodes, (0..10).collect::<Vec<_>>());
+    assert_eq!(f.peer_got.1.load(std::sync::atomic::Ordering::Relaxed), 1);
+    // An idle link sends the next one at once, alone.
+    f.links.send(PEER, hello(10)).expect("up");
+    settle().await;
+    assert_eq!(f.peer_got.1.load(std::sync::atomic::Ordering::Relaxed), 2);
+    assert_eq!(f.links.counts(PEER).map(|c| c.0), Some(11));
+}
+
+#[test]
+fn frames_hold_at_most_max_bytes_and_a_large_envelope_goes_alone() {
+    let queued = |sizes: &[usize]| -> Vec<(Envelope, usize)> {
+        sizes
+            .iter()
+            .enumerate()
+            .map(|(i, size)| (hello(i as u32), *size))
+            .collect()
+    };
+    let shape = |frames: Vec<Envelope>| -> Vec<usize> {
+        frames.into_iter().map(|f| unbatch(f).len()).collect()
+    };
+    // 94 + 6 bytes each: two fit in 200, a third does not.
+    assert_eq!(shape(frames(1, queued(&[94; 5]), 200)), vec![2, 2, 1]);
+    assert_eq!(
+        shape(frames(1, queued(&[10, 1000, 10]), 200)),
+        vec![1, 1, 1]
+    );
+    assert_eq!(shape(frames(1, queued(&[]), 200)), Vec::<usize>::new());
+    let one = frames(7, queued(&[10]), 200);
+    assert!(
+        matches!(&one[0].body, Some(envelope::Body::Hello(_))),
+        "a lone envelope is not wrapped"
+    );
+    let two = frames(7, queued(&[10, 10]), 200);
+    assert_eq!(two[0].from_node, 7, "a batch carries the sender's id");
+}
+
+/// Records the envelopes routing would get.
+#[derive(Default)]
+struct Routed(Mutex<Vec<Envelope>>);
+
+impl Inbound for Routed {
+    fn deliver(&self, _from: NodeId, envelope: Envelope) {
+        self.0.lock().expect("lock").push(envelope);
+    }
+    fn peer_down(&self, _node: NodeId) {}
+}
+
+fn batch(envelopes: Vec<Envelope>) -> Envelope {
+    Envelope {
+        from_node: PEER.0,
+        body: Some(envelope::Body::Batch(banter_proto::v1::Batch { envelopes })),
+    }
+}
+
+#[tokio::test]
+async fn a_batch_counts_each_envelope_and_refuses_a_nested_batch() {
+    let f = fixture(1000).await;
+    let routed = Arc::new(Routed::default());
+    f.links.attach(routed.clone());
+    let handler = LinkHandler(f.links.clone());
+    for _ in 0..3 {
+        f.links.send(PEER, chat()).expect("up");
+    }
+    let probe = |n: u8| Envelope {
+        from_node: 0,
+        body: Some(envelope::Body::Probe(vec![n].into())),
+    };
+    handler.deliver(batch(vec![
+        probe(1),
+        confirms(3),
+        batch(vec![probe(2)]),
+        probe(3),
+    ]));
+    assert_eq!(
+        f.links.counts(PEER),
+        Some((3, 4, 3)),
+        "(sent, received, confirmed)"
+    );
+    let routed = routed.0.lock().expect("lock");
+    assert_eq!(
+        *routed,
+        vec![probe(1), probe(3)],
+        "the nested batch is refused"
+    );
+    // From a node without a link, a whole batch is refused.
+    drop(routed);
+    handler.deliver(Envelope {
+        from_node: 77,
+        ..batch(vec![probe(4)])
+    });
+    assert_eq!(f.links.counts(PEER).map(|c| c.1), Some(4));
 }

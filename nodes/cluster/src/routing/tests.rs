@@ -57,6 +57,7 @@ async fn fixture() -> Fixture {
     let limits = LinkLimits {
         down_after: Duration::from_secs(3),
         max_unconfirmed: 100,
+        max_frame_bytes: 1 << 19,
     };
     let links = Arc::new(Links::new(NodeId(1), limits));
     let presence = Presence::new(Arc::new(SystemClock));
@@ -219,7 +220,10 @@ struct PeerRouter(Mutex<Vec<Envelope>>);
 
 impl crate::router::Handler for PeerRouter {
     fn deliver(&self, envelope: Envelope) {
-        self.0.lock().expect("lock").push(envelope);
+        self.0
+            .lock()
+            .expect("lock")
+            .extend(crate::links::unbatch(envelope));
     }
     fn ask(&self, envelope: Envelope) -> Envelope {
         envelope
