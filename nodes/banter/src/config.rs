@@ -270,7 +270,7 @@ mod tests {
         assert_eq!(c.journal.kafka.brokers, "127.0.0.1:29092");
         assert_eq!(c.journal.kafka.partitions, 3);
         assert_eq!(c.journal.kafka.topic, "chat.messages");
-        assert_eq!(c.journal.kafka.message_timeout_ms, 10_000);
+        assert_eq!(c.journal.kafka.message_timeout_ms, 5_000);
         assert_eq!((c.persister.batch_rows, c.persister.batch_ms), (50, 20));
         assert_eq!(c.persister.group_id, "banter-persister");
         assert!(!c.node.has(Role::Gateway) && c.node.has(Role::Persister));

@@ -33,10 +33,13 @@ pub struct ClusterConfig {
     /// Virtual shards that rooms and users are hashed into; every node of a cluster must use the
     /// same number (the store refuses another). Default: 256.
     pub shards: u32,
-    /// Milliseconds a shard lease lasts from its renewal. Default: 10000.
+    /// Milliseconds a shard lease lasts from its renewal (renewed every third of it). A dead node's
+    /// shards are taken about this long plus the journal's delivery timeout after its last
+    /// renewal; a node whose renewals fail for this long less the margin stops serving. Default:
+    /// 6000.
     pub lease_ttl_ms: u64,
     /// Milliseconds of the lease a node gives up serving before the lease ends, against the drift
-    /// between its clock and the database's. Default: 2000.
+    /// between its clock and the database's. Default: 1500.
     pub lease_margin_ms: u64,
     /// Milliseconds between heartbeats to each peer (and the store's view of members is refreshed
     /// this often). Default: 1000.
@@ -68,8 +71,8 @@ impl Default for ClusterConfig {
             cookie: None,
             cookie_file: None,
             shards: DEFAULT_SHARDS,
-            lease_ttl_ms: 10_000,
-            lease_margin_ms: 2_000,
+            lease_ttl_ms: 6_000,
+            lease_margin_ms: 1_500,
             heartbeat_ms: 1_000,
             down_after_missed: 3,
             max_unconfirmed: 65_536,

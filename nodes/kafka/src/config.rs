@@ -21,7 +21,8 @@ pub struct KafkaConfig {
     /// Milliseconds the producer waits to fill a batch (`linger.ms`). Default: 5.
     pub linger_ms: u64,
     /// Milliseconds an append may take, retries included, before it fails (`message.timeout.ms`): the
-    /// sender gets an ERROR rather than waiting while the broker stays down. Default: 10000.
+    /// sender gets an ERROR rather than waiting while the broker stays down. In a cluster it is also
+    /// how long an expired shard lease waits before another node takes it. Default: 5000.
     pub message_timeout_ms: u64,
     /// Most appends queued in the producer; beyond it appends fail at once ("journal overloaded").
     /// Default: 100000.
@@ -44,7 +45,7 @@ impl Default for KafkaConfig {
             replication_factor: 1,
             create_topics: true,
             linger_ms: 5,
-            message_timeout_ms: 10_000,
+            message_timeout_ms: 5_000,
             max_queued_messages: 100_000,
             startup_timeout_ms: 10_000,
             read_timeout_ms: 15_000,
