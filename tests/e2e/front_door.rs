@@ -129,6 +129,10 @@ async fn connections_past_the_caps_are_refused_with_a_reason() {
     let node = NodeBuilder::new("conncaps")
         .env("BANTER_HTTP__MAX_CONNECTIONS_PER_IP", 4)
         .env("BANTER_HTTP__MAX_CONNECTIONS", 8)
+        // The held connections send nothing: they must outlast a slow run (a loaded machine once
+        // took over the default 10 s between the first and the refused one, and the node had
+        // closed the first, freeing its slot).
+        .env("BANTER_HTTP__HEADER_READ_TIMEOUT_MS", 120_000)
         .start()
         .await
         .expect("node");
