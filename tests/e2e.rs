@@ -19,6 +19,7 @@
 //!   from a killed member and from one stopped with SIGTERM; a cluster refuses the embedded adapters;
 //! - [`shutdown`]: SIGTERM tells every client to reconnect elsewhere (ERROR, close 1012), loses nothing;
 //! - [`third_party`]: the stock Python client `stomp.py` against the node;
+//! - [`traces`]: a message's spans reach a real OTLP receiver under the client's trace context;
 //! - [`api_contract`]: `schemathesis` runs every check of the OpenAPI document against the handlers.
 //!
 //! Tests that need no config of their own share one node ([`banter_tests::shared_node`]) and isolate
@@ -44,4 +45,5 @@ mod shutdown;
 mod signing_keys;
 mod stomp_errors;
 mod third_party;
+mod traces;
 mod websocket;

@@ -65,6 +65,7 @@ impl Node {
         banter_kafka::describe_metrics();
         banter_gateway::describe_metrics();
         banter_cluster::describe_metrics();
+        banter_telemetry::otel::describe_metrics();
         config.validate()?;
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("failed to create data dir {}", config.data_dir.display()))?;

@@ -39,6 +39,8 @@ pub struct Config {
     pub ws: WsConfig,
     /// Membership of a cluster (off: a single node).
     pub cluster: ClusterConfig,
+    /// OTLP export of traces (off without an endpoint).
+    pub telemetry: banter_telemetry::otel::TelemetryConfig,
 }
 
 /// Journal settings.
@@ -152,6 +154,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             ws: WsConfig::default(),
             cluster: ClusterConfig::default(),
+            telemetry: Default::default(),
         }
     }
 }
@@ -171,6 +174,7 @@ const SECTIONS: &[&str] = &[
     "auth",
     "ws",
     "cluster",
+    "telemetry",
 ];
 
 /// Tells whether an environment key (prefix stripped, `__` turned into `.`) names configuration.

@@ -37,7 +37,6 @@ struct Cli {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    banter_telemetry::init_logging(cli.log_format);
     let mut config = Config::load(cli.config.as_deref()).context("failed to load configuration")?;
     if let Some(listen) = cli.listen {
         config.http.listen = listen;
@@ -49,24 +48,38 @@ fn main() -> anyhow::Result<()> {
         print!("{}", toml_string(&config)?);
         return Ok(());
     }
-    raise_nofile_limit();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("failed to start the runtime")?;
     runtime.block_on(async move {
-        let node = Node::start(config).await?;
-        let failure = tokio::select! {
-            () = shutdown_signal() => None,
-            reason = node.failed() => Some(reason),
-        };
-        tracing::info!("shutting down");
-        node.stop().await?;
-        match failure {
-            Some(reason) => Err(anyhow::anyhow!("the node failed: {reason}")),
-            None => Ok(()),
+        // The gRPC exporter binds to the runtime it is built in.
+        let instance = config.http.listen.to_string();
+        let (tracing, tracer) = banter_telemetry::otel::tracer(&config.telemetry, &instance)?
+            .map_or((None, None), |(t, tracer)| (Some(t), Some(tracer)));
+        banter_telemetry::init_logging(cli.log_format, tracer);
+        raise_nofile_limit();
+        let result = serve(config).await;
+        if let Some(tracing) = tracing {
+            // Flushing waits on the exporter's thread, which may need this runtime.
+            let _ = tokio::task::spawn_blocking(move || tracing.shutdown()).await;
         }
+        result
     })
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let node = Node::start(config).await?;
+    let failure = tokio::select! {
+        () = shutdown_signal() => None,
+        reason = node.failed() => Some(reason),
+    };
+    tracing::info!("shutting down");
+    node.stop().await?;
+    match failure {
+        Some(reason) => Err(anyhow::anyhow!("the node failed: {reason}")),
+        None => Ok(()),
+    }
 }
 
 fn toml_string(config: &Config) -> anyhow::Result<String> {

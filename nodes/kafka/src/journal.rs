@@ -31,6 +31,7 @@ use banter_actors::model::{ChatMessage, RoomId, Seq};
 use banter_actors::ports::{AppendSink, Journal, JournalError, Store};
 use banter_actors::shard::{Epoch, ShardId, Term};
 use banter_actors::trace::TraceParent;
+use banter_telemetry::otel;
 use futures::future::BoxFuture;
 use rdkafka::message::{Header, OwnedHeaders};
 use tracing::info;
@@ -144,9 +145,16 @@ impl Inner {
     ) {
         let key = RoomKey::new(message.room_id);
         let partition = record::partition_for(key.as_bytes(), self.partitions);
+        // While the trace is exported, the record carries its `kafka.produce` span's context (ended
+        // by the delivery report), so the persister's spans hang under it.
+        let (span, traceparent) =
+            match otel::start("kafka.produce", otel::Kind::Producer, trace.as_str()) {
+                Some((span, traceparent)) => (Some(span), Some(traceparent)),
+                None => (None, None),
+            };
         let headers = OwnedHeaders::new_with_capacity(1).insert(Header {
             key: TRACEPARENT_HEADER,
-            value: Some(trace.as_str()),
+            value: Some(traceparent.as_deref().unwrap_or(trace.as_str())),
         });
         PAYLOAD.with_borrow_mut(|payload| {
             payload.clear();
@@ -157,6 +165,7 @@ impl Inner {
                 key: key.as_bytes(),
                 payload,
                 headers,
+                span,
             };
             self.producer.send(record, sink.clone(), message.seq);
         });
@@ -191,6 +200,7 @@ impl Inner {
                 key: fence::FENCE_KEY,
                 payload: &value,
                 headers,
+                span: None,
             };
             self.producer.send(record, sink.clone(), 0);
         }

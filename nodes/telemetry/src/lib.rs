@@ -6,7 +6,11 @@
 //!   are not here: each crate owns the names it updates and describes them (`describe_metrics` in
 //!   `banter-store`, `banter-kafka`, `banter-gateway`), so the code that updates a metric and the one
 //!   that documents it cannot drift apart.
-//! - Logs: [`init_logging`] sets up `tracing` output as text or JSON, filtered by `BANTER_LOG`.
+//! - Logs: [`init_logging`] sets up `tracing` output as text or JSON, filtered by `BANTER_LOG`, and
+//!   with a tracer from [`otel::tracer`] also OpenTelemetry spans exported over OTLP ([`otel`]: the
+//!   `[telemetry]` section, sampling, bounded export, a message's trace context).
+
+pub mod otel;
 
 use std::sync::OnceLock;
 
@@ -51,14 +55,21 @@ pub enum LogFormat {
 }
 
 /// Sets up the process's log output; the level filter comes from `BANTER_LOG` (default `info`).
-pub fn init_logging(format: LogFormat) {
+/// With `tracer`, spans are also OpenTelemetry spans that it exports.
+pub fn init_logging(format: LogFormat, tracer: Option<opentelemetry_sdk::trace::Tracer>) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let filter = EnvFilter::try_from_env("BANTER_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    match format {
-        LogFormat::Text => tracing_subscriber::fmt().with_env_filter(filter).init(),
-        LogFormat::Json => tracing_subscriber::fmt()
-            .json()
-            .with_env_filter(filter)
-            .init(),
+    let spans = tracer.map(|t| tracing_opentelemetry::layer().with_tracer(t));
+    let registry = tracing_subscriber::registry().with(filter).with(spans);
+    let result = match format {
+        LogFormat::Text => registry.with(tracing_subscriber::fmt::layer()).try_init(),
+        LogFormat::Json => registry
+            .with(tracing_subscriber::fmt::layer().json())
+            .try_init(),
+    };
+    if let Err(e) = result {
+        tracing::warn!(error = %e, "log output was already set up");
     }
 }
 

@@ -26,14 +26,13 @@ use banter_actors::model::{RoomId, Seq, UserId};
 use banter_actors::room::{RoomError, RoomMessage, SubscribeOk};
 use banter_actors::route::Direct;
 use banter_actors::rules;
-use banter_actors::trace::TraceParent;
 use banter_actors::user::Attached;
 use banter_proto::stomp::{self, Command, Frame, Limits};
 use bytes::{BufMut, Bytes, BytesMut};
 
 use tokio::sync::watch;
 use tokio::time::{Instant, MissedTickBehavior, interval, sleep_until, timeout};
-use tracing::{debug, instrument};
+use tracing::{Instrument, debug, instrument};
 
 use crate::state::AppState;
 
@@ -45,9 +44,11 @@ mod backfill;
 mod connect;
 mod io;
 mod known;
+mod trace;
 
 use io::{append_message, close_with_error, next_frame, stopping, take_frame, too_slow};
 use known::KnownRooms;
+use trace::send_trace;
 
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -396,6 +397,8 @@ impl Session {
     async fn on_send(&mut self, frame: &Frame, receipt: Option<String>) -> Result<(), Fatal> {
         let dest = required(frame, "destination")?;
         let session = self.handle.clone();
+        // A message's span on this node, while OTLP export is on: it ends once the message is routed.
+        let mut span = None;
         let (room, msg) = match parse_destination(dest)? {
             Target::Room(room) => {
                 let body =
@@ -419,11 +422,7 @@ impl Session {
                         session: session.into(),
                         receipt,
                         body,
-                        // The client's own trace context when it sent a valid one, else a new trace.
-                        trace: frame
-                            .header("traceparent")
-                            .and_then(TraceParent::parse)
-                            .unwrap_or_else(TraceParent::new_root),
+                        trace: send_trace(frame.header("traceparent"), room, &mut span),
                         nonce,
                     },
                 )
@@ -462,7 +461,10 @@ impl Session {
             }
             Target::UserQueue => return Err(fatal(format!("cannot SEND to {USER_QUEUE}"))),
         };
-        self.route(room, msg).await;
+        match span {
+            Some(span) => self.route(room, msg).instrument(span).await,
+            None => self.route(room, msg).await,
+        }
         Ok(())
     }
 

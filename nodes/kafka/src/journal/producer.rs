@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use banter_actors::model::Seq;
 use banter_actors::ports::{AppendSink, JournalError};
+use banter_telemetry::otel;
 use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::message::{Message, OwnedHeaders};
 use rdkafka::producer::{
@@ -74,8 +75,9 @@ impl Drop for Polled {
     }
 }
 
-/// Where a record's delivery report goes: the sink of its room and the record's seq.
-type Completion = (Arc<dyn AppendSink>, Seq);
+/// Where a record's delivery report goes: the sink of its room and the record's seq, and the
+/// record's `kafka.produce` span when its trace is exported.
+type Completion = (Arc<dyn AppendSink>, Seq, Option<otel::Pending>);
 
 /// One record to enqueue.
 pub(crate) struct Record<'a> {
@@ -84,6 +86,8 @@ pub(crate) struct Record<'a> {
     pub(crate) key: &'a [u8],
     pub(crate) payload: &'a [u8],
     pub(crate) headers: OwnedHeaders,
+    /// Its span (see [`Completion`]).
+    pub(crate) span: Option<otel::Pending>,
 }
 
 /// What every producer the journal runs shares.
@@ -131,7 +135,10 @@ impl ProducerContext for Deliveries {
         {
             n.fetch_add(1, Ordering::AcqRel);
         }
-        let (sink, seq) = *completion;
+        let (sink, seq, span) = *completion;
+        if let Some(span) = span {
+            span.end(outcome.as_ref().err().map(|e| e.to_string()).as_deref());
+        }
         sink.settled(seq, seq, outcome);
     }
 }
@@ -208,9 +215,12 @@ impl JournalProducer {
             .and_then(|p| self.counters.enqueued.get(p))
         else {
             let e = JournalError::Unavailable(format!("no partition {partition}"));
+            if let Some(span) = record.span {
+                span.end(Some(&e.to_string()));
+            }
             return sink.settled(seq, seq, Err(e));
         };
-        let record = BaseRecord::with_opaque_to(record.topic, Box::new((sink, seq)))
+        let record = BaseRecord::with_opaque_to(record.topic, Box::new((sink, seq, record.span)))
             .partition(partition)
             .key(record.key)
             .payload(record.payload)
@@ -233,7 +243,10 @@ impl JournalProducer {
                     }
                     e => JournalError::Unavailable(format!("cannot enqueue on Kafka: {e}")),
                 };
-                let (sink, seq) = *record.delivery_opaque;
+                let (sink, seq, span) = *record.delivery_opaque;
+                if let Some(span) = span {
+                    span.end(Some(&error.to_string()));
+                }
                 sink.settled(seq, seq, Err(error));
             }
         }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use banter_actors::ports::{Store, StoreError};
+use banter_telemetry::otel;
 use rdkafka::message::OwnedMessage;
 use rdkafka::producer::FutureProducer;
 use tracing::{debug, info, warn};
@@ -85,10 +86,12 @@ pub(super) enum Failure {
 pub(super) async fn write(shared: Arc<Shared>, mut p: Pending) -> (Pending, Result<(), Failure>) {
     let started = std::time::Instant::now();
     if !p.stored {
+        let since = std::time::SystemTime::now();
         match store_rows(&shared, &mut p.batch).await {
             Ok(inserted) => {
                 metrics::counter!(m::PERSISTER_ROWS).increment(inserted);
                 p.stored = true;
+                trace_rows(&p.batch, since);
             }
             Err(e) => return (p, Err(Failure::Store(e))),
         }
@@ -134,6 +137,37 @@ pub(super) async fn write(shared: Arc<Shared>, mut p: Pending) -> (Pending, Resu
         "persister batch stored"
     );
     (p, Ok(()))
+}
+
+/// Records each stored row of an exported trace as a `mysql.insert` span under its record's
+/// `kafka.produce` span (the `traceparent` header), lasting the batch's insert; the batch's size
+/// is an attribute. Rows of traces not exported cost a header lookup.
+fn trace_rows(batch: &Batch<OwnedMessage>, since: std::time::SystemTime) {
+    use rdkafka::message::{Headers, Message};
+    if !otel::exporting() {
+        return;
+    }
+    let rows = i64::try_from(batch.messages.len()).unwrap_or(i64::MAX);
+    for (message, (_, _, record)) in batch.messages.iter().zip(&batch.origins) {
+        let traceparent = record.headers().and_then(|h| {
+            h.iter()
+                .find(|h| h.key == crate::journal::TRACEPARENT_HEADER)
+                .and_then(|h| std::str::from_utf8(h.value?).ok())
+        });
+        if let Some(traceparent) = traceparent {
+            otel::record(
+                "mysql.insert",
+                otel::Kind::Client,
+                traceparent,
+                since,
+                vec![
+                    otel::KeyValue::new("banter.room_id", message.room_id.0),
+                    otel::KeyValue::new("banter.seq", i64::try_from(message.seq).unwrap_or(-1)),
+                    otel::KeyValue::new("banter.batch_rows", rows),
+                ],
+            );
+        }
+    }
 }
 
 /// Returns the dead-letter reason of a store error that no retry can fix, tied to a row.

@@ -1,0 +1,315 @@
+//! OTLP export: a node configured with a collector sends it the spans of a message, under the
+//! trace the client started (`traceparent` on SEND), and none of a trace it was not asked to keep.
+//!
+//! On the Kafka + MySQL stack the trace goes on from the frame to the row: `stomp.send` →
+//! `kafka.produce` → `mysql.insert`, each the parent of the next.
+//!
+//! The collector is a real OTLP/HTTP receiver on a socket of the test: `POST /v1/traces` with a
+//! protobuf `ExportTraceServiceRequest` (the messages of `opentelemetry-proto`), answered like a
+//! collector answers.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, Result, ensure};
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use banter_proto::stomp::Command;
+use banter_tests::kafka::Broker;
+use banter_tests::node::mysql_url_or_skip;
+use banter_tests::stomp::{frame, room_dest};
+use banter_tests::{NodeBuilder, StompClient, eventually, unique};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use prost::Message;
+
+/// What the receiver was sent.
+type Received = Arc<Mutex<Vec<ExportTraceServiceRequest>>>;
+
+async fn export(State(got): State<Received>, body: Bytes) -> impl IntoResponse {
+    match ExportTraceServiceRequest::decode(body) {
+        Ok(request) => {
+            got.lock().expect("lock").push(request);
+            (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "application/x-protobuf")],
+                ExportTraceServiceResponse::default().encode_to_vec(),
+            )
+        }
+        Err(_) => (
+            StatusCode::BAD_REQUEST,
+            [(header::CONTENT_TYPE, "text/plain")],
+            b"not an ExportTraceServiceRequest".to_vec(),
+        ),
+    }
+}
+
+/// Starts the receiver; returns its base URL and what it gets.
+async fn receiver() -> Result<(String, Received)> {
+    let got = Received::default();
+    let app = axum::Router::new()
+        .route("/v1/traces", axum::routing::post(export))
+        .with_state(got.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok((url, got))
+}
+
+/// A span the receiver got, with its resource's attributes.
+struct Got {
+    name: String,
+    trace_id: Vec<u8>,
+    span_id: Vec<u8>,
+    parent_span_id: Vec<u8>,
+    resource: Vec<(String, String)>,
+}
+
+fn spans(got: &Received) -> Vec<Got> {
+    let mut out = Vec::new();
+    for request in got.lock().expect("lock").iter() {
+        for rs in &request.resource_spans {
+            let resource: Vec<(String, String)> = rs
+                .resource
+                .iter()
+                .flat_map(|r| &r.attributes)
+                .map(|kv| {
+                    let value = kv
+                        .value
+                        .as_ref()
+                        .and_then(|v| v.value.as_ref())
+                        .map(|v| format!("{v:?}"))
+                        .unwrap_or_default();
+                    (kv.key.clone(), value)
+                })
+                .collect();
+            for span in rs.scope_spans.iter().flat_map(|s| &s.spans) {
+                out.push(Got {
+                    name: span.name.clone(),
+                    trace_id: span.trace_id.clone(),
+                    span_id: span.span_id.clone(),
+                    parent_span_id: span.parent_span_id.clone(),
+                    resource: resource.clone(),
+                });
+            }
+        }
+    }
+    out
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[tokio::test]
+async fn a_messages_span_reaches_the_collector_under_the_clients_trace() {
+    let (url, got) = receiver().await.expect("receiver");
+    let node = NodeBuilder::new("traces")
+        .env("BANTER_TELEMETRY__OTLP_ENDPOINT", &url)
+        .env("BANTER_TELEMETRY__OTLP_PROTOCOL", "http")
+        // Only what a client asks to keep: parent-based with a ratio of 0.
+        .env("BANTER_TELEMETRY__SAMPLE_RATIO", 0)
+        .start()
+        .await
+        .expect("node");
+    node.check(follows_the_client(&node, &got).await);
+}
+
+async fn follows_the_client(node: &banter_tests::Node, got: &Received) -> Result<()> {
+    let alice = node.api().new_user("alice").await?;
+    let room = node
+        .api()
+        .create_room(&alice.token, &unique("traced"))
+        .await?;
+    let mut client = StompClient::connect(&node.ws_url(), &alice.token).await?;
+    let dest = room_dest(room.id);
+    // No traceparent: a new trace, kept with the ratio (0): not exported.
+    client.send_confirmed(&dest, "not traced").await?;
+    // A sampled trace of the client's own.
+    let (trace, parent) = ("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7");
+    let traceparent = format!("00-{trace}-{parent}-01");
+    let receipt = client.next_receipt_id();
+    let send = frame(
+        Command::Send,
+        &[
+            ("destination", dest.as_str()),
+            ("receipt", receipt.as_str()),
+            ("traceparent", traceparent.as_str()),
+        ],
+        "traced",
+    );
+    client.send_frame(&send).await?;
+    client.recv_receipt(&receipt).await?;
+    eventually(
+        "the SEND's span at the collector",
+        Duration::from_secs(15),
+        || async move {
+            let sends: Vec<Got> = spans(got)
+                .into_iter()
+                .filter(|s| s.name == "stomp.send")
+                .collect();
+            ensure!(!sends.is_empty(), "no stomp.send span yet");
+            ensure!(
+                sends.len() == 1,
+                "{} stomp.send spans: the unsampled trace was exported",
+                sends.len()
+            );
+            let span = &sends[0];
+            ensure!(
+                hex(&span.trace_id) == trace,
+                "trace {}",
+                hex(&span.trace_id)
+            );
+            ensure!(
+                hex(&span.parent_span_id) == parent,
+                "parent {}",
+                hex(&span.parent_span_id)
+            );
+            let attr = |k: &str| {
+                span.resource
+                    .iter()
+                    .find(|(key, _)| key == k)
+                    .map(|(_, v)| v.clone())
+                    .with_context(|| format!("no resource attribute {k}: {:?}", span.resource))
+            };
+            ensure!(attr("service.name")?.contains("banter"), "service.name");
+            ensure!(
+                attr("service.instance.id")?.contains(&node.port().to_string()),
+                "service.instance.id"
+            );
+            Ok(Some(()))
+        },
+    )
+    .await?;
+    let exported = node
+        .metric_sum("banter_telemetry_spans_total")
+        .await?
+        .unwrap_or(0.0);
+    ensure!(exported >= 1.0, "exported spans counted: {exported}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn with_the_collector_away_the_node_serves_on_and_counts_what_it_lost() {
+    // A port with nothing behind it: every export fails at once.
+    let away = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", away.local_addr().expect("addr"));
+    drop(away);
+    let node = NodeBuilder::new("traces-away")
+        .env("BANTER_TELEMETRY__OTLP_ENDPOINT", &url)
+        .env("BANTER_TELEMETRY__OTLP_PROTOCOL", "http")
+        .env("BANTER_TELEMETRY__SAMPLE_RATIO", 1)
+        .env("BANTER_TELEMETRY__EXPORT_TIMEOUT_MS", 500)
+        .start()
+        .await
+        .expect("node");
+    node.check(serves_on(&node).await);
+}
+
+async fn serves_on(node: &banter_tests::Node) -> Result<()> {
+    let alice = node.api().new_user("alice").await?;
+    let room = node
+        .api()
+        .create_room(&alice.token, &unique("untraced"))
+        .await?;
+    let mut client = StompClient::connect(&node.ws_url(), &alice.token).await?;
+    let dest = room_dest(room.id);
+    for i in 0..50 {
+        client.send_confirmed(&dest, &format!("m{i}")).await?;
+    }
+    eventually(
+        "failed exports counted",
+        Duration::from_secs(15),
+        || async move {
+            let failed = node
+                .metric_matching("banter_telemetry_spans_total", "outcome=\"failed\"")
+                .await?
+                .unwrap_or(0.0);
+            Ok((failed >= 1.0).then_some(()))
+        },
+    )
+    .await?;
+    // Still serving.
+    client.send_confirmed(&dest, "after").await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn on_the_full_stack_one_trace_runs_from_the_frame_to_the_row() {
+    let test = "on_the_full_stack_one_trace_runs_from_the_frame_to_the_row";
+    let Some(mysql) = mysql_url_or_skip(test) else {
+        return;
+    };
+    let Some(broker) = Broker::start().await.expect("broker") else {
+        return;
+    };
+    let (url, got) = receiver().await.expect("receiver");
+    let node = NodeBuilder::new("traces-stack")
+        .mysql(&mysql)
+        .env("BANTER_JOURNAL__KIND", "kafka")
+        .env("BANTER_JOURNAL__KAFKA__BROKERS", broker.brokers())
+        .env("BANTER_JOURNAL__KAFKA__PARTITIONS", 2)
+        .env("BANTER_TELEMETRY__OTLP_ENDPOINT", &url)
+        .env("BANTER_TELEMETRY__OTLP_PROTOCOL", "http")
+        .env("BANTER_TELEMETRY__SAMPLE_RATIO", 0)
+        .start()
+        .await
+        .expect("node");
+    node.check(frame_to_row(&node, &got).await);
+}
+
+async fn frame_to_row(node: &banter_tests::Node, got: &Received) -> Result<()> {
+    let alice = node.api().new_user("alice").await?;
+    let room = node
+        .api()
+        .create_room(&alice.token, &unique("traced"))
+        .await?;
+    let mut client = StompClient::connect(&node.ws_url(), &alice.token).await?;
+    let dest = room_dest(room.id);
+    let (trace, parent) = ("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331");
+    let traceparent = format!("00-{trace}-{parent}-01");
+    let receipt = client.next_receipt_id();
+    let send = frame(
+        Command::Send,
+        &[
+            ("destination", dest.as_str()),
+            ("receipt", receipt.as_str()),
+            ("traceparent", traceparent.as_str()),
+        ],
+        "to the row",
+    );
+    client.send_frame(&send).await?;
+    client.recv_receipt(&receipt).await?;
+    eventually(
+        "the message's three spans",
+        Duration::from_secs(30),
+        || async move {
+            let ours: Vec<Got> = spans(got)
+                .into_iter()
+                .filter(|s| hex(&s.trace_id) == trace)
+                .collect();
+            let find = |name: &str| {
+                ours.iter()
+                    .find(|s| s.name == name)
+                    .with_context(|| format!("no {name} span yet"))
+            };
+            let send = find("stomp.send")?;
+            let produce = find("kafka.produce")?;
+            let insert = find("mysql.insert")?;
+            ensure!(hex(&send.parent_span_id) == parent, "stomp.send's parent");
+            ensure!(
+                produce.parent_span_id == send.span_id,
+                "kafka.produce's parent"
+            );
+            ensure!(
+                insert.parent_span_id == produce.span_id,
+                "mysql.insert's parent"
+            );
+            Ok(Some(()))
+        },
+    )
+    .await
+}
