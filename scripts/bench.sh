@@ -5,7 +5,7 @@
 # bench-results/<time>/tables.txt, and a summary at the end. BENCHMARKS.md explains and records them.
 #
 #   scripts/bench.sh            everything (about 25 minutes on 2 cores)
-#   scripts/bench.sh fanout chat idle write-path cluster cluster-idle failover   only these parts
+#   scripts/bench.sh fanout chat idle write-path cluster cluster-idle failover tracing   only these parts
 #
 # Environment (sizes; defaults are the issue's): BENCH_SUBSCRIBERS (1000), BENCH_FANOUT_RATES
 # (msgs/s steps, "100,400,1000,1600,2400"), BENCH_ROOMS (1000), BENCH_MEMBERS (10), BENCH_CHAT_RATES
@@ -13,7 +13,8 @@
 # BENCH_STEP_SECS (5), BENCH_PRODUCE (60000 records), BENCH_WINDOW (16), BENCH_PROFILE=1 (perf record
 # the node during the chat scenario into perf.data; needs `perf`), BENCH_CLUSTER_RATES (the cluster's
 # chat steps, "500,1000,2000"), BENCH_HOP_RATE (100: the cross-node hop at low load),
-# BENCH_CLUSTER_IDLE (51000: idle connections over three cluster nodes, three load generators).
+# BENCH_CLUSTER_IDLE (51000: idle connections over three cluster nodes, three load generators),
+# BENCH_TRACING_RATES (the tracing part's chat steps, "1000,2000").
 #
 # Services: the embedded node needs nothing; the write path and the cluster start the private MariaDB
 # of scripts/mariadb.sh and a tansu broker of their own (scripts/kafka.sh with a bench state dir and
@@ -301,6 +302,44 @@ EOF
     mariadb_exec "$MYSQL_URL" "DROP DATABASE bench_one_$stamp; DROP DATABASE bench_three_$stamp"
 }
 
+# Tracing's cost: scenario 2's chat on one node of the stack (Kafka journal, MariaDB) with OTLP
+# export off, then on at the default 1% ratio, then at 100%, each a fresh node, the collector a
+# stand-in that accepts everything (scripts/otlp_sink.py).
+run_tracing() {
+    local rates="${BENCH_TRACING_RATES:-1000,2000}" stamp sink_pid pid label ratio k=0
+    start_stack
+    stamp="$(date +%s)"
+    python3 scripts/otlp_sink.py 19418 >"$OUT/otlp-sink.log" 2>&1 &
+    sink_pid=$!
+    PIDS+=("$sink_pid")
+    for label in off 0.01 1; do
+        k=$((k + 1))
+        mariadb_exec "$MYSQL_URL" "CREATE DATABASE bench_tracing_${k}_$stamp"
+        if [[ $label == off ]]; then
+            pid="$(start_stack_node "tracing-$k" 18094 "bench_tracing_${k}_$stamp" "bench$stamp.t$k")"
+        else
+            ratio=$label
+            pid="$(start_stack_node "tracing-$k" 18094 "bench_tracing_${k}_$stamp" "bench$stamp.t$k" \
+                BANTER_TELEMETRY__OTLP_ENDPOINT=http://127.0.0.1:19418 \
+                BANTER_TELEMETRY__OTLP_PROTOCOL=http BANTER_TELEMETRY__SAMPLE_RATIO="$ratio")"
+        fi
+        PIDS+=("$pid")
+        wait_port 18094
+        log "tracing: chat ${BENCH_ROOMS:-1000} rooms x ${BENCH_MEMBERS:-10}, export $label"
+        loadgen chat --name "tracing-$label" --server 127.0.0.1:18094 --rooms "${BENCH_ROOMS:-1000}" \
+            --members "${BENCH_MEMBERS:-10}" --rates "$rates" --secs "$STEP_SECS" \
+            --user-prefix "t$k" --pid "$pid"
+        curl -fsS http://127.0.0.1:18094/metrics | grep '^banter_telemetry_spans_total' \
+            | sed "s/^/tracing $label: /" | tee -a "$TABLES" || true
+        kill -TERM "$pid" 2>/dev/null || true
+        for _ in $(seq 1 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+        mariadb_exec "$MYSQL_URL" "DROP DATABASE bench_tracing_${k}_$stamp"
+    done
+    kill -TERM "$sink_pid" 2>/dev/null || true
+    sleep 0.5
+    tee -a "$TABLES" <"$OUT/otlp-sink.log"
+}
+
 # Waits until the cluster nodes on HTTP ports "$@" are linked to each other and hold every shard.
 wait_settled() {
     local n=$# live owned p k
@@ -426,7 +465,7 @@ last_field() {
 
 main() {
     local parts=("$@")
-    [[ ${#parts[@]} -gt 0 ]] || parts=(fanout chat idle write-path cluster cluster-idle failover)
+    [[ ${#parts[@]} -gt 0 ]] || parts=(fanout chat idle write-path cluster cluster-idle failover tracing)
     mkdir -p "$OUT"
     log "building (release)"
     cargo build --release -p banter-node -p banter-loadgen >&2
@@ -436,7 +475,7 @@ main() {
     } | tee "$TABLES"
     local need_local=0 p
     for p in "${parts[@]}"; do
-        [[ "$p" == write-path || "$p" == cluster* || "$p" == failover ]] || need_local=1
+        [[ "$p" == write-path || "$p" == cluster* || "$p" == failover || "$p" == tracing ]] || need_local=1
     done
     if [[ $need_local == 1 ]]; then
         start_baseline
@@ -451,7 +490,8 @@ main() {
             cluster) run_cluster ;;
             cluster-idle) run_cluster_idle ;;
             failover) run_failover ;;
-            *) die "unknown part '$p' (fanout, chat, idle, write-path, cluster, cluster-idle, failover)" ;;
+            tracing) run_tracing ;;
+            *) die "unknown part '$p' (fanout, chat, idle, write-path, cluster, cluster-idle, failover, tracing)" ;;
         esac
     done
     python3 scripts/bench_summary.py "$RESULTS" | tee -a "$TABLES"

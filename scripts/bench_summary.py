@@ -102,6 +102,18 @@ def main():
             if s["offered"] and s["offered"] >= 10000:
                 out.append(f"chat, in-process journal at {s['offered']:.0f} msgs/s: deliver p99 "
                            f"{s['deliver']['p99_ms']:.2f} ms (target < 2)")
+    off = by(reports, "tracing-off", "banter")
+    if off:
+        out.append("tracing: server CPU µs per message, export on / off = ratio (target ≤ 1.1 at 1%)")
+        for label in ("0.01", "1"):
+            on = by(reports, f"tracing-{label}", "banter")
+            if not on:
+                continue
+            for a, b in zip(on[-1]["steps"], off[-1]["steps"]):
+                if a.get("server_cpu") and b.get("server_cpu"):
+                    us, base = a["server_cpu"]["us_per_message"], b["server_cpu"]["us_per_message"]
+                    out.append(f"  ratio {label:>4} at {a['offered']:>6.0f} msgs/s: {us:>7.1f} / "
+                               f"{base:>7.1f} = {us / base if base else 0:.2f}")
     print("\n".join(out))
 
 

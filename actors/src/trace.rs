@@ -22,13 +22,20 @@ impl TraceParent {
             .then(|| TraceParent(value.to_owned()))
     }
 
-    /// Starts a new sampled trace with random ids (for a SEND that carried none).
+    /// Starts a new trace with random ids (for a SEND that carried none), not sampled: whether a
+    /// trace is kept is decided where its spans are made (the OTLP exporter's ratio), never by a
+    /// root the node made up.
     pub fn new_root() -> TraceParent {
         let trace: u128 = rand::random::<u128>().max(1);
         let parent: u64 = rand::random::<u64>().max(1);
         let mut s = String::with_capacity(55);
-        let _ = write!(s, "00-{trace:032x}-{parent:016x}-01");
+        let _ = write!(s, "00-{trace:032x}-{parent:016x}-00");
         TraceParent(s)
+    }
+
+    /// Whether the trace's sampled flag is set.
+    pub fn sampled(&self) -> bool {
+        u8::from_str_radix(&self.0[53..55], 16).is_ok_and(|flags| flags & 1 == 1)
     }
 
     /// Returns the header value.

@@ -1,5 +1,6 @@
 //! OTLP export: a node configured with a collector sends it the spans of a message, under the
-//! trace the client started (`traceparent` on SEND), and none of a trace it was not asked to keep.
+//! trace the client started (`traceparent` on SEND), and none of a trace it was not asked to keep;
+//! a REST request's span joins the caller's trace, and its error body names that trace.
 //!
 //! On the Kafka + MySQL stack the trace goes on from the frame to the row: `stomp.send` →
 //! `kafka.produce` → `mysql.insert`, each the parent of the next.
@@ -184,6 +185,39 @@ async fn follows_the_client(node: &banter_tests::Node, got: &Received) -> Result
         },
     )
     .await?;
+    // A REST request under a trace of the client's: its error names the trace, and its span is
+    // exported under the client's.
+    let (trace, parent) = ("5bf92f3577b34da6a3ce929d0e0e4737", "10f067aa0ba902b8");
+    let api = node.api();
+    let answer = api
+        .http()
+        .get(api.url("/api/rooms/999999999"))
+        .bearer_auth(&alice.token)
+        .header("traceparent", format!("00-{trace}-{parent}-01"))
+        .send()
+        .await?;
+    ensure!(answer.status() == 404, "status {}", answer.status());
+    let body: serde_json::Value = answer.json().await?;
+    ensure!(
+        body["error"]["trace_id"] == trace,
+        "the error names the trace: {body}"
+    );
+    eventually(
+        "the request's span at the collector",
+        Duration::from_secs(15),
+        || async move {
+            let request = spans(got)
+                .into_iter()
+                .find(|s| s.name == "http.request" && hex(&s.trace_id) == trace)
+                .context("no http.request span yet")?;
+            ensure!(
+                hex(&request.parent_span_id) == parent,
+                "http.request's parent"
+            );
+            Ok(Some(()))
+        },
+    )
+    .await?;
     let exported = node
         .metric_sum("banter_telemetry_spans_total")
         .await?
@@ -255,6 +289,8 @@ async fn on_the_full_stack_one_trace_runs_from_the_frame_to_the_row() {
         .env("BANTER_TELEMETRY__OTLP_ENDPOINT", &url)
         .env("BANTER_TELEMETRY__OTLP_PROTOCOL", "http")
         .env("BANTER_TELEMETRY__SAMPLE_RATIO", 0)
+        // Spans are traced whatever the log keeps.
+        .env("BANTER_LOG", "warn")
         .start()
         .await
         .expect("node");
@@ -269,6 +305,8 @@ async fn frame_to_row(node: &banter_tests::Node, got: &Received) -> Result<()> {
         .await?;
     let mut client = StompClient::connect(&node.ws_url(), &alice.token).await?;
     let dest = room_dest(room.id);
+    // Not traced by the client, ratio 0: no span of it anywhere, produce and insert included.
+    client.send_confirmed(&dest, "not traced").await?;
     let (trace, parent) = ("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331");
     let traceparent = format!("00-{trace}-{parent}-01");
     let receipt = client.next_receipt_id();
@@ -307,6 +345,15 @@ async fn frame_to_row(node: &banter_tests::Node, got: &Received) -> Result<()> {
             ensure!(
                 insert.parent_span_id == produce.span_id,
                 "mysql.insert's parent"
+            );
+            let strays: Vec<String> = spans(got)
+                .into_iter()
+                .filter(|s| hex(&s.trace_id) != trace)
+                .map(|s| s.name)
+                .collect();
+            ensure!(
+                strays.is_empty(),
+                "spans of the untraced message: {strays:?}"
             );
             Ok(Some(()))
         },

@@ -461,6 +461,15 @@ pub(crate) fn unbatch(frame: Envelope) -> Vec<Envelope> {
     }
 }
 
+impl Drop for Links {
+    fn drop(&mut self) {
+        // Each link's sender task finds the table gone and ends.
+        for link in self.table().values() {
+            link.wake.notify_one();
+        }
+    }
+}
+
 fn heartbeat(hb: Heartbeat) -> Envelope {
     Envelope {
         from_node: 0,

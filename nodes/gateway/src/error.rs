@@ -1,5 +1,5 @@
 //! The one mapping from errors to what clients see: an HTTP status with the JSON body
-//! `{"error": {"code", "message"}}` for REST, and the `message` of a STOMP ERROR frame for WebSocket.
+//! `{"error": {"code", "message"}}` (and `trace_id` while traces are exported) for REST, and the `message` of a STOMP ERROR frame for WebSocket.
 
 use axum::Json;
 use axum::http::StatusCode;
@@ -43,6 +43,10 @@ pub struct ErrorDetail {
     pub code: String,
     /// Text for people.
     pub message: String,
+    /// The trace of the request, to quote when reporting the error; only while the node exports
+    /// traces (`[telemetry]`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<String>,
 }
 
 impl ApiError {
@@ -105,6 +109,7 @@ impl IntoResponse for ApiError {
             error: ErrorDetail {
                 code: self.code.to_string(),
                 message: self.message,
+                trace_id: current_trace_id(),
             },
         };
         let mut response = (self.status, Json(body)).into_response();
@@ -115,6 +120,14 @@ impl IntoResponse for ApiError {
         }
         response
     }
+}
+
+/// The trace id of the request being answered (its `http.request` span), while traces are exported.
+fn current_trace_id() -> Option<String> {
+    if !banter_telemetry::otel::exporting() {
+        return None;
+    }
+    banter_telemetry::otel::traceparent_of(&tracing::Span::current()).map(|tp| tp[3..35].to_owned())
 }
 
 impl From<StoreError> for ApiError {

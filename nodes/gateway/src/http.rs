@@ -182,7 +182,48 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(move |req, next| {
             crate::front_door::request_deadline(deadline, req, next)
         }))
+        // Outermost: every answer, errors of the layers above included, is made in its span.
+        .layer(axum::middleware::from_fn(request_span))
         .with_state(state)
+}
+
+/// While traces are exported, runs a request in an `http.request` span, under the caller's
+/// `traceparent` header when it sent a valid one. (A WebSocket upgrade's span ends with the upgrade;
+/// its session's messages have spans of their own.)
+async fn request_span(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use banter_telemetry::otel;
+    use tracing::Instrument;
+    let parent = req
+        .headers()
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .filter(|tp| otel::message_context(tp).is_some())
+        .map(str::to_owned);
+    // Decided before any span is made (see `otel::keep_new_trace`).
+    let keep = match &parent {
+        Some(parent) => otel::exporting() && otel::sampled(parent),
+        None => otel::keep_new_trace(),
+    };
+    if !keep {
+        return next.run(req).await;
+    }
+    let span = tracing::info_span!(
+        parent: None,
+        "http.request",
+        otel.kind = "server",
+        http.request.method = %req.method(),
+        url.path = %req.uri().path(),
+        http.response.status_code = tracing::field::Empty,
+    );
+    if let Some(parent) = &parent {
+        otel::follow(&span, parent);
+    }
+    let response = next.run(req).instrument(span.clone()).await;
+    span.record("http.response.status_code", response.status().as_u16());
+    response
 }
 
 /// Liveness: 200 while the process serves.

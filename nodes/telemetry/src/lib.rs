@@ -55,20 +55,35 @@ pub enum LogFormat {
 }
 
 /// Sets up the process's log output; the level filter comes from `BANTER_LOG` (default `info`).
-/// With `tracer`, spans are also OpenTelemetry spans that it exports.
+/// With `tracer`, spans are also OpenTelemetry spans that it exports: every span at `info` or
+/// above, whatever `BANTER_LOG` keeps for the log (a node that logs only warnings still traces).
 pub fn init_logging(format: LogFormat, tracer: Option<opentelemetry_sdk::trace::Tracer>) {
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::filter::LevelFilter;
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     let filter = EnvFilter::try_from_env("BANTER_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let spans = tracer.map(|t| tracing_opentelemetry::layer().with_tracer(t));
-    let registry = tracing_subscriber::registry().with(filter).with(spans);
-    let result = match format {
-        LogFormat::Text => registry.with(tracing_subscriber::fmt::layer()).try_init(),
-        LogFormat::Json => registry
-            .with(tracing_subscriber::fmt::layer().json())
-            .try_init(),
+    let logs = match format {
+        LogFormat::Text => tracing_subscriber::fmt::layer().with_filter(filter).boxed(),
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .with_filter(filter)
+            .boxed(),
     };
-    if let Err(e) = result {
+    let spans = tracer.map(|t| {
+        // No busy/idle bookkeeping on every enter and exit (a session's span is entered at each
+        // poll of its task), no thread attributes: the hot path pays for spans it keeps only.
+        tracing_opentelemetry::layer()
+            .with_tracer(t)
+            .with_tracked_inactivity(false)
+            .with_threads(false)
+            .with_filter(LevelFilter::INFO)
+    });
+    if let Err(e) = tracing_subscriber::registry()
+        .with(logs)
+        .with(spans)
+        .try_init()
+    {
         tracing::warn!(error = %e, "log output was already set up");
     }
 }

@@ -105,6 +105,10 @@ pub enum OtelError {
 }
 
 static ON: AtomicBool = AtomicBool::new(false);
+/// `sample_ratio`'s bits, for [`keep_new_trace`].
+static RATIO: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+/// Roots whose callers decide with [`keep_new_trace`] before making them: the sampler keeps them.
+pub const PRE_SAMPLED_ROOTS: [&str; 2] = ["stomp.send", "http.request"];
 /// The tracer of hops that begin and end in different tasks (see [`start`], [`record`]).
 static TRACER: std::sync::OnceLock<opentelemetry_sdk::trace::Tracer> = std::sync::OnceLock::new();
 
@@ -196,15 +200,51 @@ pub fn tracer(
             waiting,
             max: config.max_queued_spans,
         })
-        .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
-            config.sample_ratio,
+        .with_sampler(Sampler::ParentBased(Box::new(Roots(
+            Sampler::TraceIdRatioBased(config.sample_ratio),
         ))))
         .with_resource(resource)
         .build();
     let tracer = provider.tracer("banter");
     let _ = TRACER.set(tracer.clone());
+    RATIO.store(config.sample_ratio.to_bits(), Ordering::Relaxed);
     ON.store(true, Ordering::Relaxed);
     Ok(Some((Tracing { provider }, tracer)))
+}
+
+/// Whether a trace this node starts (a SEND or a request that named none) is kept: drawn with
+/// `sample_ratio` before any span is made, so a message whose trace is not kept costs no span at
+/// all (`tracing-opentelemetry` builds each span's data whether or not it is sampled).
+pub fn keep_new_trace() -> bool {
+    exporting() && rand::random::<f64>() < f64::from_bits(RATIO.load(Ordering::Relaxed))
+}
+
+/// The root sampler: the roots callers pre-sample ([`PRE_SAMPLED_ROOTS`]) are kept, any other
+/// root (a session's span, an actor's) goes by the ratio. Under `ParentBased`, children follow
+/// their parent.
+#[derive(Clone, Debug)]
+struct Roots(Sampler);
+
+impl opentelemetry_sdk::trace::ShouldSample for Roots {
+    fn should_sample(
+        &self,
+        parent_context: Option<&Context>,
+        trace_id: TraceId,
+        name: &str,
+        span_kind: &opentelemetry::trace::SpanKind,
+        attributes: &[KeyValue],
+        links: &[opentelemetry::trace::Link],
+    ) -> opentelemetry_sdk::trace::SamplingResult {
+        if PRE_SAMPLED_ROOTS.contains(&name) {
+            return opentelemetry_sdk::trace::SamplingResult {
+                decision: opentelemetry_sdk::trace::SamplingDecision::RecordAndSample,
+                attributes: Vec::new(),
+                trace_state: TraceState::default(),
+            };
+        }
+        self.0
+            .should_sample(parent_context, trace_id, name, span_kind, attributes, links)
+    }
 }
 
 /// Hands ended spans to the batch processor while fewer than `max` wait; drops (and counts) the
@@ -392,6 +432,11 @@ pub fn record(
         .with_attributes(attributes)
         .start_with_context(tracer, &parent)
         .end();
+}
+
+/// Whether `traceparent` is valid and names a sampled trace.
+pub fn sampled(traceparent: &str) -> bool {
+    message_context(traceparent).is_some_and(|cx| cx.span().span_context().is_sampled())
 }
 
 /// Makes `traceparent` the parent of `span` (a span of this process not yet entered).
