@@ -101,6 +101,44 @@ fn spans(got: &Received) -> Vec<Got> {
     out
 }
 
+/// A new user's new room on `node`, with the user's STOMP client and the room's destination.
+async fn room_with_client(
+    node: &banter_tests::Node,
+) -> Result<(banter_tests::TestUser, StompClient, String)> {
+    let alice = node.api().new_user("alice").await?;
+    let room = node
+        .api()
+        .create_room(&alice.token, &unique("traced"))
+        .await?;
+    let client = StompClient::connect(&node.ws_url(), &alice.token).await?;
+    Ok((alice, client, room_dest(room.id)))
+}
+
+/// Sends `body` to `dest` under the client's sampled trace `trace` with parent span `parent`, and
+/// waits for its RECEIPT.
+async fn send_traced(
+    client: &mut StompClient,
+    dest: &str,
+    trace: &str,
+    parent: &str,
+    body: &str,
+) -> Result<()> {
+    let traceparent = format!("00-{trace}-{parent}-01");
+    let receipt = client.next_receipt_id();
+    let send = frame(
+        Command::Send,
+        &[
+            ("destination", dest),
+            ("receipt", receipt.as_str()),
+            ("traceparent", traceparent.as_str()),
+        ],
+        body.to_owned(),
+    );
+    client.send_frame(&send).await?;
+    client.recv_receipt(&receipt).await?;
+    Ok(())
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -120,30 +158,12 @@ async fn a_messages_span_reaches_the_collector_under_the_clients_trace() {
 }
 
 async fn follows_the_client(node: &banter_tests::Node, got: &Received) -> Result<()> {
-    let alice = node.api().new_user("alice").await?;
-    let room = node
-        .api()
-        .create_room(&alice.token, &unique("traced"))
-        .await?;
-    let mut client = StompClient::connect(&node.ws_url(), &alice.token).await?;
-    let dest = room_dest(room.id);
+    let (alice, mut client, dest) = room_with_client(node).await?;
     // No traceparent: a new trace, kept with the ratio (0): not exported.
     client.send_confirmed(&dest, "not traced").await?;
     // A sampled trace of the client's own.
     let (trace, parent) = ("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7");
-    let traceparent = format!("00-{trace}-{parent}-01");
-    let receipt = client.next_receipt_id();
-    let send = frame(
-        Command::Send,
-        &[
-            ("destination", dest.as_str()),
-            ("receipt", receipt.as_str()),
-            ("traceparent", traceparent.as_str()),
-        ],
-        "traced",
-    );
-    client.send_frame(&send).await?;
-    client.recv_receipt(&receipt).await?;
+    send_traced(&mut client, &dest, trace, parent, "traced").await?;
     eventually(
         "the SEND's span at the collector",
         Duration::from_secs(15),
@@ -244,13 +264,7 @@ async fn with_the_collector_away_the_node_serves_on_and_counts_what_it_lost() {
 }
 
 async fn serves_on(node: &banter_tests::Node) -> Result<()> {
-    let alice = node.api().new_user("alice").await?;
-    let room = node
-        .api()
-        .create_room(&alice.token, &unique("untraced"))
-        .await?;
-    let mut client = StompClient::connect(&node.ws_url(), &alice.token).await?;
-    let dest = room_dest(room.id);
+    let (_, mut client, dest) = room_with_client(node).await?;
     for i in 0..50 {
         client.send_confirmed(&dest, &format!("m{i}")).await?;
     }
@@ -298,29 +312,11 @@ async fn on_the_full_stack_one_trace_runs_from_the_frame_to_the_row() {
 }
 
 async fn frame_to_row(node: &banter_tests::Node, got: &Received) -> Result<()> {
-    let alice = node.api().new_user("alice").await?;
-    let room = node
-        .api()
-        .create_room(&alice.token, &unique("traced"))
-        .await?;
-    let mut client = StompClient::connect(&node.ws_url(), &alice.token).await?;
-    let dest = room_dest(room.id);
+    let (_, mut client, dest) = room_with_client(node).await?;
     // Not traced by the client, ratio 0: no span of it anywhere, produce and insert included.
     client.send_confirmed(&dest, "not traced").await?;
     let (trace, parent) = ("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331");
-    let traceparent = format!("00-{trace}-{parent}-01");
-    let receipt = client.next_receipt_id();
-    let send = frame(
-        Command::Send,
-        &[
-            ("destination", dest.as_str()),
-            ("receipt", receipt.as_str()),
-            ("traceparent", traceparent.as_str()),
-        ],
-        "to the row",
-    );
-    client.send_frame(&send).await?;
-    client.recv_receipt(&receipt).await?;
+    send_traced(&mut client, &dest, trace, parent, "to the row").await?;
     eventually(
         "the message's three spans",
         Duration::from_secs(30),
