@@ -33,11 +33,6 @@ impl TraceParent {
         TraceParent(s)
     }
 
-    /// Whether the trace's sampled flag is set.
-    pub fn sampled(&self) -> bool {
-        u8::from_str_radix(&self.0[53..55], 16).is_ok_and(|flags| flags & 1 == 1)
-    }
-
     /// Returns the header value.
     pub fn as_str(&self) -> &str {
         &self.0

@@ -1,5 +1,6 @@
 //! The one mapping from errors to what clients see: an HTTP status with the JSON body
-//! `{"error": {"code", "message"}}` (and `trace_id` while traces are exported) for REST, and the `message` of a STOMP ERROR frame for WebSocket.
+//! `{"error": {"code", "message"}}` (and `trace_id` while traces are exported) for REST, and the
+//! `message` of a STOMP ERROR frame for WebSocket.
 
 use axum::Json;
 use axum::http::StatusCode;
@@ -127,7 +128,8 @@ fn current_trace_id() -> Option<String> {
     if !banter_telemetry::otel::exporting() {
         return None;
     }
-    banter_telemetry::otel::traceparent_of(&tracing::Span::current()).map(|tp| tp[3..35].to_owned())
+    let traceparent = banter_telemetry::otel::traceparent_of(&tracing::Span::current())?;
+    banter_actors::trace::TraceParent::parse(&traceparent).map(|t| t.trace_id().to_owned())
 }
 
 impl From<StoreError> for ApiError {

@@ -203,11 +203,7 @@ async fn request_span(
         .filter(|tp| otel::message_context(tp).is_some())
         .map(str::to_owned);
     // Decided before any span is made (see `otel::keep_new_trace`).
-    let keep = match &parent {
-        Some(parent) => otel::exporting() && otel::sampled(parent),
-        None => otel::keep_new_trace(),
-    };
-    if !keep {
+    if !otel::keep_trace(parent.as_deref()) {
         return next.run(req).await;
     }
     let span = tracing::info_span!(

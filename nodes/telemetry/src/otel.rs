@@ -434,6 +434,15 @@ pub fn record(
         .end();
 }
 
+/// Whether a span is made for work under `parent` (a caller's valid `traceparent`, or none): the
+/// parent's sampled flag, else the ratio's draw for a new trace ([`keep_new_trace`]).
+pub fn keep_trace(parent: Option<&str>) -> bool {
+    match parent {
+        Some(parent) => exporting() && sampled(parent),
+        None => keep_new_trace(),
+    }
+}
+
 /// Whether `traceparent` is valid and names a sampled trace.
 pub fn sampled(traceparent: &str) -> bool {
     message_context(traceparent).is_some_and(|cx| cx.span().span_context().is_sampled())

@@ -16,11 +16,7 @@ pub(super) fn send_trace(
 ) -> TraceParent {
     let client = header.and_then(TraceParent::parse);
     // Decided before any span is made: a message whose trace is not kept costs none.
-    let keep = match &client {
-        Some(client) => otel::exporting() && client.sampled(),
-        None => otel::keep_new_trace(),
-    };
-    if !keep {
+    if !otel::keep_trace(client.as_ref().map(TraceParent::as_str)) {
         return client.unwrap_or_else(TraceParent::new_root);
     }
     // A trace per message: not a child of the session's span.
