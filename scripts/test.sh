@@ -44,6 +44,13 @@ tansu_bin="$(scripts/kafka.sh install | tail -n 1)"
 export BANTER_TANSU_BIN="$tansu_bin" BANTER_REQUIRE_KAFKA=1
 log "tansu at $BANTER_TANSU_BIN"
 
+# promtool, taken out of Debian's prometheus package once per machine (scripts/promtool.sh), checks
+# the alert rules and a node's /metrics (tests/e2e/observability.rs).
+promtool_bin="$(scripts/promtool.sh install | tail -n 1)"
+[[ -x "$promtool_bin" ]] || die "scripts/promtool.sh install printed '$promtool_bin', not an executable"
+export BANTER_PROMTOOL_BIN="$promtool_bin"
+log "promtool at $BANTER_PROMTOOL_BIN"
+
 # Python venv with stomp.py and schemathesis, made once and reused.
 venv="${BANTER_VENV:-$HOME/.cache/banter/venv}"
 # Tells whether the venv's Python has the distribution $1 at version $2.

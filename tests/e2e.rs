@@ -19,7 +19,12 @@
 //!   from a killed member and from one stopped with SIGTERM; a cluster refuses the embedded adapters;
 //! - [`shutdown`]: SIGTERM tells every client to reconnect elsewhere (ERROR, close 1012), loses nothing;
 //! - [`third_party`]: the stock Python client `stomp.py` against the node;
+//! - [`metrics`]: the metrics move as messages flow and reach a real OTLP receiver under the names
+//!   `/metrics` shows;
 //! - [`traces`]: a message's spans reach a real OTLP receiver under the client's trace context;
+//! - [`logs`]: JSON log lines and OTLP log records name the trace of the request they were written in;
+//! - [`observability`]: the Grafana provisioning, dashboards, alert rules and collector config of
+//!   `observability/` agree with each other, pass `promtool`, and name only metrics a node exports;
 //! - [`api_contract`]: `schemathesis` runs every check of the OpenAPI document against the handlers.
 //!
 //! Tests that need no config of their own share one node ([`banter_tests::shared_node`]) and isolate
@@ -38,6 +43,9 @@ mod history;
 mod hostile;
 mod http_errors;
 mod loadgen;
+mod logs;
+mod metrics;
+mod observability;
 mod resume;
 mod room_limits;
 mod sessions;

@@ -10,6 +10,8 @@
 //! - [`stomp`]: a STOMP 1.2 client over WebSocket ([`StompClient`]) built on `banter_proto::stomp`;
 //!   [`frames`]: building and reading frames (re-exported by [`stomp`]);
 //! - [`witness`]: a bystander connection ([`Witness`]) that shows a node still serves others;
+//! - [`otlp`]: a stand-in OpenTelemetry collector ([`Otlp`]) that keeps the spans, metrics and
+//!   log records a node exports over OTLP/HTTP;
 //! - [`tokens`]: forged JWTs (`alg: none`, a foreign Ed25519 key) for the authentication tests;
 //! - [`util`]: unique names, bounded polling.
 //!
@@ -25,6 +27,8 @@ pub mod kafka;
 pub mod mysql;
 #[path = "harness/node.rs"]
 pub mod node;
+#[path = "harness/otlp.rs"]
+pub mod otlp;
 #[path = "harness/stomp.rs"]
 pub mod stomp;
 #[path = "harness/tokens.rs"]
@@ -41,6 +45,7 @@ pub use api::{
 };
 pub use frames::Receipt;
 pub use node::{Node, NodeBuilder, banter_bin, shared_node};
+pub use otlp::Otlp;
 pub use stomp::StompClient;
 pub use util::{eventually, unique};
 pub use witness::Witness;

@@ -15,6 +15,18 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use bytes::Bytes;
 
 use crate::model::{RoomId, Seq, UserId};
+use crate::trace::TraceParent;
+
+/// What a chat message's fan-out carries besides its frame: when its room accepted it (for the
+/// sessions' send → deliver histogram), and while its trace is exported the context of its span
+/// at the room (other nodes' fan-out spans hang under it).
+#[derive(Clone, Copy, Debug)]
+pub struct Stamp<'a> {
+    /// When the room accepted the message (ms since the Unix epoch, the room's node's clock).
+    pub accepted_at_ms: i64,
+    /// The message's `room.publish` span, while its trace is exported.
+    pub trace: Option<&'a TraceParent>,
+}
 
 /// One incarnation of a node of the cluster: a `banter` process that restarts gets a new one, so a
 /// session or a lease of its previous life is never mistaken for one of this life. The embedded single
@@ -75,6 +87,9 @@ pub enum Outbound {
         seq: Option<Seq>,
         /// Shared, pre-encoded frame tail.
         tail: Bytes,
+        /// For a chat message, when its room accepted it (ms since the Unix epoch, the room's
+        /// node's clock): the session times send → deliver from it. 0 for other events.
+        accepted_at_ms: i64,
     },
     /// An event for the user's own queue (`/user/queue/events`): the MESSAGE frame tail.
     User {
@@ -262,6 +277,7 @@ pub trait PeerOutbox: Send + Sync + std::fmt::Debug + 'static {
         seq: Option<Seq>,
         tail: Bytes,
         skip_user: Option<UserId>,
+        stamp: Option<Stamp<'_>>,
     ) -> bool;
     /// Ends the subscriptions of `user`'s sessions of that node to `room` (the user left it).
     fn drop_user(&self, room: RoomId, user: UserId);

@@ -114,6 +114,7 @@ impl Hub {
         seq: Option<Seq>,
         tail: &Bytes,
         skip_user: Option<UserId>,
+        accepted_at_ms: i64,
     ) -> usize {
         let mut rooms = self.shard(&self.rooms, &room);
         let Some(subs) = rooms.get_mut(&room) else {
@@ -128,6 +129,7 @@ impl Hub {
                 room_id: room,
                 seq,
                 tail: tail.clone(),
+                accepted_at_ms,
             });
             delivered += usize::from(ok);
             ok

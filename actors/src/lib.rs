@@ -13,6 +13,7 @@
 //! - `messages`: the (local-only) `ractor::Message` impls of the actors' messages;
 //! - [`route`]: how sessions and REST handlers reach rooms ([`route::Routes`]; a single node's
 //!   [`route::LocalRoutes`], a cluster's in `banter-cluster`);
+//! - [`metrics`]: chat messages accepted and refused;
 //! - [`shard`]: placement arithmetic for a cluster (entity → shard, shard → preferred nodes).
 //!
 //! Supervision tree on a node: a `Directory<Rooms>` supervises every room actor (spawned by the node's
@@ -26,6 +27,7 @@ pub mod directory;
 pub mod encode;
 pub mod hub;
 mod messages;
+pub mod metrics;
 pub mod model;
 pub mod ports;
 pub mod presence;

@@ -517,4 +517,6 @@ pub struct Ports {
     pub clock: Arc<dyn Clock>,
     /// Which rooms this node may serve.
     pub ownership: Arc<dyn Ownership>,
+    /// Spans of a message's hops ([`crate::trace::NoSpans`] when no trace is exported).
+    pub spans: Arc<dyn crate::trace::Spans>,
 }

@@ -280,8 +280,16 @@ pub struct RoomState {
 }
 
 impl RoomState {
-    fn fan_out(&mut self, seq: Option<Seq>, tail: &Bytes, skip_user: Option<UserId>) {
-        self.subscribers.fan_out(seq, tail, skip_user);
+    /// Delivers a room event to its subscribers (see [`Subscribers::fan_out`]); a chat message's
+    /// `stamp` says when the room accepted it and names its span while its trace is exported.
+    fn fan_out(
+        &mut self,
+        seq: Option<Seq>,
+        tail: &Bytes,
+        skip_user: Option<UserId>,
+        stamp: Option<crate::delivery::Stamp<'_>>,
+    ) {
+        self.subscribers.fan_out(seq, tail, skip_user, stamp);
     }
 
     /// Whether this node may still serve the room; marks it lost when not.
@@ -379,8 +387,13 @@ impl Room {
         if let Some(n) = nonce.as_deref() {
             state.nonces.insert(session.user(), n, seq);
         }
+        // While the trace is exported, the message's hop through this room is a span of its own
+        // (until it is acknowledged), and the journal's hangs under it.
+        let span = state.ports.spans.begin("room.publish", &trace);
+        let trace = span.as_ref().map_or(trace, |s| s.traceparent());
         state.ports.journal.append(&msg, term, &trace, &state.sink);
         state.pending.push_back(Pending {
+            span,
             seq,
             message_id,
             message: Some(msg),

@@ -499,6 +499,7 @@ impl Clock for FixedClock {
 pub(crate) fn ports(store: &Arc<FakeStore>, journal: &Arc<FakeJournal>) -> Ports {
     Ports {
         ownership: Arc::new(crate::ports::SingleNode),
+        spans: Arc::new(crate::trace::NoSpans),
         store: store.clone(),
         journal: journal.clone(),
         clock: Arc::new(FixedClock(NOW_MS)),

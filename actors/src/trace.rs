@@ -42,6 +42,41 @@ impl TraceParent {
     pub fn trace_id(&self) -> &str {
         &self.0[3..35]
     }
+
+    /// Tells whether the trace is sampled (its flags have the `sampled` bit): only then does a hop
+    /// make a span of it.
+    pub fn is_sampled(&self) -> bool {
+        u8::from_str_radix(&self.0[53..55], 16).is_ok_and(|flags| flags & 1 == 1)
+    }
+}
+
+/// Spans of a message's hops through the actors (its room, its fan-out), made only while its trace
+/// is sampled and exported: a port, which `banter-telemetry` implements over OpenTelemetry;
+/// [`NoSpans`] makes none.
+pub trait Spans: Send + Sync + 'static {
+    /// Begins span `name` under `parent`; `None` when no span is made (the trace is not sampled, or
+    /// nothing is exported), which costs the caller nothing more.
+    fn begin(&self, name: &'static str, parent: &TraceParent) -> Option<Box<dyn HopSpan>>;
+}
+
+/// A span begun by [`Spans::begin`]; dropped without [`HopSpan::end`], it ends then.
+pub trait HopSpan: Send + Sync {
+    /// The `traceparent` that names this span as the parent of what the hop causes.
+    fn traceparent(&self) -> TraceParent;
+    /// Sets an integer attribute.
+    fn set(&mut self, key: &'static str, value: i64);
+    /// Ends the span now, failed with `error` when there is one.
+    fn end(self: Box<Self>, error: Option<&str>);
+}
+
+/// Makes no span: a node that exports no trace, and the actors' unit tests.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoSpans;
+
+impl Spans for NoSpans {
+    fn begin(&self, _: &'static str, _: &TraceParent) -> Option<Box<dyn HopSpan>> {
+        None
+    }
 }
 
 #[cfg(test)]
@@ -67,6 +102,21 @@ mod tests {
         ] {
             assert!(TraceParent::parse(bad).is_none(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn the_sampled_flag_is_read_from_the_flags() {
+        let t = |flags: &str| {
+            TraceParent::parse(&format!(
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-{flags}"
+            ))
+            .expect("valid")
+        };
+        assert!(t("01").is_sampled());
+        assert!(t("03").is_sampled());
+        assert!(!t("00").is_sampled());
+        assert!(!t("02").is_sampled());
+        assert!(!TraceParent::new_root().is_sampled());
     }
 
     #[test]

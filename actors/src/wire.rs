@@ -34,10 +34,16 @@ impl From<Outbound> for v1::to_session::Item {
     fn from(item: Outbound) -> Self {
         use v1::to_session::Item;
         match item {
-            Outbound::Room { room_id, seq, tail } => Item::RoomEvent(v1::RoomEvent {
+            Outbound::Room {
+                room_id,
+                seq,
+                tail,
+                accepted_at_ms,
+            } => Item::RoomEvent(v1::RoomEvent {
                 room_id: room_id.0,
                 seq,
                 tail,
+                accepted_at_ms,
             }),
             Outbound::User { tail } => Item::UserEvent(v1::UserEvent { tail }),
             Outbound::Receipt {
@@ -73,6 +79,7 @@ impl TryFrom<v1::to_session::Item> for Outbound {
                 room_id: RoomId(e.room_id),
                 seq: e.seq,
                 tail: e.tail,
+                accepted_at_ms: e.accepted_at_ms,
             },
             Item::UserEvent(e) => Outbound::User { tail: e.tail },
             Item::Receipt(r) => Outbound::Receipt {

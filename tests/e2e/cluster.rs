@@ -14,9 +14,12 @@
 //! - garbage, impossible lengths, truncated frames and silence on the cluster port of a real node
 //!   are closed and counted, and the node goes on serving its clients;
 //! - [`failover`]: `kill -9` and SIGTERM of a node under sustained sends from clients on all nodes,
-//!   in rounds, each node coming back (a join under load); watchers on every node resume gaplessly.
+//!   in rounds, each node coming back (a join under load); watchers on every node resume gaplessly;
+//! - [`traced`]: one message's trace across three members, from the frame to the row and the
+//!   fan-out, each hop a span on its own node.
 
 mod failover;
+mod traced;
 
 use std::time::Duration;
 

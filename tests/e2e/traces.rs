@@ -3,103 +3,21 @@
 //! a REST request's span joins the caller's trace, and its error body names that trace.
 //!
 //! On the Kafka + MySQL stack the trace goes on from the frame to the row: `stomp.send` →
-//! `kafka.produce` → `mysql.insert`, each the parent of the next.
+//! `room.publish` → `kafka.produce` → `mysql.insert`, each the parent of the next, with the
+//! RECEIPT (`stomp.receipt`) under the SEND and the persister's batch (`persister.batch`, a trace of
+//! its own) linked to the row's produce span. Across nodes: `cluster/traced.rs`.
 //!
-//! The collector is a real OTLP/HTTP receiver on a socket of the test: `POST /v1/traces` with a
-//! protobuf `ExportTraceServiceRequest` (the messages of `opentelemetry-proto`), answered like a
-//! collector answers.
+//! The collector is a real OTLP/HTTP receiver on a socket of the test ([`banter_tests::Otlp`]).
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
 use banter_proto::stomp::Command;
 use banter_tests::kafka::Broker;
 use banter_tests::node::mysql_url_or_skip;
+use banter_tests::otlp::{Received, Span, hex};
 use banter_tests::stomp::{frame, room_dest};
-use banter_tests::{NodeBuilder, StompClient, eventually, unique};
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
-use prost::Message;
-
-/// What the receiver was sent.
-type Received = Arc<Mutex<Vec<ExportTraceServiceRequest>>>;
-
-async fn export(State(got): State<Received>, body: Bytes) -> impl IntoResponse {
-    match ExportTraceServiceRequest::decode(body) {
-        Ok(request) => {
-            got.lock().expect("lock").push(request);
-            (
-                StatusCode::OK,
-                [(header::CONTENT_TYPE, "application/x-protobuf")],
-                ExportTraceServiceResponse::default().encode_to_vec(),
-            )
-        }
-        Err(_) => (
-            StatusCode::BAD_REQUEST,
-            [(header::CONTENT_TYPE, "text/plain")],
-            b"not an ExportTraceServiceRequest".to_vec(),
-        ),
-    }
-}
-
-/// Starts the receiver; returns its base URL and what it gets.
-async fn receiver() -> Result<(String, Received)> {
-    let got = Received::default();
-    let app = axum::Router::new()
-        .route("/v1/traces", axum::routing::post(export))
-        .with_state(got.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!("http://{}", listener.local_addr()?);
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    Ok((url, got))
-}
-
-/// A span the receiver got, with its resource's attributes.
-struct Got {
-    name: String,
-    trace_id: Vec<u8>,
-    span_id: Vec<u8>,
-    parent_span_id: Vec<u8>,
-    resource: Vec<(String, String)>,
-}
-
-fn spans(got: &Received) -> Vec<Got> {
-    let mut out = Vec::new();
-    for request in got.lock().expect("lock").iter() {
-        for rs in &request.resource_spans {
-            let resource: Vec<(String, String)> = rs
-                .resource
-                .iter()
-                .flat_map(|r| &r.attributes)
-                .map(|kv| {
-                    let value = kv
-                        .value
-                        .as_ref()
-                        .and_then(|v| v.value.as_ref())
-                        .map(|v| format!("{v:?}"))
-                        .unwrap_or_default();
-                    (kv.key.clone(), value)
-                })
-                .collect();
-            for span in rs.scope_spans.iter().flat_map(|s| &s.spans) {
-                out.push(Got {
-                    name: span.name.clone(),
-                    trace_id: span.trace_id.clone(),
-                    span_id: span.span_id.clone(),
-                    parent_span_id: span.parent_span_id.clone(),
-                    resource: resource.clone(),
-                });
-            }
-        }
-    }
-    out
-}
+use banter_tests::{NodeBuilder, Otlp, StompClient, eventually, unique};
 
 /// A new user's new room on `node`, with the user's STOMP client and the room's destination.
 async fn room_with_client(
@@ -139,25 +57,21 @@ async fn send_traced(
     Ok(())
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 #[tokio::test]
 async fn a_messages_span_reaches_the_collector_under_the_clients_trace() {
-    let (url, got) = receiver().await.expect("receiver");
+    let otlp = Otlp::start().await.expect("receiver");
     let node = NodeBuilder::new("traces")
-        .env("BANTER_TELEMETRY__OTLP_ENDPOINT", &url)
+        .env("BANTER_TELEMETRY__OTLP_ENDPOINT", otlp.url())
         .env("BANTER_TELEMETRY__OTLP_PROTOCOL", "http")
         // Only what a client asks to keep: parent-based with a ratio of 0.
         .env("BANTER_TELEMETRY__SAMPLE_RATIO", 0)
         .start()
         .await
         .expect("node");
-    node.check(follows_the_client(&node, &got).await);
+    node.check(follows_the_client(&node, &otlp).await);
 }
 
-async fn follows_the_client(node: &banter_tests::Node, got: &Received) -> Result<()> {
+async fn follows_the_client(node: &banter_tests::Node, otlp: &Otlp) -> Result<()> {
     let (alice, mut client, dest) = room_with_client(node).await?;
     // No traceparent: a new trace, kept with the ratio (0): not exported.
     client.send_confirmed(&dest, "not traced").await?;
@@ -168,7 +82,8 @@ async fn follows_the_client(node: &banter_tests::Node, got: &Received) -> Result
         "the SEND's span at the collector",
         Duration::from_secs(15),
         || async move {
-            let sends: Vec<Got> = spans(got)
+            let sends: Vec<Received<Span>> = otlp
+                .spans()
                 .into_iter()
                 .filter(|s| s.name == "stomp.send")
                 .collect();
@@ -190,10 +105,7 @@ async fn follows_the_client(node: &banter_tests::Node, got: &Received) -> Result
                 hex(&span.parent_span_id)
             );
             let attr = |k: &str| {
-                span.resource
-                    .iter()
-                    .find(|(key, _)| key == k)
-                    .map(|(_, v)| v.clone())
+                span.resource_attr(k)
                     .with_context(|| format!("no resource attribute {k}: {:?}", span.resource))
             };
             ensure!(attr("service.name")?.contains("banter"), "service.name");
@@ -226,7 +138,8 @@ async fn follows_the_client(node: &banter_tests::Node, got: &Received) -> Result
         "the request's span at the collector",
         Duration::from_secs(15),
         || async move {
-            let request = spans(got)
+            let request = otlp
+                .spans()
                 .into_iter()
                 .find(|s| s.name == "http.request" && hex(&s.trace_id) == trace)
                 .context("no http.request span yet")?;
@@ -294,13 +207,13 @@ async fn on_the_full_stack_one_trace_runs_from_the_frame_to_the_row() {
     let Some(broker) = Broker::start().await.expect("broker") else {
         return;
     };
-    let (url, got) = receiver().await.expect("receiver");
+    let otlp = Otlp::start().await.expect("receiver");
     let node = NodeBuilder::new("traces-stack")
         .mysql(&mysql)
         .env("BANTER_JOURNAL__KIND", "kafka")
         .env("BANTER_JOURNAL__KAFKA__BROKERS", broker.brokers())
         .env("BANTER_JOURNAL__KAFKA__PARTITIONS", 2)
-        .env("BANTER_TELEMETRY__OTLP_ENDPOINT", &url)
+        .env("BANTER_TELEMETRY__OTLP_ENDPOINT", otlp.url())
         .env("BANTER_TELEMETRY__OTLP_PROTOCOL", "http")
         .env("BANTER_TELEMETRY__SAMPLE_RATIO", 0)
         // Spans are traced whatever the log keeps.
@@ -308,20 +221,21 @@ async fn on_the_full_stack_one_trace_runs_from_the_frame_to_the_row() {
         .start()
         .await
         .expect("node");
-    node.check(frame_to_row(&node, &got).await);
+    node.check(frame_to_row(&node, &otlp).await);
 }
 
-async fn frame_to_row(node: &banter_tests::Node, got: &Received) -> Result<()> {
+async fn frame_to_row(node: &banter_tests::Node, otlp: &Otlp) -> Result<()> {
     let (_, mut client, dest) = room_with_client(node).await?;
     // Not traced by the client, ratio 0: no span of it anywhere, produce and insert included.
     client.send_confirmed(&dest, "not traced").await?;
     let (trace, parent) = ("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331");
     send_traced(&mut client, &dest, trace, parent, "to the row").await?;
     eventually(
-        "the message's three spans",
+        "the message's spans",
         Duration::from_secs(30),
         || async move {
-            let ours: Vec<Got> = spans(got)
+            let ours: Vec<Received<Span>> = otlp
+                .spans()
                 .into_iter()
                 .filter(|s| hex(&s.trace_id) == trace)
                 .collect();
@@ -331,21 +245,45 @@ async fn frame_to_row(node: &banter_tests::Node, got: &Received) -> Result<()> {
                     .with_context(|| format!("no {name} span yet"))
             };
             let send = find("stomp.send")?;
+            let publish = find("room.publish")?;
             let produce = find("kafka.produce")?;
             let insert = find("mysql.insert")?;
+            let receipt = find("stomp.receipt")?;
             ensure!(hex(&send.parent_span_id) == parent, "stomp.send's parent");
             ensure!(
-                produce.parent_span_id == send.span_id,
+                publish.parent_span_id == send.span_id,
+                "room.publish's parent"
+            );
+            ensure!(
+                produce.parent_span_id == publish.span_id,
                 "kafka.produce's parent"
             );
             ensure!(
                 insert.parent_span_id == produce.span_id,
                 "mysql.insert's parent"
             );
-            let strays: Vec<String> = spans(got)
+            ensure!(
+                receipt.parent_span_id == send.span_id,
+                "stomp.receipt's parent"
+            );
+            let batch = otlp
+                .spans()
                 .into_iter()
-                .filter(|s| hex(&s.trace_id) != trace)
-                .map(|s| s.name)
+                .find(|s| s.name == "persister.batch")
+                .context("no persister.batch span yet")?;
+            ensure!(
+                batch
+                    .links
+                    .iter()
+                    .any(|l| l.trace_id == produce.trace_id && l.span_id == produce.span_id),
+                "the batch links to the row's produce span: {:?}",
+                batch.links
+            );
+            let strays: Vec<String> = otlp
+                .spans()
+                .into_iter()
+                .filter(|s| hex(&s.trace_id) != trace && s.name != "persister.batch")
+                .map(|s| s.item.name)
                 .collect();
             ensure!(
                 strays.is_empty(),

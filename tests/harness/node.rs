@@ -162,6 +162,7 @@ enum StoreChoice {
 pub struct NodeBuilder {
     name: String,
     env: Vec<(String, String)>,
+    args: Vec<String>,
     store: StoreChoice,
 }
 
@@ -171,6 +172,7 @@ impl NodeBuilder {
         NodeBuilder {
             name: name.to_owned(),
             env: Vec::new(),
+            args: Vec::new(),
             store: StoreChoice::Sqlite,
         }
     }
@@ -179,6 +181,13 @@ impl NodeBuilder {
     /// `.env("BANTER_ROOMS__RING_SIZE", "16")`.
     pub fn env(mut self, key: &str, value: impl ToString) -> Self {
         self.env.push((key.to_owned(), value.to_string()));
+        self
+    }
+
+    /// Passes a command-line argument to `banter` (for the flags with no `BANTER_*` variable, such
+    /// as `--log-format json`).
+    pub fn arg(mut self, arg: &str) -> Self {
+        self.args.push(arg.to_owned());
         self
     }
 
@@ -231,6 +240,7 @@ impl NodeBuilder {
             log_path: dir.path().join("node.log"),
             dir: Some(dir),
             env,
+            args: self.args,
             store_url: None,
             db,
             proc: None,
@@ -279,6 +289,7 @@ pub struct Node {
     dir: Option<tempfile::TempDir>,
     log_path: PathBuf,
     env: Vec<(String, String)>,
+    args: Vec<String>,
     /// `BANTER_STORE__URL`: the node's MySQL database, its own or another node's.
     store_url: Option<String>,
     /// The MySQL database this node created (and drops).
@@ -410,6 +421,13 @@ impl Node {
         log_tail(&self.log_path, LOG_TAIL_LINES)
     }
 
+    /// Returns the node's whole log (its standard output and error, and the harness's lines).
+    pub fn log(&self) -> Result<String> {
+        let bytes = std::fs::read(&self.log_path)
+            .with_context(|| format!("failed to read {}", self.log_path.display()))?;
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+
     /// Kills the process with SIGKILL (no shutdown of any kind) and waits for it to be gone.
     pub fn kill9(&mut self) {
         self.stop();
@@ -517,6 +535,7 @@ impl Node {
             cmd.env("BANTER_STORE__URL", url);
         }
         cmd.envs(self.env.iter().map(|(k, v)| (k, v)))
+            .args(&self.args)
             .current_dir(&data_dir)
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)

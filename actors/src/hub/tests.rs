@@ -37,12 +37,12 @@ fn fan_out_reaches_each_subscriber_once_except_the_skipped_user() {
     hub.subscribe(ROOM, PEER, b);
     hub.subscribe(OTHER, PEER, c);
     let tail = Bytes::from_static(b"x");
-    assert_eq!(hub.fan_out(ROOM, Some(1), &tail, None), 2);
-    assert_eq!(hub.fan_out(ROOM, None, &tail, Some(UserId(1))), 1);
+    assert_eq!(hub.fan_out(ROOM, Some(1), &tail, None, 0), 2);
+    assert_eq!(hub.fan_out(ROOM, None, &tail, Some(UserId(1)), 0), 1);
     assert_eq!(events(&mut a_in), [(ROOM, Some(1))]);
     assert_eq!(events(&mut b_in), [(ROOM, Some(1)), (ROOM, None)]);
     assert!(events(&mut c_in).is_empty());
-    assert_eq!(hub.fan_out(RoomId(99), Some(1), &tail, None), 0);
+    assert_eq!(hub.fan_out(RoomId(99), Some(1), &tail, None, 0), 0);
 }
 
 #[test]
@@ -57,7 +57,7 @@ fn ended_subscriptions_stop_and_lost_rooms_are_told() {
     let tail = Bytes::from_static(b"x");
 
     hub.drop_user(ROOM, UserId(2));
-    hub.fan_out(ROOM, Some(1), &tail, None);
+    hub.fan_out(ROOM, Some(1), &tail, None, 0);
     assert_eq!(events(&mut b_in), []);
     assert_eq!(events(&mut a_in), [(ROOM, Some(1))]);
 
@@ -81,8 +81,8 @@ fn a_session_that_cannot_keep_up_is_dropped_from_its_rooms() {
     let (slow, mut slow_in) = SessionHandle::new(1, UserId(1), 1);
     hub.subscribe(ROOM, PEER, slow);
     let tail = Bytes::from_static(b"x");
-    assert_eq!(hub.fan_out(ROOM, Some(1), &tail, None), 1);
-    assert_eq!(hub.fan_out(ROOM, Some(2), &tail, None), 0, "outbox full");
+    assert_eq!(hub.fan_out(ROOM, Some(1), &tail, None, 0), 1);
+    assert_eq!(hub.fan_out(ROOM, Some(2), &tail, None, 0), 0, "outbox full");
     assert!(slow_in.slow.is_set());
     assert!(hub.rooms_on(PEER).is_empty());
     assert_eq!(events(&mut slow_in), [(ROOM, Some(1))]);

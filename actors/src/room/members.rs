@@ -47,7 +47,7 @@ impl Room {
             .cloned()
             .unwrap_or_else(|| Arc::from(""));
         let tail = state.frames.typing_tail(session.user(), &name);
-        state.fan_out(None, &tail, Some(session.user()));
+        state.fan_out(None, &tail, Some(session.user()), None);
     }
 
     /// Forgets a member who left; their subscriptions end.
@@ -127,7 +127,7 @@ impl Room {
                 marker.stored = seq;
                 marker.wanted = marker.wanted.max(seq);
                 let tail = state.frames.read_tail(user, seq);
-                state.fan_out(None, &tail, None);
+                state.fan_out(None, &tail, None, None);
                 // A marker asked for while this one was being written.
                 Self::write_read(myself, state, user);
             }

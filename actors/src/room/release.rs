@@ -7,10 +7,10 @@ use tracing::warn;
 use uuid::Uuid;
 
 use super::{RoomState, Unresolved};
-use crate::delivery::{Outbound, SessionRef};
+use crate::delivery::{Outbound, SessionRef, Stamp};
 use crate::model::{ChatMessage, Seq};
 use crate::ports::JournalError;
-use crate::trace::TraceParent;
+use crate::trace::{HopSpan, TraceParent};
 
 /// A resend of a nonce whose message is not settled yet: it gets that message's outcome.
 pub(super) struct Resend {
@@ -35,6 +35,9 @@ pub(super) struct Pending {
     pub(super) waiters: Vec<Resend>,
     pub(super) outcome: Option<Result<(), JournalError>>,
     pub(super) settled: bool,
+    /// The message's `room.publish` span, while its trace is exported: it ends when the outcome is
+    /// known.
+    pub(super) span: Option<Box<dyn HopSpan>>,
 }
 
 impl Drop for Pending {
@@ -82,6 +85,7 @@ impl RoomState {
             }
             match outcome {
                 Some(Ok(())) => {
+                    ::metrics::counter!(crate::metrics::MESSAGES_ACCEPTED).increment(1);
                     self.acked_seq = p.seq;
                     if let Some(nonce) = &p.nonce {
                         self.nonces
@@ -100,13 +104,27 @@ impl RoomState {
                         });
                     }
                     let tail = std::mem::take(&mut p.tail);
-                    self.fan_out(Some(p.seq), &tail, None);
+                    let trace = p.span.as_ref().map(|s| s.traceparent());
+                    let stamp = Stamp {
+                        accepted_at_ms: p.message.as_ref().map_or(0, |m| m.created_at_ms),
+                        trace: trace.as_ref(),
+                    };
+                    self.fan_out(Some(p.seq), &tail, None, Some(stamp));
+                    if let Some(mut span) = p.span.take() {
+                        span.set("room.seq", p.seq as i64);
+                        span.set("room.subscribers", self.subscribers.len() as i64);
+                        span.end(None);
+                    }
                     if let Some(message) = p.message.take() {
                         self.ring.push(message, tail);
                     }
                 }
                 Some(Err(e)) if e.is_unknown() => {
                     warn!(room_id = %self.id, seq = p.seq, error = %e, "message outcome unknown");
+                    if let Some(span) = p.span.take() {
+                        span.end(Some(&e.to_string()));
+                    }
+                    crate::metrics::refused("unknown_outcome");
                     p.sender.offer(Outbound::Failed {
                         receipt_id: p.receipt.take(),
                         message: unknown_outcome(p.message_id, p.seq),
@@ -126,6 +144,10 @@ impl RoomState {
                 }
                 Some(Err(e)) => {
                     warn!(room_id = %self.id, seq = p.seq, error = %e, "message not stored");
+                    if let Some(span) = p.span.take() {
+                        span.end(Some(&e.to_string()));
+                    }
+                    crate::metrics::refused("not_stored");
                     if let Some(nonce) = &p.nonce {
                         self.nonces.forget(p.sender.user(), nonce, p.seq);
                     }

@@ -187,7 +187,7 @@ impl RoomState {
             }
         }
         // Without a seq: a session that delivered higher seqs already takes it all the same.
-        self.fan_out(None, &u.tail, None);
+        self.fan_out(None, &u.tail, None, None);
         self.ring.insert(u.message, u.tail);
     }
 }

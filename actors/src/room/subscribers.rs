@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::delivery::{LostGuard, NodeId, Outbound, PeerOutbox, SessionId, SessionRef};
+use crate::delivery::{LostGuard, NodeId, Outbound, PeerOutbox, SessionId, SessionRef, Stamp};
 use crate::model::{RoomId, Seq, UserId};
 
 /// The subscribers of one room.
@@ -166,7 +166,13 @@ impl Subscribers {
     /// Delivers a room event to every subscriber except `skip_user`'s sessions: to each local
     /// session, and once to each node with a subscriber it concerns. Subscribers that cannot take it
     /// are dropped (a local one is told to close; a node's link is dropped, see [`PeerOutbox`]).
-    pub(super) fn fan_out(&mut self, seq: Option<Seq>, tail: &Bytes, skip_user: Option<UserId>) {
+    pub(super) fn fan_out(
+        &mut self,
+        seq: Option<Seq>,
+        tail: &Bytes,
+        skip_user: Option<UserId>,
+        stamp: Option<Stamp<'_>>,
+    ) {
         let room = self.room;
         self.local.retain(|_, guard| {
             if skip_user == Some(guard.session.user) {
@@ -176,6 +182,7 @@ impl Subscribers {
                 room_id: room,
                 seq,
                 tail: tail.clone(),
+                accepted_at_ms: stamp.map_or(0, |s| s.accepted_at_ms),
             })
         });
         let mut lost = Vec::new();
@@ -183,7 +190,10 @@ impl Subscribers {
             if skip_user.is_some_and(|u| group.sessions.values().all(|s| *s == u)) {
                 continue;
             }
-            if !group.peer.fan_out(room, seq, tail.clone(), skip_user) {
+            if !group
+                .peer
+                .fan_out(room, seq, tail.clone(), skip_user, stamp)
+            {
                 lost.push(*node);
             }
         }

@@ -139,7 +139,9 @@ async fn failed(inbox: &mut SessionInbox) -> (Option<String>, String) {
 /// Returns the next room event of a session: its seq and its parsed frame.
 async fn event(inbox: &mut SessionInbox) -> (Option<Seq>, banter_proto::stomp::Frame) {
     match next(inbox).await {
-        Outbound::Room { room_id, seq, tail } => {
+        Outbound::Room {
+            room_id, seq, tail, ..
+        } => {
             assert_eq!(room_id, ROOM);
             (seq, frame(&tail))
         }

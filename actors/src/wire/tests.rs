@@ -12,13 +12,18 @@ fn tail() -> impl Strategy<Value = Bytes> {
 
 fn outbound() -> impl Strategy<Value = Outbound> {
     prop_oneof![
-        (any::<i64>(), proptest::option::of(any::<u64>()), tail()).prop_map(|(r, seq, tail)| {
-            Outbound::Room {
+        (
+            any::<i64>(),
+            proptest::option::of(any::<u64>()),
+            tail(),
+            any::<i64>()
+        )
+            .prop_map(|(r, seq, tail, accepted_at_ms)| Outbound::Room {
                 room_id: RoomId(r),
                 seq,
                 tail,
-            }
-        }),
+                accepted_at_ms,
+            }),
         tail().prop_map(|tail| Outbound::User { tail }),
         (".{0,16}", any::<u64>(), any::<u128>()).prop_map(|(receipt_id, seq, id)| {
             Outbound::Receipt {

@@ -66,6 +66,7 @@ impl Node {
         banter_gateway::describe_metrics();
         banter_cluster::describe_metrics();
         banter_telemetry::otel::describe_metrics();
+        banter_actors::metrics::describe_metrics();
         config.validate()?;
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("failed to create data dir {}", config.data_dir.display()))?;
@@ -79,6 +80,9 @@ impl Node {
         let addr = listener.local_addr()?;
         let gateway = config.node.has(Role::Gateway);
         let kafka = config.journal.kind == JournalKind::Kafka;
+        if kafka {
+            banter_kafka::metrics::export_at_zero();
+        }
         if !kafka && config.node.has(Role::Persister) && !gateway {
             tracing::warn!(
                 "the persister role runs only with journal.kind = \"kafka\"; nothing to do"
@@ -290,6 +294,7 @@ async fn start_gateway(
     let presence = Presence::new(clock.clone());
     let ports = Ports {
         ownership,
+        spans: banter_telemetry::hops::spans(),
         store,
         journal,
         clock,

@@ -57,15 +57,45 @@ fn main() -> anyhow::Result<()> {
         let instance = config.http.listen.to_string();
         let (tracing, tracer) = banter_telemetry::otel::tracer(&config.telemetry, &instance)?
             .map_or((None, None), |(t, tracer)| (Some(t), Some(tracer)));
-        banter_telemetry::init_logging(cli.log_format, tracer);
+        let logging = banter_telemetry::logs::logger(&config.telemetry, &instance)?;
+        banter_telemetry::init_logging(cli.log_format, tracer, logging.as_ref());
+        let metering = start_metering(&config.telemetry, &instance)?;
         raise_nofile_limit();
         let result = serve(config).await;
+        if let Some(metering) = metering {
+            let _ = tokio::task::spawn_blocking(move || metering.shutdown()).await;
+        }
         if let Some(tracing) = tracing {
             // Flushing waits on the exporter's thread, which may need this runtime.
             let _ = tokio::task::spawn_blocking(move || tracing.shutdown()).await;
         }
+        if let Some(logging) = logging {
+            let _ = tokio::task::spawn_blocking(move || logging.shutdown()).await;
+        }
         result
     })
+}
+
+/// Installs the metrics recorder: Prometheus alone, or with a collector configured Prometheus and
+/// OTLP under the same names, the process metrics read before each export.
+fn start_metering(
+    telemetry: &banter_telemetry::otel::TelemetryConfig,
+    instance: &str,
+) -> anyhow::Result<Option<banter_telemetry::meters::Metering>> {
+    let Some((metering, recorder)) = banter_telemetry::meters::otlp(telemetry, instance)? else {
+        banter_telemetry::install();
+        return Ok(None);
+    };
+    banter_telemetry::install_with(Some(recorder));
+    let every = std::time::Duration::from_millis(telemetry.metrics_interval_ms.max(100));
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(every);
+        loop {
+            ticks.tick().await;
+            banter_telemetry::collect_process_metrics();
+        }
+    });
+    Ok(Some(metering))
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {

@@ -175,6 +175,7 @@ mod tests {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let ports = Ports {
             ownership: Arc::new(banter_actors::ports::SingleNode),
+            spans: Arc::new(banter_actors::trace::NoSpans),
             store,
             journal,
             clock,

@@ -48,6 +48,35 @@ pub const DIAL_ERRORS: &str = "banter_cluster_dial_errors_total";
 /// counted as unauthenticated).
 pub const PORT_REFUSED: &str = "banter_cluster_port_refused_total";
 
+/// Exports every series of a cluster node that has no per-peer label at zero, so that a rate or an
+/// alert over it has a series before the first event (called when the node joins).
+pub fn export_at_zero() {
+    for name in [LEASE_ERRORS, FENCE_ERRORS, DIAL_ERRORS] {
+        metrics::counter!(name).increment(0);
+    }
+    for kind in ["taken", "released", "lost"] {
+        metrics::counter!(REBALANCES, "kind" => kind).increment(0);
+    }
+    for reason in [
+        "malformed",
+        "unknown_node",
+        "unrouted",
+        "peer_down",
+        "congested",
+    ] {
+        metrics::counter!(ENVELOPES_REFUSED, "reason" => reason).increment(0);
+    }
+    for reason in ["silent", "congested", "disconnected"] {
+        metrics::counter!(LINKS_DROPPED, "reason" => reason).increment(0);
+    }
+    for reason in ["refused", "unauthenticated", "handshake_timeout", "tls"] {
+        metrics::counter!(PORT_REFUSED, "reason" => reason).increment(0);
+    }
+    for state in ["up", "down"] {
+        metrics::gauge!(MEMBERS, "state" => state).increment(0.0);
+    }
+}
+
 /// Describes this crate's metrics to the installed recorder.
 pub fn describe_metrics() {
     use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};

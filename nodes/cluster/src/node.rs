@@ -230,6 +230,7 @@ pub struct ClusterNode {
 impl ClusterNode {
     /// Binds the cluster port and starts the node server.
     pub async fn start(config: NodeConfig) -> Result<Self, StartError> {
+        crate::metrics::export_at_zero();
         let listener = TcpListener::bind(config.listen).await?;
         let local_addr = listener.local_addr()?;
         let stats = Arc::new(GuardStats::default());

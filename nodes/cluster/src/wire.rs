@@ -73,6 +73,8 @@ mod tests {
                 skip_user: Some(5),
                 epoch: 3,
                 sent_at_ms: 0,
+                traceparent: String::new(),
+                accepted_at_ms: 0,
             })),
         }
     }

@@ -25,6 +25,8 @@ fn chat(seq: u64) -> Envelope {
             skip_user: None,
             epoch: 1,
             sent_at_ms: 1_700_000_000_000,
+            traceparent: String::new(),
+            accepted_at_ms: 0,
         })),
     }
 }

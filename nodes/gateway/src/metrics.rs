@@ -26,6 +26,26 @@ pub const PRESENCE_USERS: &str = "banter_presence_users";
 /// Client connections open on the node, WebSockets included (gauge).
 pub const CONNECTIONS_OPEN: &str = "banter_connections_open";
 
+/// STOMP sessions open on the node (gauge).
+pub const SESSIONS_OPEN: &str = "banter_sessions_open";
+/// Time from reading a SEND that asked for a receipt to writing its RECEIPT, i.e. until the message
+/// is durable (histogram, seconds).
+pub const SEND_RECEIPT: &str = "banter_send_receipt_seconds";
+/// Age of the oldest chat message in each write of a session: from its room accepting it (right
+/// after the SEND, before it is durable) to the session writing it to its client, across nodes
+/// (two wall clocks then) (histogram, seconds; one sample per write, not per message).
+pub const SEND_DELIVER: &str = "banter_send_deliver_seconds";
+/// Typing and read frames a session absorbed into one already passed on (counter, label `kind`:
+/// `typing`, `read`).
+pub const EVENTS_COALESCED: &str = "banter_events_coalesced_total";
+/// Bytes read from WebSocket clients (counter).
+pub const WS_BYTES_IN: &str = "banter_ws_bytes_in_total";
+/// Bytes written to WebSocket clients (counter).
+pub const WS_BYTES_OUT: &str = "banter_ws_bytes_out_total";
+/// Outbound items (messages, receipts, events) a session found waiting in its outbox each time it
+/// woke up to write (histogram).
+pub const SESSION_OUTBOX: &str = "banter_session_outbox_items";
+
 /// Loads of the token signing key set from the store (counter, labels `reason`: `refresh` for the
 /// periodic one, `unknown_kid` for a token naming a kid the node did not know; `result`: `ok`,
 /// `error`).
@@ -48,7 +68,7 @@ pub fn session_dropped(reason: &'static str) {
 
 /// Describes this crate's metrics to the installed recorder.
 pub fn describe_metrics() {
-    use metrics::{Unit, describe_counter, describe_gauge};
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
     describe_gauge!(ACTORS_ACTIVE, Unit::Count, "room actors live on this node");
     describe_gauge!(
         PRESENCE_USERS,
@@ -75,6 +95,57 @@ pub fn describe_metrics() {
         Unit::Count,
         "sessions ended because the client did not keep up, by reason"
     );
+    describe_gauge!(SESSIONS_OPEN, Unit::Count, "STOMP sessions open");
+    describe_histogram!(
+        SEND_RECEIPT,
+        Unit::Seconds,
+        "time from reading a SEND to writing its RECEIPT (the message is durable)"
+    );
+    describe_histogram!(
+        SEND_DELIVER,
+        Unit::Seconds,
+        "age of the oldest chat message in each write to a client, from its room accepting it"
+    );
+    describe_counter!(
+        EVENTS_COALESCED,
+        Unit::Count,
+        "typing and read frames absorbed into one already passed on, by kind"
+    );
+    describe_counter!(
+        WS_BYTES_IN,
+        Unit::Bytes,
+        "bytes read from WebSocket clients"
+    );
+    describe_counter!(
+        WS_BYTES_OUT,
+        Unit::Bytes,
+        "bytes written to WebSocket clients"
+    );
+    describe_histogram!(
+        SESSION_OUTBOX,
+        Unit::Count,
+        "outbound items a session found waiting each time it woke up to write"
+    );
+    // Every series exported from the start, at zero: a rate or an alert has one before the first
+    // event.
+    metrics::gauge!(SESSIONS_OPEN).increment(0.0);
+    metrics::gauge!(CONNECTIONS_OPEN).increment(0.0);
+    metrics::counter!(WS_BYTES_IN).increment(0);
+    metrics::counter!(WS_BYTES_OUT).increment(0);
+    for kind in ["typing", "read"] {
+        metrics::counter!(EVENTS_COALESCED, "kind" => kind).increment(0);
+    }
+    for reason in ["too_slow", "write_deadline"] {
+        metrics::counter!(SESSIONS_DROPPED, "reason" => reason).increment(0);
+    }
+    for reason in [
+        "backfill_busy",
+        "node_connections",
+        "ip_connections",
+        "user_sessions",
+    ] {
+        metrics::counter!(REFUSED, "reason" => reason).increment(0);
+    }
 }
 
 /// Returns the `/metrics` route: open to a request bearing `token` (when one is configured) and to

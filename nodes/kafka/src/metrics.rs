@@ -20,10 +20,18 @@ pub const PERSISTER_RESTARTS: &str = "banter_persister_restarts_total";
 pub const JOURNAL_APPENDS: &str = "banter_journal_appends_total";
 /// Appends the Kafka journal could not make durable (counter).
 pub const JOURNAL_APPEND_ERRORS: &str = "banter_journal_append_errors_total";
+/// Time from enqueueing an append to its delivery report from the broker, acknowledged or not
+/// (histogram, seconds).
+pub const JOURNAL_PRODUCE_SECONDS: &str = "banter_journal_produce_seconds";
+/// Records in one batch the persister wrote, rows and dead letters (histogram).
+pub const PERSISTER_BATCH_RECORDS: &str = "banter_persister_batch_records";
+/// Time the persister took to write one batch: rows, fences, dead letters, retries included
+/// (histogram, seconds).
+pub const PERSISTER_FLUSH_SECONDS: &str = "banter_persister_flush_seconds";
 
 /// Describes this crate's metrics to the installed recorder.
 pub fn describe_metrics() {
-    use metrics::{Unit, describe_counter, describe_gauge};
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
     describe_gauge!(
         PERSISTER_LAG,
         Unit::Count,
@@ -65,4 +73,38 @@ pub fn describe_metrics() {
         Unit::Count,
         "appends the Kafka journal could not make durable"
     );
+    describe_histogram!(
+        JOURNAL_PRODUCE_SECONDS,
+        Unit::Seconds,
+        "time from enqueueing an append to the broker's answer"
+    );
+    describe_histogram!(
+        PERSISTER_BATCH_RECORDS,
+        Unit::Count,
+        "records in one batch the persister wrote"
+    );
+    describe_histogram!(
+        PERSISTER_FLUSH_SECONDS,
+        Unit::Seconds,
+        "time the persister took to write one batch"
+    );
+}
+
+/// Exports every counter at zero, so that a rate or an alert over it has a series before the first
+/// event (called by a node that runs the Kafka journal or the persister).
+pub fn export_at_zero() {
+    for name in [
+        PERSISTER_ROWS,
+        PERSISTER_BATCHES,
+        PERSISTER_FENCED,
+        JOURNAL_FENCES,
+        PERSISTER_RESTARTS,
+        JOURNAL_APPENDS,
+        JOURNAL_APPEND_ERRORS,
+    ] {
+        metrics::counter!(name).increment(0);
+    }
+    for reason in crate::journal::record::RecordError::REASONS {
+        metrics::counter!(PERSISTER_DEAD_LETTERS, "reason" => reason).increment(0);
+    }
 }

@@ -37,13 +37,15 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 /// (counter, label `outcome`).
 pub const SPANS: &str = "banter_telemetry_spans_total";
 
-/// Describes this module's metrics to the installed recorder.
+/// Describes this module's metrics, and those of the log export ([`crate::logs`]), to the
+/// installed recorder.
 pub fn describe_metrics() {
     metrics::describe_counter!(
         SPANS,
         metrics::Unit::Count,
         "spans handed to the OTLP exporter, by outcome: exported, failed, dropped"
     );
+    crate::logs::describe_metrics();
 }
 
 /// How spans reach the collector.
@@ -73,6 +75,9 @@ pub struct TelemetryConfig {
     pub max_queued_spans: usize,
     /// Milliseconds an export may take before it fails. Default: 5000.
     pub export_timeout_ms: u64,
+    /// Milliseconds between two exports of the metrics over OTLP (the same metrics `/metrics`
+    /// shows, under the same names). Default: 15000.
+    pub metrics_interval_ms: u64,
 }
 
 impl Default for TelemetryConfig {
@@ -84,6 +89,7 @@ impl Default for TelemetryConfig {
             service_name: "banter".into(),
             max_queued_spans: 4096,
             export_timeout_ms: 5000,
+            metrics_interval_ms: 15_000,
         }
     }
 }
@@ -107,8 +113,9 @@ pub enum OtelError {
 static ON: AtomicBool = AtomicBool::new(false);
 /// `sample_ratio`'s bits, for [`keep_new_trace`].
 static RATIO: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-/// Roots whose callers decide with [`keep_new_trace`] before making them: the sampler keeps them.
-pub const PRE_SAMPLED_ROOTS: [&str; 2] = ["stomp.send", "http.request"];
+/// Roots whose callers decide before making them (with [`keep_new_trace`], or because a sampled
+/// trace is linked to them, [`record_linked`]): the sampler keeps them.
+pub const PRE_SAMPLED_ROOTS: [&str; 3] = ["stomp.send", "http.request", "persister.batch"];
 /// The tracer of hops that begin and end in different tasks (see [`start`], [`record`]).
 static TRACER: std::sync::OnceLock<opentelemetry_sdk::trace::Tracer> = std::sync::OnceLock::new();
 
@@ -187,13 +194,7 @@ pub fn tracer(
             .build(),
     )
     .build();
-    let resource = Resource::builder_empty()
-        .with_attributes([
-            KeyValue::new("service.name", config.service_name.clone()),
-            KeyValue::new("service.version", env!("CARGO_PKG_VERSION")),
-            KeyValue::new("service.instance.id", instance.to_owned()),
-        ])
-        .build();
+    let resource = resource(config, instance);
     let provider = SdkTracerProvider::builder()
         .with_span_processor(Bounded {
             inner: batch,
@@ -210,6 +211,18 @@ pub fn tracer(
     RATIO.store(config.sample_ratio.to_bits(), Ordering::Relaxed);
     ON.store(true, Ordering::Relaxed);
     Ok(Some((Tracing { provider }, tracer)))
+}
+
+/// What every signal this process exports says of its source: `service.name`, `service.version`
+/// and `service.instance.id` (the node's listen address, unique in a cluster).
+pub(crate) fn resource(config: &TelemetryConfig, instance: &str) -> Resource {
+    Resource::builder_empty()
+        .with_attributes([
+            KeyValue::new("service.name", config.service_name.clone()),
+            KeyValue::new("service.version", env!("CARGO_PKG_VERSION")),
+            KeyValue::new("service.instance.id", instance.to_owned()),
+        ])
+        .build()
 }
 
 /// Whether a trace this node starts (a SEND or a request that named none) is kept: drawn with
@@ -396,6 +409,15 @@ impl Pending {
 /// Begins span `name` under `parent` (a `traceparent`), when it will be kept; returns it with the
 /// `traceparent` naming it, which what it causes carries on.
 pub fn start(name: &'static str, kind: Kind, parent: &str) -> Option<(Pending, String)> {
+    begin(name, kind, parent).map(|(span, traceparent)| (Pending(span), traceparent))
+}
+
+/// [`start`], with the SDK's span itself.
+pub(crate) fn begin(
+    name: &'static str,
+    kind: Kind,
+    parent: &str,
+) -> Option<(opentelemetry_sdk::trace::Span, String)> {
     use opentelemetry::trace::{Span as _, Tracer as _};
     let (tracer, parent) = sampled_parent(parent)?;
     let span = tracer
@@ -409,7 +431,7 @@ pub fn start(name: &'static str, kind: Kind, parent: &str) -> Option<(Pending, S
         sc.span_id(),
         sc.trace_flags().to_u8()
     );
-    Some((Pending(span), traceparent))
+    Some((span, traceparent))
 }
 
 /// Records a span `name` under `parent` that ran from `started` to now (a hop that is over, such
@@ -431,6 +453,43 @@ pub fn record(
         .with_start_time(started)
         .with_attributes(attributes)
         .start_with_context(tracer, &parent)
+        .end();
+}
+
+/// Records a span `name` that ran from `started` to now as the root of a trace of its own, linked
+/// to the spans `links` names (`traceparent`s; those not valid or not sampled are left out), when
+/// one of them is sampled: work done for many traces at once, such as a batch of rows.
+pub fn record_linked<'a>(
+    name: &'static str,
+    kind: Kind,
+    links: impl IntoIterator<Item = &'a str>,
+    started: std::time::SystemTime,
+    attributes: Vec<KeyValue>,
+) {
+    use opentelemetry::trace::{Link, Span as _, Tracer as _};
+    if !exporting() {
+        return;
+    }
+    let Some(tracer) = TRACER.get() else {
+        return;
+    };
+    let links: Vec<Link> = links
+        .into_iter()
+        .filter_map(message_context)
+        .map(|cx| cx.span().span_context().clone())
+        .filter(SpanContext::is_sampled)
+        .map(Link::with_context)
+        .collect();
+    if links.is_empty() {
+        return;
+    }
+    tracer
+        .span_builder(name)
+        .with_kind(kind.into())
+        .with_start_time(started)
+        .with_links(links)
+        .with_attributes(attributes)
+        .start_with_context(tracer, &Context::new())
         .end();
 }
 

@@ -147,9 +147,20 @@ fn to_session_item() -> impl Strategy<Value = to_session::Item> {
         any::<i64>().prop_map(|room_id| {
             to_session::Item::SubscriptionLost(SubscriptionLost { room_id })
         }),
-        (any::<i64>(), proptest::option::of(any::<u64>()), tail()).prop_map(
-            |(room_id, seq, tail)| to_session::Item::RoomEvent(RoomEvent { room_id, seq, tail })
-        ),
+        (
+            any::<i64>(),
+            proptest::option::of(any::<u64>()),
+            tail(),
+            any::<i64>()
+        )
+            .prop_map(|(room_id, seq, tail, accepted_at_ms)| {
+                to_session::Item::RoomEvent(RoomEvent {
+                    room_id,
+                    seq,
+                    tail,
+                    accepted_at_ms,
+                })
+            }),
     ]
 }
 
@@ -200,18 +211,33 @@ fn body() -> impl Strategy<Value = envelope::Body> {
             tail(),
             proptest::option::of(any::<i64>()),
             any::<u64>(),
+            any::<i64>(),
+            "[0-9a-f-]{0,55}",
             any::<i64>()
         )
-            .prop_map(|(room_id, seq, tail, skip_user, epoch, sent_at_ms)| {
-                envelope::Body::FanOut(FanOut {
+            .prop_map(
+                |(
                     room_id,
                     seq,
                     tail,
                     skip_user,
                     epoch,
                     sent_at_ms,
-                })
-            }),
+                    traceparent,
+                    accepted_at_ms,
+                )| {
+                    envelope::Body::FanOut(FanOut {
+                        room_id,
+                        seq,
+                        tail,
+                        skip_user,
+                        epoch,
+                        sent_at_ms,
+                        traceparent,
+                        accepted_at_ms,
+                    })
+                }
+            ),
         (
             any::<bool>(),
             proptest::collection::vec(any::<i64>(), 0..8),
@@ -295,6 +321,8 @@ fn oversized_and_empty_envelopes_are_refused() {
             skip_user: None,
             epoch: 1,
             sent_at_ms: 0,
+            traceparent: String::new(),
+            accepted_at_ms: 0,
         })),
     };
     let bytes = encode_envelope(&big);

@@ -4,7 +4,7 @@
 use std::sync::Mutex;
 
 use super::*;
-use crate::delivery::{NodeId, PeerOutbox, RemoteSession};
+use crate::delivery::{NodeId, PeerOutbox, RemoteSession, Stamp};
 
 /// What a link to another node was asked to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,7 +56,14 @@ impl PeerOutbox for FakePeer {
         self.record(Call::Offer(session, what))
     }
 
-    fn fan_out(&self, room: RoomId, seq: Option<Seq>, _tail: Bytes, skip: Option<UserId>) -> bool {
+    fn fan_out(
+        &self,
+        room: RoomId,
+        seq: Option<Seq>,
+        _tail: Bytes,
+        skip: Option<UserId>,
+        _stamp: Option<Stamp<'_>>,
+    ) -> bool {
         assert_eq!(room, ROOM);
         self.record(Call::FanOut(seq, skip))
     }
@@ -199,8 +206,16 @@ impl PeerOutbox for Loopback {
         self.hub.offer(session, item)
     }
 
-    fn fan_out(&self, room: RoomId, seq: Option<Seq>, tail: Bytes, skip: Option<UserId>) -> bool {
-        self.hub.fan_out(room, seq, &tail, skip);
+    fn fan_out(
+        &self,
+        room: RoomId,
+        seq: Option<Seq>,
+        tail: Bytes,
+        skip: Option<UserId>,
+        stamp: Option<Stamp<'_>>,
+    ) -> bool {
+        let accepted_at_ms = stamp.map_or(0, |s| s.accepted_at_ms);
+        self.hub.fan_out(room, seq, &tail, skip, accepted_at_ms);
         true
     }
 

@@ -10,7 +10,9 @@
 
 use std::sync::Arc;
 
-use banter_actors::delivery::{NodeId, Outbound, PeerOutbox, RemoteSession, SessionId, SessionRef};
+use banter_actors::delivery::{
+    NodeId, Outbound, PeerOutbox, RemoteSession, SessionId, SessionRef, Stamp,
+};
 use banter_actors::model::{RoomId, Seq, UserId};
 use banter_actors::ports::{Clock, SystemClock};
 use banter_actors::room::{RoomError, RoomMessage};
@@ -24,6 +26,7 @@ use bytes::Bytes;
 use super::ClusterRoutes;
 use crate::links::Inbound;
 use crate::metrics;
+use banter_telemetry::otel;
 
 /// Requests from peers (subscribe, recent) served at once, at most; more are refused as busy.
 pub(super) const MAX_ASKS: usize = 1024;
@@ -74,6 +77,7 @@ impl PeerOutbox for PeerLink {
         seq: Option<Seq>,
         tail: Bytes,
         skip_user: Option<UserId>,
+        stamp: Option<Stamp<'_>>,
     ) -> bool {
         let Some(routes) = self.routes.upgrade() else {
             return false;
@@ -94,6 +98,11 @@ impl PeerOutbox for PeerLink {
             skip_user: skip_user.map(|u| u.0),
             epoch: epoch.0,
             sent_at_ms,
+            traceparent: stamp
+                .and_then(|s| s.trace)
+                .map(|t| t.as_str().to_owned())
+                .unwrap_or_default(),
+            accepted_at_ms: stamp.map_or(0, |s| s.accepted_at_ms),
         }))
     }
 
@@ -172,16 +181,27 @@ impl ClusterRoutes {
         }
         let request_id = request.request_id;
         match (op, session) {
-            (to_room::Op::Publish(p), Some(session)) => self.local.route(
-                room,
-                RoomMessage::Publish {
-                    session,
-                    receipt: p.receipt,
-                    body: p.body,
-                    trace: TraceParent::parse(&p.traceparent).unwrap_or_else(TraceParent::new_root),
-                    nonce: p.nonce,
-                },
-            ),
+            (to_room::Op::Publish(p), Some(session)) => {
+                // A sampled message's hop into this node is a span of its own, the room's parent.
+                let hop = otel::start("cluster.to_room", otel::Kind::Consumer, &p.traceparent);
+                let trace = hop
+                    .as_ref()
+                    .map_or(p.traceparent.as_str(), |(_, t)| t.as_str());
+                let trace = TraceParent::parse(trace).unwrap_or_else(TraceParent::new_root);
+                self.local.route(
+                    room,
+                    RoomMessage::Publish {
+                        session,
+                        receipt: p.receipt,
+                        body: p.body,
+                        trace,
+                        nonce: p.nonce,
+                    },
+                );
+                if let Some((hop, _)) = hop {
+                    hop.end(None);
+                }
+            }
             (to_room::Op::Typing(_), Some(session)) => {
                 self.local.route(room, RoomMessage::Typing { session });
             }
@@ -308,8 +328,25 @@ impl ClusterRoutes {
             let hop_ms = SystemClock.now_ms().saturating_sub(f.sent_at_ms);
             self.routed.hop.record(hop_ms.max(0) as f64 / 1000.0);
         }
-        self.hub
-            .fan_out(room, f.seq, &f.tail, f.skip_user.map(UserId));
+        let delivered = self.hub.fan_out(
+            room,
+            f.seq,
+            &f.tail,
+            f.skip_user.map(UserId),
+            f.accepted_at_ms,
+        );
+        if !f.traceparent.is_empty() {
+            // The hop from the room's node to this one's sessions, under the room's span.
+            let sent = std::time::UNIX_EPOCH
+                + std::time::Duration::from_millis(u64::try_from(f.sent_at_ms).unwrap_or(0));
+            otel::record(
+                "cluster.fan_out",
+                otel::Kind::Consumer,
+                &f.traceparent,
+                sent,
+                vec![otel::KeyValue::new("fan_out.sessions", delivered as i64)],
+            );
+        }
     }
 }
 

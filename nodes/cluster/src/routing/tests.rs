@@ -41,6 +41,7 @@ async fn fixture() -> Fixture {
         store,
         clock: Arc::new(SystemClock),
         ownership: placement.clone(),
+        spans: Arc::new(banter_actors::trace::NoSpans),
     };
     let rooms = Rooms {
         ports,
@@ -99,6 +100,8 @@ fn fan_out(epoch: u64, seq: u64) -> Envelope {
             skip_user: None,
             epoch,
             sent_at_ms: 1_700_000_000_000,
+            traceparent: String::new(),
+            accepted_at_ms: 0,
         })),
     }
 }

@@ -17,9 +17,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use futures::SinkExt;
-
-use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
+use axum::extract::ws::{Message, WebSocket};
 use banter_actors::delivery::{Outbound, SessionHandle, SessionInbox};
 use banter_actors::encode::USER_QUEUE;
 use banter_actors::model::{RoomId, Seq, UserId};
@@ -36,18 +34,18 @@ use tracing::{Instrument, debug, instrument};
 
 use crate::state::AppState;
 
-use super::frames::{
-    Fatal, Target, fatal, parse_destination, reconnect_elsewhere, required, unwritable,
-};
+use super::frames::{Fatal, Target, fatal, parse_destination, reconnect_elsewhere, required};
 
 mod backfill;
 mod connect;
 mod io;
 mod known;
+mod meter;
 mod trace;
 
 use io::{append_message, close_with_error, next_frame, stopping, take_frame, too_slow};
 use known::KnownRooms;
+use meter::{Meter, refuse};
 use trace::send_trace;
 
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -83,6 +81,7 @@ struct Session {
     /// Frames waiting to be written, back to back; `ends` marks where each one ends.
     out: BytesMut,
     ends: Vec<usize>,
+    meter: Meter,
 }
 
 /// Runs a connection to its end.
@@ -206,6 +205,7 @@ impl Session {
             expires: c.expires,
             ends: vec![c.connected.len()],
             out: c.connected,
+            meter: Meter::open(),
         };
         (session, c.inbox, c.heart_beat)
     }
@@ -249,19 +249,24 @@ impl Session {
                     let Some(item) = item else { return Ok(()) };
                     self.on_outbound(item).await?;
                     // Write everything already queued in one go.
+                    let mut items = 1;
                     while let Some(item) = inbox.try_recv() {
                         self.on_outbound(item).await?;
+                        items += 1;
                         if self.out.len() > FLUSH_BYTES {
                             break;
                         }
                     }
+                    Meter::drained(items);
                 }
                 msg = self.socket.recv() => {
                     match msg {
                         None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return Ok(()),
                         Some(Ok(m)) => {
                             last_read = Instant::now();
+                            let before = buf.len();
                             append_message(buf, m);
+                            Meter::read(buf.len() - before);
                         }
                     }
                 }
@@ -280,37 +285,6 @@ impl Session {
                         "access token expired: reconnect with a new token and resume with 'since'",
                     ));
                 }
-            }
-        }
-    }
-
-    /// Writes whatever frames are pending, one WebSocket message per frame, flushed once, within the
-    /// write deadline; past it, or when the connection is gone, the session ends without more writes.
-    async fn flush(&mut self) -> Result<(), Fatal> {
-        if self.out.is_empty() {
-            return Ok(());
-        }
-        let ends = std::mem::take(&mut self.ends);
-        let frames = self.out.split().freeze();
-        let socket = &mut self.socket;
-        let write = async move {
-            let mut start = 0;
-            for end in ends {
-                let frame = frames.slice(start..end);
-                start = end;
-                let Ok(text) = Utf8Bytes::try_from(frame) else {
-                    continue;
-                };
-                socket.feed(Message::Text(text)).await?;
-            }
-            socket.flush().await
-        };
-        match timeout(self.write_timeout, write).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(_)) => Err(unwritable("connection closed by the client")),
-            Err(_) => {
-                crate::metrics::session_dropped("write_deadline");
-                Err(unwritable("client stopped reading: write deadline passed"))
             }
         }
     }
@@ -403,26 +377,35 @@ impl Session {
             Target::Room(room) => {
                 let body =
                     rules::validate_body(&frame.body, self.state.config.limits.max_body_bytes)
-                        .map_err(|e| fatal(e.to_string()))?
+                        .map_err(|e| refuse("invalid", fatal(e.to_string())))?
                         .to_owned();
                 let nonce = match frame.header("nonce") {
                     Some(n) if n.is_empty() || n.len() > rules::NONCE_MAX_BYTES => {
-                        return Err(fatal(format!(
-                            "header 'nonce' must be 1 to {} bytes",
-                            rules::NONCE_MAX_BYTES
-                        )));
+                        return Err(refuse(
+                            "invalid",
+                            fatal(format!(
+                                "header 'nonce' must be 1 to {} bytes",
+                                rules::NONCE_MAX_BYTES
+                            )),
+                        ));
                     }
                     n => n.map(str::to_owned),
                 };
-                self.ensure_member(room).await?;
-                self.charge()?;
+                self.ensure_member(room)
+                    .await
+                    .map_err(|e| refuse("not_member", e))?;
+                self.charge().map_err(|e| refuse("rate_limit", e))?;
+                let trace = send_trace(frame.header("traceparent"), room, &mut span);
+                if let Some(r) = &receipt {
+                    self.meter.sent(r, span.is_some().then(|| trace.clone()));
+                }
                 (
                     room,
                     RoomMessage::Publish {
                         session: session.into(),
                         receipt,
                         body,
-                        trace: send_trace(frame.header("traceparent"), room, &mut span),
+                        trace,
                         nonce,
                     },
                 )
@@ -431,6 +414,7 @@ impl Session {
                 self.ensure_member(room).await?;
                 self.receipt(receipt);
                 if !self.known.typing_due(room, Instant::now()) {
+                    Meter::coalesced("typing");
                     return Ok(());
                 }
                 self.charge()?;
@@ -448,6 +432,7 @@ impl Session {
                 self.ensure_member(room).await?;
                 self.receipt(receipt);
                 if !self.known.read_rises(room, seq) {
+                    Meter::coalesced("read");
                     return Ok(());
                 }
                 self.charge()?;
@@ -616,8 +601,14 @@ impl Session {
 
     async fn on_outbound(&mut self, item: Outbound) -> Result<(), Fatal> {
         match item {
-            Outbound::Room { room_id, seq, tail } => {
+            Outbound::Room {
+                room_id,
+                seq,
+                tail,
+                accepted_at_ms,
+            } => {
                 if let Some(sub) = self.rooms.get_mut(&room_id) {
+                    self.meter.delivering(accepted_at_ms);
                     if let Some(seq) = seq {
                         if seq <= sub.last_seq {
                             return Ok(());
@@ -641,6 +632,7 @@ impl Session {
                 seq,
                 message_id,
             } => {
+                self.meter.receipted(&receipt_id);
                 let (mut seq_text, mut id) = (itoa::Buffer::new(), uuid::Uuid::encode_buffer());
                 let headers = [
                     ("receipt-id", receipt_id.as_str()),

@@ -75,9 +75,9 @@ impl Drop for Polled {
     }
 }
 
-/// Where a record's delivery report goes: the sink of its room and the record's seq, and the
-/// record's `kafka.produce` span when its trace is exported.
-type Completion = (Arc<dyn AppendSink>, Seq, Option<otel::Pending>);
+/// Where a record's delivery report goes: the sink of its room and the record's seq, the record's
+/// `kafka.produce` span when its trace is exported, and when it was enqueued.
+type Completion = (Arc<dyn AppendSink>, Seq, Option<otel::Pending>, Instant);
 
 /// One record to enqueue.
 pub(crate) struct Record<'a> {
@@ -104,6 +104,7 @@ struct Counters {
     replace: Notify,
     appends: metrics::Counter,
     errors: metrics::Counter,
+    produce: metrics::Histogram,
 }
 
 /// Delivery reports of one producer.
@@ -135,7 +136,8 @@ impl ProducerContext for Deliveries {
         {
             n.fetch_add(1, Ordering::AcqRel);
         }
-        let (sink, seq, span) = *completion;
+        let (sink, seq, span, enqueued) = *completion;
+        c.produce.record(enqueued.elapsed().as_secs_f64());
         if let Some(span) = span {
             span.end(outcome.as_ref().err().map(|e| e.to_string()).as_deref());
         }
@@ -195,6 +197,7 @@ impl JournalProducer {
             replace: Notify::new(),
             appends: metrics::counter!(crate::metrics::JOURNAL_APPENDS),
             errors: metrics::counter!(crate::metrics::JOURNAL_APPEND_ERRORS),
+            produce: metrics::histogram!(crate::metrics::JOURNAL_PRODUCE_SECONDS),
         });
         let producer = Polled::start(&config, &counters)?;
         let this = Arc::new(JournalProducer {
@@ -220,11 +223,14 @@ impl JournalProducer {
             }
             return sink.settled(seq, seq, Err(e));
         };
-        let record = BaseRecord::with_opaque_to(record.topic, Box::new((sink, seq, record.span)))
-            .partition(partition)
-            .key(record.key)
-            .payload(record.payload)
-            .headers(record.headers);
+        let record = BaseRecord::with_opaque_to(
+            record.topic,
+            Box::new((sink, seq, record.span, Instant::now())),
+        )
+        .partition(partition)
+        .key(record.key)
+        .payload(record.payload)
+        .headers(record.headers);
         let mut enqueued = lock(enqueued);
         let sent = self
             .current
@@ -243,7 +249,7 @@ impl JournalProducer {
                     }
                     e => JournalError::Unavailable(format!("cannot enqueue on Kafka: {e}")),
                 };
-                let (sink, seq, span) = *record.delivery_opaque;
+                let (sink, seq, span, _) = *record.delivery_opaque;
                 if let Some(span) = span {
                     span.end(Some(&error.to_string()));
                 }

@@ -170,6 +170,9 @@ pub(crate) enum RecordError {
 }
 
 impl RecordError {
+    /// Every [`RecordError::reason`].
+    pub(crate) const REASONS: [&'static str; 2] = ["undecodable", "invalid"];
+
     /// Returns the short reason used in the `dlq-reason` header and the metric label.
     pub(crate) fn reason(&self) -> &'static str {
         match self {

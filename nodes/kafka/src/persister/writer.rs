@@ -130,6 +130,8 @@ pub(super) async fn write(shared: Arc<Shared>, mut p: Pending) -> (Pending, Resu
         p.dead_letters_sent += 1;
     }
     metrics::counter!(m::PERSISTER_BATCHES).increment(1);
+    metrics::histogram!(m::PERSISTER_BATCH_RECORDS).record(p.batch.len() as f64);
+    metrics::histogram!(m::PERSISTER_FLUSH_SECONDS).record(started.elapsed().as_secs_f64());
     debug!(
         records = p.batch.len(),
         dead = p.batch.dead.len(),
@@ -140,21 +142,24 @@ pub(super) async fn write(shared: Arc<Shared>, mut p: Pending) -> (Pending, Resu
 }
 
 /// Records each stored row of an exported trace as a `mysql.insert` span under its record's
-/// `kafka.produce` span (the `traceparent` header), lasting the batch's insert; the batch's size
-/// is an attribute. Rows of traces not exported cost a header lookup.
+/// `kafka.produce` span (the `traceparent` header), lasting the batch's insert, and the batch as a
+/// `persister.batch` span of its own linked to those rows' spans; the batch's size is an attribute.
+/// Rows of traces not exported cost a header lookup.
 fn trace_rows(batch: &Batch<OwnedMessage>, since: std::time::SystemTime) {
     use rdkafka::message::{Headers, Message};
     if !otel::exporting() {
         return;
     }
     let rows = i64::try_from(batch.messages.len()).unwrap_or(i64::MAX);
+    let mut traced = Vec::new();
     for (message, (_, _, record)) in batch.messages.iter().zip(&batch.origins) {
         let traceparent = record.headers().and_then(|h| {
             h.iter()
                 .find(|h| h.key == crate::journal::TRACEPARENT_HEADER)
                 .and_then(|h| std::str::from_utf8(h.value?).ok())
         });
-        if let Some(traceparent) = traceparent {
+        if let Some(traceparent) = traceparent.filter(|t| otel::sampled(t)) {
+            traced.push(traceparent);
             otel::record(
                 "mysql.insert",
                 otel::Kind::Client,
@@ -168,6 +173,13 @@ fn trace_rows(batch: &Batch<OwnedMessage>, since: std::time::SystemTime) {
             );
         }
     }
+    otel::record_linked(
+        "persister.batch",
+        otel::Kind::Client,
+        traced,
+        since,
+        vec![otel::KeyValue::new("banter.batch_rows", rows)],
+    );
 }
 
 /// Returns the dead-letter reason of a store error that no retry can fix, tied to a row.

@@ -138,6 +138,7 @@ impl Fixture {
         });
         let ports = Ports {
             ownership: Arc::new(banter_actors::ports::SingleNode),
+            spans: Arc::new(banter_actors::trace::NoSpans),
             store,
             journal: journal.clone(),
             clock: Arc::new(SystemClock),

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use futures::SinkExt;
+
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use banter_proto::stomp::{self, Command, Frame, Limits, Parsed};
 use bytes::{Bytes, BytesMut};
@@ -10,7 +12,42 @@ use tokio::sync::watch;
 use tokio::time::timeout;
 use tracing::debug;
 
-use super::super::frames::{Fatal, fatal};
+use super::super::frames::{Fatal, fatal, unwritable};
+use super::Session;
+
+impl Session {
+    /// Writes whatever frames are pending, one WebSocket message per frame, flushed once, within the
+    /// write deadline; past it, or when the connection is gone, the session ends without more writes.
+    pub(super) async fn flush(&mut self) -> Result<(), Fatal> {
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        let ends = std::mem::take(&mut self.ends);
+        let frames = self.out.split().freeze();
+        self.meter.wrote(frames.len());
+        let socket = &mut self.socket;
+        let write = async move {
+            let mut start = 0;
+            for end in ends {
+                let frame = frames.slice(start..end);
+                start = end;
+                let Ok(text) = Utf8Bytes::try_from(frame) else {
+                    continue;
+                };
+                socket.feed(Message::Text(text)).await?;
+            }
+            socket.flush().await
+        };
+        match timeout(self.write_timeout, write).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(unwritable("connection closed by the client")),
+            Err(_) => {
+                crate::metrics::session_dropped("write_deadline");
+                Err(unwritable("client stopped reading: write deadline passed"))
+            }
+        }
+    }
+}
 
 /// Resolves once the node is shutting down (never, if its signal is gone).
 pub(super) async fn stopping(shutdown: &mut watch::Receiver<bool>) {

@@ -1,0 +1,152 @@
+//! Metrics: the node's metrics move as messages flow, and with a collector configured they also go
+//! out over OTLP under the names `/metrics` shows, with the node's resource attributes.
+//!
+//! The collector is a real OTLP/HTTP receiver on a socket of the test ([`banter_tests::Otlp`]).
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, ensure};
+use banter_tests::otlp::{Metric, Received};
+use banter_tests::stomp::room_dest;
+use banter_tests::{NodeBuilder, Otlp, StompClient, eventually, unique};
+use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+use opentelemetry_proto::tonic::metrics::v1::number_data_point::Value;
+
+/// Messages the test sends.
+const SENT: u64 = 5;
+
+#[tokio::test]
+async fn metrics_move_with_messages_and_reach_the_collector_under_the_same_names() {
+    let otlp = Otlp::start().await.expect("receiver");
+    let node = NodeBuilder::new("metrics-otlp")
+        .env("BANTER_TELEMETRY__OTLP_ENDPOINT", otlp.url())
+        .env("BANTER_TELEMETRY__OTLP_PROTOCOL", "http")
+        .env("BANTER_TELEMETRY__METRICS_INTERVAL_MS", 300)
+        .start()
+        .await
+        .expect("node");
+    node.check(flow(&node, &otlp).await);
+}
+
+async fn flow(node: &banter_tests::Node, otlp: &Otlp) -> Result<()> {
+    // Exported at zero before any message.
+    for name in [
+        "banter_messages_accepted_total",
+        "banter_ws_bytes_in_total",
+        "banter_sessions_open",
+    ] {
+        let at_start = node.metric_sum(name).await?;
+        ensure!(at_start == Some(0.0), "{name} at start: {at_start:?}");
+    }
+    let alice = node.api().new_user("alice").await?;
+    let room = node
+        .api()
+        .create_room(&alice.token, &unique("metered"))
+        .await?;
+    let mut client = StompClient::connect(&node.ws_url(), &alice.token).await?;
+    let dest = room_dest(room.id);
+    // The sender reads the room too: each message is also delivered.
+    client.subscribe(&dest, "s", None).await?;
+    for i in 0..SENT {
+        client
+            .send_confirmed(&dest, &format!("message {i}"))
+            .await?;
+    }
+    let scraped = |name: &'static str| async move {
+        node.metric_sum(name)
+            .await?
+            .with_context(|| format!("{name} is not in /metrics"))
+    };
+    ensure!(scraped("banter_messages_accepted_total").await? == SENT as f64);
+    ensure!(scraped("banter_sessions_open").await? == 1.0);
+    ensure!(scraped("banter_send_receipt_seconds_count").await? == SENT as f64);
+    let delivered = eventually(
+        "the messages delivered",
+        Duration::from_secs(10),
+        || async {
+            let n = node.metric_sum("banter_send_deliver_seconds_count").await?;
+            Ok(n.filter(|n| *n >= 1.0))
+        },
+    )
+    .await?;
+    ensure!(
+        delivered <= SENT as f64,
+        "{delivered} writes timed for {SENT} messages"
+    );
+    ensure!(scraped("banter_ws_bytes_in_total").await? > 0.0);
+    ensure!(scraped("banter_ws_bytes_out_total").await? > 0.0);
+    ensure!(scraped("process_resident_memory_bytes").await? > 0.0);
+
+    // The same values at the collector, once an export after the messages arrived.
+    eventually(
+        "the message metrics at the collector",
+        Duration::from_secs(15),
+        || async move {
+            let metrics = otlp.metrics();
+            let Some(accepted) = last(&metrics, "banter_messages_accepted_total") else {
+                return Ok(None);
+            };
+            if sum_value(accepted)? < SENT as f64 {
+                return Ok(None);
+            }
+            ensure!(
+                sum_value(accepted)? == SENT as f64,
+                "accepted {}",
+                sum_value(accepted)?
+            );
+            let receipts = last(&metrics, "banter_send_receipt_seconds")
+                .context("no banter_send_receipt_seconds")?;
+            let Some(Data::Histogram(h)) = &receipts.data else {
+                anyhow::bail!("banter_send_receipt_seconds is not a histogram: {receipts:?}");
+            };
+            let count: u64 = h.data_points.iter().map(|p| p.count).sum();
+            ensure!(count == SENT, "{count} receipts timed");
+            ensure!(
+                last(&metrics, "process_cpu_seconds_total").is_some(),
+                "no process metrics"
+            );
+            ensure!(
+                accepted.resource_attr("service.name") == Some("banter"),
+                "resource {:?}",
+                accepted.resource
+            );
+            ensure!(
+                accepted
+                    .resource_attr("service.instance.id")
+                    .is_some_and(|i| i.contains(&node.port().to_string())),
+                "resource {:?}",
+                accepted.resource
+            );
+            Ok(Some(()))
+        },
+    )
+    .await?;
+    client.disconnect().await?;
+    eventually("the session closed", Duration::from_secs(10), || async {
+        Ok((node.metric_sum("banter_sessions_open").await? == Some(0.0)).then_some(()))
+    })
+    .await
+}
+
+/// The latest export of metric `name`.
+fn last<'a>(metrics: &'a [Received<Metric>], name: &str) -> Option<&'a Received<Metric>> {
+    metrics.iter().rev().find(|m| m.name == name)
+}
+
+/// The value of a sum with one data point.
+fn sum_value(metric: &Metric) -> Result<f64> {
+    let Some(Data::Sum(sum)) = &metric.data else {
+        anyhow::bail!("{} is not a sum: {metric:?}", metric.name);
+    };
+    let points: Vec<f64> = sum
+        .data_points
+        .iter()
+        .map(|p| match p.value {
+            Some(Value::AsInt(v)) => v as f64,
+            Some(Value::AsDouble(v)) => v,
+            None => f64::NAN,
+        })
+        .collect();
+    ensure!(points.len() == 1, "{} points: {points:?}", points.len());
+    Ok(points[0])
+}
