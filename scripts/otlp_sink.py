@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""A stand-in OTLP/HTTP collector for the benchmarks: answers every POST /v1/traces with 200 and an
-empty ExportTraceServiceResponse (zero bytes of protobuf), and prints what it took when stopped:
-requests, bytes, and spans by name (read with a minimal protobuf walk of
+"""A stand-in OTLP/HTTP collector for the benchmarks: answers every POST (/v1/traces, /v1/metrics,
+/v1/logs) with 200 and an empty response (zero bytes of protobuf), and prints what it took when
+stopped: requests, bytes, and the spans of the trace exports by name (read with a minimal protobuf walk of
 ExportTraceServiceRequest → ResourceSpans(1) → ScopeSpans(2) → Span(2) → name(5)).
 
     scripts/otlp_sink.py PORT
@@ -73,7 +73,8 @@ class Sink(BaseHTTPRequestHandler):
     def do_POST(self):
         n = int(self.headers.get("Content-Length", "0"))
         body = self.rfile.read(n)
-        got = collections.Counter(span_names(body))
+        # Metrics and logs come too: only a trace export's body holds spans.
+        got = collections.Counter(span_names(body) if self.path == "/v1/traces" else ())
         with lock:
             taken["requests"] += 1
             taken["bytes"] += n

@@ -54,7 +54,7 @@ fn main() -> anyhow::Result<()> {
         .context("failed to start the runtime")?;
     runtime.block_on(async move {
         // The gRPC exporter binds to the runtime it is built in.
-        let instance = config.http.listen.to_string();
+        let instance = instance_id(config.http.listen);
         let (tracing, tracer) = banter_telemetry::otel::tracer(&config.telemetry, &instance)?
             .map_or((None, None), |(t, tracer)| (Some(t), Some(tracer)));
         let logging = banter_telemetry::logs::logger(&config.telemetry, &instance)?;
@@ -74,6 +74,19 @@ fn main() -> anyhow::Result<()> {
         }
         result
     })
+}
+
+/// The node's `service.instance.id` in what it exports: its listen address, or with an unspecified
+/// IP (every container listens on `0.0.0.0:8080`) the host's name and the port, so that the nodes
+/// of one stack stay apart in Grafana.
+fn instance_id(listen: std::net::SocketAddr) -> String {
+    if !listen.ip().is_unspecified() {
+        return listen.to_string();
+    }
+    match std::fs::read_to_string("/proc/sys/kernel/hostname") {
+        Ok(host) if !host.trim().is_empty() => format!("{}:{}", host.trim(), listen.port()),
+        _ => listen.to_string(),
+    }
 }
 
 /// Installs the metrics recorder: Prometheus alone, or with a collector configured Prometheus and
