@@ -5,7 +5,12 @@
 //!   process share it) and [`render`] prints every metric in the Prometheus text format. Metric names
 //!   are not here: each crate owns the names it updates and describes them (`describe_metrics` in
 //!   `banter-store`, `banter-kafka`, `banter-gateway`), so the code that updates a metric and the one
-//!   that documents it cannot drift apart.
+//!   that documents it cannot drift apart. With a collector, [`install_with`] installs
+//!   [`meters::Both`], which feeds the same metrics to OTLP under the same names ([`meters`]);
+//!   histograms have buckets and are drained every 5 s; [`collect_process_metrics`] reads the
+//!   process's own (`process_cpu_seconds_total`, …).
+//! - [`hops`]: the actors' spans (`banter_actors::trace::Spans`: a room's `room.publish`) over
+//!   OpenTelemetry.
 //! - Logs: [`init_logging`] sets up `tracing` output as text or JSON, filtered by `BANTER_LOG`, and
 //!   with a tracer from [`otel::tracer`] also OpenTelemetry spans exported over OTLP ([`otel`]: the
 //!   `[telemetry]` section, sampling, bounded export, a message's trace context); [`logs`]: the
