@@ -105,7 +105,7 @@ fn drain_histograms(handle: PrometheusHandle) {
 static PROCESS: LazyLock<metrics_process::Collector> =
     LazyLock::new(metrics_process::Collector::default);
 
-/// Reads the process metrics now ([`PROCESS`]); [`render`] does, and a node exporting over OTLP
+/// Reads the process metrics now (from `/proc`); [`render`] does, and a node exporting over OTLP
 /// calls it before each export.
 pub fn collect_process_metrics() {
     PROCESS.collect();
