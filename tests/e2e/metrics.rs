@@ -1,5 +1,7 @@
 //! Metrics: the node's metrics move as messages flow, and with a collector configured they also go
-//! out over OTLP under the names `/metrics` shows, with the node's resource attributes.
+//! out over OTLP under the names `/metrics` shows, with the node's resource attributes; the
+//! persister group's lag, as a gateway reports it, rises while the persister is stopped and falls
+//! after.
 //!
 //! The collector is a real OTLP/HTTP receiver on a socket of the test ([`banter_tests::Otlp`]).
 
@@ -8,9 +10,11 @@ use std::time::Duration;
 use anyhow::{Context, Result, ensure};
 use banter_tests::otlp::{Metric, Received};
 use banter_tests::stomp::room_dest;
-use banter_tests::{NodeBuilder, Otlp, StompClient, eventually, unique};
+use banter_tests::{Node, NodeBuilder, Otlp, StompClient, eventually, unique};
 use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 use opentelemetry_proto::tonic::metrics::v1::number_data_point::Value;
+
+use crate::e2e::durable::support::{kafka_node, persister_lag, prerequisites, wait_lag_drained};
 
 /// Messages the test sends.
 const SENT: u64 = 5;
@@ -149,4 +153,63 @@ fn sum_value(metric: &Metric) -> Result<f64> {
         .collect();
     ensure!(points.len() == 1, "{} points: {points:?}", points.len());
     Ok(points[0])
+}
+
+/// Messages sent while the persister is frozen.
+const WHILE_STOPPED: u64 = 20;
+
+/// The persister group's lag, as a node outside the group reports it: 0 once everything is stored,
+/// rising while the only persister is stopped (SIGSTOP) and the gateway takes messages, back to 0
+/// once it runs again.
+#[tokio::test]
+async fn consumer_lag_rises_while_the_persister_is_stopped_and_falls_after() {
+    let Some((mysql, broker)) = prerequisites("consumer lag").await else {
+        return;
+    };
+    let gateway = kafka_node("lag-gateway", &broker)
+        .mysql(&mysql)
+        .env("BANTER_NODE__ROLES", "[gateway]")
+        .start()
+        .await
+        .expect("gateway node");
+    let db = gateway
+        .mysql_database()
+        .expect("the gateway has a database")
+        .to_owned();
+    let persister = kafka_node("lag-persister", &broker)
+        .env("BANTER_STORE__URL", format!("{mysql}/{db}"))
+        .env("BANTER_NODE__ROLES", "[persister]")
+        .start()
+        .await
+        .expect("persister node");
+    let lagged = lag_follows_the_persister(&gateway, &persister).await;
+    // A frozen process is thawed whatever happened, so that it can be stopped.
+    let _ = persister.thaw();
+    gateway.check(lagged);
+}
+
+async fn lag_follows_the_persister(gateway: &Node, persister: &Node) -> Result<()> {
+    let alice = gateway.api().new_user("alice").await?;
+    let room = gateway
+        .api()
+        .create_room(&alice.token, &unique("lagged"))
+        .await?;
+    let mut client = StompClient::connect(&gateway.ws_url(), &alice.token).await?;
+    let dest = room_dest(room.id);
+    client.send_confirmed(&dest, "before").await?;
+    wait_lag_drained(gateway, Duration::from_secs(30)).await?;
+    persister.freeze()?;
+    for i in 0..WHILE_STOPPED {
+        client
+            .send_confirmed(&dest, &format!("while stopped {i}"))
+            .await?;
+    }
+    eventually("the lag rising", Duration::from_secs(15), || async {
+        let lag = persister_lag(gateway).await?.unwrap_or(0.0);
+        Ok((lag >= WHILE_STOPPED as f64).then_some(()))
+    })
+    .await?;
+    persister.thaw()?;
+    // The frozen member may have been dropped from the group meanwhile: it rejoins and catches up.
+    wait_lag_drained(gateway, Duration::from_secs(60)).await
 }

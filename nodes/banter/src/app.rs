@@ -12,8 +12,9 @@
 //! │   ├── housekeeping: token purge and limiter trim; signing key refresh (rotation, pruning)
 //! │   └── front door ── one session task per WebSocket (closed with "reconnect elsewhere" on stop)
 //! ├── cluster (gateway role, `cluster.enabled`): node server, router, membership, lease keeper
-//! ├── persister role: supervisor ── consumer loop (restarted after a panic) ── batch writer task;
-//! │                  lag refresh task
+//! ├── persister role: supervisor ── consumer loop (restarted after a panic) ── batch writer task
+//! ├── lag monitor (any node on the Kafka journal): the persister group's lag, even with every
+//! │   persister down
 //! └── without the gateway role: front door with /healthz and /metrics only
 //! ```
 
@@ -51,6 +52,7 @@ pub struct Node {
     failed: watch::Receiver<Option<String>>,
     kafka_journal: Option<KafkaJournal>,
     persister: Option<Persister>,
+    lag: Option<banter_kafka::LagMonitor>,
     cluster: Option<Cluster>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
     shutdown: watch::Sender<bool>,
@@ -103,6 +105,15 @@ impl Node {
                     .await
                     .context("failed to prepare the Kafka topics")?;
             }
+            None
+        };
+        // Every node on the Kafka journal reports the persister group's lag, persister or not.
+        let lag = if kafka {
+            Some(
+                banter_kafka::LagMonitor::start(&config.journal.kafka, &config.persister)
+                    .context("failed to start the lag monitor")?,
+            )
+        } else {
             None
         };
         let persister = if kafka && config.node.has(Role::Persister) {
@@ -192,6 +203,7 @@ impl Node {
             failed,
             kafka_journal,
             persister,
+            lag,
             cluster,
             server,
             shutdown,
@@ -253,6 +265,9 @@ impl Node {
         }
         if let Some(persister) = self.persister {
             persister.stop().await;
+        }
+        if let Some(lag) = self.lag {
+            lag.stop().await;
         }
         match served {
             Ok(Ok(r)) => r.context("server failed"),

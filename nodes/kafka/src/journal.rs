@@ -213,13 +213,17 @@ impl Inner {
             }
             Ok(())
         };
-        tokio::time::timeout(self.settle_timeout, all)
+        let fenced = tokio::time::timeout(self.settle_timeout, all)
             .await
             .unwrap_or_else(|_| {
                 Err(JournalError::Unknown(
                     "fence not acknowledged in time".into(),
                 ))
-            })
+            });
+        if fenced.is_ok() {
+            metrics::counter!(crate::metrics::JOURNAL_FENCES).increment(1);
+        }
+        fenced
     }
 
     async fn last_seq(&self, room: RoomId) -> Result<Seq, JournalError> {

@@ -18,3 +18,4 @@ pub mod persister;
 pub use journal::{KafkaJournal, prepare_topics};
 pub use metrics::describe_metrics;
 pub use persister::Persister;
+pub use persister::lag::LagMonitor;

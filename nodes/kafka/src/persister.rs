@@ -6,7 +6,7 @@
 //! - `writer`: writing one batch (rows, then dead letters), resumable after a failure;
 //! - `commits`: the task that commits the offsets of stored batches, in order, off the writer's path;
 //! - `supervise`: restarts the consumer loop from the committed offsets after a panic;
-//! - `lag`: the consumer lag gauges.
+//! - [`lag`]: the consumer lag gauges ([`lag::LagMonitor`]).
 //!
 //! One task runs the loop: it receives records, decodes them into the buffer (an undecodable or
 //! invalid record becomes a dead letter there; a fence record raises the partition's fences, and a
@@ -32,8 +32,9 @@
 //!   it buffered; the supervisor (`supervise`) counts it, waits a backoff and starts the loop again on
 //!   a fresh consumer, which resumes from the committed offsets: nothing is lost, nothing stored twice.
 //!
-//! A second task refreshes `banter_persister_lag{topic, partition}` for every partition of the topic from
-//! the group's committed offsets and the high watermarks (so every member reports the whole group's lag).
+//! The group's lag (`banter_persister_lag{topic, partition}`) is not the member's to report: every
+//! node on the Kafka journal runs a [`lag::LagMonitor`], so the lag of a group whose members are all
+//! down is still reported.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -60,7 +61,7 @@ use crate::metrics as m;
 pub(crate) mod batch;
 mod commits;
 pub(crate) mod dead_letter;
-mod lag;
+pub mod lag;
 mod supervise;
 #[cfg(test)]
 mod tests;
@@ -79,7 +80,6 @@ const STOP_WAIT: Duration = Duration::from_secs(10);
 /// A running persister.
 pub struct Persister {
     worker: JoinHandle<()>,
-    lag: JoinHandle<()>,
     shutdown: watch::Sender<bool>,
 }
 
@@ -102,12 +102,6 @@ impl Persister {
             .set("acks", "all")
             .set("message.timeout.ms", kafka.message_timeout_ms.to_string())
             .set("partitioner", "murmur2_random");
-        // Lag is read on a connection of its own: on the member's, it would queue behind its fetches.
-        let lag_reader: BaseConsumer = admin::client_config(kafka)
-            .set("group.id", &config.group_id)
-            .set("enable.auto.commit", "false")
-            .create()
-            .context("failed to create the lag reader")?;
         let shared = Arc::new(Shared {
             store,
             dead_letters: writer::DeadLetters::new(dead_letters),
@@ -115,12 +109,6 @@ impl Persister {
             send_timeout: Duration::from_millis(kafka.message_timeout_ms),
         });
         let (shutdown, rx) = watch::channel(false);
-        let lag = tokio::spawn(lag::refresh_lag(
-            Arc::new(lag_reader),
-            kafka.topic.clone(),
-            Duration::from_millis(config.lag_interval_ms.max(10)),
-            rx.clone(),
-        ));
         let supervisor = Supervisor {
             kafka: kafka.clone(),
             config: config.clone(),
@@ -128,18 +116,13 @@ impl Persister {
         };
         let worker = tokio::spawn(supervisor.run(consumer, rx));
         info!(group = %config.group_id, topic = %kafka.topic, "persister started");
-        Ok(Persister {
-            worker,
-            lag,
-            shutdown,
-        })
+        Ok(Persister { worker, shutdown })
     }
 
     /// Stops: finishes the batch being written, writes what is buffered (once, without retrying),
     /// then leaves the group. A loop waiting to restart after a panic stops there.
     pub async fn stop(self) {
         let _ = self.shutdown.send(true);
-        let _ = self.lag.await;
         let _ = self.worker.await;
     }
 }

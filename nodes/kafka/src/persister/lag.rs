@@ -1,6 +1,9 @@
-//! The consumer lag gauges: for every partition of the topic, the high watermark minus the group's
-//! committed offset, refreshed on a timer from a client of its own (on the member's connection, the
-//! calls would queue behind its fetches). Every member reports the whole group's lag.
+//! The consumer lag gauges: for every partition of the topic, the high watermark minus the
+//! persister group's committed offset, refreshed on a timer from a client of its own that never
+//! joins the group (on a member's connection, the calls would queue behind its fetches). Every
+//! node on the Kafka journal runs one ([`LagMonitor`]), persister or not: the lag of a group whose
+//! members are all down is what an operator most needs to see, and only a node outside it can
+//! report it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,11 +17,47 @@ use tracing::debug;
 
 use crate::metrics as m;
 
+/// The running lag gauges of a node (see the module doc).
+pub struct LagMonitor {
+    task: tokio::task::JoinHandle<()>,
+    shutdown: watch::Sender<bool>,
+}
+
+impl LagMonitor {
+    /// Starts refreshing the persister group's lag on `kafka`'s journal topic every
+    /// `persister.lag_interval_ms`.
+    pub fn start(
+        kafka: &crate::config::KafkaConfig,
+        persister: &crate::config::PersisterConfig,
+    ) -> anyhow::Result<LagMonitor> {
+        use anyhow::Context as _;
+        let reader: BaseConsumer = crate::journal::admin::client_config(kafka)
+            .set("group.id", &persister.group_id)
+            .set("enable.auto.commit", "false")
+            .create()
+            .context("failed to create the lag reader")?;
+        let (shutdown, rx) = watch::channel(false);
+        let task = tokio::spawn(refresh_lag(
+            Arc::new(reader),
+            kafka.topic.clone(),
+            Duration::from_millis(persister.lag_interval_ms.max(10)),
+            rx,
+        ));
+        Ok(LagMonitor { task, shutdown })
+    }
+
+    /// Stops refreshing.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        let _ = self.task.await;
+    }
+}
+
 /// Timeout of the blocking metadata and offset calls of a refresh.
 const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Refreshes the lag gauges every `interval` until shutdown.
-pub(super) async fn refresh_lag(
+async fn refresh_lag(
     consumer: Arc<BaseConsumer>,
     topic: String,
     interval: Duration,

@@ -22,6 +22,7 @@ use crate::journal::KafkaJournal;
 use crate::journal::testkit::{
     TestBroker, broker_or_skip, kafka_config, mysql_or_skip, persister_config,
 };
+use crate::persister::lag::LagMonitor;
 use banter_store::MySqlStore;
 
 mod fences;
@@ -115,6 +116,31 @@ async fn produce_raw(kafka: &KafkaConfig, key: &[u8], value: &[u8]) {
         )
         .await
         .expect("raw record delivered");
+}
+
+/// A persister with the lag gauges a node runs beside it ([`LagMonitor`]).
+struct WithLag {
+    persister: Persister,
+    lag: LagMonitor,
+}
+
+impl WithLag {
+    async fn stop(self) {
+        self.persister.stop().await;
+        self.lag.stop().await;
+    }
+}
+
+/// Starts a persister and the lag gauges, as a node does.
+async fn start_persister(
+    kafka: &KafkaConfig,
+    config: &PersisterConfig,
+    store: Arc<dyn Store>,
+) -> anyhow::Result<WithLag> {
+    Ok(WithLag {
+        persister: Persister::start(kafka, config, store).await?,
+        lag: LagMonitor::start(kafka, config)?,
+    })
 }
 
 /// Waits until `check` holds, failing the test after `limit`.
@@ -254,7 +280,7 @@ async fn stores_every_record_once_in_order_and_dead_letters_what_it_cannot() {
         .expect("appended");
     append_all(&journal, &rooms[..1], per_room + 1..=per_room + 10, user).await;
 
-    let persister = Persister::start(&kafka, &config, store.clone())
+    let persister = start_persister(&kafka, &config, store.clone())
         .await
         .expect("persister");
     let expected: Vec<Seq> = vec![per_room + 10, per_room, per_room, per_room];
@@ -377,7 +403,7 @@ async fn a_store_outage_pauses_consumption_and_loses_nothing() {
     let journal = KafkaJournal::start(&kafka, &config.group_id, store.clone())
         .await
         .expect("journal");
-    let persister = Persister::start(&kafka, &config, store.clone())
+    let persister = start_persister(&kafka, &config, store.clone())
         .await
         .expect("persister");
     let (rooms, user) = (db.rooms.clone(), db.user);

@@ -94,7 +94,7 @@ async fn a_former_owners_late_writes_behind_a_fence_are_never_read_or_stored() {
         [first.clone(), second.clone()]
     );
 
-    let persister = Persister::start(&kafka, &config, store.clone())
+    let persister = start_persister(&kafka, &config, store.clone())
         .await
         .expect("persister");
     let want = vec![(1, first.message_id), (2, second.message_id)];

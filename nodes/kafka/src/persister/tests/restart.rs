@@ -300,7 +300,7 @@ async fn a_panicking_batch_writer_restarts_from_the_committed_offsets_and_loses_
     let mut sent = append_all(&journal, &rooms, 1..=per_room, user).await;
     let store = PanicOnce::new(db.dyn_store(), 3);
     let restarts_before = restarts();
-    let persister = Persister::start(&kafka, &config, store.clone())
+    let persister = start_persister(&kafka, &config, store.clone())
         .await
         .expect("persister");
 

@@ -118,7 +118,7 @@ async fn throughput() {
 
     // The persister drains the topic into MariaDB.
     let started = Instant::now();
-    let persister = Persister::start(&kafka, &config, store.clone())
+    let persister = start_persister(&kafka, &config, store.clone())
         .await
         .expect("persister");
     eventually(Duration::from_secs(600), "every row", || async {
