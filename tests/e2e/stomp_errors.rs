@@ -460,14 +460,28 @@ async fn invalid_utf8_and_empty_bodies_are_refused() {
             "ERROR names the receipt: {f:?}"
         );
 
+        // A SEND under a trace of the client's: its ERROR names the trace, for the user to quote.
         let mut c = StompClient::connect(&node.ws_url(), &user.token).await?;
+        let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
         c.send_frame(&frame(
             Command::Send,
-            &[("destination", &dest), ("receipt", "empty")],
+            &[
+                ("destination", &dest),
+                ("receipt", "empty"),
+                ("traceparent", &format!("00-{trace}-00f067aa0ba902b7-01")),
+            ],
             Bytes::new(),
         ))
         .await?;
-        refused(&mut c, "message body must not be empty", w).await?;
+        let f = refused(&mut c, "message body must not be empty", w).await?;
+        ensure!(
+            header(&f, "trace-id") == Some(trace),
+            "ERROR names the trace: {f:?}"
+        );
+        ensure!(
+            header(&f, "receipt-id") == Some("empty"),
+            "and the receipt: {f:?}"
+        );
         // Nothing was stored.
         let page = node.api().history(&user.token, room, None, None).await?;
         ensure!(

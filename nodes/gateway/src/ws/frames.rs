@@ -17,6 +17,9 @@ pub(super) struct Fatal {
     pub(super) unwritable: bool,
     /// The WebSocket close code sent after the ERROR frame (1000, normal, when `None`).
     pub(super) close_code: Option<u16>,
+    /// The trace of the frame that caused it (its valid `traceparent`), named in the ERROR's
+    /// `trace-id` header for a user to quote, as REST errors name theirs.
+    pub(super) trace_id: Option<String>,
 }
 
 pub(super) fn fatal(message: impl Into<String>) -> Fatal {
@@ -25,6 +28,7 @@ pub(super) fn fatal(message: impl Into<String>) -> Fatal {
         receipt_id: None,
         unwritable: false,
         close_code: None,
+        trace_id: None,
     }
 }
 

@@ -24,6 +24,7 @@ use banter_actors::model::{RoomId, Seq, UserId};
 use banter_actors::room::{RoomError, RoomMessage, SubscribeOk};
 use banter_actors::route::Direct;
 use banter_actors::rules;
+use banter_actors::trace::TraceParent;
 use banter_actors::user::Attached;
 use banter_proto::stomp::{self, Command, Frame, Limits};
 use bytes::{BufMut, Bytes, BytesMut};
@@ -317,6 +318,10 @@ impl Session {
         let receipt = frame.header("receipt").map(str::to_owned);
         let with_receipt = |e: Fatal| Fatal {
             receipt_id: e.receipt_id.or_else(|| receipt.clone()),
+            trace_id: e.trace_id.or_else(|| {
+                let t = TraceParent::parse(frame.header("traceparent")?)?;
+                Some(t.trace_id().to_owned())
+            }),
             ..e
         };
         match frame.command {

@@ -128,6 +128,9 @@ pub(super) async fn close_with_error(socket: &mut WebSocket, e: Fatal, deadline:
     if let Some(r) = e.receipt_id {
         frame = frame.with_header("receipt-id", r);
     }
+    if let Some(t) = e.trace_id {
+        frame = frame.with_header("trace-id", t);
+    }
     let frame = frame
         .with_header("content-type", "text/plain")
         .with_body(Bytes::from(e.message.into_bytes()));
