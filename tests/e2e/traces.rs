@@ -7,7 +7,8 @@
 //! RECEIPT (`stomp.receipt`) under the SEND and the persister's batch (`persister.batch`, a trace of
 //! its own) linked to the row's produce span. Across nodes: `cluster/traced.rs`.
 //!
-//! The collector is a real OTLP/HTTP receiver on a socket of the test ([`banter_tests::Otlp`]).
+//! The collector is a real OTLP receiver on a socket of the test ([`banter_tests::Otlp`]), over
+//! HTTP, and over gRPC in one test.
 
 use std::time::Duration;
 
@@ -157,6 +158,52 @@ async fn follows_the_client(node: &banter_tests::Node, otlp: &Otlp) -> Result<()
         .unwrap_or(0.0);
     ensure!(exported >= 1.0, "exported spans counted: {exported}");
     Ok(())
+}
+
+/// The default protocol, gRPC: the same spans, and the metrics, reach a collector's gRPC services.
+#[tokio::test]
+async fn over_grpc_the_spans_and_the_metrics_reach_the_collector() {
+    let otlp = Otlp::start_grpc().await.expect("receiver");
+    let node = NodeBuilder::new("traces-grpc")
+        .env("BANTER_TELEMETRY__OTLP_ENDPOINT", otlp.url())
+        .env("BANTER_TELEMETRY__OTLP_PROTOCOL", "grpc")
+        .env("BANTER_TELEMETRY__SAMPLE_RATIO", 0)
+        .env("BANTER_TELEMETRY__METRICS_INTERVAL_MS", 300)
+        .start()
+        .await
+        .expect("node");
+    node.check(over_grpc(&node, &otlp).await);
+}
+
+async fn over_grpc(node: &banter_tests::Node, otlp: &Otlp) -> Result<()> {
+    let (_, mut client, dest) = room_with_client(node).await?;
+    let (trace, parent) = ("6bf92f3577b34da6a3ce929d0e0e4738", "20f067aa0ba902b9");
+    send_traced(&mut client, &dest, trace, parent, "over gRPC").await?;
+    eventually(
+        "the SEND's span and the metrics over gRPC",
+        Duration::from_secs(15),
+        || async move {
+            let send = otlp
+                .spans()
+                .into_iter()
+                .find(|s| s.name == "stomp.send")
+                .context("no stomp.send span yet")?;
+            ensure!(
+                hex(&send.trace_id) == trace,
+                "trace {}",
+                hex(&send.trace_id)
+            );
+            ensure!(hex(&send.parent_span_id) == parent, "stomp.send's parent");
+            ensure!(
+                otlp.metrics()
+                    .iter()
+                    .any(|m| m.name == "banter_messages_accepted_total"),
+                "no banter_messages_accepted_total yet"
+            );
+            Ok(Some(()))
+        },
+    )
+    .await
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
-//! A stand-in OpenTelemetry collector: a real OTLP/HTTP receiver on a socket of the test, for
-//! nodes configured with `BANTER_TELEMETRY__OTLP_ENDPOINT` = [`Otlp::url`] and
-//! `BANTER_TELEMETRY__OTLP_PROTOCOL=http`.
+//! A stand-in OpenTelemetry collector: a real OTLP receiver on a socket of the test, for nodes
+//! configured with `BANTER_TELEMETRY__OTLP_ENDPOINT` = [`Otlp::url`] and
+//! `BANTER_TELEMETRY__OTLP_PROTOCOL=http` ([`Otlp::start`]) or `grpc` ([`Otlp::start_grpc`]: the
+//! collector services of `opentelemetry-proto` on a tonic server).
 //!
 //! It takes `POST /v1/traces`, `/v1/metrics` and `/v1/logs` with protobuf bodies (the
 //! `Export{Trace,Metrics,Logs}ServiceRequest` messages of `opentelemetry-proto`), answers each like
@@ -116,6 +117,26 @@ impl Otlp {
         Ok(Otlp { url, got, server })
     }
 
+    /// Starts a receiver of OTLP over gRPC (the trace, metrics and logs collector services) on a
+    /// free port of 127.0.0.1.
+    pub async fn start_grpc() -> Result<Otlp> {
+        use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::LogsServiceServer;
+        use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::MetricsServiceServer;
+        use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::TraceServiceServer;
+        let got = Shared::default();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let router = tonic::transport::Server::builder()
+            .add_service(TraceServiceServer::new(Grpc(got.clone())))
+            .add_service(MetricsServiceServer::new(Grpc(got.clone())))
+            .add_service(LogsServiceServer::new(Grpc(got.clone())));
+        let server = tokio::spawn(async move {
+            let incoming = tonic::transport::server::TcpIncoming::from(listener);
+            let _ = router.serve_with_incoming(incoming).await;
+        });
+        Ok(Otlp { url, got, server })
+    }
+
     /// Returns the receiver's base URL (`http://127.0.0.1:PORT`), the node's `otlp_endpoint`.
     pub fn url(&self) -> &str {
         &self.url
@@ -174,6 +195,44 @@ impl Otlp {
 impl Drop for Otlp {
     fn drop(&mut self) {
         self.server.abort();
+    }
+}
+
+/// The gRPC collector services: each keeps what it is sent.
+struct Grpc(Shared);
+
+#[tonic::async_trait]
+impl opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::TraceService for Grpc {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        lock(&self.0).traces.push(request.into_inner());
+        Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
+    }
+}
+
+#[tonic::async_trait]
+impl opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::MetricsService
+    for Grpc
+{
+    async fn export(
+        &self,
+        request: tonic::Request<ExportMetricsServiceRequest>,
+    ) -> Result<tonic::Response<ExportMetricsServiceResponse>, tonic::Status> {
+        lock(&self.0).metrics.push(request.into_inner());
+        Ok(tonic::Response::new(ExportMetricsServiceResponse::default()))
+    }
+}
+
+#[tonic::async_trait]
+impl opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::LogsService for Grpc {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportLogsServiceRequest>,
+    ) -> Result<tonic::Response<ExportLogsServiceResponse>, tonic::Status> {
+        lock(&self.0).logs.push(request.into_inner());
+        Ok(tonic::Response::new(ExportLogsServiceResponse::default()))
     }
 }
 
