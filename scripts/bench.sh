@@ -312,11 +312,16 @@ run_tracing() {
     python3 scripts/otlp_sink.py 19418 >"$OUT/otlp-sink.log" 2>&1 &
     sink_pid=$!
     PIDS+=("$sink_pid")
-    for label in off 0.01 1; do
+    # "away": the default ratio with the collector's port closed, every export failing.
+    for label in off 0.01 1 away; do
         k=$((k + 1))
         mariadb_exec "$MYSQL_URL" "CREATE DATABASE bench_tracing_${k}_$stamp"
         if [[ $label == off ]]; then
             pid="$(start_stack_node "tracing-$k" 18094 "bench_tracing_${k}_$stamp" "bench$stamp.t$k")"
+        elif [[ $label == away ]]; then
+            pid="$(start_stack_node "tracing-$k" 18094 "bench_tracing_${k}_$stamp" "bench$stamp.t$k" \
+                BANTER_TELEMETRY__OTLP_ENDPOINT=http://127.0.0.1:19419 \
+                BANTER_TELEMETRY__OTLP_PROTOCOL=http BANTER_TELEMETRY__SAMPLE_RATIO=0.01)"
         else
             ratio=$label
             pid="$(start_stack_node "tracing-$k" 18094 "bench_tracing_${k}_$stamp" "bench$stamp.t$k" \

@@ -105,7 +105,8 @@ def main():
     off = by(reports, "tracing-off", "banter")
     if off:
         out.append("tracing: server CPU µs per message, export on / off = ratio (target ≤ 1.1 at 1%)")
-        for label in ("0.01", "1"):
+        # "away": 1% with the collector's port closed (every export fails).
+        for label in ("0.01", "1", "away"):
             on = by(reports, f"tracing-{label}", "banter")
             if not on:
                 continue
@@ -113,7 +114,8 @@ def main():
                 if a.get("server_cpu") and b.get("server_cpu"):
                     us, base = a["server_cpu"]["us_per_message"], b["server_cpu"]["us_per_message"]
                     out.append(f"  ratio {label:>4} at {a['offered']:>6.0f} msgs/s: {us:>7.1f} / "
-                               f"{base:>7.1f} = {us / base if base else 0:.2f}")
+                               f"{base:>7.1f} = {us / base if base else 0:.2f}; delivered "
+                               f"{a.get('delivered', 0)} / {b.get('delivered', 0)}")
     print("\n".join(out))
 
 

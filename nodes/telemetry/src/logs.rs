@@ -15,8 +15,7 @@
 //!   resource of the spans (`service.name`, `service.version`, `service.instance.id`) and the
 //!   event's fields as attributes; over gRPC, or HTTP to `/v1/logs`. Export never blocks the
 //!   event's thread: records go to the SDK's batch processor (its own thread, a batch a second);
-//!   past [`TelemetryConfig::max_queued_spans`] records waiting (the bound of the spans, reused),
-//!   or when the collector is away, records are dropped and counted ([`LOGS`]: `exported`,
+//!   past [`TelemetryConfig::max_queued_logs`] records waiting, or when the collector is away, records are dropped and counted ([`LOGS`]: `exported`,
 //!   `failed`, `dropped`). The events of the crates the export itself runs on (`opentelemetry*`,
 //!   `hyper`, `reqwest`, `tonic`, `h2`, `tower`) are never exported: an export that fails would
 //!   log its failure, which would be exported, and so on. They still reach standard output.
@@ -235,9 +234,9 @@ pub fn logger(config: &TelemetryConfig, instance: &str) -> Result<Option<Logging
     if endpoint.is_empty() {
         return Ok(None);
     }
-    if config.max_queued_spans == 0 {
+    if config.max_queued_logs == 0 {
         return Err(OtelError::Invalid(
-            "max_queued_spans must be at least 1".into(),
+            "max_queued_logs must be at least 1".into(),
         ));
     }
     let timeout = Duration::from_millis(config.export_timeout_ms.max(1));
@@ -260,7 +259,7 @@ pub fn logger(config: &TelemetryConfig, instance: &str) -> Result<Option<Logging
     })?;
     let provider = bounded_provider(
         exporter,
-        config.max_queued_spans,
+        config.max_queued_logs,
         crate::otel::resource(config, instance),
     );
     Ok(Some(Logging { provider }))
@@ -547,7 +546,7 @@ mod tests {
             // Nothing listens there: the one export in flight fails, the queue stays full.
             otlp_endpoint: "http://127.0.0.1:9".into(),
             otlp_protocol: OtlpProtocol::Http,
-            max_queued_spans: 4,
+            max_queued_logs: 4,
             ..TelemetryConfig::default()
         };
         let logging = logger(&config, "t").expect("builds").expect("on");

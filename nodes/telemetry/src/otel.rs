@@ -73,6 +73,8 @@ pub struct TelemetryConfig {
     pub service_name: String,
     /// Ended spans waiting for export, at most; more are dropped and counted. Default: 4096.
     pub max_queued_spans: usize,
+    /// Log records waiting for export, at most; more are dropped and counted. Default: 4096.
+    pub max_queued_logs: usize,
     /// Milliseconds an export may take before it fails. Default: 5000.
     pub export_timeout_ms: u64,
     /// Milliseconds between two exports of the metrics over OTLP (the same metrics `/metrics`
@@ -88,6 +90,7 @@ impl Default for TelemetryConfig {
             sample_ratio: 0.01,
             service_name: "banter".into(),
             max_queued_spans: 4096,
+            max_queued_logs: 4096,
             export_timeout_ms: 5000,
             metrics_interval_ms: 15_000,
         }
