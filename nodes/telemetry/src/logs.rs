@@ -28,7 +28,6 @@ use std::time::Duration;
 use opentelemetry::trace::{SpanId, TraceContextExt, TraceId};
 use opentelemetry::{Context, InstrumentationScope};
 use opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge;
-use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::logs::{
@@ -41,7 +40,7 @@ use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, MakeWriter};
 use tracing_subscriber::registry::LookupSpan;
 
-use crate::otel::{OtelError, OtlpProtocol, TelemetryConfig};
+use crate::otel::{OtelError, TelemetryConfig};
 
 /// Log records handed to the OTLP exporter, by outcome: `exported` (the collector took them),
 /// `failed` (an export failed: the collector is away or refused them), `dropped` (too many were
@@ -239,24 +238,8 @@ pub fn logger(config: &TelemetryConfig, instance: &str) -> Result<Option<Logging
             "max_queued_logs must be at least 1".into(),
         ));
     }
-    let timeout = Duration::from_millis(config.export_timeout_ms.max(1));
-    let built = match config.otlp_protocol {
-        OtlpProtocol::Grpc => opentelemetry_otlp::LogExporter::builder()
-            .with_tonic()
-            .with_endpoint(endpoint)
-            .with_timeout(timeout)
-            .build(),
-        OtlpProtocol::Http => opentelemetry_otlp::LogExporter::builder()
-            .with_http()
-            .with_endpoint(format!("{}/v1/logs", endpoint.trim_end_matches('/')))
-            .with_timeout(timeout)
-            .with_headers(Default::default())
-            .build(),
-    };
-    let exporter = built.map_err(|error| OtelError::Exporter {
-        endpoint: endpoint.to_owned(),
-        error,
-    })?;
+    let exporter =
+        crate::otel::otlp_exporter!(opentelemetry_otlp::LogExporter, config, "/v1/logs")?;
     let provider = bounded_provider(
         exporter,
         config.max_queued_logs,
@@ -545,7 +528,7 @@ mod tests {
         let config = TelemetryConfig {
             // Nothing listens there: the one export in flight fails, the queue stays full.
             otlp_endpoint: "http://127.0.0.1:9".into(),
-            otlp_protocol: OtlpProtocol::Http,
+            otlp_protocol: crate::otel::OtlpProtocol::Http,
             max_queued_logs: 4,
             ..TelemetryConfig::default()
         };

@@ -19,10 +19,9 @@ use metrics::{
 use metrics_exporter_prometheus::PrometheusRecorder;
 use metrics_util::registry::{Registry, Storage};
 use opentelemetry::metrics::MeterProvider as _;
-use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
 use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
 
-use crate::otel::{OtelError, OtlpProtocol, TelemetryConfig};
+use crate::otel::{OtelError, TelemetryConfig};
 
 /// The exporting side of the OTLP metrics: shut it down at exit to send the last values.
 pub struct Metering {
@@ -50,24 +49,8 @@ pub fn otlp(
     if endpoint.is_empty() {
         return Ok(None);
     }
-    let timeout = Duration::from_millis(config.export_timeout_ms.max(1));
-    let built = match config.otlp_protocol {
-        OtlpProtocol::Grpc => opentelemetry_otlp::MetricExporter::builder()
-            .with_tonic()
-            .with_endpoint(endpoint)
-            .with_timeout(timeout)
-            .build(),
-        OtlpProtocol::Http => opentelemetry_otlp::MetricExporter::builder()
-            .with_http()
-            .with_endpoint(format!("{}/v1/metrics", endpoint.trim_end_matches('/')))
-            .with_timeout(timeout)
-            .with_headers(Default::default())
-            .build(),
-    };
-    let exporter = built.map_err(|error| OtelError::Exporter {
-        endpoint: endpoint.to_owned(),
-        error,
-    })?;
+    let exporter =
+        crate::otel::otlp_exporter!(opentelemetry_otlp::MetricExporter, config, "/v1/metrics")?;
     let reader = PeriodicReader::builder(exporter)
         .with_interval(Duration::from_millis(config.metrics_interval_ms.max(100)))
         .build();

@@ -22,7 +22,6 @@ pub use opentelemetry::KeyValue;
 use opentelemetry::trace::{
     SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState, TracerProvider as _,
 };
-use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{
@@ -97,6 +96,37 @@ impl Default for TelemetryConfig {
     }
 }
 
+/// Builds the OTLP exporter `$exporter` (`SpanExporter`, `MetricExporter` or `LogExporter` of
+/// `opentelemetry_otlp`) for the `[telemetry]` section `$config`: over gRPC to its endpoint, or
+/// over HTTP to the endpoint's `$path` (`/v1/traces`, …), with its export timeout. A macro: the
+/// three builders share no trait.
+macro_rules! otlp_exporter {
+    ($exporter:ty, $config:expr, $path:literal) => {{
+        use opentelemetry_otlp::{WithExportConfig as _, WithHttpConfig as _};
+        let config: &$crate::otel::TelemetryConfig = $config;
+        let endpoint = config.otlp_endpoint.trim();
+        let timeout = std::time::Duration::from_millis(config.export_timeout_ms.max(1));
+        match config.otlp_protocol {
+            $crate::otel::OtlpProtocol::Grpc => <$exporter>::builder()
+                .with_tonic()
+                .with_endpoint(endpoint)
+                .with_timeout(timeout)
+                .build(),
+            $crate::otel::OtlpProtocol::Http => <$exporter>::builder()
+                .with_http()
+                .with_endpoint(format!("{}{}", endpoint.trim_end_matches('/'), $path))
+                .with_timeout(timeout)
+                .with_headers(Default::default())
+                .build(),
+        }
+        .map_err(|error| $crate::otel::OtelError::Exporter {
+            endpoint: endpoint.to_owned(),
+            error,
+        })
+    }};
+}
+pub(crate) use otlp_exporter;
+
 /// Why the tracer could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum OtelError {
@@ -165,24 +195,7 @@ pub fn tracer(
             "max_queued_spans must be at least 1".into(),
         ));
     }
-    let timeout = Duration::from_millis(config.export_timeout_ms.max(1));
-    let built = match config.otlp_protocol {
-        OtlpProtocol::Grpc => opentelemetry_otlp::SpanExporter::builder()
-            .with_tonic()
-            .with_endpoint(endpoint)
-            .with_timeout(timeout)
-            .build(),
-        OtlpProtocol::Http => opentelemetry_otlp::SpanExporter::builder()
-            .with_http()
-            .with_endpoint(format!("{}/v1/traces", endpoint.trim_end_matches('/')))
-            .with_timeout(timeout)
-            .with_headers(Default::default())
-            .build(),
-    };
-    let exporter = built.map_err(|error| OtelError::Exporter {
-        endpoint: endpoint.to_owned(),
-        error,
-    })?;
+    let exporter = otlp_exporter!(opentelemetry_otlp::SpanExporter, config, "/v1/traces")?;
     let waiting = Arc::new(AtomicUsize::new(0));
     // The SDK's own queue is larger than ours: it never drops uncounted.
     let batch = BatchSpanProcessor::builder(Counted {
