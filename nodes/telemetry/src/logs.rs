@@ -21,8 +21,6 @@
 //!   log its failure, which would be exported, and so on. They still reach standard output.
 
 use std::fmt;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use opentelemetry::trace::{SpanId, TraceContextExt, TraceId};
@@ -40,7 +38,7 @@ use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, MakeWriter};
 use tracing_subscriber::registry::LookupSpan;
 
-use crate::otel::{OtelError, TelemetryConfig};
+use crate::otel::{Gate, OtelError, TelemetryConfig};
 
 /// Log records handed to the OTLP exporter, by outcome: `exported` (the collector took them),
 /// `failed` (an export failed: the collector is away or refused them), `dropped` (too many were
@@ -254,11 +252,11 @@ fn bounded_provider<E: LogExporter + 'static>(
     max: usize,
     resource: Resource,
 ) -> SdkLoggerProvider {
-    let waiting = Arc::new(AtomicUsize::new(0));
+    let gate = Gate::new(max, LOGS);
     // The SDK's own queue is larger than ours: it never drops uncounted.
     let batch = BatchLogProcessor::builder(Counted {
         inner: exporter,
-        waiting: waiting.clone(),
+        gate: gate.clone(),
     })
     .with_batch_config(
         BatchConfigBuilder::default()
@@ -269,32 +267,23 @@ fn bounded_provider<E: LogExporter + 'static>(
     )
     .build();
     SdkLoggerProvider::builder()
-        .with_log_processor(Bounded {
-            inner: batch,
-            waiting,
-            max,
-        })
+        .with_log_processor(Bounded { inner: batch, gate })
         .with_resource(resource)
         .build()
 }
 
-/// Hands log records to the batch processor while fewer than `max` wait; drops (and counts) the
-/// rest, so a collector that is away costs a counter, never memory or a blocked thread.
+/// Hands log records to the batch processor while its [`Gate`] admits them.
 #[derive(Debug)]
 struct Bounded {
     inner: BatchLogProcessor,
-    waiting: Arc<AtomicUsize>,
-    max: usize,
+    gate: Gate,
 }
 
 impl LogProcessor for Bounded {
     fn emit(&self, record: &mut SdkLogRecord, scope: &InstrumentationScope) {
-        if self.waiting.fetch_add(1, Ordering::Relaxed) >= self.max {
-            self.waiting.fetch_sub(1, Ordering::Relaxed);
-            metrics::counter!(LOGS, "outcome" => "dropped").increment(1);
-            return;
+        if self.gate.admit() {
+            self.inner.emit(record, scope);
         }
-        self.inner.emit(record, scope);
     }
 
     fn force_flush(&self) -> OTelSdkResult {
@@ -310,20 +299,18 @@ impl LogProcessor for Bounded {
     }
 }
 
-/// The OTLP exporter, counting what each export did with its batch.
+/// The OTLP exporter, settling each batch with its [`Gate`].
 #[derive(Debug)]
 struct Counted<E> {
     inner: E,
-    waiting: Arc<AtomicUsize>,
+    gate: Gate,
 }
 
 impl<E: LogExporter> LogExporter for Counted<E> {
     async fn export(&self, batch: LogBatch<'_>) -> OTelSdkResult {
         let n = batch.iter().count();
         let result = self.inner.export(batch).await;
-        self.waiting.fetch_sub(n, Ordering::Relaxed);
-        let outcome = if result.is_ok() { "exported" } else { "failed" };
-        metrics::counter!(LOGS, "outcome" => outcome).increment(n as u64);
+        self.gate.settled(n, result.is_ok());
         result
     }
 
@@ -339,7 +326,7 @@ impl<E: LogExporter> LogExporter for Counted<E> {
 #[cfg(test)]
 mod tests {
     use std::fmt::Write as _;
-    use std::sync::Mutex;
+    use std::sync::{Arc, Mutex};
 
     use opentelemetry::logs::AnyValue;
     use opentelemetry::trace::TracerProvider as _;

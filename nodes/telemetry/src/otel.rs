@@ -196,11 +196,11 @@ pub fn tracer(
         ));
     }
     let exporter = otlp_exporter!(opentelemetry_otlp::SpanExporter, config, "/v1/traces")?;
-    let waiting = Arc::new(AtomicUsize::new(0));
+    let gate = Gate::new(config.max_queued_spans, SPANS);
     // The SDK's own queue is larger than ours: it never drops uncounted.
     let batch = BatchSpanProcessor::builder(Counted {
         inner: exporter,
-        waiting: waiting.clone(),
+        gate: gate.clone(),
     })
     .with_batch_config(
         BatchConfigBuilder::default()
@@ -212,11 +212,7 @@ pub fn tracer(
     .build();
     let resource = resource(config, instance);
     let provider = SdkTracerProvider::builder()
-        .with_span_processor(Bounded {
-            inner: batch,
-            waiting,
-            max: config.max_queued_spans,
-        })
+        .with_span_processor(Bounded { inner: batch, gate })
         .with_sampler(Sampler::ParentBased(Box::new(Roots(
             Sampler::TraceIdRatioBased(config.sample_ratio),
         ))))
@@ -276,13 +272,50 @@ impl opentelemetry_sdk::trace::ShouldSample for Roots {
     }
 }
 
-/// Hands ended spans to the batch processor while fewer than `max` wait; drops (and counts) the
-/// rest, so a collector that is away costs a counter, never memory or a blocked handler.
+/// The bound on what waits for export (spans, log records), shared by the processor that admits
+/// items and the exporter that settles them, which counts each item once in `metric` (label
+/// `outcome`): `dropped` when it was not admitted, `exported` or `failed` when its export ended.
+/// A collector that is away costs a counter, never memory or a blocked thread.
+#[derive(Clone, Debug)]
+pub(crate) struct Gate {
+    waiting: Arc<AtomicUsize>,
+    max: usize,
+    metric: &'static str,
+}
+
+impl Gate {
+    /// At most `max` items waiting, counted in `metric`.
+    pub(crate) fn new(max: usize, metric: &'static str) -> Gate {
+        Gate {
+            waiting: Arc::new(AtomicUsize::new(0)),
+            max,
+            metric,
+        }
+    }
+
+    /// Takes a place for one item: `false` (and the item counted `dropped`) when `max` wait.
+    pub(crate) fn admit(&self) -> bool {
+        if self.waiting.fetch_add(1, Ordering::Relaxed) >= self.max {
+            self.waiting.fetch_sub(1, Ordering::Relaxed);
+            metrics::counter!(self.metric, "outcome" => "dropped").increment(1);
+            return false;
+        }
+        true
+    }
+
+    /// An export of `n` items ended (`ok`: the collector took them): their places are free.
+    pub(crate) fn settled(&self, n: usize, ok: bool) {
+        self.waiting.fetch_sub(n, Ordering::Relaxed);
+        let outcome = if ok { "exported" } else { "failed" };
+        metrics::counter!(self.metric, "outcome" => outcome).increment(n as u64);
+    }
+}
+
+/// Hands ended spans to the batch processor while its [`Gate`] admits them.
 #[derive(Debug)]
 struct Bounded {
     inner: BatchSpanProcessor,
-    waiting: Arc<AtomicUsize>,
-    max: usize,
+    gate: Gate,
 }
 
 impl SpanProcessor for Bounded {
@@ -291,12 +324,9 @@ impl SpanProcessor for Bounded {
     }
 
     fn on_end(&self, span: SpanData) {
-        if self.waiting.fetch_add(1, Ordering::Relaxed) >= self.max {
-            self.waiting.fetch_sub(1, Ordering::Relaxed);
-            metrics::counter!(SPANS, "outcome" => "dropped").increment(1);
-            return;
+        if self.gate.admit() {
+            self.inner.on_end(span);
         }
-        self.inner.on_end(span);
     }
 
     fn force_flush(&self) -> OTelSdkResult {
@@ -312,20 +342,18 @@ impl SpanProcessor for Bounded {
     }
 }
 
-/// The OTLP exporter, counting what each export did with its batch.
+/// The OTLP exporter, settling each batch with its [`Gate`].
 #[derive(Debug)]
 struct Counted<E> {
     inner: E,
-    waiting: Arc<AtomicUsize>,
+    gate: Gate,
 }
 
 impl<E: SpanExporter> SpanExporter for Counted<E> {
     async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
         let n = batch.len();
         let result = self.inner.export(batch).await;
-        self.waiting.fetch_sub(n, Ordering::Relaxed);
-        let outcome = if result.is_ok() { "exported" } else { "failed" };
-        metrics::counter!(SPANS, "outcome" => outcome).increment(n as u64);
+        self.gate.settled(n, result.is_ok());
         result
     }
 
