@@ -38,7 +38,7 @@ const SHARDS: u32 = 64;
 const COOKIE: &str = "e2e-cluster-cookie-0123456789";
 
 /// A cluster member on `broker` with short leases and heartbeats.
-fn member(name: &str, broker: &Broker) -> Result<NodeBuilder> {
+pub(super) fn member(name: &str, broker: &Broker) -> Result<NodeBuilder> {
     Ok(kafka_node(name, broker)
         .env("BANTER_CLUSTER__ENABLED", "true")
         .env(

@@ -14,7 +14,9 @@ use banter_tests::{Node, NodeBuilder, Otlp, StompClient, eventually, unique};
 use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 use opentelemetry_proto::tonic::metrics::v1::number_data_point::Value;
 
-use crate::e2e::durable::support::{kafka_node, persister_lag, prerequisites, wait_lag_drained};
+use crate::e2e::durable::support::{
+    gateway_only, persister_lag, persister_of, prerequisites, wait_lag_drained,
+};
 
 /// Messages the test sends.
 const SENT: u64 = 5;
@@ -166,19 +168,11 @@ async fn consumer_lag_rises_while_the_persister_is_stopped_and_falls_after() {
     let Some((mysql, broker)) = prerequisites("consumer lag").await else {
         return;
     };
-    let gateway = kafka_node("lag-gateway", &broker)
-        .mysql(&mysql)
-        .env("BANTER_NODE__ROLES", "[gateway]")
+    let gateway = gateway_only("lag-gateway", &broker, &mysql)
         .start()
         .await
         .expect("gateway node");
-    let db = gateway
-        .mysql_database()
-        .expect("the gateway has a database")
-        .to_owned();
-    let persister = kafka_node("lag-persister", &broker)
-        .env("BANTER_STORE__URL", format!("{mysql}/{db}"))
-        .env("BANTER_NODE__ROLES", "[persister]")
+    let persister = persister_of(&gateway, "lag-persister", &broker, &mysql)
         .start()
         .await
         .expect("persister node");

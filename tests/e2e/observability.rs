@@ -27,14 +27,13 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
-use banter_tests::kafka::{Broker, REQUIRE_KAFKA_VAR};
-use banter_tests::node::free_port;
+use banter_tests::kafka::REQUIRE_KAFKA_VAR;
 use banter_tests::stomp::room_dest;
-use banter_tests::{Node, NodeBuilder, StompClient, eventually, unique};
+use banter_tests::{Node, Otlp, StompClient, eventually, unique};
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt as _;
 
-use super::durable::support::{check, kafka_node, prerequisites};
+use super::durable::support::{check, prerequisites};
 use super::third_party::{PYTHON_VAR, REQUIRE_VAR as REQUIRE_PY_VAR, python};
 
 /// Variable naming the promtool binary.
@@ -65,9 +64,6 @@ const LINKS: [(&str, &str, &str); 5] = [
         "tempo",
     ),
 ];
-/// Shards of the test cluster.
-const SHARDS: u32 = 16;
-const COOKIE: &str = "e2e-observability-cookie-0123456789";
 
 /// Returns the path of `rel` inside `observability/`.
 fn observability(rel: &str) -> PathBuf {
@@ -506,54 +502,6 @@ fn node_sources(dir: &Path, out: &mut String) -> Result<()> {
     Ok(())
 }
 
-/// An OTLP/HTTP sink: takes every export (traces, metrics, logs) and answers as a collector.
-async fn otlp_sink() -> Result<String> {
-    let protobuf = [(axum::http::header::CONTENT_TYPE, "application/x-protobuf")];
-    let app = axum::Router::new().fallback(move || async move { (protobuf, Vec::<u8>::new()) });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!("http://{}", listener.local_addr()?);
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    Ok(url)
-}
-
-/// A cluster member on `broker`, exporting over OTLP to `sink`.
-fn member(name: &str, broker: &Broker, sink: &str) -> Result<NodeBuilder> {
-    Ok(kafka_node(name, broker)
-        .env("BANTER_CLUSTER__ENABLED", "true")
-        .env(
-            "BANTER_CLUSTER__LISTEN",
-            format!("127.0.0.1:{}", free_port()?),
-        )
-        .env("BANTER_CLUSTER__COOKIE", COOKIE)
-        .env("BANTER_CLUSTER__SHARDS", SHARDS)
-        .env("BANTER_CLUSTER__HEARTBEAT_MS", 300)
-        .env("BANTER_TELEMETRY__OTLP_ENDPOINT", sink)
-        .env("BANTER_TELEMETRY__OTLP_PROTOCOL", "http")
-        .env("BANTER_TELEMETRY__SAMPLE_RATIO", 1))
-}
-
-/// Waits until both nodes link to each other and together hold every shard.
-async fn linked(a: &Node, b: &Node) -> Result<()> {
-    eventually(
-        "the two members linked",
-        Duration::from_secs(30),
-        || async {
-            let mut shards = 0.0;
-            for node in [a, b] {
-                let up = node.metric_matching("banter_cluster_members", "state=\"up\"");
-                let owned = node.metric_sum("banter_cluster_shards_owned").await?;
-                let owned = owned.unwrap_or(0.0);
-                if up.await? != Some(2.0) || owned == 0.0 {
-                    return Ok(None);
-                }
-                shards += owned;
-            }
-            Ok((shards == f64::from(SHARDS)).then_some(()))
-        },
-    )
-    .await
-}
-
 /// One message on its whole path (a room made on `a`, a member connected to `b`), and a SEND
 /// refused to a non-member.
 async fn traffic(a: &Node, b: &Node) -> Result<()> {
@@ -598,12 +546,17 @@ async fn a_cluster_node_exports_every_metric_the_dashboards_and_rules_use() {
     let Some((mysql, broker)) = prerequisites(test).await else {
         return;
     };
-    let sink = check(otlp_sink().await);
-    let a = member("obs-a", &broker, &sink).map(|m| m.mysql(&mysql));
-    let a = check(check(a).start().await);
-    let b = member("obs-b", &broker, &sink).map(|m| m.same_database_as(&a));
-    let b = check(check(b).start().await);
-    a.check(linked(&a, &b).await);
+    // The spans, metrics and logs go to a receiver: their exporters' metrics then exist too.
+    let sink = check(Otlp::start().await);
+    let member = |name| {
+        check(super::cluster::member(name, &broker))
+            .env("BANTER_TELEMETRY__OTLP_ENDPOINT", sink.url())
+            .env("BANTER_TELEMETRY__OTLP_PROTOCOL", "http")
+            .env("BANTER_TELEMETRY__SAMPLE_RATIO", 1)
+    };
+    let a = check(member("obs-a").mysql(&mysql).start().await);
+    let b = check(member("obs-b").same_database_as(&a).start().await);
+    a.check(super::cluster::settled(&[&a, &b], Duration::from_secs(30)).await);
     a.check(traffic(&a, &b).await);
     a.check(scraped_names(&a, &b, &promtool).await);
 }

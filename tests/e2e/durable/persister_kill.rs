@@ -10,8 +10,8 @@ use anyhow::{Context, Result, bail, ensure};
 use banter_tests::{Node, unique};
 
 use super::support::{
-    STORE_WAIT, SendPlan, Sender, check, check_history, ensure_stored_once, kafka_node,
-    persister_lag, prerequisites, wait_in_history, wait_lag_drained, wait_rows,
+    STORE_WAIT, SendPlan, Sender, check, check_history, ensure_stored_once, gateway_only,
+    persister_lag, persister_of, prerequisites, wait_in_history, wait_lag_drained, wait_rows,
 };
 
 const KILLS: usize = 3;
@@ -23,9 +23,7 @@ async fn persister_sigkilled_mid_batch_stores_every_acked_message_once() {
     else {
         return;
     };
-    let gateway = kafka_node("durable-gateway", &broker)
-        .mysql(&mysql)
-        .env("BANTER_NODE__ROLES", "[gateway]")
+    let gateway = gateway_only("durable-gateway", &broker, &mysql)
         .start()
         .await
         .expect("gateway node");
@@ -33,9 +31,7 @@ async fn persister_sigkilled_mid_batch_stores_every_acked_message_once() {
         .mysql_database()
         .expect("the gateway has a database")
         .to_owned();
-    let mut persister = kafka_node("durable-persister", &broker)
-        .env("BANTER_STORE__URL", format!("{mysql}/{db}"))
-        .env("BANTER_NODE__ROLES", "[persister]")
+    let mut persister = persister_of(&gateway, "durable-persister", &broker, &mysql)
         // Batches that take a while to fill: a kill finds rows buffered, being written or committed.
         .env("BANTER_PERSISTER__BATCH_ROWS", 40)
         .env("BANTER_PERSISTER__BATCH_MS", 300)

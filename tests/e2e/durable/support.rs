@@ -43,6 +43,29 @@ pub(crate) fn kafka_node(name: &str, broker: &Broker) -> NodeBuilder {
         .env("BANTER_PERSISTER__MAX_BACKOFF_MS", 1000)
 }
 
+/// A gateway-only node on the Kafka journal of `broker`, with a new database on `mysql`.
+pub(crate) fn gateway_only(name: &str, broker: &Broker, mysql: &str) -> NodeBuilder {
+    kafka_node(name, broker)
+        .mysql(mysql)
+        .env("BANTER_NODE__ROLES", "[gateway]")
+}
+
+/// A persister-only process on the Kafka journal of `broker`, writing into `gateway`'s database
+/// on `mysql`.
+pub(crate) fn persister_of(
+    gateway: &Node,
+    name: &str,
+    broker: &Broker,
+    mysql: &str,
+) -> NodeBuilder {
+    let db = gateway
+        .mysql_database()
+        .expect("the gateway has a database");
+    kafka_node(name, broker)
+        .env("BANTER_STORE__URL", format!("{mysql}/{db}"))
+        .env("BANTER_NODE__ROLES", "[persister]")
+}
+
 /// Returns `r`, or panics with its error; the nodes, broker and servers the test owns then print
 /// their log tails (and keep their dirs) as they are dropped.
 #[track_caller]

@@ -8,7 +8,9 @@ use banter_tests::kafka::Broker;
 use banter_tests::stomp::room_dest;
 use banter_tests::{Node, StompClient, TestUser, unique};
 
-use super::support::{Acked, STORE_WAIT, kafka_node, prerequisites, room_rows, wait_rows};
+use super::support::{
+    Acked, STORE_WAIT, gateway_only, persister_of, prerequisites, room_rows, wait_rows,
+};
 
 /// Messages each room keeps in memory: fewer than the lag, so part of the tail is journal-only.
 pub(super) const RING: u64 = 8;
@@ -35,9 +37,7 @@ pub(super) struct Split {
 /// unavailable and not required. `name` prefixes the nodes' names.
 pub(super) async fn split(test: &str, name: &str) -> Option<Split> {
     let (mysql, broker) = prerequisites(test).await?;
-    let gateway = kafka_node(&format!("{name}-gateway"), &broker)
-        .mysql(&mysql)
-        .env("BANTER_NODE__ROLES", "[gateway]")
+    let gateway = gateway_only(&format!("{name}-gateway"), &broker, &mysql)
         .env("BANTER_ROOMS__RING_SIZE", RING)
         .start()
         .await
@@ -46,9 +46,7 @@ pub(super) async fn split(test: &str, name: &str) -> Option<Split> {
         .mysql_database()
         .expect("the gateway has a database")
         .to_owned();
-    let persister = kafka_node(&format!("{name}-persister"), &broker)
-        .env("BANTER_STORE__URL", format!("{mysql}/{db}"))
-        .env("BANTER_NODE__ROLES", "[persister]")
+    let persister = persister_of(&gateway, &format!("{name}-persister"), &broker, &mysql)
         .start()
         .await
         .expect("persister node");
