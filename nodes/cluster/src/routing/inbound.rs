@@ -21,12 +21,12 @@ use banter_actors::trace::TraceParent;
 use banter_actors::user::USER_EVENTS;
 use banter_actors::wire::{from_session_addr, refusal};
 use banter_proto::v1::{self, Envelope, envelope, room_reply, to_room};
+use banter_telemetry::otel;
 use bytes::Bytes;
 
 use super::ClusterRoutes;
 use crate::links::Inbound;
 use crate::metrics;
-use banter_telemetry::otel;
 
 /// Requests from peers (subscribe, recent) served at once, at most; more are refused as busy.
 pub(super) const MAX_ASKS: usize = 1024;
