@@ -27,6 +27,7 @@ pub mod directory;
 pub mod encode;
 pub mod hub;
 mod messages;
+pub use messages::mailbox_depths;
 pub mod metrics;
 pub mod model;
 pub mod ports;

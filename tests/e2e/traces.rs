@@ -207,6 +207,44 @@ async fn over_grpc(node: &banter_tests::Node, otlp: &Otlp) -> Result<()> {
 }
 
 #[tokio::test]
+async fn every_span_kept_is_a_hop_and_none_is_an_actors_life() {
+    let otlp = Otlp::start().await.expect("receiver");
+    let mut node = NodeBuilder::new("traces-all")
+        .env("BANTER_TELEMETRY__OTLP_ENDPOINT", otlp.url())
+        .env("BANTER_TELEMETRY__OTLP_PROTOCOL", "http")
+        .env("BANTER_TELEMETRY__SAMPLE_RATIO", 1)
+        .env("BANTER_ROOMS__IDLE_TIMEOUT_SECS", 1)
+        .start()
+        .await
+        .expect("node");
+    let sent = node.check(sends_a_few(&node).await);
+    // The room passivates once idle, which would close ractor's span of its life, were it kept;
+    // a graceful stop flushes the exporter.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let status = node.terminate(Duration::from_secs(20)).await.expect("stop");
+    assert!(status.success(), "the node stopped cleanly: {status}");
+    let spans = otlp.spans();
+    let sends = spans.iter().filter(|s| s.name == "stomp.send").count();
+    assert_eq!(sends, sent, "every SEND's span was exported at ratio 1");
+    let actors: Vec<&str> = spans
+        .iter()
+        .filter(|s| s.name == "Actor")
+        .map(|s| s.name.as_str())
+        .collect();
+    assert!(actors.is_empty(), "{} actor spans exported", actors.len());
+}
+
+/// Sends a few messages to a new room and returns how many.
+async fn sends_a_few(node: &banter_tests::Node) -> Result<usize> {
+    let (_, mut client, dest) = room_with_client(node).await?;
+    for i in 0..5 {
+        client.send_confirmed(&dest, &format!("m{i}")).await?;
+    }
+    client.disconnect().await?;
+    Ok(5)
+}
+
+#[tokio::test]
 async fn with_the_collector_away_the_node_serves_on_and_counts_what_it_lost() {
     // A port with nothing behind it: every export fails at once.
     let away = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");

@@ -19,6 +19,11 @@ pub const SESSIONS_DROPPED: &str = "banter_sessions_dropped_total";
 /// actor: `banter_presence_users{scope="node"}` counts those with a session here.
 pub const ACTORS_ACTIVE: &str = "banter_actors_active";
 
+/// Messages waiting in actors' mailboxes on this node (gauge, label `kind`: `room`, the sum over
+/// every room actor; `directory`, the room directory's), refreshed every second. Exact: a message
+/// counts itself from entering a mailbox until it is taken out or dropped with it.
+pub const MAILBOX_DEPTH: &str = "banter_mailbox_depth";
+
 /// Users online (gauge, label `scope`: `node`, with a session on this node; `cluster`, on any node as
 /// this node knows), refreshed every second.
 pub const PRESENCE_USERS: &str = "banter_presence_users";
@@ -70,6 +75,11 @@ pub fn session_dropped(reason: &'static str) {
 pub fn describe_metrics() {
     use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
     describe_gauge!(ACTORS_ACTIVE, Unit::Count, "room actors live on this node");
+    describe_gauge!(
+        MAILBOX_DEPTH,
+        Unit::Count,
+        "messages waiting in actors' mailboxes, by kind of actor"
+    );
     describe_gauge!(
         PRESENCE_USERS,
         Unit::Count,

@@ -224,7 +224,8 @@ pub fn door_limits(http: &HttpConfig) -> anyhow::Result<DoorLimits> {
     })
 }
 
-/// Sets the gauges of live actors ([`crate::metrics::ACTORS_ACTIVE`]) and of users online
+/// Sets the gauges of live actors ([`crate::metrics::ACTORS_ACTIVE`]), of their mailboxes
+/// ([`crate::metrics::MAILBOX_DEPTH`]) and of users online
 /// ([`crate::metrics::PRESENCE_USERS`]) every second until shutdown.
 pub async fn count_actors(state: AppState, mut shutdown: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -237,6 +238,9 @@ pub async fn count_actors(state: AppState, mut shutdown: watch::Receiver<bool>) 
             return;
         };
         metrics::gauge!(crate::metrics::ACTORS_ACTIVE, "kind" => "room").set(rooms as f64);
+        for (kind, depth) in banter_actors::mailbox_depths() {
+            metrics::gauge!(crate::metrics::MAILBOX_DEPTH, "kind" => kind).set(depth as f64);
+        }
         let (here, online) = (state.presence.here(), state.presence.online_count());
         metrics::gauge!(crate::metrics::PRESENCE_USERS, "scope" => "node").set(here as f64);
         metrics::gauge!(crate::metrics::PRESENCE_USERS, "scope" => "cluster").set(online as f64);

@@ -172,12 +172,25 @@ pub fn init_logging(
             .with_filter(LevelFilter::INFO)
     });
     if let Err(e) = tracing_subscriber::registry()
+        .with(without_actor_spans())
         .with(lines)
         .with(spans)
         .try_init()
     {
         tracing::warn!(error = %e, "log output was already set up");
     }
+}
+
+/// A global filter that drops ractor's own spans (`Actor`, one per actor for its whole life, made
+/// at `info` by ractor's `#[instrument]`): they are no hop of a message, and as long-lived roots
+/// they would fill the trace store. Events pass, for the layers' own filters to judge.
+///
+/// Global, not on the span layer: a per-layer filter there other than a plain level made
+/// tracing-subscriber lose the close of `stomp.send` on cluster nodes (ARCHITECTURE.md §6).
+fn without_actor_spans() -> tracing_subscriber::filter::FilterFn {
+    tracing_subscriber::filter::filter_fn(|meta| {
+        !(meta.is_span() && meta.target().starts_with("ractor"))
+    })
 }
 
 #[cfg(test)]
