@@ -39,6 +39,8 @@ async fn flow(node: &banter_tests::Node, otlp: &Otlp) -> Result<()> {
     for name in [
         "banter_messages_accepted_total",
         "banter_ws_bytes_in_total",
+        "banter_stomp_frames_in_total",
+        "banter_stomp_frames_out_total",
         "banter_sessions_open",
     ] {
         let at_start = node.metric_sum(name).await?;
@@ -81,6 +83,20 @@ async fn flow(node: &banter_tests::Node, otlp: &Otlp) -> Result<()> {
     );
     ensure!(scraped("banter_ws_bytes_in_total").await? > 0.0);
     ensure!(scraped("banter_ws_bytes_out_total").await? > 0.0);
+    let sends = node
+        .metric_matching("banter_stomp_frames_in_total", "command=\"SEND\"")
+        .await?;
+    ensure!(sends == Some(SENT as f64), "SEND frames read: {sends:?}");
+    let subscribes = node
+        .metric_matching("banter_stomp_frames_in_total", "command=\"SUBSCRIBE\"")
+        .await?;
+    ensure!(
+        subscribes == Some(1.0),
+        "SUBSCRIBE frames read: {subscribes:?}"
+    );
+    // A RECEIPT and a MESSAGE per message at least.
+    let out = scraped("banter_stomp_frames_out_total").await?;
+    ensure!(out >= 2.0 * SENT as f64, "frames written: {out}");
     ensure!(scraped("process_resident_memory_bytes").await? > 0.0);
 
     // The same values at the collector, once an export after the messages arrived.

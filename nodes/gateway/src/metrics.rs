@@ -31,6 +31,26 @@ pub const PRESENCE_USERS: &str = "banter_presence_users";
 /// Client connections open on the node, WebSockets included (gauge).
 pub const CONNECTIONS_OPEN: &str = "banter_connections_open";
 
+/// STOMP frames read from clients (counter, label `command`: the client commands, SEND,
+/// SUBSCRIBE, ...).
+pub const FRAMES_IN: &str = "banter_stomp_frames_in_total";
+/// STOMP frames written to clients, every command together (counter; counted per write).
+pub const FRAMES_OUT: &str = "banter_stomp_frames_out_total";
+/// The client commands of [`FRAMES_IN`], each exported from the start at zero.
+pub const CLIENT_COMMANDS: [&str; 11] = [
+    "CONNECT",
+    "STOMP",
+    "SEND",
+    "SUBSCRIBE",
+    "UNSUBSCRIBE",
+    "ACK",
+    "NACK",
+    "BEGIN",
+    "COMMIT",
+    "ABORT",
+    "DISCONNECT",
+];
+
 /// STOMP sessions open on the node (gauge).
 pub const SESSIONS_OPEN: &str = "banter_sessions_open";
 /// Time from reading a SEND that asked for a receipt to writing its RECEIPT, i.e. until the message
@@ -131,6 +151,12 @@ pub fn describe_metrics() {
         Unit::Bytes,
         "bytes written to WebSocket clients"
     );
+    describe_counter!(
+        FRAMES_IN,
+        Unit::Count,
+        "STOMP frames read from clients, by command"
+    );
+    describe_counter!(FRAMES_OUT, Unit::Count, "STOMP frames written to clients");
     describe_histogram!(
         SESSION_OUTBOX,
         Unit::Count,
@@ -142,6 +168,10 @@ pub fn describe_metrics() {
     metrics::gauge!(CONNECTIONS_OPEN).increment(0.0);
     metrics::counter!(WS_BYTES_IN).increment(0);
     metrics::counter!(WS_BYTES_OUT).increment(0);
+    metrics::counter!(FRAMES_OUT).increment(0);
+    for command in CLIENT_COMMANDS {
+        metrics::counter!(FRAMES_IN, "command" => command).increment(0);
+    }
     for kind in ["typing", "read"] {
         metrics::counter!(EVENTS_COALESCED, "kind" => kind).increment(0);
     }

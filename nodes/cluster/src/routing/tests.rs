@@ -175,6 +175,47 @@ async fn fan_outs_from_an_older_owner_of_the_shard_are_dropped() {
 }
 
 #[tokio::test]
+async fn fan_outs_with_bogus_times_and_trace_contexts_are_delivered_without_harm() {
+    let f = fixture().await;
+    let (h, mut inbox) = session(&f.routes, 1);
+    f.routes.hub().subscribe(ROOM, PEER, h);
+    let bogus = [
+        (i64::MAX, i64::MIN, "00-zz-zz-01".to_owned()),
+        (i64::MIN, i64::MAX, "x".repeat(4096)),
+        (
+            -1,
+            -1,
+            format!("00-{}-{}-01", "0".repeat(32), "0".repeat(16)),
+        ),
+        (
+            0,
+            0,
+            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-ff".to_owned(),
+        ),
+        (
+            1,
+            1,
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra".to_owned(),
+        ),
+    ];
+    for (seq, (sent_at_ms, accepted_at_ms, traceparent)) in (1..).zip(bogus) {
+        let mut envelope = fan_out(5, seq);
+        let Some(envelope::Body::FanOut(fan)) = envelope.body.as_mut() else {
+            unreachable!("a fan-out")
+        };
+        fan.sent_at_ms = sent_at_ms;
+        fan.accepted_at_ms = accepted_at_ms;
+        fan.traceparent = traceparent;
+        f.routes.deliver(PEER, envelope);
+    }
+    let mut seqs = Vec::new();
+    while let Some(Outbound::Room { seq, .. }) = inbox.try_recv() {
+        seqs.extend(seq);
+    }
+    assert_eq!(seqs, [1, 2, 3, 4, 5], "each event reached the session");
+}
+
+#[tokio::test]
 async fn a_link_that_goes_down_loses_the_subscriptions_to_its_rooms() {
     let f = fixture().await;
     let (h, mut inbox) = session(&f.routes, 1);

@@ -152,6 +152,7 @@ async fn open(state: AppState, mut socket: WebSocket) -> Option<Open> {
         Ok(Ok(None)) => return None,
         Ok(Ok(Some(f))) => f,
     };
+    Meter::frame_in(frame.command);
     let connected = match connect::connect(&state, frame).await {
         Ok(c) => c,
         Err(e) => {
@@ -315,6 +316,7 @@ impl Session {
 
     /// Handles one client frame; returns `false` when the session should end normally.
     async fn on_frame(&mut self, frame: Frame) -> Result<bool, Fatal> {
+        Meter::frame_in(frame.command);
         let receipt = frame.header("receipt").map(str::to_owned);
         let with_receipt = |e: Fatal| Fatal {
             receipt_id: e.receipt_id.or_else(|| receipt.clone()),

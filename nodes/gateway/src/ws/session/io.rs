@@ -24,7 +24,7 @@ impl Session {
         }
         let ends = std::mem::take(&mut self.ends);
         let frames = self.out.split().freeze();
-        self.meter.wrote(frames.len());
+        self.meter.wrote(frames.len(), ends.len());
         let socket = &mut self.socket;
         let write = async move {
             let mut start = 0;

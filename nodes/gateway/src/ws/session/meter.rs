@@ -1,5 +1,5 @@
-//! What a session counts: it is open ([`crate::metrics::SESSIONS_OPEN`]), the bytes it reads and
-//! writes, how many outbound items it found waiting at each wake-up, the SENDs it refused and the
+//! What a session counts: it is open ([`crate::metrics::SESSIONS_OPEN`]), the frames and bytes it
+//! reads and writes, how many outbound items it found waiting at each wake-up, the SENDs it refused and the
 //! typing and read frames it coalesced, the age of the oldest chat message in each write (from its
 //! room accepting it: [`crate::metrics::SEND_DELIVER`]), and for each SEND with a `receipt` header the time from
 //! reading the frame to writing its RECEIPT ([`crate::metrics::SEND_RECEIPT`]): when the SEND's
@@ -95,10 +95,17 @@ impl Meter {
         }
     }
 
-    /// `n` bytes were written to the client: the oldest chat message among them was delivered
-    /// now. One sample per write, not per message, so a burst costs what one message does.
-    pub(super) fn wrote(&mut self, n: usize) {
+    /// A frame of `command` was read from the client.
+    pub(super) fn frame_in(command: banter_proto::stomp::Command) {
+        ::metrics::counter!(metrics::FRAMES_IN, "command" => command.as_str()).increment(1);
+    }
+
+    /// `frames` frames of `n` bytes in all were written to the client: the oldest chat message
+    /// among them was delivered now. One update per write, not per frame, so a burst costs what
+    /// one message does.
+    pub(super) fn wrote(&mut self, n: usize, frames: usize) {
         ::metrics::counter!(metrics::WS_BYTES_OUT).increment(n as u64);
+        ::metrics::counter!(metrics::FRAMES_OUT).increment(frames as u64);
         if let Some(oldest) = self.oldest_ms.take() {
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
