@@ -7,6 +7,9 @@
 //! RECEIPT (`stomp.receipt`) under the SEND and the persister's batch (`persister.batch`, a trace of
 //! its own) linked to the row's produce span. Across nodes: `cluster/traced.rs`.
 //!
+//! A SEND whose trace was not sampled but that failed, or waited long for its RECEIPT, is kept
+//! anyway: its `stomp.send` span, with `banter.kept` saying why.
+//!
 //! The collector is a real OTLP receiver on a socket of the test ([`banter_tests::Otlp`]), over
 //! HTTP, and over gRPC in one test.
 
@@ -245,6 +248,86 @@ async fn sends_a_few(node: &banter_tests::Node) -> Result<usize> {
 }
 
 #[tokio::test]
+async fn failed_and_slow_sends_are_kept_though_their_trace_was_not_sampled() {
+    let otlp = Otlp::start().await.expect("receiver");
+    let node = NodeBuilder::new("traces-kept")
+        .env("BANTER_TELEMETRY__OTLP_ENDPOINT", otlp.url())
+        .env("BANTER_TELEMETRY__OTLP_PROTOCOL", "http")
+        .env("BANTER_TELEMETRY__SAMPLE_RATIO", 0)
+        // Every SEND that waits for its RECEIPT is slow.
+        .env("BANTER_TELEMETRY__SLOW_SEND_MS", 0)
+        .start()
+        .await
+        .expect("node");
+    node.check(kept(&node, &otlp).await);
+}
+
+async fn kept(node: &banter_tests::Node, otlp: &Otlp) -> Result<()> {
+    let kept_as = |span: &Span, why: &str| {
+        span.attributes.iter().any(|a| {
+            a.key == "banter.kept"
+                && a.value.as_ref().map(banter_tests::otlp::value_string) == Some(why.to_owned())
+        })
+    };
+    // A slow SEND in no trace of the client's: a root of its own.
+    let (_, mut client, dest) = room_with_client(node).await?;
+    client.send_confirmed(&dest, "slow").await?;
+    // A SEND refused (not a member) under the client's unsampled trace: kept as an error, in it.
+    let stranger = node.api().new_user("stranger").await?;
+    let mut other = StompClient::connect(&node.ws_url(), &stranger.token).await?;
+    let (trace, parent) = ("7bf92f3577b34da6a3ce929d0e0e4739", "30f067aa0ba902ba");
+    let traceparent = format!("00-{trace}-{parent}-00");
+    other
+        .send_frame(&frame(
+            Command::Send,
+            &[
+                ("destination", dest.as_str()),
+                ("traceparent", traceparent.as_str()),
+            ],
+            "refused".to_owned(),
+        ))
+        .await?;
+    let error = other.recv_frame(Duration::from_secs(10)).await?;
+    ensure!(error.command == Command::Error, "refused: {error:?}");
+    eventually(
+        "the kept spans at the collector",
+        Duration::from_secs(15),
+        || async move {
+            let spans = otlp.spans();
+            let slow = spans
+                .iter()
+                .find(|s| s.name == "stomp.send" && kept_as(s, "slow"))
+                .context("no slow stomp.send yet")?;
+            ensure!(
+                slow.parent_span_id.is_empty(),
+                "a slow SEND's span is a root"
+            );
+            let failed = spans
+                .iter()
+                .find(|s| s.name == "stomp.send" && kept_as(s, "error"))
+                .context("no failed stomp.send yet")?;
+            ensure!(hex(&failed.trace_id) == trace, "in the client's trace");
+            ensure!(
+                hex(&failed.parent_span_id) == parent,
+                "under the client's span"
+            );
+            let status = failed.status.as_ref().context("a status")?;
+            ensure!(
+                status.message.contains("not a member"),
+                "the error is the span's status: {status:?}"
+            );
+            ensure!(
+                spans.iter().all(|s| s.name == "stomp.send"),
+                "only the kept spans, not the hops after them: {:?}",
+                spans.iter().map(|s| s.name.clone()).collect::<Vec<_>>()
+            );
+            Ok(Some(()))
+        },
+    )
+    .await
+}
+
+#[tokio::test]
 async fn with_the_collector_away_the_node_serves_on_and_counts_what_it_lost() {
     // A port with nothing behind it: every export fails at once.
     let away = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -301,6 +384,8 @@ async fn on_the_full_stack_one_trace_runs_from_the_frame_to_the_row() {
         .env("BANTER_TELEMETRY__OTLP_ENDPOINT", otlp.url())
         .env("BANTER_TELEMETRY__OTLP_PROTOCOL", "http")
         .env("BANTER_TELEMETRY__SAMPLE_RATIO", 0)
+        // The untraced message must make no span, even if a slow machine makes it slow.
+        .env("BANTER_TELEMETRY__SLOW_SEND_MS", 3_600_000)
         // Spans are traced whatever the log keeps.
         .env("BANTER_LOG", "warn")
         .start()

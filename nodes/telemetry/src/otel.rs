@@ -79,6 +79,10 @@ pub struct TelemetryConfig {
     /// Milliseconds between two exports of the metrics over OTLP (the same metrics `/metrics`
     /// shows, under the same names). Default: 15000.
     pub metrics_interval_ms: u64,
+    /// A SEND that waits at least this many milliseconds for its RECEIPT is slow: when its trace
+    /// was not sampled, its `stomp.send` span is kept anyway, as are those of SENDs that failed
+    /// ([`record_kept`]). Default: 1000.
+    pub slow_send_ms: u64,
 }
 
 impl Default for TelemetryConfig {
@@ -92,6 +96,7 @@ impl Default for TelemetryConfig {
             max_queued_logs: 4096,
             export_timeout_ms: 5000,
             metrics_interval_ms: 15_000,
+            slow_send_ms: 1000,
         }
     }
 }
@@ -146,6 +151,8 @@ pub enum OtelError {
 static ON: AtomicBool = AtomicBool::new(false);
 /// `sample_ratio`'s bits, for [`keep_new_trace`].
 static RATIO: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+/// `slow_send_ms`, for [`is_slow_send`].
+static SLOW_SEND_MS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(u64::MAX);
 /// Roots whose callers decide before making them (with [`keep_new_trace`], or because a sampled
 /// trace is linked to them, [`record_linked`]): the sampler keeps them.
 pub const PRE_SAMPLED_ROOTS: [&str; 3] = ["stomp.send", "http.request", "persister.batch"];
@@ -221,6 +228,7 @@ pub fn tracer(
     let tracer = provider.tracer("banter");
     let _ = TRACER.set(tracer.clone());
     RATIO.store(config.sample_ratio.to_bits(), Ordering::Relaxed);
+    SLOW_SEND_MS.store(config.slow_send_ms, Ordering::Relaxed);
     ON.store(true, Ordering::Relaxed);
     Ok(Some((Tracing { provider }, tracer)))
 }
@@ -403,6 +411,8 @@ pub enum Kind {
     Consumer,
     /// A call to another service (the database).
     Client,
+    /// A request from a client, served here.
+    Server,
 }
 
 impl From<Kind> for opentelemetry::trace::SpanKind {
@@ -413,6 +423,7 @@ impl From<Kind> for opentelemetry::trace::SpanKind {
             Kind::Producer => SpanKind::Producer,
             Kind::Consumer => SpanKind::Consumer,
             Kind::Client => SpanKind::Client,
+            Kind::Server => SpanKind::Server,
         }
     }
 }
@@ -454,6 +465,69 @@ impl Pending {
 /// `traceparent` naming it, which what it causes carries on.
 pub fn start(name: &'static str, kind: Kind, parent: &str) -> Option<(Pending, String)> {
     begin(name, kind, parent).map(|(span, traceparent)| (Pending(span), traceparent))
+}
+
+/// Whether a SEND that waited `waited` for its RECEIPT is slow (`telemetry.slow_send_ms`), so
+/// that its span is kept ([`record_kept`]) although its trace was not sampled. Never while
+/// export is off.
+pub fn is_slow_send(waited: Duration) -> bool {
+    exporting() && waited.as_millis() >= u128::from(SLOW_SEND_MS.load(Ordering::Relaxed))
+}
+
+/// Records a span `name` that ran from `started` to now, kept whatever the ratio: a child of
+/// `parent` (the client's span, a `traceparent`) when valid, else the root of a new trace. The
+/// tail of sampling, for a message whose trace was not sampled but that turned out
+/// to matter — it failed (`error`, the span's status) or was slow. Its attribute `banter.kept`
+/// says which (`error`, `slow`). The hops after the one recording it made no spans (their
+/// decision was taken at the root), so such a trace has this one span.
+pub fn record_kept(
+    name: &'static str,
+    kind: Kind,
+    parent: Option<&str>,
+    started: std::time::SystemTime,
+    mut attributes: Vec<KeyValue>,
+    error: Option<&str>,
+) {
+    use opentelemetry::trace::{Span as _, Status, Tracer as _};
+    if !exporting() {
+        return;
+    }
+    let Some(tracer) = TRACER.get() else {
+        return;
+    };
+    // Under the client's span, marked sampled so that the parent-based sampler keeps it.
+    let context = parent
+        .and_then(message_context)
+        .map(|cx| {
+            let sc = cx.span().span_context().clone();
+            Context::new().with_remote_span_context(SpanContext::new(
+                sc.trace_id(),
+                sc.span_id(),
+                TraceFlags::SAMPLED,
+                true,
+                sc.trace_state().clone(),
+            ))
+        })
+        .unwrap_or_default();
+    attributes.push(KeyValue::new(
+        "banter.kept",
+        if error.is_some() { "error" } else { "slow" },
+    ));
+    // Kept by the root sampler only under a pre-sampled name.
+    debug_assert!(
+        PRE_SAMPLED_ROOTS.contains(&name),
+        "{name} would go by the ratio"
+    );
+    let mut span = tracer
+        .span_builder(name)
+        .with_kind(kind.into())
+        .with_start_time(started)
+        .with_attributes(attributes)
+        .start_with_context(tracer, &context);
+    if let Some(error) = error {
+        span.set_status(Status::error(error.to_owned()));
+    }
+    span.end();
 }
 
 /// [`start`], with the SDK's span itself.

@@ -327,10 +327,14 @@ impl Session {
             ..e
         };
         match frame.command {
-            Command::Send => self
-                .on_send(&frame, receipt.clone())
-                .await
-                .map_err(with_receipt)?,
+            Command::Send => {
+                if let Err(e) = self.on_send(&frame, receipt.clone()).await {
+                    let client = frame.header("traceparent").and_then(TraceParent::parse);
+                    self.meter
+                        .send_failed(receipt.as_deref(), client, &e.message);
+                    return Err(with_receipt(e));
+                }
+            }
             Command::Subscribe => {
                 // Boxed: a subscription (and its backfill) is rare next to SENDs, and inline it
                 // would make every idle connection's future as large as its own.
@@ -402,9 +406,9 @@ impl Session {
                     .await
                     .map_err(|e| refuse("not_member", e))?;
                 self.charge().map_err(|e| refuse("rate_limit", e))?;
-                let trace = send_trace(frame.header("traceparent"), room, &mut span);
+                let (trace, kept) = send_trace(frame.header("traceparent"), room, &mut span);
                 if let Some(r) = &receipt {
-                    self.meter.sent(r, span.is_some().then(|| trace.clone()));
+                    self.meter.sent(r, kept);
                 }
                 (
                     room,
@@ -653,6 +657,8 @@ impl Session {
                 receipt_id,
                 message,
             } => {
+                self.meter
+                    .send_failed(receipt_id.as_deref(), None, &message);
                 return Err(Fatal {
                     receipt_id,
                     ..fatal(message)

@@ -15,6 +15,7 @@ use banter_actors::trace::TraceParent;
 use banter_telemetry::otel;
 use tokio::time::Instant;
 
+use super::trace::SendTrace;
 use crate::metrics;
 use crate::ws::frames::Fatal;
 
@@ -24,9 +25,9 @@ const MAX_TIMED: usize = 1024;
 
 /// A session's metrics; dropping it counts the session closed.
 pub(super) struct Meter {
-    /// When each SEND still waiting for its RECEIPT was read, and its trace when it is exported,
-    /// by a hash of its receipt id.
-    waiting: HashMap<u64, (Instant, Option<TraceParent>)>,
+    /// When each SEND still waiting for its RECEIPT was read, and its trace, by a hash of its
+    /// receipt id.
+    waiting: HashMap<u64, (Instant, SendTrace)>,
     hasher: RandomState,
     /// When the room accepted the oldest chat message of the frames not written yet (ms since
     /// the Unix epoch), if any.
@@ -44,34 +45,64 @@ impl Meter {
         }
     }
 
-    /// A SEND with receipt id `receipt` was read now; `trace` is its span's context when its trace
-    /// is exported.
-    pub(super) fn sent(&mut self, receipt: &str, trace: Option<TraceParent>) {
+    /// A SEND with receipt id `receipt` was read now, under `trace`.
+    pub(super) fn sent(&mut self, receipt: &str, trace: SendTrace) {
         if self.waiting.len() < MAX_TIMED {
             self.waiting
                 .insert(self.hasher.hash_one(receipt), (Instant::now(), trace));
         }
     }
 
-    /// The RECEIPT of `receipt` is written: its time since the SEND is recorded.
+    /// The RECEIPT of `receipt` is written: its time since the SEND is recorded, and the span of
+    /// a slow SEND kept ([`otel::is_slow_send`]) when its trace was not sampled.
     pub(super) fn receipted(&mut self, receipt: &str) {
         if let Some((read, trace)) = self.waiting.remove(&self.hasher.hash_one(receipt)) {
             let waited = read.elapsed();
             ::metrics::histogram!(metrics::SEND_RECEIPT).record(waited.as_secs_f64());
-            if let Some(trace) = trace {
-                otel::record(
+            let read_at = std::time::SystemTime::now() - waited;
+            match &trace {
+                SendTrace::Sampled(trace) => otel::record(
                     "stomp.receipt",
                     otel::Kind::Internal,
                     trace.as_str(),
-                    std::time::SystemTime::now() - waited,
+                    read_at,
                     Vec::new(),
-                );
+                ),
+                _ if otel::is_slow_send(waited) => trace.keep(read_at, None),
+                _ => {}
             }
         }
         if self.waiting.is_empty() && self.waiting.capacity() > 64 {
             // A burst's table is let go once it is answered.
             self.waiting = HashMap::new();
         }
+    }
+
+    /// A SEND (with receipt id `receipt`, if it asked for one) failed with `error`; `client` is
+    /// its `traceparent`, if valid. When its trace was not sampled, its span is kept anyway.
+    pub(super) fn send_failed(
+        &mut self,
+        receipt: Option<&str>,
+        client: Option<TraceParent>,
+        error: &str,
+    ) {
+        if !otel::exporting() {
+            return;
+        }
+        let waiting = receipt.and_then(|r| self.waiting.remove(&self.hasher.hash_one(r)));
+        let (read_at, trace) = match waiting {
+            Some((read, trace)) => (std::time::SystemTime::now() - read.elapsed(), trace),
+            // Refused before it was timed: read just now, and sampled or not by its client alone.
+            None => {
+                let trace = match client {
+                    Some(c) if c.is_sampled() => return,
+                    Some(c) => SendTrace::Client(c),
+                    None => SendTrace::Unsampled,
+                };
+                (std::time::SystemTime::now(), trace)
+            }
+        };
+        trace.keep(read_at, Some(error));
     }
 
     /// A typing or read frame was absorbed into one already passed on.

@@ -9,15 +9,21 @@ use banter_telemetry::otel;
 /// flag, or the sampling ratio for a new one), a `stomp.send` span of this node joins it, is kept in
 /// `span`, and the message carries the span's context instead, so what the message causes
 /// elsewhere hangs under it.
+///
+/// Also returns what a span kept after the fact (a failed or slow SEND, [`SendTrace::keep`])
+/// needs to know of it.
 pub(super) fn send_trace(
     header: Option<&str>,
     room: RoomId,
     span: &mut Option<tracing::Span>,
-) -> TraceParent {
+) -> (TraceParent, SendTrace) {
     let client = header.and_then(TraceParent::parse);
     // Decided before any span is made: a message whose trace is not kept costs none.
     if !otel::keep_trace(client.as_ref().map(TraceParent::as_str)) {
-        return client.unwrap_or_else(TraceParent::new_root);
+        return match client {
+            Some(client) => (client.clone(), SendTrace::Client(client)),
+            None => (TraceParent::new_root(), SendTrace::Unsampled),
+        };
     }
     // A trace per message: not a child of the session's span.
     let send =
@@ -30,5 +36,36 @@ pub(super) fn send_trace(
         .or(client)
         .unwrap_or_else(TraceParent::new_root);
     *span = Some(send);
-    ours
+    (ours.clone(), SendTrace::Sampled(ours))
+}
+
+/// The trace of a SEND, as far as its spans are concerned.
+#[derive(Clone, Debug)]
+pub(super) enum SendTrace {
+    /// Sampled: its hops make spans.
+    Sampled(TraceParent),
+    /// Not sampled, in the client's trace (its `traceparent`): a span kept after the fact joins it.
+    Client(TraceParent),
+    /// Not sampled, in no trace of the client's.
+    Unsampled,
+}
+
+impl SendTrace {
+    /// Keeps the `stomp.send` span of a SEND read at `read` that was not sampled but failed
+    /// (`error`) or was slow: a root, or a child of the client's span.
+    pub(super) fn keep(&self, read: std::time::SystemTime, error: Option<&str>) {
+        let parent = match self {
+            SendTrace::Sampled(_) => return,
+            SendTrace::Client(client) => Some(client.as_str()),
+            SendTrace::Unsampled => None,
+        };
+        otel::record_kept(
+            "stomp.send",
+            otel::Kind::Server,
+            parent,
+            read,
+            Vec::new(),
+            error,
+        );
+    }
 }
