@@ -7,8 +7,8 @@
 #   scripts/s3.sh [install]   build s3s-fs once per machine (~2 min cold on 2 cores) unless the binary
 #                             answers already; the last stdout line is the binary's path
 #
-# Usage: export BANTER_S3S_FS_BIN="$(scripts/s3.sh install | tail -1)"
-#        "$BANTER_S3S_FS_BIN" --host 127.0.0.1 --port PORT --access-key K --secret-key S DIR
+# Usage: export BANTER_S3S_BIN="$(scripts/s3.sh install | tail -1)"
+#        "$BANTER_S3S_BIN" --host 127.0.0.1 --port PORT --access-key K --secret-key S DIR
 #        (DIR must exist; buckets are its subdirectories)
 #
 # The binary lives in ${BANTER_CACHE:-$HOME/.cache/banter}/tools/bin/s3s-fs. It is built in a target

@@ -44,6 +44,13 @@ tansu_bin="$(scripts/kafka.sh install | tail -n 1)"
 export BANTER_TANSU_BIN="$tansu_bin" BANTER_REQUIRE_KAFKA=1
 log "tansu at $BANTER_TANSU_BIN"
 
+# s3s-fs, the S3 server the blob store tests start one per test (tests/harness/s3.rs): built once
+# per machine (~2.5 min cold); the last stdout line of s3.sh install is the binary's path.
+s3s_bin="$(scripts/s3.sh install | tail -n 1)"
+[[ -x "$s3s_bin" ]] || die "scripts/s3.sh install printed '$s3s_bin', not an executable"
+export BANTER_S3S_BIN="$s3s_bin" BANTER_REQUIRE_S3=1
+log "s3s-fs at $BANTER_S3S_BIN"
+
 # promtool, taken out of Debian's prometheus package once per machine (scripts/promtool.sh), checks
 # the alert rules and a node's /metrics (tests/e2e/observability.rs).
 promtool_bin="$(scripts/promtool.sh install | tail -n 1)"

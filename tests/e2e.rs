@@ -25,6 +25,7 @@
 //! - [`logs`]: JSON log lines and OTLP log records name the trace of the request they were written in;
 //! - [`observability`]: the Grafana provisioning, dashboards, alert rules and collector config of
 //!   `observability/` agree with each other, pass `promtool`, and name only metrics a node exports;
+//! - [`blobs`]: the blob stores' contract, on a real S3 server (s3s-fs) and on the local folder;
 //! - [`api_contract`]: `schemathesis` runs every check of the OpenAPI document against the handlers.
 //!
 //! Tests that need no config of their own share one node ([`banter_tests::shared_node`]) and isolate
@@ -32,6 +33,7 @@
 
 mod api_contract;
 mod auth;
+mod blobs;
 mod broker;
 mod chat;
 mod cluster;

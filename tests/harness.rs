@@ -12,6 +12,8 @@
 //! - [`witness`]: a bystander connection ([`Witness`]) that shows a node still serves others;
 //! - [`otlp`]: a stand-in OpenTelemetry collector ([`Otlp`]) that keeps the spans, metrics and
 //!   log records a node exports over OTLP/HTTP;
+//! - [`s3`]: a real S3 server per test ([`S3Server`](s3::S3Server), s3s-fs); [`tools`]: where the
+//!   service binaries are, and skipping or failing when one is missing;
 //! - [`tokens`]: forged JWTs (`alg: none`, a foreign Ed25519 key) for the authentication tests;
 //! - [`util`]: unique names, bounded polling.
 //!
@@ -29,10 +31,14 @@ pub mod mysql;
 pub mod node;
 #[path = "harness/otlp.rs"]
 pub mod otlp;
+#[path = "harness/s3.rs"]
+pub mod s3;
 #[path = "harness/stomp.rs"]
 pub mod stomp;
 #[path = "harness/tokens.rs"]
 pub mod tokens;
+#[path = "harness/tools.rs"]
+pub mod tools;
 #[path = "harness/util.rs"]
 pub mod util;
 #[path = "harness/watched.rs"]

@@ -10,6 +10,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures::future::BoxFuture;
 
+mod blobs;
+
+pub use blobs::{BlobError, BlobKey, Blobs, UploadForm, UploadPolicy};
+
 use crate::delivery::NodeId;
 use crate::model::{
     ChatMessage, Member, NewUser, Role, Room, RoomId, RoomKind, RoomSummary, Seq, User, UserId,

@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 
+use crate::tools::{Tool, current_test};
 use crate::watched::Watched;
 
 /// Variable naming the tansu binary.
@@ -59,35 +60,18 @@ const TANSU_ENV_VARS: &[&str] = &[
     "RUST_LOG",
 ];
 
+/// The tansu binary.
+pub const TANSU: Tool = Tool {
+    var: TANSU_BIN_VAR,
+    file: "tansu",
+    require_var: REQUIRE_KAFKA_VAR,
+    script: "scripts/kafka.sh",
+};
+
 /// Returns the tansu binary: `BANTER_TANSU_BIN` when set, else `$HOME/.cache/banter/tools/bin/tansu`;
 /// `None` when that file does not exist.
 pub fn tansu_bin() -> Option<PathBuf> {
-    let bin = match std::env::var_os(TANSU_BIN_VAR) {
-        Some(bin) if !bin.is_empty() => PathBuf::from(bin),
-        _ => PathBuf::from(std::env::var_os("HOME")?).join(".cache/banter/tools/bin/tansu"),
-    };
-    bin.is_file().then_some(bin)
-}
-
-/// Returns the tansu binary, `None` when it is missing. Panics (fails the test) when it is missing and
-/// `BANTER_REQUIRE_KAFKA=1`; otherwise prints a skip notice for `test`.
-pub fn tansu_bin_or_skip(test: &str) -> Option<PathBuf> {
-    if let Some(bin) = tansu_bin() {
-        return Some(bin);
-    }
-    let wanted = std::env::var_os(TANSU_BIN_VAR).map_or_else(
-        || String::from("$HOME/.cache/banter/tools/bin/tansu"),
-        |b| PathBuf::from(b).display().to_string(),
-    );
-    if std::env::var(REQUIRE_KAFKA_VAR).as_deref() == Ok("1") {
-        panic!(
-            "{test}: the tansu binary {wanted} is missing but {REQUIRE_KAFKA_VAR}=1 (run scripts/kafka.sh install)"
-        );
-    }
-    eprintln!(
-        "SKIPPED {test}: the tansu binary {wanted} is missing (run scripts/test.sh, or scripts/kafka.sh install)"
-    );
-    None
+    TANSU.bin()
 }
 
 /// A running tansu broker with its port and database. Killed (SIGKILL) on drop; its dir is removed
@@ -111,14 +95,10 @@ impl std::fmt::Debug for Broker {
 
 impl Broker {
     /// Starts a broker for the current test, or returns `None` (after a skip notice) when the tansu
-    /// binary is missing and `BANTER_REQUIRE_KAFKA` is not `1`; see [`tansu_bin_or_skip`]. The notice
+    /// binary is missing and `BANTER_REQUIRE_KAFKA` is not `1` ([`Tool::bin_or_skip`]). The notice
     /// names the test after the current thread, which libtest names after the test.
     pub async fn start() -> Result<Option<Broker>> {
-        let test = std::thread::current()
-            .name()
-            .unwrap_or("kafka test")
-            .to_owned();
-        match tansu_bin_or_skip(&test) {
+        match TANSU.bin_or_skip(&current_test("kafka test")) {
             Some(bin) => Broker::start_with(&bin).await.map(Some),
             None => Ok(None),
         }
