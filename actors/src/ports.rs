@@ -11,8 +11,10 @@ use async_trait::async_trait;
 use futures::future::BoxFuture;
 
 mod blobs;
+mod uploads;
 
 pub use blobs::{BlobError, BlobKey, Blobs, UploadForm, UploadPolicy};
+pub use uploads::{Upload, UploadFacts, UploadPurpose, Uploads};
 
 use crate::delivery::NodeId;
 use crate::model::{
@@ -41,15 +43,15 @@ pub enum StoreError {
 /// Result of a store operation.
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// The system of record: users, rooms, members, messages, refresh tokens, the token signing keys, and
-/// the cluster's nodes and shard leases.
+/// The system of record: users, rooms, members, messages, refresh tokens, the token signing keys,
+/// the cluster's nodes and shard leases, and (through [`Uploads`]) the uploads users were granted.
 ///
 /// One contract test suite (`store::contract_suite!` in `banter-node`) runs against every implementation.
 /// Writes naming a missing room or user fail with [`StoreError::NotFound`]; DM rooms come only from
 /// [`Store::dm_room`]; `insert_messages` fails with [`StoreError::Conflict`] when a message id is already
 /// stored under another seq.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: Uploads + Send + Sync + 'static {
     /// Creates a user; [`StoreError::Conflict`] when the username is taken.
     async fn create_user(&self, user: NewUser) -> StoreResult<User>;
     /// Returns the user with this id.

@@ -26,7 +26,7 @@ use crate::model::{
 };
 use crate::ports::{
     Clock, JournalFence, Lease, LiveNode, Ports, Rotation, SigningKey, Store, StoreError,
-    StoreResult,
+    StoreResult, Upload, UploadFacts, Uploads,
 };
 use crate::shard::{Epoch, ShardId};
 
@@ -57,6 +57,7 @@ struct StoreData {
     messages: HashMap<RoomId, BTreeMap<Seq, ChatMessage>>,
     /// Reserved seq per room.
     reserved: HashMap<RoomId, Seq>,
+    uploads: HashMap<Uuid, Upload>,
 }
 
 /// A [`Store`] kept in memory, with real behaviour for what the actors use.
@@ -185,6 +186,67 @@ impl FakeStore {
     /// Returns how many times `room()` was called (one per room activation).
     pub(crate) fn room_loads(&self) -> usize {
         self.room_loads.load(Ordering::SeqCst)
+    }
+}
+
+#[async_trait]
+impl Uploads for FakeStore {
+    async fn insert_upload(&self, upload: &Upload) -> StoreResult<()> {
+        let mut data = lock(&self.data);
+        if data.uploads.contains_key(&upload.id) {
+            return Err(StoreError::Conflict("upload id".into()));
+        }
+        data.uploads.insert(upload.id, upload.clone());
+        Ok(())
+    }
+
+    async fn upload(&self, id: Uuid) -> StoreResult<Option<Upload>> {
+        Ok(lock(&self.data).uploads.get(&id).cloned())
+    }
+
+    async fn upload_usage(&self, user: UserId) -> StoreResult<u64> {
+        let data = lock(&self.data);
+        Ok(data
+            .uploads
+            .values()
+            .filter(|u| u.user_id == user)
+            .map(|u| u.declared_size)
+            .sum())
+    }
+
+    async fn set_upload_facts(&self, id: Uuid, facts: &UploadFacts) -> StoreResult<()> {
+        let mut data = lock(&self.data);
+        let upload = data.uploads.get_mut(&id).ok_or(StoreError::NotFound)?;
+        upload.facts = Some(facts.clone());
+        Ok(())
+    }
+
+    async fn mark_upload_used(&self, id: Uuid, at_ms: i64) -> StoreResult<bool> {
+        let mut data = lock(&self.data);
+        Ok(match data.uploads.get_mut(&id) {
+            Some(upload) if upload.used_at_ms.is_none() => {
+                upload.used_at_ms = Some(at_ms);
+                true
+            }
+            _ => false,
+        })
+    }
+
+    async fn stale_uploads(&self, before_ms: i64, limit: u32) -> StoreResult<Vec<Upload>> {
+        let data = lock(&self.data);
+        let mut stale: Vec<Upload> = data
+            .uploads
+            .values()
+            .filter(|u| u.used_at_ms.is_none() && u.created_at_ms < before_ms)
+            .cloned()
+            .collect();
+        stale.sort_by_key(|u| (u.created_at_ms, u.id));
+        stale.truncate(limit as usize);
+        Ok(stale)
+    }
+
+    async fn delete_upload(&self, id: Uuid) -> StoreResult<bool> {
+        Ok(lock(&self.data).uploads.remove(&id).is_some())
     }
 }
 

@@ -4,7 +4,8 @@
 //! `contract_suite!(mod_name, fixture_future)` generates a module with one `#[tokio::test]` per case; the
 //! fixture future yields `Some(Fixture)` or `None` to skip. The cases live by theme in `contract/`:
 //! users, rooms, room and member pages, messages, refresh tokens, signing
-//! keys, the longest values the rules accept, cluster nodes and shard leases, and journal fences.
+//! keys, the longest values the rules accept, cluster nodes and shard leases, journal fences, and
+//! uploads.
 //!
 //! The MySQL fixture reads `BANTER_TEST_MYSQL_URL` (a server URL without a database, as printed by
 //! `scripts/mariadb.sh start`) and gives each test its own fresh database, dropped when the test passes
@@ -27,6 +28,7 @@ mod room_pages;
 mod rooms;
 mod signing_keys;
 mod tokens;
+mod uploads;
 mod users;
 
 pub(crate) use fences::*;
@@ -37,6 +39,7 @@ pub(crate) use room_pages::*;
 pub(crate) use rooms::*;
 pub(crate) use signing_keys::*;
 pub(crate) use tokens::*;
+pub(crate) use uploads::*;
 pub(crate) use users::*;
 
 /// Generates `mod $suite` with one test per contract case, each on a store from `$fixture` (a future
@@ -102,6 +105,9 @@ macro_rules! contract_suite {
             journal_fences_of_many_shards_in_one_call,
             contacts_are_the_members_of_small_rooms,
             last_seen_times_only_move_forward,
+            uploads_round_trip_and_count_in_the_usage,
+            upload_facts_are_kept_and_an_upload_is_used_once,
+            stale_uploads_are_the_old_unused_ones_and_deletes_count,
         );
     };
     (@cases $suite:ident, $fixture:expr, $($case:ident),+ $(,)?) => {

@@ -29,6 +29,7 @@ pub mod mysql;
 mod refresh;
 mod sql;
 pub mod sqlite;
+mod uploads;
 
 #[cfg(test)]
 mod contract;

@@ -119,6 +119,8 @@ impl MySqlStore {
     }
 }
 
+crate::uploads::impl_uploads!(MySqlStore);
+
 #[async_trait]
 impl Store for MySqlStore {
     #[tracing::instrument(level = "debug", skip_all, fields(username = %user.username))]

@@ -116,6 +116,8 @@ fn create_parent_dir(file: &Path) -> StoreResult<()> {
     }
 }
 
+crate::uploads::impl_uploads!(SqliteStore);
+
 #[async_trait]
 impl Store for SqliteStore {
     #[tracing::instrument(level = "debug", skip_all, fields(username = %user.username))]

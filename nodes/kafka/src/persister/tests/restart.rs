@@ -7,7 +7,9 @@ use std::sync::atomic::AtomicUsize;
 use async_trait::async_trait;
 use banter_actors::delivery::NodeId;
 use banter_actors::model::{Member, Role, Room, RoomSummary, User};
-use banter_actors::ports::{JournalFence, Lease, LiveNode, Rotation, SigningKey, StoreResult};
+use banter_actors::ports::{
+    JournalFence, Lease, LiveNode, Rotation, SigningKey, StoreResult, Upload, UploadFacts, Uploads,
+};
 use banter_actors::shard::{Epoch, ShardId};
 
 use super::*;
@@ -48,6 +50,31 @@ impl PanicOnce {
         self.log
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+#[async_trait]
+impl Uploads for PanicOnce {
+    async fn insert_upload(&self, upload: &Upload) -> StoreResult<()> {
+        self.inner.insert_upload(upload).await
+    }
+    async fn upload(&self, id: uuid::Uuid) -> StoreResult<Option<Upload>> {
+        self.inner.upload(id).await
+    }
+    async fn upload_usage(&self, user: UserId) -> StoreResult<u64> {
+        self.inner.upload_usage(user).await
+    }
+    async fn set_upload_facts(&self, id: uuid::Uuid, facts: &UploadFacts) -> StoreResult<()> {
+        self.inner.set_upload_facts(id, facts).await
+    }
+    async fn mark_upload_used(&self, id: uuid::Uuid, at_ms: i64) -> StoreResult<bool> {
+        self.inner.mark_upload_used(id, at_ms).await
+    }
+    async fn stale_uploads(&self, before_ms: i64, limit: u32) -> StoreResult<Vec<Upload>> {
+        self.inner.stale_uploads(before_ms, limit).await
+    }
+    async fn delete_upload(&self, id: uuid::Uuid) -> StoreResult<bool> {
+        self.inner.delete_upload(id).await
     }
 }
 
