@@ -22,6 +22,7 @@
 //! ([`delivery::LostGuard`]) and resubscribe from their last seq. Sessions are tasks, not actors: a
 //! crashed session affects nobody else.
 
+pub mod account;
 pub mod delivery;
 pub mod directory;
 pub mod encode;

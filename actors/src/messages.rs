@@ -6,10 +6,11 @@
 //! Only a node's router crosses nodes (`banter-cluster`); rooms and users are reached through it, never
 //! mirrored on every peer (ARCHITECTURE.md, section 2).
 //!
-//! **Mailbox depth.** ractor tells no one how many messages wait in an actor's mailbox, so rooms'
-//! and directories' messages count themselves: boxing one for a mailbox wraps it in a [`Queued`]
-//! that adds one to its kind's depth, and the depth goes down when the actor takes it out, or when
-//! the mailbox is dropped with it still inside (an actor that crashed). The count is therefore
+//! **Mailbox depth.** ractor tells no one how many messages wait in an actor's mailbox, so the
+//! messages of rooms, users' actors and directories count themselves: boxing one for a mailbox
+//! wraps it in a [`Queued`] that adds one to its kind's depth, and the depth goes down when the
+//! actor takes it out, or when the mailbox is dropped with it still inside (an actor that
+//! crashed). The count is therefore
 //! exact whatever happens to a message; it costs two atomic operations per message.
 //! [`mailbox_depths`] reads the node's totals.
 
@@ -18,18 +19,23 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use ractor::message::{BoxedDowncastErr, BoxedMessage};
 use ractor::{ActorId, Message};
 
+use crate::account::AccountMessage;
 use crate::directory::{DirectoryMessage, Entity};
 use crate::room::RoomMessage;
 
 /// Messages waiting in every room actor's mailbox on this node.
 static ROOMS_QUEUED: AtomicI64 = AtomicI64::new(0);
+/// Messages waiting in every user's actor's mailbox on this node.
+static ACCOUNTS_QUEUED: AtomicI64 = AtomicI64::new(0);
 /// Messages waiting in every directory's mailbox on this node.
 static DIRECTORIES_QUEUED: AtomicI64 = AtomicI64::new(0);
 
-/// The messages waiting in mailboxes on this node, by kind of actor (`room`, `directory`).
-pub fn mailbox_depths() -> [(&'static str, i64); 2] {
+/// The messages waiting in mailboxes on this node, by kind of actor (`room`, `user`,
+/// `directory`).
+pub fn mailbox_depths() -> [(&'static str, i64); 3] {
     [
         ("room", ROOMS_QUEUED.load(Ordering::Relaxed).max(0)),
+        ("user", ACCOUNTS_QUEUED.load(Ordering::Relaxed).max(0)),
         (
             "directory",
             DIRECTORIES_QUEUED.load(Ordering::Relaxed).max(0),
@@ -85,6 +91,10 @@ impl<E: Entity> Message for DirectoryMessage<E> {
 
 impl Message for RoomMessage {
     counted!(ROOMS_QUEUED);
+}
+
+impl Message for AccountMessage {
+    counted!(ACCOUNTS_QUEUED);
 }
 
 #[cfg(test)]

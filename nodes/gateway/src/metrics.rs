@@ -20,7 +20,8 @@ pub const SESSIONS_DROPPED: &str = "banter_sessions_dropped_total";
 pub const ACTORS_ACTIVE: &str = "banter_actors_active";
 
 /// Messages waiting in actors' mailboxes on this node (gauge, label `kind`: `room`, the sum over
-/// every room actor; `directory`, the room directory's), refreshed every second. Exact: a message
+/// every room actor; `user`, over every user's actor; `directory`, the directories'), refreshed
+/// every second. Exact: a message
 /// counts itself from entering a mailbox until it is taken out or dropped with it.
 pub const MAILBOX_DEPTH: &str = "banter_mailbox_depth";
 
