@@ -25,6 +25,8 @@
 //! - [`logs`]: JSON log lines and OTLP log records name the trace of the request they were written in;
 //! - [`observability`]: the Grafana provisioning, dashboards, alert rules and collector config of
 //!   `observability/` agree with each other, pass `promtool`, and name only metrics a node exports;
+//! - [`uploads`]: a member's upload grant, the file posted straight to the store, and what the
+//!   rules refuse, on a real S3 server and on the embedded folder;
 //! - [`blobs`]: the blob stores' contract, on a real S3 server (s3s-fs) and on the local folder;
 //! - [`api_contract`]: `schemathesis` runs every check of the OpenAPI document against the handlers.
 //!
@@ -56,4 +58,5 @@ mod signing_keys;
 mod stomp_errors;
 mod third_party;
 mod traces;
+mod uploads;
 mod websocket;

@@ -26,9 +26,11 @@ use crate::model::UserId;
 use crate::ports::{BlobKey, Blobs, Clock, Store, Upload, UploadForm, UploadPolicy, UploadPurpose};
 
 mod entity;
+mod routes;
 mod rules;
 
 pub use entity::Accounts;
+pub use routes::{ACCOUNT_WAIT, AccountRoutes, LocalAccounts};
 pub use rules::{MAX_FILENAME_BYTES, clean_filename};
 
 /// Settings of users' actors.

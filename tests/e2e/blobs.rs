@@ -15,7 +15,7 @@ use anyhow::{Context, Result, ensure};
 use banter_actors::ports::{BlobError, BlobKey, Blobs, UploadForm, UploadPolicy};
 use banter_media::config::S3Config;
 use banter_media::{LocalBlobs, S3Blobs};
-use banter_tests::s3::{ACCESS_KEY, S3Server, SECRET_KEY};
+use banter_tests::s3::{ACCESS_KEY, S3Server, SECRET_KEY, post_form, refused};
 use banter_tests::unique;
 
 /// A store under test, the base URL its relative URLs are under, and what keeps it running.
@@ -85,33 +85,15 @@ impl Store {
         }
     }
 
-    /// Posts `form` with `fields` in place of its own (when given) and `file`: the status, 0 when
-    /// the server closed the connection before answering (S3 servers may, on a refused upload).
+    /// Posts `form` with `fields` in place of its own (when given) and `file`.
     async fn post(
         &self,
         form: &UploadForm,
         fields: Option<Vec<(String, String)>>,
         file: Vec<u8>,
     ) -> Result<u16> {
-        use reqwest::multipart::{Form, Part};
-        let mut multipart = Form::new();
-        for (name, value) in fields.unwrap_or_else(|| form.fields.clone()) {
-            multipart = multipart.text(name, value);
-        }
-        let part = Part::bytes(file)
-            .file_name("upload.png")
-            .mime_str("application/octet-stream")?;
-        multipart = multipart.part("file", part);
-        match reqwest::Client::new()
-            .post(self.url(&form.url))
-            .multipart(multipart)
-            .send()
-            .await
-        {
-            Ok(answer) => Ok(answer.status().as_u16()),
-            Err(e) if e.is_request() || e.is_body() => Ok(0),
-            Err(e) => Err(e.into()),
-        }
+        let fields = fields.unwrap_or_else(|| form.fields.clone());
+        post_form(&self.url(&form.url), &fields, file).await
     }
 
     async fn get(&self, url: &str) -> Result<(u16, Vec<u8>)> {
@@ -135,10 +117,6 @@ fn forge(url: &str) -> Option<String> {
 
 fn bytes(n: usize) -> Vec<u8> {
     (0..n).map(|i| (i % 251) as u8).collect()
-}
-
-fn refused(status: u16) -> bool {
-    status == 0 || (400..500).contains(&status)
 }
 
 async fn an_upload_within_its_form_is_kept_and_read_back(store: Store) -> Result<()> {

@@ -127,3 +127,33 @@ impl Drop for S3Server {
         }
     }
 }
+
+/// Posts an upload form as a browser does: a `multipart/form-data` POST to `url` of `fields`, in
+/// order, then `file` as the last part, named `file`. Returns the status, or 0 when the server
+/// closed the connection before answering (an S3 server may, on an upload it refuses).
+pub async fn post_form(url: &str, fields: &[(String, String)], file: Vec<u8>) -> Result<u16> {
+    use reqwest::multipart::{Form, Part};
+    let mut form = Form::new();
+    for (name, value) in fields {
+        form = form.text(name.clone(), value.clone());
+    }
+    let part = Part::bytes(file)
+        .file_name("upload.bin")
+        .mime_str("application/octet-stream")?;
+    form = form.part("file", part);
+    match reqwest::Client::new()
+        .post(url)
+        .multipart(form)
+        .send()
+        .await
+    {
+        Ok(answer) => Ok(answer.status().as_u16()),
+        Err(e) if e.is_request() || e.is_body() => Ok(0),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Whether an upload's status says the store refused it: a 4xx, or the connection closed.
+pub fn refused(status: u16) -> bool {
+    status == 0 || (400..500).contains(&status)
+}

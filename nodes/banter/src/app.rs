@@ -6,8 +6,10 @@
 //! node (this module)
 //! ├── gateway role
 //! │   ├── Root (crate::supervisor): a dead directory stops the node
-//! │   │   └── Directory<Rooms>  ── Room actor per active room
-//! │   ├── users table: each connected user's sessions and send budget (no actor per user)
+//! │   │   ├── Directory<Rooms>  ── Room actor per active room
+//! │   │   └── Directory<Accounts> ── the user's actor per user with uploads in flight (uploads on)
+//! │   ├── users table: each connected user's sessions and send budget (no actor per connection)
+//! │   ├── blob store ([media]): S3, or the local folder and its signed /api/blobs routes
 //! │   ├── journal: in-process writer task, or the Kafka producer
 //! │   ├── housekeeping: token purge and limiter trim; signing key refresh (rotation, pruning)
 //! │   └── front door ── one session task per WebSocket (closed with "reconnect elsewhere" on stop)
@@ -23,8 +25,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use std::num::NonZeroU32;
+
+use banter_actors::account::{AccountConfig, AccountPorts, AccountRoutes, Accounts, LocalAccounts};
 use banter_actors::delivery::NodeId;
-use banter_actors::ports::{Clock, Journal, Ownership, Ports, SingleNode, Store, SystemClock};
+use banter_actors::ports::{
+    Blobs, Clock, Journal, Ownership, Ports, SingleNode, Store, SystemClock,
+};
 use banter_actors::presence::Presence;
 use banter_actors::room::{RoomConfig, Rooms};
 use banter_actors::route::{LocalRoutes, Routes};
@@ -34,6 +41,7 @@ use banter_gateway::auth::{AuthKeys, KeyPolicy};
 use banter_gateway::state::{count_actors, door_limits, ops_router, user_config};
 use banter_gateway::{AppState, GatewayParts};
 use banter_kafka::{KafkaJournal, Persister};
+use banter_media::{Media, MediaConfig, MediaKind};
 use banter_store::LocalJournal;
 use ractor::{Actor, ActorRef};
 use tokio::net::TcpListener;
@@ -41,7 +49,7 @@ use tokio::sync::watch;
 use tracing::info;
 
 use crate::config::{Config, JournalKind, Role};
-use crate::supervisor::{Root, RootArgs, RootMessage};
+use crate::supervisor::{Directories, Root, RootArgs, RootMessage};
 
 /// A started node: its address and the handles to stop it.
 pub struct Node {
@@ -157,12 +165,14 @@ impl Node {
         let door = door_limits(&config.http)?;
         let metrics_token = config.http.metrics_token.clone();
         let (state, root, router) = if let Some(journal) = journal {
+            let media = open_media(&config, cluster.is_some()).await?;
             let parts = GatewayPorts {
                 store,
                 journal,
                 node: node_id,
                 ownership,
                 cluster: cluster.as_ref(),
+                blobs: media.as_ref().map(|m| m.blobs.clone()),
             };
             let (state, root) = start_gateway(config, parts, &shutdown, failed_tx).await?;
             tokio::spawn(banter_gateway::housekeeping::run(
@@ -180,7 +190,7 @@ impl Node {
                 state.clone(),
                 shutdown.subscribe(),
             ));
-            let router = banter_gateway::http::router(state.clone());
+            let router = banter_gateway::http::router(state.clone(), media.and_then(|m| m.routes));
             (Some(state), Some(root), router)
         } else {
             (None, None, ops_router(&metrics_token))
@@ -284,6 +294,45 @@ struct GatewayPorts<'a> {
     node: NodeId,
     ownership: Arc<dyn Ownership>,
     cluster: Option<&'a Cluster>,
+    /// The blob store, while uploads are on.
+    blobs: Option<Arc<dyn Blobs>>,
+}
+
+/// Opens the blob store `[media]` names, or none (uploads off) when a cluster node is configured
+/// with the local folder, which one node alone could serve.
+async fn open_media(config: &Config, clustered: bool) -> anyhow::Result<Option<Media>> {
+    if clustered && config.media.kind == MediaKind::Local {
+        tracing::warn!(
+            "uploads are off: the local blob folder serves one node, a cluster needs \
+             [media] kind = \"s3\""
+        );
+        return Ok(None);
+    }
+    let media = banter_media::open(&config.media, &config.data_dir)
+        .await
+        .context("failed to open the blob store ([media])")?;
+    Ok(Some(media))
+}
+
+/// The users' actors' entity factory for `[media]`, over `ports`.
+pub(crate) fn accounts(media: &MediaConfig, ports: AccountPorts) -> Accounts {
+    let ttl = Duration::from_secs(media.upload_ttl_secs.max(1));
+    Accounts {
+        ports,
+        config: AccountConfig {
+            max_upload_bytes: media.max_upload_bytes,
+            allowed_types: media
+                .allowed_types
+                .iter()
+                .map(|t| t.trim().to_ascii_lowercase())
+                .collect(),
+            upload_ttl: ttl.min(banter_media::s3::MAX_FORM_TTL),
+            uploads_per_minute: NonZeroU32::new(media.uploads_per_minute.max(1))
+                .unwrap_or(NonZeroU32::MIN),
+            quota_bytes: media.quota_bytes,
+            idle_timeout: Duration::from_secs(300),
+        },
+    }
 }
 
 /// Starts what the gateway role runs: the root supervisor with the actor directories over the store
@@ -300,6 +349,7 @@ async fn start_gateway(
         node,
         ownership,
         cluster,
+        blobs,
     } = parts;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let policy = KeyPolicy::from_config(&config.auth).context("invalid [auth] key settings")?;
@@ -324,13 +374,27 @@ async fn start_gateway(
             max_sessions_per_user: config.ws.max_sessions_per_user.max(1),
         },
     };
+    let accounts = blobs.map(|blobs| {
+        let ports = AccountPorts {
+            store: ports.store.clone(),
+            blobs,
+            clock: ports.clock.clone(),
+        };
+        accounts(&config.media, ports)
+    });
     let gateway = config.gateway();
     let users = Users::new(user_config(&gateway), presence.clone());
-    let (root, _) = Actor::spawn(None, Root, RootArgs { rooms, failed })
+    let args = RootArgs {
+        rooms,
+        accounts,
+        failed,
+    };
+    let (root, _) = Actor::spawn(None, Root, args)
         .await
         .context("failed to start the root supervisor")?;
-    let rooms = ractor::call!(root, RootMessage::Directories)
+    let Directories { rooms, accounts } = ractor::call!(root, RootMessage::Directories)
         .map_err(|e| anyhow::anyhow!("the root supervisor did not answer: {e}"))?;
+    let accounts = accounts.map(|a| Arc::new(LocalAccounts::new(a)) as Arc<dyn AccountRoutes>);
     let routes = cluster.map(|c| {
         let local = LocalRoutes::new(rooms.clone());
         let (placement, links) = (c.placement().clone(), c.links().clone());
@@ -347,6 +411,7 @@ async fn start_gateway(
         node,
         routes,
         presence,
+        accounts,
     })?;
     Ok((state, root))
 }

@@ -41,6 +41,9 @@ pub struct Config {
     pub cluster: ClusterConfig,
     /// OTLP export of traces (off without an endpoint).
     pub telemetry: banter_telemetry::otel::TelemetryConfig,
+    /// Uploads: the blob store and what an upload may be. The local folder serves a single node
+    /// only: a cluster node configured with it runs with uploads off (503 `uploads_off`).
+    pub media: banter_media::MediaConfig,
 }
 
 /// Journal settings.
@@ -155,6 +158,7 @@ impl Default for Config {
             ws: WsConfig::default(),
             cluster: ClusterConfig::default(),
             telemetry: Default::default(),
+            media: Default::default(),
         }
     }
 }
@@ -175,6 +179,7 @@ const SECTIONS: &[&str] = &[
     "ws",
     "cluster",
     "telemetry",
+    "media",
 ];
 
 /// Tells whether an environment key (prefix stripped, `__` turned into `.`) names configuration.

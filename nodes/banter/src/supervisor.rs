@@ -1,7 +1,7 @@
 //! The root supervisor of a node's actors.
 //!
-//! It spawns the room directory linked to itself (ingest sources will add theirs), so its death is an
-//! event here rather than a silent hole: a directory that stops or panics while the node is not shutting down leaves a
+//! It spawns the room directory and the users' actors' directory linked to itself (ingest sources
+//! will add theirs), so a directory's death is an event here rather than a silent hole: a directory that stops or panics while the node is not shutting down leaves a
 //! node that would look alive and serve no chat, so the root reports it on the `failed` channel and
 //! stops. The binary then stops the node and exits non-zero, and whatever runs it (systemd, Compose's
 //! restart policy, a Kubernetes pod) starts a fresh process: the directories hold no state a restart
@@ -13,6 +13,7 @@
 
 use std::time::Duration;
 
+use banter_actors::account::Accounts;
 use banter_actors::directory::{Directory, DirectoryMessage};
 use banter_actors::room::Rooms;
 use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
@@ -29,16 +30,25 @@ pub struct Root;
 pub struct RootArgs {
     /// The room directory's entity factory.
     pub rooms: Rooms,
+    /// The users' actors' directory's entity factory (`None` while uploads are off).
+    pub accounts: Option<Accounts>,
     /// Receives the reason when a directory dies outside a shutdown.
     pub failed: watch::Sender<Option<String>>,
 }
 
-/// The root's directories (users have none: the gateway's users table holds them).
-pub type Directories = ActorRef<DirectoryMessage<Rooms>>;
+/// The root's directories.
+#[derive(Clone)]
+pub struct Directories {
+    /// Of rooms.
+    pub rooms: ActorRef<DirectoryMessage<Rooms>>,
+    /// Of users' actors, while uploads are on (a connected user's sessions are in the gateway's
+    /// users table instead).
+    pub accounts: Option<ActorRef<DirectoryMessage<Accounts>>>,
+}
 
 /// The root's state: its children and whether it is stopping.
 pub struct RootState {
-    rooms: ActorRef<DirectoryMessage<Rooms>>,
+    directories: Directories,
     failed: watch::Sender<Option<String>>,
     stopping: bool,
 }
@@ -66,8 +76,16 @@ impl Actor for Root {
     ) -> Result<RootState, ActorProcessingErr> {
         let (rooms, _) =
             Actor::spawn_linked(None, Directory::new(args.rooms), (), myself.get_cell()).await?;
+        let accounts = match args.accounts {
+            Some(accounts) => Some(
+                Actor::spawn_linked(None, Directory::new(accounts), (), myself.get_cell())
+                    .await?
+                    .0,
+            ),
+            None => None,
+        };
         Ok(RootState {
-            rooms,
+            directories: Directories { rooms, accounts },
             failed: args.failed,
             stopping: false,
         })
@@ -81,7 +99,7 @@ impl Actor for Root {
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             RootMessage::Directories(reply) => {
-                let _ = reply.send(state.rooms.clone());
+                let _ = reply.send(state.directories.clone());
             }
             RootMessage::Shutdown(reply) => self.on_shutdown(myself, state, reply).await,
         }
@@ -140,8 +158,15 @@ impl Root {
 
 impl RootState {
     fn name(&self, cell: &ractor::ActorCell) -> String {
-        if cell.get_id() == self.rooms.get_id() {
+        if cell.get_id() == self.directories.rooms.get_id() {
             "room directory".into()
+        } else if self
+            .directories
+            .accounts
+            .as_ref()
+            .is_some_and(|a| a.get_id() == cell.get_id())
+        {
+            "directory of users' actors".into()
         } else {
             format!("actor {}", cell.get_id())
         }
@@ -152,6 +177,7 @@ impl RootState {
 mod tests {
     use std::sync::Arc;
 
+    use banter_actors::account::AccountPorts;
     use banter_actors::ports::{Clock, Journal, Ports, Store, SystemClock};
     use banter_actors::room::RoomConfig;
 
@@ -173,6 +199,15 @@ mod tests {
         let journal: Arc<dyn Journal> =
             Arc::new(banter_store::LocalJournal::start(store.clone(), 64, 64));
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let blobs = banter_media::LocalBlobs::open(dir.path().join("blobs")).expect("blobs");
+        let accounts = crate::app::accounts(
+            &banter_media::MediaConfig::default(),
+            AccountPorts {
+                store: store.clone(),
+                blobs: Arc::new(blobs),
+                clock: clock.clone(),
+            },
+        );
         let ports = Ports {
             ownership: Arc::new(banter_actors::ports::SingleNode),
             spans: Arc::new(banter_actors::trace::NoSpans),
@@ -191,39 +226,51 @@ mod tests {
             },
         };
         let (failed, failures) = watch::channel(None);
-        let (root, _) = Actor::spawn(None, Root, RootArgs { rooms, failed })
-            .await
-            .expect("root");
+        let args = RootArgs {
+            rooms,
+            accounts: Some(accounts),
+            failed,
+        };
+        let (root, _) = Actor::spawn(None, Root, args).await.expect("root");
         let dirs = ractor::call!(root, RootMessage::Directories).expect("directories");
         (dir, root, dirs, failures)
     }
 
     #[tokio::test]
     async fn a_dead_directory_is_reported_and_stops_the_root() {
-        let (_dir, root, rooms, mut failures) = start().await;
-        rooms.kill();
-        let reason =
-            tokio::time::timeout(Duration::from_secs(5), failures.wait_for(Option::is_some))
+        for (kill_rooms, named) in [(true, "room directory"), (false, "users' actors")] {
+            let (_dir, root, dirs, mut failures) = start().await;
+            if kill_rooms {
+                dirs.rooms.kill();
+            } else {
+                dirs.accounts.expect("uploads on").kill();
+            }
+            let reason =
+                tokio::time::timeout(Duration::from_secs(5), failures.wait_for(Option::is_some))
+                    .await
+                    .expect("reported in time")
+                    .expect("channel open")
+                    .clone()
+                    .expect("a reason");
+            assert!(reason.contains(named), "{reason}");
+            tokio::time::timeout(Duration::from_secs(5), root.wait(None))
                 .await
-                .expect("reported in time")
-                .expect("channel open")
-                .clone()
-                .expect("a reason");
-        assert!(reason.contains("room directory"), "{reason}");
-        tokio::time::timeout(Duration::from_secs(5), root.wait(None))
-            .await
-            .expect("the root stops")
-            .expect("wait");
+                .expect("the root stops")
+                .expect("wait");
+        }
     }
 
     #[tokio::test]
     async fn a_shutdown_stops_the_directories_without_a_failure() {
-        let (_dir, root, rooms, failures) = start().await;
+        let (_dir, root, dirs, failures) = start().await;
         ractor::call!(root, RootMessage::Shutdown).expect("shutdown answered");
-        tokio::time::timeout(Duration::from_secs(5), rooms.wait(None))
-            .await
-            .expect("stopped")
-            .expect("wait");
+        let accounts = dirs.accounts.expect("uploads on").get_cell();
+        for dir in [dirs.rooms.get_cell(), accounts] {
+            tokio::time::timeout(Duration::from_secs(5), dir.wait(None))
+                .await
+                .expect("stopped")
+                .expect("wait");
+        }
         tokio::time::timeout(Duration::from_secs(5), root.wait(None))
             .await
             .expect("the root stops")

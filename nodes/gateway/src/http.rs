@@ -7,6 +7,7 @@ pub mod budget;
 pub mod extract;
 mod history;
 pub mod rooms_api;
+pub mod uploads_api;
 pub mod users_api;
 pub mod views;
 
@@ -160,12 +161,15 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(rooms_api::members))
         .routes(routes!(rooms_api::open_dm))
         .routes(routes!(rooms_api::history))
+        .routes(routes!(uploads_api::create))
         .routes(routes!(healthz))
         .routes(routes!(readyz))
 }
 
-/// Builds the node's router.
-pub fn router(state: AppState) -> Router {
+/// Builds the node's router, with `extra` routes (the local blob store's) beside the API: they
+/// keep their own body limits and deadlines (an upload streams for minutes), and run in a
+/// request's span like every other route.
+pub fn router(state: AppState, extra: Option<Router>) -> Router {
     let (router, mut api) = api_router().split_for_parts();
     add_common_errors(&mut api);
     let max_body = state.config.limits.max_http_body_bytes;
@@ -182,9 +186,10 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(move |req, next| {
             crate::front_door::request_deadline(deadline, req, next)
         }))
+        .with_state(state)
+        .merge(extra.unwrap_or_default())
         // Outermost: every answer, errors of the layers above included, is made in its span.
         .layer(axum::middleware::from_fn(request_span))
-        .with_state(state)
 }
 
 /// While traces are exported, runs a request in an `http.request` span, under the caller's

@@ -8,6 +8,7 @@ use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use anyhow::Context;
+use banter_actors::account::AccountRoutes;
 use banter_actors::delivery::NodeId;
 use banter_actors::directory::DirectoryMessage;
 use banter_actors::model::{RoomId, UserId};
@@ -71,6 +72,8 @@ pub struct AppStateInner {
     pub sessions: TaskTracker,
     /// Who is online, on this node and the others.
     pub presence: Arc<Presence>,
+    /// How handlers reach users' actors; `None` while uploads are off.
+    pub accounts: Option<Arc<dyn AccountRoutes>>,
 }
 
 /// What [`AppState::new`] assembles the state from.
@@ -93,6 +96,8 @@ pub struct GatewayParts {
     pub routes: Option<Arc<dyn Routes>>,
     /// The node's presence table (`users` fills it).
     pub presence: Arc<Presence>,
+    /// How handlers reach users' actors; `None` while uploads are off.
+    pub accounts: Option<Arc<dyn AccountRoutes>>,
 }
 
 impl AppState {
@@ -108,6 +113,7 @@ impl AppState {
             node,
             routes,
             presence,
+            accounts,
         } = parts;
         let routes = routes.unwrap_or_else(|| Arc::new(LocalRoutes::new(rooms.clone())));
         anyhow::ensure!(
@@ -151,6 +157,7 @@ impl AppState {
             shutdown,
             sessions: TaskTracker::new(),
             presence,
+            accounts,
         })))
     }
 

@@ -119,7 +119,7 @@ pub struct HistoryPage {
 }
 
 /// Succeeds when `me` is a member of `room`: 404 when the room does not exist, 403 when not a member.
-async fn require_member(state: &AppState, room: RoomId, me: UserId) -> ApiResult<()> {
+pub(crate) async fn require_member(state: &AppState, room: RoomId, me: UserId) -> ApiResult<()> {
     if state.store().member_role(room, me).await?.is_some() {
         return Ok(());
     }

@@ -1,0 +1,142 @@
+//! Uploads: a member asks to upload a file to a room, and gets a form to post it with, straight
+//! to the blob store (the bytes never pass through a node's handlers, unless the store is the
+//! embedded node's own folder). The user's actor grants it ([`banter_actors::account`]): content
+//! type, size, rate and quota are its rules.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use banter_actors::account::{UploadError, UploadGrant, UploadRequest};
+use banter_actors::model::RoomId;
+use banter_actors::ports::UploadPurpose;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::extract::{ApiJson, ApiPath, AuthUser};
+use super::rooms_api::require_member;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::state::AppState;
+
+/// A file to upload.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewUpload {
+    /// The file's name; kept (cleaned: its last path segment, no control characters) as
+    /// metadata only.
+    #[schema(max_length = 1024)]
+    pub filename: String,
+    /// Its content type: one of `media.allowed_types`, else a 415 `type_not_allowed`.
+    #[schema(max_length = 255)]
+    pub content_type: String,
+    /// Its size in bytes: 1 to `media.max_upload_bytes` (25 MiB), else a 400 `empty_file` or a
+    /// 413 `too_large`. The store refuses a larger file than declared.
+    #[schema(minimum = 1)]
+    pub size: u64,
+}
+
+/// One field of an upload form.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct FormField {
+    /// The field's name.
+    pub name: String,
+    /// Its value, to send as is.
+    pub value: String,
+}
+
+/// How to upload a granted file: a `multipart/form-data` POST to `url` of every field of
+/// `fields` in order, then the file as the last part, named `file`.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct UploadGrantView {
+    /// The upload's id (a UUID), to name it as an attachment.
+    pub upload_id: String,
+    /// Always `POST`.
+    pub method: String,
+    /// Where to post: absolute for S3, a path of this node (`/api/blobs`) for the embedded store.
+    pub url: String,
+    /// The form's fields.
+    pub fields: Vec<FormField>,
+    /// The name of the file's part: `file`.
+    pub file_field: String,
+    /// When the form stops working (ms since the Unix epoch).
+    pub expires_at_ms: i64,
+    /// The largest file the store accepts through this form (the declared size).
+    pub max_bytes: u64,
+}
+
+impl From<UploadGrant> for UploadGrantView {
+    fn from(grant: UploadGrant) -> Self {
+        UploadGrantView {
+            upload_id: grant.upload_id.to_string(),
+            method: "POST".into(),
+            url: grant.form.url,
+            fields: grant
+                .form
+                .fields
+                .into_iter()
+                .map(|(name, value)| FormField { name, value })
+                .collect(),
+            file_field: "file".into(),
+            expires_at_ms: grant.expires_at_ms,
+            max_bytes: grant.max_bytes,
+        }
+    }
+}
+
+impl From<UploadError> for ApiError {
+    fn from(e: UploadError) -> Self {
+        let status = match &e {
+            UploadError::TypeNotAllowed(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            UploadError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            UploadError::Empty => StatusCode::BAD_REQUEST,
+            UploadError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            UploadError::QuotaExceeded(_) => StatusCode::FORBIDDEN,
+            UploadError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        let error = ApiError::new(status, e.code(), e.to_string());
+        match e {
+            UploadError::RateLimited(wait) => error.retry_after(wait),
+            _ => error,
+        }
+    }
+}
+
+/// Asks to upload a file to a room the caller is a member of.
+#[utoipa::path(post, path = "/api/rooms/{id}/uploads", tag = "uploads", params(("id" = i64, Path, minimum = 1)), security(("bearer" = [])),
+    request_body = NewUpload,
+    responses((status = 201, body = UploadGrantView),
+        (status = 400, description = "`empty_file`, or a malformed body", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "`forbidden`: not a member; `quota_exceeded`: the caller's uploads hold `media.quota_bytes`", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 413, description = "`too_large`", body = ErrorBody),
+        (status = 415, description = "`type_not_allowed`", body = ErrorBody),
+        (status = 429, description = "`rate_limited`: more than `media.uploads_per_minute`", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait before trying again"))),
+        (status = 503, description = "`uploads_off`: this node has no blob store; `unavailable`", body = ErrorBody)))]
+pub async fn create(
+    State(state): State<AppState>,
+    me: AuthUser,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(body): ApiJson<NewUpload>,
+) -> ApiResult<(StatusCode, Json<UploadGrantView>)> {
+    let accounts = state.accounts.as_ref().ok_or_else(uploads_off)?;
+    let room = RoomId(id);
+    require_member(&state, room, me.id).await?;
+    let request = UploadRequest {
+        filename: body.filename,
+        content_type: body.content_type,
+        size: body.size,
+    };
+    let grant = accounts
+        .grant_upload(me.id, UploadPurpose::Attachment(room), request)
+        .await?;
+    Ok((StatusCode::CREATED, Json(grant.into())))
+}
+
+fn uploads_off() -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "uploads_off",
+        "uploads are off on this node: a cluster needs an S3 blob store ([media] kind = \"s3\")",
+    )
+}
