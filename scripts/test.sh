@@ -29,6 +29,13 @@ started=$SECONDS
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/banter/target}"
 log "CARGO_TARGET_DIR=$CARGO_TARGET_DIR"
+# The workspace's own artifacts are named by a hash of the checkout's path, so every clone (CI's
+# included) leaves a set of test binaries of several hundred MB each in a shared target dir: drop
+# the ones no build has touched for a day, or the disk fills.
+if [[ -d "$CARGO_TARGET_DIR/debug/deps" ]]; then
+    find "$CARGO_TARGET_DIR/debug/deps" -maxdepth 1 -type f -mtime +0 \
+        \( -name 'banter*' -o -name 'libbanter*' -o -name 'integration-*' \) -delete 2>/dev/null || true
+fi
 
 # MariaDB: the last stdout line of mariadb.sh is `export BANTER_TEST_MYSQL_URL=...`.
 mysql_export="$(scripts/mariadb.sh start | tail -n 1)"

@@ -33,13 +33,20 @@ pub use entity::Accounts;
 pub use routes::{ACCOUNT_WAIT, AccountRoutes, LocalAccounts};
 pub use rules::{MAX_FILENAME_BYTES, clean_filename};
 
+/// What an upload may be.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UploadRules {
+    /// Largest upload, in bytes.
+    pub max_upload_bytes: u64,
+    /// Content types an upload may declare (lowercase).
+    pub allowed_types: Arc<[String]>,
+}
+
 /// Settings of users' actors.
 #[derive(Clone, Debug)]
 pub struct AccountConfig {
-    /// Largest upload, in bytes.
-    pub max_upload_bytes: u64,
-    /// Content types an upload may declare.
-    pub allowed_types: Arc<[String]>,
+    /// What an upload may be.
+    pub rules: UploadRules,
     /// How long an upload form is good for.
     pub upload_ttl: Duration,
     /// Grants per minute.
@@ -220,15 +227,16 @@ impl Account {
 
     /// Checks a request against the rules; returns its content type as it will be kept.
     fn check(state: &AccountState, request: &UploadRequest) -> Result<String, UploadError> {
-        let content_type = request.content_type.trim().to_ascii_lowercase();
-        if !state.config.allowed_types.contains(&content_type) {
+        // Exactly as listed (lowercase, as browsers send them): what the API documents.
+        let content_type = request.content_type.clone();
+        if !state.config.rules.allowed_types.contains(&content_type) {
             return Err(UploadError::TypeNotAllowed(request.content_type.clone()));
         }
         if request.size == 0 {
             return Err(UploadError::Empty);
         }
-        if request.size > state.config.max_upload_bytes {
-            return Err(UploadError::TooLarge(state.config.max_upload_bytes));
+        if request.size > state.config.rules.max_upload_bytes {
+            return Err(UploadError::TooLarge(state.config.rules.max_upload_bytes));
         }
         if state.used_bytes.saturating_add(request.size) > state.config.quota_bytes {
             return Err(UploadError::QuotaExceeded(state.config.quota_bytes));

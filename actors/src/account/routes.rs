@@ -6,7 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use ractor::ActorRef;
 
-use super::{AccountMessage, Accounts, UploadError, UploadGrant, UploadRequest};
+use super::{AccountMessage, Accounts, UploadError, UploadGrant, UploadRequest, UploadRules};
 use crate::directory::DirectoryMessage;
 use crate::model::UserId;
 use crate::ports::UploadPurpose;
@@ -24,18 +24,25 @@ pub trait AccountRoutes: Send + Sync + 'static {
         purpose: UploadPurpose,
         request: UploadRequest,
     ) -> Result<UploadGrant, UploadError>;
+
+    /// What an upload may be, as the users' actors check it (for the API's documentation).
+    fn rules(&self) -> &UploadRules;
 }
 
 /// The users' actors of this node's directory.
 #[derive(Clone)]
 pub struct LocalAccounts {
     directory: ActorRef<DirectoryMessage<Accounts>>,
+    rules: UploadRules,
 }
 
 impl LocalAccounts {
-    /// Routes through `directory`.
-    pub fn new(directory: ActorRef<DirectoryMessage<Accounts>>) -> LocalAccounts {
-        LocalAccounts { directory }
+    /// Routes through `directory`, whose actors check `rules`.
+    pub fn new(
+        directory: ActorRef<DirectoryMessage<Accounts>>,
+        rules: UploadRules,
+    ) -> LocalAccounts {
+        LocalAccounts { directory, rules }
     }
 }
 
@@ -63,5 +70,8 @@ impl AccountRoutes for LocalAccounts {
                 "the user's actor did not answer".into(),
             )),
         }
+    }
+    fn rules(&self) -> &UploadRules {
+        &self.rules
     }
 }

@@ -51,8 +51,10 @@ impl Blobs for FakeBlobs {
 
 fn config() -> AccountConfig {
     AccountConfig {
-        max_upload_bytes: 1000,
-        allowed_types: ["image/png".to_owned(), "application/pdf".to_owned()].into(),
+        rules: UploadRules {
+            max_upload_bytes: 1000,
+            allowed_types: ["image/png".to_owned(), "application/pdf".to_owned()].into(),
+        },
         upload_ttl: Duration::from_secs(600),
         uploads_per_minute: NonZeroU32::new(5).expect("non-zero"),
         quota_bytes: 2500,
@@ -126,7 +128,7 @@ async fn a_grant_is_stored_under_a_key_of_the_servers_making() {
     let grant = f
         .grant(
             UploadPurpose::Attachment(ROOM),
-            request("../../etc/passwd", "Image/PNG", 600),
+            request("../../etc/passwd", "image/png", 600),
         )
         .await
         .expect("granted");
@@ -163,6 +165,8 @@ async fn what_the_rules_do_not_allow_is_refused_with_its_code() {
     let room = UploadPurpose::Attachment(ROOM);
     let refused = [
         (request("a.html", "text/html", 10), "type_not_allowed"),
+        (request("a.png", "Image/PNG", 10), "type_not_allowed"),
+        (request("a.png", " image/png", 10), "type_not_allowed"),
         (request("a.png", "image/png", 1001), "too_large"),
         (request("a.png", "image/png", 0), "empty_file"),
     ];

@@ -27,7 +27,9 @@ use std::time::Duration;
 use anyhow::Context;
 use std::num::NonZeroU32;
 
-use banter_actors::account::{AccountConfig, AccountPorts, AccountRoutes, Accounts, LocalAccounts};
+use banter_actors::account::{
+    AccountConfig, AccountPorts, AccountRoutes, Accounts, LocalAccounts, UploadRules,
+};
 use banter_actors::delivery::NodeId;
 use banter_actors::ports::{
     Blobs, Clock, Journal, Ownership, Ports, SingleNode, Store, SystemClock,
@@ -320,12 +322,14 @@ pub(crate) fn accounts(media: &MediaConfig, ports: AccountPorts) -> Accounts {
     Accounts {
         ports,
         config: AccountConfig {
-            max_upload_bytes: media.max_upload_bytes,
-            allowed_types: media
-                .allowed_types
-                .iter()
-                .map(|t| t.trim().to_ascii_lowercase())
-                .collect(),
+            rules: UploadRules {
+                max_upload_bytes: media.max_upload_bytes,
+                allowed_types: media
+                    .allowed_types
+                    .iter()
+                    .map(|t| t.trim().to_ascii_lowercase())
+                    .collect(),
+            },
             upload_ttl: ttl.min(banter_media::s3::MAX_FORM_TTL),
             uploads_per_minute: NonZeroU32::new(media.uploads_per_minute.max(1))
                 .unwrap_or(NonZeroU32::MIN),
@@ -382,6 +386,7 @@ async fn start_gateway(
         };
         accounts(&config.media, ports)
     });
+    let account_rules = accounts.as_ref().map(|a| a.config.rules.clone());
     let gateway = config.gateway();
     let users = Users::new(user_config(&gateway), presence.clone());
     let args = RootArgs {
@@ -394,7 +399,9 @@ async fn start_gateway(
         .context("failed to start the root supervisor")?;
     let Directories { rooms, accounts } = ractor::call!(root, RootMessage::Directories)
         .map_err(|e| anyhow::anyhow!("the root supervisor did not answer: {e}"))?;
-    let accounts = accounts.map(|a| Arc::new(LocalAccounts::new(a)) as Arc<dyn AccountRoutes>);
+    let accounts = accounts.zip(account_rules).map(|(directory, rules)| {
+        Arc::new(LocalAccounts::new(directory, rules)) as Arc<dyn AccountRoutes>
+    });
     let routes = cluster.map(|c| {
         let local = LocalRoutes::new(rooms.clone());
         let (placement, links) = (c.placement().clone(), c.links().clone());

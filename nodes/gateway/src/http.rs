@@ -172,6 +172,9 @@ fn api_router() -> OpenApiRouter<AppState> {
 pub fn router(state: AppState, extra: Option<Router>) -> Router {
     let (router, mut api) = api_router().split_for_parts();
     add_common_errors(&mut api);
+    if let Some(accounts) = &state.accounts {
+        uploads_api::document_rules(&mut api, accounts.rules());
+    }
     let max_body = state.config.limits.max_http_body_bytes;
     let deadline = std::time::Duration::from_millis(state.config.http.request_timeout_ms.max(1));
     router

@@ -6,7 +6,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use banter_actors::account::{UploadError, UploadGrant, UploadRequest};
+use banter_actors::account::{UploadError, UploadGrant, UploadRequest, UploadRules};
 use banter_actors::model::RoomId;
 use banter_actors::ports::UploadPurpose;
 use serde::{Deserialize, Serialize};
@@ -31,7 +31,8 @@ pub struct NewUpload {
     /// Its size in bytes: 1 to `media.max_upload_bytes` (25 MiB), else a 400 `empty_file` or a
     /// 413 `too_large`. The store refuses a larger file than declared.
     #[schema(minimum = 1)]
-    pub size: u64,
+    #[serde(deserialize_with = "super::extract::integral_i64")]
+    pub size: i64,
 }
 
 /// One field of an upload form.
@@ -125,7 +126,7 @@ pub async fn create(
     let request = UploadRequest {
         filename: body.filename,
         content_type: body.content_type,
-        size: body.size,
+        size: u64::try_from(body.size).unwrap_or(0),
     };
     let grant = accounts
         .grant_upload(me.id, UploadPurpose::Attachment(room), request)
@@ -139,4 +140,31 @@ fn uploads_off() -> ApiError {
         "uploads_off",
         "uploads are off on this node: a cluster needs an S3 blob store ([media] kind = \"s3\")",
     )
+}
+
+/// Writes this node's upload rules into the document: the content types `NewUpload` may name
+/// and the largest size it may declare, so that the document says what the handler accepts.
+pub(crate) fn document_rules(api: &mut utoipa::openapi::OpenApi, rules: &UploadRules) {
+    use utoipa::openapi::{RefOr, Schema};
+    let Some(RefOr::T(Schema::Object(new_upload))) = api
+        .components
+        .as_mut()
+        .and_then(|c| c.schemas.get_mut("NewUpload"))
+    else {
+        return;
+    };
+    if let Some(RefOr::T(Schema::Object(ct))) = new_upload.properties.get_mut("content_type") {
+        ct.enum_values = Some(
+            rules
+                .allowed_types
+                .iter()
+                .map(|t| serde_json::Value::from(t.as_str()))
+                .collect(),
+        );
+    }
+    if let Some(RefOr::T(Schema::Object(size))) = new_upload.properties.get_mut("size") {
+        size.maximum = Some(utoipa::Number::UInt(
+            usize::try_from(rules.max_upload_bytes).unwrap_or(usize::MAX),
+        ));
+    }
 }
