@@ -7,8 +7,9 @@
 //! A grant ([`AccountMessage::GrantUpload`]) is checked in the handler (type, size, rate, quota),
 //! which reserves its declared size at once so that concurrent grants cannot pass the quota
 //! together; storing the grant and signing its upload form run in a task that answers the caller
-//! and tells the actor when it failed (the reservation is then released). The handler never
-//! waits on the store or the blob store.
+//! and tells the actor when it failed (the reservation is then released). Attaching uploads to a
+//! message ([`AccountMessage::Attach`]) checks each object (`attach`, `inspect`) in a task too: the
+//! handler never waits on the store or the blob store.
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -22,14 +23,18 @@ use tracing::{debug, warn};
 use uuid::Uuid;
 
 use crate::directory::DirectoryMessage;
-use crate::model::UserId;
+use crate::model::{Attachment, RoomId, UserId};
 use crate::ports::{BlobKey, Blobs, Clock, Store, Upload, UploadForm, UploadPolicy, UploadPurpose};
 
+mod attach;
 mod entity;
+mod inspect;
 mod routes;
 mod rules;
 
+pub use attach::{AttachError, MAX_ATTACHMENTS};
 pub use entity::Accounts;
+pub use inspect::{InspectError, THUMBNAIL_SIDE, inspect};
 pub use routes::{ACCOUNT_WAIT, AccountRoutes, LocalAccounts};
 pub use rules::{MAX_FILENAME_BYTES, clean_filename};
 
@@ -53,6 +58,8 @@ pub struct AccountConfig {
     pub uploads_per_minute: NonZeroU32,
     /// Bytes a user's uploads may hold in all.
     pub quota_bytes: u64,
+    /// Largest image an attachment may be, in pixels.
+    pub max_image_pixels: u64,
     /// How long an actor with nothing to do lives before it passivates.
     pub idle_timeout: Duration,
 }
@@ -129,6 +136,15 @@ pub enum AccountMessage {
         /// The grant, or why not.
         reply: RpcReplyPort<Result<UploadGrant, UploadError>>,
     },
+    /// Checks `uploads` for a message of this user in `room` and marks them used.
+    Attach {
+        /// The message's room.
+        room: RoomId,
+        /// The uploads, in the message's order.
+        uploads: Vec<Uuid>,
+        /// The attachments, or why not.
+        reply: RpcReplyPort<Result<Vec<Attachment>, AttachError>>,
+    },
     /// A grant's task failed: its reserved bytes are free again.
     GrantFailed {
         /// The bytes it had reserved.
@@ -149,6 +165,9 @@ pub struct AccountPorts {
     pub blobs: Arc<dyn Blobs>,
     /// The wall clock.
     pub clock: Arc<dyn Clock>,
+    /// Permits to read and inspect an object, shared by the node's users' actors: at most this
+    /// many objects are in memory at once.
+    pub inspections: Arc<tokio::sync::Semaphore>,
 }
 
 /// Arguments of a user's actor.
@@ -249,6 +268,25 @@ impl Account {
         Ok(content_type)
     }
 
+    fn on_attach(
+        state: &mut AccountState,
+        room: RoomId,
+        uploads: Vec<Uuid>,
+        reply: RpcReplyPort<Result<Vec<Attachment>, AttachError>>,
+    ) {
+        state.last_activity = Instant::now();
+        if let Err(e) = attach::check_count(&uploads) {
+            let _ = reply.send(Err(e));
+            return;
+        }
+        let (ports, config, user) = (state.ports.clone(), state.config.clone(), state.user);
+        let now_ms = ports.clock.now_ms();
+        tokio::spawn(async move {
+            let attached = attach::attach_all(&ports, &config, user, room, &uploads, now_ms).await;
+            let _ = reply.send(attached);
+        });
+    }
+
     fn on_grant_failed(state: &mut AccountState, declared_size: u64) {
         state.used_bytes = state.used_bytes.saturating_sub(declared_size);
     }
@@ -343,6 +381,11 @@ impl Actor for Account {
                 request,
                 reply,
             } => Self::on_grant_upload(&myself, state, purpose, request, reply),
+            AccountMessage::Attach {
+                room,
+                uploads,
+                reply,
+            } => Self::on_attach(state, room, uploads, reply),
             AccountMessage::GrantFailed { declared_size } => {
                 Self::on_grant_failed(state, declared_size);
             }

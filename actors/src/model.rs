@@ -172,6 +172,24 @@ pub struct RoomSummary {
     pub last_activity_ms: i64,
 }
 
+/// A file attached to a message, as its upload was checked: what clients need to show it (and lay
+/// an image out before it loads) without fetching it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Attachment {
+    /// The upload's id: a member asks for a download URL with it.
+    pub id: Uuid,
+    /// The file's name (cleaned; metadata only).
+    pub name: String,
+    /// Its content type, as its bytes show it.
+    pub content_type: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Width and height in pixels, for an image.
+    pub dimensions: Option<(u32, u32)>,
+    /// A small JPEG preview, for an image.
+    pub thumbnail: Option<bytes::Bytes>,
+}
+
 /// A chat message, as journaled, stored and delivered.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChatMessage {

@@ -3,7 +3,10 @@
 
 use ractor::{Actor, ActorRef};
 
-use super::{Account, AccountArguments, AccountConfig, AccountMessage, AccountPorts, UploadError};
+use super::{
+    Account, AccountArguments, AccountConfig, AccountMessage, AccountPorts, AttachError,
+    UploadError,
+};
 use crate::directory::{Entity, RouteError};
 use crate::model::UserId;
 
@@ -50,8 +53,16 @@ impl Entity for Accounts {
     }
 
     fn undeliverable(&self, _user: UserId, msg: AccountMessage, error: RouteError) {
-        if let AccountMessage::GrantUpload { reply, .. } = msg {
-            let _ = reply.send(Err(UploadError::Unavailable(error.to_string())));
+        match msg {
+            AccountMessage::GrantUpload { reply, .. } => {
+                let _ = reply.send(Err(UploadError::Unavailable(error.to_string())));
+            }
+            AccountMessage::Attach { reply, .. } => {
+                let _ = reply.send(Err(AttachError::Unavailable(error.to_string())));
+            }
+            AccountMessage::GrantFailed { .. }
+            | AccountMessage::IdleCheck
+            | AccountMessage::Stop => {}
         }
     }
 }

@@ -8,17 +8,35 @@ use bytes::Bytes;
 
 use super::*;
 use crate::directory::Directory;
-use crate::model::RoomId;
+use crate::model::{Attachment, RoomId};
 use crate::ports::{BlobError, Uploads as _};
 use crate::testing::{FakeStore, FixedClock, NOW_MS, ask};
 
 const ALICE: UserId = UserId(7);
 const ROOM: RoomId = RoomId(42);
 
-/// Signs forms that name their key; fails while `failing`.
+/// Signs forms that name their key (fails while `failing`); holds the objects tests put.
 #[derive(Default)]
 struct FakeBlobs {
     failing: AtomicBool,
+    objects: std::sync::Mutex<std::collections::HashMap<String, Bytes>>,
+}
+
+impl FakeBlobs {
+    fn put(&self, key: &str, bytes: Vec<u8>) {
+        self.objects
+            .lock()
+            .expect("objects")
+            .insert(key.to_owned(), Bytes::from(bytes));
+    }
+
+    fn get(&self, key: &BlobKey) -> Option<Bytes> {
+        self.objects
+            .lock()
+            .expect("objects")
+            .get(key.as_str())
+            .cloned()
+    }
 }
 
 #[async_trait]
@@ -38,11 +56,15 @@ impl Blobs for FakeBlobs {
     async fn download_url(&self, key: &BlobKey, _: Duration) -> Result<String, BlobError> {
         Ok(format!("/fake/{key}"))
     }
-    async fn size(&self, _: &BlobKey) -> Result<Option<u64>, BlobError> {
-        Ok(None)
+    async fn size(&self, key: &BlobKey) -> Result<Option<u64>, BlobError> {
+        Ok(self.get(key).map(|b| b.len() as u64))
     }
-    async fn read(&self, _: &BlobKey, _: u64) -> Result<Bytes, BlobError> {
-        Err(BlobError::NotFound)
+    async fn read(&self, key: &BlobKey, max: u64) -> Result<Bytes, BlobError> {
+        match self.get(key) {
+            Some(b) if b.len() as u64 > max => Err(BlobError::TooLarge(b.len() as u64)),
+            Some(b) => Ok(b),
+            None => Err(BlobError::NotFound),
+        }
     }
     async fn delete(&self, _: &BlobKey) -> Result<(), BlobError> {
         Ok(())
@@ -58,6 +80,7 @@ fn config() -> AccountConfig {
         upload_ttl: Duration::from_secs(600),
         uploads_per_minute: NonZeroU32::new(5).expect("non-zero"),
         quota_bytes: 2500,
+        max_image_pixels: 1_000_000,
         idle_timeout: Duration::from_secs(60),
     }
 }
@@ -77,6 +100,7 @@ async fn fixture(config: AccountConfig) -> Fixture {
             store: store.clone(),
             blobs: blobs.clone(),
             clock: Arc::new(FixedClock(NOW_MS)),
+            inspections: Arc::new(tokio::sync::Semaphore::new(1)),
         },
         config,
     };
@@ -115,6 +139,39 @@ impl Fixture {
             )
         })
         .await
+    }
+
+    async fn attach(
+        &self,
+        room: RoomId,
+        uploads: Vec<Uuid>,
+    ) -> Result<Vec<Attachment>, AttachError> {
+        ask(&self.directory, |reply| {
+            DirectoryMessage::Route(
+                ALICE,
+                AccountMessage::Attach {
+                    room,
+                    uploads,
+                    reply,
+                },
+            )
+        })
+        .await
+    }
+
+    /// Grants `content_type` of `bytes`' size in `ROOM` and puts `bytes` under its key (if any).
+    async fn uploaded(&self, content_type: &str, size: u64, bytes: Option<Vec<u8>>) -> Uuid {
+        let grant = self
+            .grant(
+                UploadPurpose::Attachment(ROOM),
+                request("f", content_type, size),
+            )
+            .await
+            .expect("granted");
+        if let Some(bytes) = bytes {
+            self.blobs.put(&grant.form.fields[0].1, bytes);
+        }
+        grant.upload_id
     }
 
     async fn live(&self) -> usize {
@@ -278,4 +335,105 @@ async fn an_idle_users_actor_passivates() {
     f.grant(UploadPurpose::Avatar, request("me.png", "image/png", 5))
         .await
         .expect("a new activation serves");
+}
+
+fn png(width: u32, height: u32) -> Vec<u8> {
+    use image::ImageEncoder;
+    let pixels = vec![200u8; (width * height * 3) as usize];
+    let mut out = Vec::new();
+    image::codecs::png::PngEncoder::new(&mut out)
+        .write_image(&pixels, width, height, image::ExtendedColorType::Rgb8)
+        .expect("png");
+    out
+}
+
+#[tokio::test]
+async fn checked_uploads_are_attached_once_with_what_they_are() {
+    let f = fixture(AccountConfig {
+        rules: UploadRules {
+            max_upload_bytes: 100_000,
+            ..config().rules
+        },
+        ..config()
+    })
+    .await;
+    let image = png(40, 30);
+    let photo = f
+        .uploaded("image/png", image.len() as u64, Some(image.clone()))
+        .await;
+    let pdf = b"%PDF-1.7\n%%EOF\n".to_vec();
+    let doc = f
+        .uploaded("application/pdf", pdf.len() as u64, Some(pdf))
+        .await;
+    let attached = f.attach(ROOM, vec![photo, doc]).await.expect("attached");
+    assert_eq!(attached.len(), 2, "in the message's order");
+    assert_eq!((attached[0].id, attached[1].id), (photo, doc));
+    assert_eq!(attached[0].dimensions, Some((40, 30)));
+    assert_eq!(attached[0].size, image.len() as u64);
+    assert!(attached[0].thumbnail.is_some(), "an image gets a preview");
+    assert_eq!(
+        (attached[1].dimensions, attached[1].thumbnail.is_none()),
+        (None, true)
+    );
+    let stored = f.store.upload(photo).await.unwrap().expect("kept");
+    assert_eq!(stored.used_at_ms, Some(NOW_MS));
+    assert_eq!(stored.facts.map(|x| x.dimensions), Some(Some((40, 30))));
+    let again = f.attach(ROOM, vec![photo]).await.expect_err("used");
+    assert_eq!(again.code(), "already_attached");
+}
+
+#[tokio::test]
+async fn what_cannot_be_attached_is_refused_with_its_code() {
+    let f = fixture(config()).await;
+    let not_uploaded = f.uploaded("image/png", 10, None).await;
+    let wrong_size = f.uploaded("image/png", 10, Some(vec![1; 9])).await;
+    let not_png = f
+        .uploaded(
+            "image/png",
+            20,
+            Some(b"<html>not an image</html>".to_vec()[..20].to_vec()),
+        )
+        .await;
+    let avatar = f
+        .grant(UploadPurpose::Avatar, request("me.png", "image/png", 5))
+        .await
+        .expect("granted")
+        .upload_id;
+    let mut someone_elses = f.store.upload(not_uploaded).await.unwrap().expect("kept");
+    someone_elses.id = Uuid::now_v7();
+    someone_elses.key = "rooms/42/8/x".into();
+    someone_elses.user_id = UserId(8);
+    f.store.insert_upload(&someone_elses).await.unwrap();
+    let cases = [
+        (vec![Uuid::now_v7()], "unknown_upload"),
+        (vec![someone_elses.id], "unknown_upload"),
+        (vec![avatar], "wrong_room"),
+        (vec![not_uploaded], "not_uploaded"),
+        (vec![wrong_size], "size_mismatch"),
+        (vec![not_png], "type_mismatch"),
+        (vec![not_uploaded, not_uploaded], "too_many_attachments"),
+        (
+            (0..11).map(|_| Uuid::now_v7()).collect(),
+            "too_many_attachments",
+        ),
+    ];
+    for (uploads, code) in cases {
+        let e = f.attach(ROOM, uploads.clone()).await.expect_err("refused");
+        assert_eq!(e.code(), code, "{uploads:?}: {e}");
+    }
+    let e = f
+        .attach(RoomId(43), vec![wrong_size])
+        .await
+        .expect_err("refused");
+    assert_eq!(e.code(), "wrong_room");
+    assert_eq!(
+        f.store
+            .upload(wrong_size)
+            .await
+            .unwrap()
+            .expect("kept")
+            .used_at_ms,
+        None,
+        "nothing refused is marked used"
+    );
 }

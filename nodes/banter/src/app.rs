@@ -316,6 +316,10 @@ async fn open_media(config: &Config, clustered: bool) -> anyhow::Result<Option<M
     Ok(Some(media))
 }
 
+/// Attachments checked at once on a node: each holds its object (up to `media.max_upload_bytes`)
+/// in memory while an image decodes on a blocking thread; two keep both cores busy.
+const INSPECTIONS: usize = 2;
+
 /// The users' actors' entity factory for `[media]`, over `ports`.
 pub(crate) fn accounts(media: &MediaConfig, ports: AccountPorts) -> Accounts {
     let ttl = Duration::from_secs(media.upload_ttl_secs.max(1));
@@ -334,6 +338,7 @@ pub(crate) fn accounts(media: &MediaConfig, ports: AccountPorts) -> Accounts {
             uploads_per_minute: NonZeroU32::new(media.uploads_per_minute.max(1))
                 .unwrap_or(NonZeroU32::MIN),
             quota_bytes: media.quota_bytes,
+            max_image_pixels: media.max_image_pixels,
             idle_timeout: Duration::from_secs(300),
         },
     }
@@ -383,6 +388,7 @@ async fn start_gateway(
             store: ports.store.clone(),
             blobs,
             clock: ports.clock.clone(),
+            inspections: Arc::new(tokio::sync::Semaphore::new(INSPECTIONS)),
         };
         accounts(&config.media, ports)
     });

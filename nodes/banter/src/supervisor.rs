@@ -206,6 +206,7 @@ mod tests {
                 store: store.clone(),
                 blobs: Arc::new(blobs),
                 clock: clock.clone(),
+                inspections: Arc::new(tokio::sync::Semaphore::new(1)),
             },
         );
         let ports = Ports {
