@@ -8,7 +8,7 @@ use banter_proto::stomp::encode_message_tail;
 use bytes::Bytes;
 use uuid::Uuid;
 
-use crate::model::{ChatMessage, RoomId, Seq, UserId};
+use crate::model::{Attachment, ChatMessage, RoomId, Seq, UserId};
 
 /// Destination of a room's subscription.
 pub fn room_destination(room: RoomId) -> String {
@@ -45,23 +45,28 @@ impl RoomFrames {
             itoa::Buffer::new(),
         );
         let mut id = Uuid::encode_buffer();
-        encode_message_tail(
-            &[
-                ("destination", &self.destination),
-                (
-                    "message-id",
-                    msg.message_id.hyphenated().encode_lower(&mut id),
-                ),
-                ("event", "message"),
-                ("seq", seq.format(msg.seq)),
-                ("room-id", &self.room_id),
-                ("sender-id", sender.format(msg.sender_id.0)),
-                ("sender", sender_name),
-                ("timestamp", ts.format(msg.created_at_ms)),
-                ("content-type", "text/plain;charset=utf-8"),
-            ],
-            msg.body.as_bytes(),
-        )
+        let headers = [
+            ("destination", self.destination.as_str()),
+            (
+                "message-id",
+                msg.message_id.hyphenated().encode_lower(&mut id),
+            ),
+            ("event", "message"),
+            ("seq", seq.format(msg.seq)),
+            ("room-id", &self.room_id),
+            ("sender-id", sender.format(msg.sender_id.0)),
+            ("sender", sender_name),
+            ("timestamp", ts.format(msg.created_at_ms)),
+            ("content-type", "text/plain;charset=utf-8"),
+        ];
+        if msg.attachments.is_empty() {
+            return encode_message_tail(&headers, msg.body.as_bytes());
+        }
+        // Encoded once per message, like the rest of the frame.
+        let attachments = Attachment::json(&msg.attachments);
+        let mut with = headers.to_vec();
+        with.push(("attachments", &attachments));
+        encode_message_tail(&with, msg.body.as_bytes())
     }
 
     /// Returns the tail of a typing event.
@@ -158,6 +163,7 @@ mod tests {
             body: "hi: there".into(),
             created_at_ms: 1_700_000_000_123,
             nonce: None,
+            attachments: Vec::new(),
         };
         let h = headers(&frames.message_tail(&msg, "bob:x"));
         assert_eq!(get(&h, "destination"), "/rooms/12");

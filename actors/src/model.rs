@@ -208,6 +208,114 @@ pub struct ChatMessage {
     /// The sender's idempotency key (the SEND's `nonce` header), kept with the message so that a
     /// restarted room still answers a resend of it.
     pub nonce: Option<String>,
+    /// The files attached to it, in the sender's order (empty for most messages: no allocation).
+    pub attachments: Vec<Attachment>,
+}
+
+/// An attachment as clients read it, in a MESSAGE frame's `attachments` header (a JSON array)
+/// and in history: `thumbnail` is a `data:image/jpeg;base64,…` URL.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttachmentJson {
+    /// The upload's id: a member asks for a download URL with it.
+    pub id: String,
+    /// The file's name (metadata only).
+    pub name: String,
+    /// Its content type.
+    pub content_type: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Width in pixels, for an image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    /// Height in pixels, for an image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
+    /// A small JPEG preview as a data URL, for an image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thumbnail: Option<String>,
+}
+
+impl From<&Attachment> for AttachmentJson {
+    fn from(a: &Attachment) -> Self {
+        use base64::Engine as _;
+        AttachmentJson {
+            id: a.id.to_string(),
+            name: a.name.clone(),
+            content_type: a.content_type.clone(),
+            size: a.size,
+            width: a.dimensions.map(|(w, _)| w),
+            height: a.dimensions.map(|(_, h)| h),
+            thumbnail: a.thumbnail.as_ref().map(|t| {
+                let encoded = base64::engine::general_purpose::STANDARD.encode(t);
+                format!("data:image/jpeg;base64,{encoded}")
+            }),
+        }
+    }
+}
+
+impl Attachment {
+    /// Reads an `attachments` JSON array back (as [`Attachment::json`] wrote it).
+    pub fn from_json(json: &str) -> Result<Vec<Attachment>, String> {
+        use base64::Engine as _;
+        let views: Vec<AttachmentJson> = serde_json::from_str(json).map_err(|e| e.to_string())?;
+        views
+            .into_iter()
+            .map(|v| {
+                let thumbnail = match v.thumbnail.as_deref() {
+                    None => None,
+                    Some(url) => {
+                        let data = url
+                            .strip_prefix("data:image/jpeg;base64,")
+                            .ok_or("a thumbnail is not a JPEG data URL")?;
+                        let bytes = base64::engine::general_purpose::STANDARD
+                            .decode(data)
+                            .map_err(|e| e.to_string())?;
+                        Some(bytes::Bytes::from(bytes))
+                    }
+                };
+                Ok(Attachment {
+                    id: Uuid::parse_str(&v.id).map_err(|e| e.to_string())?,
+                    name: v.name,
+                    content_type: v.content_type,
+                    size: v.size,
+                    dimensions: v.width.zip(v.height),
+                    thumbnail,
+                })
+            })
+            .collect()
+    }
+
+    /// The `attachments` JSON array of `attachments`, as clients read it.
+    pub fn json(attachments: &[Attachment]) -> String {
+        let views: Vec<AttachmentJson> = attachments.iter().map(AttachmentJson::from).collect();
+        serde_json::to_string(&views).unwrap_or_else(|_| "[]".to_owned())
+    }
+
+    /// Returns the protobuf record of this attachment.
+    pub fn to_proto(&self) -> banter_proto::v1::Attachment {
+        let (width, height) = self.dimensions.unwrap_or((0, 0));
+        banter_proto::v1::Attachment {
+            id: bytes::Bytes::copy_from_slice(self.id.as_bytes()),
+            name: self.name.clone(),
+            content_type: self.content_type.clone(),
+            size: self.size,
+            width,
+            height,
+            thumbnail: self.thumbnail.clone().unwrap_or_default(),
+        }
+    }
+
+    /// Builds an attachment from its protobuf record; fails on a malformed upload id.
+    pub fn from_proto(p: banter_proto::v1::Attachment) -> Result<Self, uuid::Error> {
+        Ok(Attachment {
+            id: Uuid::from_slice(&p.id)?,
+            name: p.name,
+            content_type: p.content_type,
+            size: p.size,
+            dimensions: (p.width > 0 && p.height > 0).then_some((p.width, p.height)),
+            thumbnail: (!p.thumbnail.is_empty()).then_some(p.thumbnail),
+        })
+    }
 }
 
 impl ChatMessage {
@@ -223,6 +331,7 @@ impl ChatMessage {
             epoch: 0,
             nonce: self.nonce.clone(),
             shard: 0,
+            attachments: self.attachments.iter().map(Attachment::to_proto).collect(),
         }
     }
 
@@ -236,6 +345,11 @@ impl ChatMessage {
             body: p.body,
             created_at_ms: p.created_at_ms,
             nonce: p.nonce,
+            attachments: p
+                .attachments
+                .into_iter()
+                .map(Attachment::from_proto)
+                .collect::<Result<_, _>>()?,
         })
     }
 }

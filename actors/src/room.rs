@@ -32,7 +32,7 @@ use uuid::Uuid;
 use crate::delivery::{Outbound, SessionId, SessionRef};
 use crate::directory::DirectoryMessage;
 use crate::encode::RoomFrames;
-use crate::model::{ChatMessage, RoomId, Seq, UserId};
+use crate::model::{Attachment, ChatMessage, RoomId, Seq, UserId};
 use crate::ports::{AppendSink, JournalError, Ports};
 use crate::shard::Term;
 use crate::trace::TraceParent;
@@ -138,6 +138,8 @@ pub enum RoomMessage {
         /// [`NONCES_PER_ROOM`] nonces, and across restarts those of its last `ring_size` messages,
         /// which carry their nonce); it is answered with the first one's RECEIPT once that is durable.
         nonce: Option<String>,
+        /// Files attached, as the sender's actor checked them.
+        attachments: Vec<Attachment>,
     },
     /// Subscribes a session; messages after `since` are replayed first.
     Subscribe {
@@ -325,6 +327,7 @@ impl Room {
         body: String,
         trace: TraceParent,
         nonce: Option<String>,
+        attachments: Vec<Attachment>,
     ) {
         if !state.is_member(session.user()) {
             session.offer(Outbound::Failed {
@@ -360,6 +363,7 @@ impl Room {
                             body,
                             trace,
                             nonce: n.to_owned(),
+                            attachments,
                         });
                         return;
                     }
@@ -376,6 +380,7 @@ impl Room {
             body,
             created_at_ms: state.ports.clock.now_ms(),
             nonce: nonce.clone(),
+            attachments,
         };
         let sender_name = state
             .members
@@ -538,9 +543,10 @@ impl Actor for Room {
                 body,
                 trace,
                 nonce,
+                attachments,
             } => {
                 state.last_activity = Instant::now();
-                Self::publish(state, session, receipt, body, trace, nonce);
+                Self::publish(state, session, receipt, body, trace, nonce, attachments);
             }
             RoomMessage::Journaled {
                 first,

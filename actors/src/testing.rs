@@ -133,6 +133,7 @@ impl FakeStore {
                 body: format!("m{seq}"),
                 created_at_ms: NOW_MS,
                 nonce: None,
+                attachments: Vec::new(),
             })
             .collect();
         self.put_messages(&msgs);
@@ -161,6 +162,7 @@ impl FakeStore {
             body: body.into(),
             created_at_ms: NOW_MS,
             nonce: None,
+            attachments: Vec::new(),
         }]);
     }
 

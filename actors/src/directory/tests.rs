@@ -66,6 +66,7 @@ fn publish(
             body: format!("body of {receipt}"),
             trace: crate::trace::TraceParent::new_root(),
             nonce: None,
+            attachments: Vec::new(),
         },
     );
 }

@@ -19,6 +19,7 @@ pub(super) struct Resend {
     pub(super) body: String,
     pub(super) trace: TraceParent,
     pub(super) nonce: String,
+    pub(super) attachments: Vec<crate::model::Attachment>,
 }
 
 pub(super) struct Pending {

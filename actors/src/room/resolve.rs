@@ -66,7 +66,16 @@ impl Room {
     pub(super) fn republish(state: &mut RoomState, resends: Vec<Resend>) {
         for r in resends {
             // The first resend is published again; the others find its nonce pending and wait on it.
-            Self::publish(state, r.session, r.receipt, r.body, r.trace, Some(r.nonce));
+            let nonce = Some(r.nonce);
+            Self::publish(
+                state,
+                r.session,
+                r.receipt,
+                r.body,
+                r.trace,
+                nonce,
+                r.attachments,
+            );
         }
     }
 

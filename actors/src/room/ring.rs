@@ -142,6 +142,7 @@ mod tests {
                 body: format!("m{seq}"),
                 created_at_ms: 0,
                 nonce: None,
+                attachments: Vec::new(),
             };
             ring.push(message, Bytes::from(format!("tail {seq}")));
         }

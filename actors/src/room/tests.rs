@@ -91,6 +91,7 @@ fn publish(room: &ActorRef<RoomMessage>, session: &SessionHandle, receipt: &str,
         body: body.to_owned(),
         trace: crate::trace::TraceParent::new_root(),
         nonce: None,
+        attachments: Vec::new(),
     })
     .unwrap_or_else(|_| panic!("room is not running"));
 }

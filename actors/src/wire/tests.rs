@@ -82,6 +82,7 @@ fn recent_windows_round_trip_and_bad_ones_are_refused() {
         body: format!("m{seq}"),
         created_at_ms: 5,
         nonce: None,
+        attachments: Vec::new(),
     };
     let recent = Recent {
         acked_seq: 9,

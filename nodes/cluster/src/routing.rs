@@ -32,7 +32,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use banter_actors::delivery::{NodeId, SessionHandle, SessionId};
 use banter_actors::hub::Hub;
-use banter_actors::model::{RoomId, Seq, UserId};
+use banter_actors::model::{Attachment, RoomId, Seq, UserId};
 use banter_actors::presence::Presence;
 use banter_actors::room::{Recent, RoomError, RoomMessage, SubscribeOk};
 use banter_actors::route::{Direct, LocalRoutes, ROOM_WAIT, Routes, fail};
@@ -324,6 +324,7 @@ fn to_op(msg: RoomMessage) -> Result<(Option<v1::SessionAddr>, to_room::Op), Box
             body,
             trace,
             nonce,
+            attachments,
         } => (
             Some(session_addr(session.id(), session.user())),
             to_room::Op::Publish(v1::Publish {
@@ -331,6 +332,7 @@ fn to_op(msg: RoomMessage) -> Result<(Option<v1::SessionAddr>, to_room::Op), Box
                 body,
                 traceparent: trace.as_str().to_owned(),
                 nonce,
+                attachments: attachments.iter().map(Attachment::to_proto).collect(),
             }),
         ),
         RoomMessage::Typing { session } => (

@@ -131,6 +131,7 @@ fn record(spec: &ProduceSpec, i: u64) -> (String, Vec<u8>) {
         nonce: None,
         epoch: 0,
         shard: 0,
+        attachments: Vec::new(),
     };
     (room.to_string(), m.encode_to_vec())
 }

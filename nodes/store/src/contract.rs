@@ -75,6 +75,7 @@ macro_rules! contract_suite {
             message_id_under_another_seq_is_a_conflict,
             reserved_seqs_count_in_last_seq,
             bodies_round_trip_byte_exact,
+            attachments_round_trip,
             keyset_paging_has_no_gap_or_duplicate,
             paging_bounds,
             refresh_token_rotates_once,
@@ -221,6 +222,7 @@ fn message(room: RoomId, seq: u64, sender: UserId, body: &str) -> ChatMessage {
         body: body.to_owned(),
         created_at_ms: i64::try_from(seq).expect("seq fits i64") * 1000,
         nonce: None,
+        attachments: Vec::new(),
     }
 }
 

@@ -16,7 +16,7 @@
 use std::sync::Arc;
 
 use banter_actors::model::{
-    ChatMessage, Member, Role, Room, RoomId, RoomKind, RoomSummary, Seq, User, UserId,
+    Attachment, ChatMessage, Member, Role, Room, RoomId, RoomKind, RoomSummary, Seq, User, UserId,
 };
 use banter_actors::ports::{SigningKey, Store, StoreError, StoreResult};
 use uuid::Uuid;
@@ -45,12 +45,15 @@ pub use sqlite::SqliteStore;
 
 use crate::config::SqliteSynchronous;
 
-/// Most rows one multi-row `INSERT` carries; 7 binds each stays far below SQLite's 32,766 and MySQL's
+/// Most rows one multi-row `INSERT` carries; 8 binds each stays far below SQLite's 32,766 and MySQL's
 /// 65,535 bind parameters.
 const INSERT_CHUNK_ROWS: usize = 500;
 
 /// Most ids one `IN (…)` list of a statement names.
 pub(crate) const ID_CHUNK: usize = 500;
+
+/// What one attachment adds to a row, at most (its name, type and a thumbnail as a data URL).
+const ATTACHMENT_BYTES: usize = 8 << 10;
 
 /// Most body bytes one multi-row `INSERT` carries, to stay well within MySQL's `max_allowed_packet`.
 const INSERT_CHUNK_BYTES: usize = 4 << 20;
@@ -213,7 +216,7 @@ fn insert_chunks(messages: &[ChatMessage]) -> impl Iterator<Item = &[ChatMessage
         let mut bytes = 0;
         let mut n = 0;
         while n < rest.len() && n < INSERT_CHUNK_ROWS {
-            bytes += rest[n].body.len();
+            bytes += rest[n].body.len() + rest[n].attachments.len() * ATTACHMENT_BYTES;
             if n > 0 && bytes > INSERT_CHUNK_BYTES {
                 break;
             }
@@ -359,6 +362,12 @@ struct MessageRow {
     body: String,
     created_at_ms: i64,
     nonce: Option<String>,
+    attachments: Option<String>,
+}
+
+/// The `attachments` column of a message: its JSON array, `NULL` when it has none.
+fn attachments_to_db(m: &ChatMessage) -> Option<String> {
+    (!m.attachments.is_empty()).then(|| Attachment::json(&m.attachments))
 }
 
 impl TryFrom<MessageRow> for ChatMessage {
@@ -375,6 +384,12 @@ impl TryFrom<MessageRow> for ChatMessage {
             body: r.body,
             created_at_ms: r.created_at_ms,
             nonce: r.nonce,
+            attachments: match r.attachments.as_deref() {
+                None | Some("") => Vec::new(),
+                Some(json) => Attachment::from_json(json).map_err(|e| {
+                    StoreError::Other(format!("malformed attachments in room {}: {e}", r.room_id))
+                })?,
+            },
         })
     }
 }
@@ -584,6 +599,7 @@ mod tests {
             body: "x".repeat(len),
             created_at_ms: 0,
             nonce: None,
+            attachments: Vec::new(),
         };
         let many: Vec<_> = (1..=1201).map(|s| msg(s, 1)).collect();
         let sizes: Vec<_> = insert_chunks(&many).map(<[_]>::len).collect();

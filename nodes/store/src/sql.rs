@@ -97,16 +97,15 @@ pub(super) const RESERVED_SEQ: &str =
     "SELECT COALESCE(MAX(seq), 0) FROM room_seq_reservations WHERE room_id = ?";
 
 /// Selects messages of a room below a seq, newest first, then a limit.
-pub(super) const MESSAGES_BEFORE: &str = "SELECT room_id, seq, message_id, sender_id, body, created_at_ms, nonce FROM messages \
+pub(super) const MESSAGES_BEFORE: &str = "SELECT room_id, seq, message_id, sender_id, body, created_at_ms, nonce, attachments FROM messages \
      WHERE room_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?";
 
 /// Selects messages of a room above a seq, oldest first, then a limit.
-pub(super) const MESSAGES_AFTER: &str = "SELECT room_id, seq, message_id, sender_id, body, created_at_ms, nonce FROM messages \
+pub(super) const MESSAGES_AFTER: &str = "SELECT room_id, seq, message_id, sender_id, body, created_at_ms, nonce, attachments FROM messages \
      WHERE room_id = ? AND seq > ? ORDER BY seq ASC LIMIT ?";
 
 /// Start of a multi-row message insert; the `VALUES` follow.
-pub(super) const INSERT_MESSAGES: &str =
-    "INSERT INTO messages (room_id, seq, message_id, sender_id, body, created_at_ms, nonce) ";
+pub(super) const INSERT_MESSAGES: &str = "INSERT INTO messages (room_id, seq, message_id, sender_id, body, created_at_ms, nonce, attachments) ";
 
 /// Inserts a refresh token id (jti, user, chain, expiry).
 pub(super) const PUT_REFRESH_TOKEN: &str =

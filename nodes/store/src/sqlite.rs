@@ -405,7 +405,8 @@ impl Store for SqliteStore {
                     .push_bind(m.sender_id.0)
                     .push_bind(m.body.clone())
                     .push_bind(m.created_at_ms)
-                    .push_bind(m.nonce.clone());
+                    .push_bind(m.nonce.clone())
+                    .push_bind(crate::attachments_to_db(m));
             });
             // Only a stored (room_id, seq) is skipped: a message id stored under another seq is an error.
             query.push(" ON CONFLICT (room_id, seq) DO NOTHING");

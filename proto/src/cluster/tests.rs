@@ -5,11 +5,11 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::v1::{
-    Batch, ChatMessage, DropUser, Failed, FanOut, GetRecent, Heartbeat, Hello, MarkRead,
-    MemberJoined, MemberLeft, Moved, Notify, PresenceDelta, Publish, Receipt, Recent, ReplayItem,
-    RoomEvent, RoomLost, RoomRefusal, RoomReply, SeqRange, SessionAddr, Subscribe, SubscribeOk,
-    SubscriptionLost, ToRoom, ToSession, ToUser, Typing, Unsubscribe, UserEvent, Window, envelope,
-    room_reply, to_room, to_session, to_user,
+    Attachment, Batch, ChatMessage, DropUser, Failed, FanOut, GetRecent, Heartbeat, Hello,
+    MarkRead, MemberJoined, MemberLeft, Moved, Notify, PresenceDelta, Publish, Receipt, Recent,
+    ReplayItem, RoomEvent, RoomLost, RoomRefusal, RoomReply, SeqRange, SessionAddr, Subscribe,
+    SubscribeOk, SubscriptionLost, ToRoom, ToSession, ToUser, Typing, Unsubscribe, UserEvent,
+    Window, envelope, room_reply, to_room, to_session, to_user,
 };
 
 fn session() -> impl Strategy<Value = SessionAddr> {
@@ -24,6 +24,29 @@ fn tail() -> impl Strategy<Value = Bytes> {
     proptest::collection::vec(any::<u8>(), 0..256).prop_map(Bytes::from)
 }
 
+fn attachments() -> impl Strategy<Value = Vec<Attachment>> {
+    let one = (
+        any::<u128>(),
+        ".{0,20}",
+        "[a-z]{1,8}/[a-z]{1,8}",
+        any::<u64>(),
+        (any::<u32>(), any::<u32>()),
+        tail(),
+    )
+        .prop_map(
+            |(id, name, content_type, size, (width, height), thumbnail)| Attachment {
+                id: Bytes::copy_from_slice(&id.to_be_bytes()),
+                name,
+                content_type,
+                size,
+                width,
+                height,
+                thumbnail,
+            },
+        );
+    proptest::collection::vec(one, 0..3)
+}
+
 fn message() -> impl Strategy<Value = ChatMessage> {
     (
         any::<i64>(),
@@ -33,10 +56,19 @@ fn message() -> impl Strategy<Value = ChatMessage> {
         ".{0,40}",
         any::<i64>(),
         (any::<u64>(), any::<u32>()),
-        proptest::option::of("[a-z0-9]{1,64}"),
+        (proptest::option::of("[a-z0-9]{1,64}"), attachments()),
     )
         .prop_map(
-            |(room_id, seq, id, sender_id, body, created_at_ms, (epoch, shard), nonce)| {
+            |(
+                room_id,
+                seq,
+                id,
+                sender_id,
+                body,
+                created_at_ms,
+                (epoch, shard),
+                (nonce, attachments),
+            )| {
                 ChatMessage {
                     room_id,
                     seq,
@@ -47,6 +79,7 @@ fn message() -> impl Strategy<Value = ChatMessage> {
                     epoch,
                     nonce,
                     shard,
+                    attachments,
                 }
             },
         )
@@ -58,14 +91,16 @@ fn to_room_op() -> impl Strategy<Value = to_room::Op> {
             proptest::option::of(".{0,16}"),
             ".{0,64}",
             ".{0,55}",
-            proptest::option::of("[a-z0-9]{1,64}")
+            proptest::option::of("[a-z0-9]{1,64}"),
+            attachments(),
         )
-            .prop_map(|(receipt, body, traceparent, nonce)| {
+            .prop_map(|(receipt, body, traceparent, nonce, attachments)| {
                 to_room::Op::Publish(Publish {
                     receipt,
                     body,
                     traceparent,
                     nonce,
+                    attachments,
                 })
             }),
         proptest::option::of(any::<u64>())

@@ -15,6 +15,7 @@ fn publish_nonce(
         body: body.to_owned(),
         trace: crate::trace::TraceParent::new_root(),
         nonce: Some(nonce.to_owned()),
+        attachments: Vec::new(),
     })
     .unwrap_or_else(|_| panic!("room is not running"));
 }

@@ -15,6 +15,7 @@ async fn journal_earlier(journal: &FakeJournal, seqs: std::ops::RangeInclusive<S
             body: format!("journaled {seq}"),
             created_at_ms: 0,
             nonce: None,
+            attachments: Vec::new(),
         };
         crate::ports::append_and_wait(journal, &message, &TraceParent::new_root())
             .await

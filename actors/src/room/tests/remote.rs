@@ -120,6 +120,7 @@ async fn a_message_crosses_to_each_node_once() {
             body: "hello".into(),
             trace: crate::trace::TraceParent::new_root(),
             nonce: None,
+            attachments: Vec::new(),
         })
         .expect("room runs");
     info(&f.room).await;
@@ -268,6 +269,7 @@ async fn sessions_of_another_node_chat_through_its_hub() {
             body: "from node 2".into(),
             trace: crate::trace::TraceParent::new_root(),
             nonce: None,
+            attachments: Vec::new(),
         })
         .expect("room runs");
     assert_eq!(receipt(&mut inboxes[0]).await.1, 1);

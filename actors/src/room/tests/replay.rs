@@ -152,6 +152,7 @@ async fn activation_with_the_journal_ahead_of_the_store_replays_without_gap() {
                 body: format!("journaled {seq}"),
                 created_at_ms: 0,
                 nonce: None,
+                attachments: Vec::new(),
             },
             &crate::trace::TraceParent::new_root(),
         )

@@ -10,10 +10,11 @@
 
 use std::sync::Arc;
 
+use banter_actors::account::MAX_ATTACHMENTS;
 use banter_actors::delivery::{
     NodeId, Outbound, PeerOutbox, RemoteSession, SessionId, SessionRef, Stamp,
 };
-use banter_actors::model::{RoomId, Seq, UserId};
+use banter_actors::model::{Attachment, RoomId, Seq, UserId};
 use banter_actors::ports::{Clock, SystemClock};
 use banter_actors::room::{RoomError, RoomMessage};
 use banter_actors::route::Routes;
@@ -182,6 +183,23 @@ impl ClusterRoutes {
         let request_id = request.request_id;
         match (op, session) {
             (to_room::Op::Publish(p), Some(session)) => {
+                // Checked by the sender's actor on the peer; only their shape is checked here.
+                let attachments = (p.attachments.len() <= MAX_ATTACHMENTS)
+                    .then(|| {
+                        p.attachments
+                            .into_iter()
+                            .map(Attachment::from_proto)
+                            .collect::<Result<Vec<_>, _>>()
+                            .ok()
+                    })
+                    .flatten();
+                let Some(attachments) = attachments else {
+                    session.offer(Outbound::Failed {
+                        receipt_id: p.receipt,
+                        message: "malformed attachments".into(),
+                    });
+                    return refused("malformed");
+                };
                 // A sampled message's hop into this node is a span of its own, the room's parent.
                 let hop = otel::start("cluster.to_room", otel::Kind::Consumer, &p.traceparent);
                 let trace = hop
@@ -196,6 +214,7 @@ impl ClusterRoutes {
                         body: p.body,
                         trace,
                         nonce: p.nonce,
+                        attachments,
                     },
                 );
                 if let Some((hop, _)) = hop {

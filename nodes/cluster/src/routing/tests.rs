@@ -140,6 +140,7 @@ async fn a_send_to_a_room_nobody_serves_waits_then_fails_to_its_session() {
         body: "hello".into(),
         trace: TraceParent::new_root(),
         nonce: None,
+        attachments: Vec::new(),
     };
     f.routes.to_room(ROOM, msg).await;
     assert!(
@@ -312,6 +313,7 @@ fn publish(h: &SessionHandle, receipt: &str) -> RoomMessage {
         body: "hello".into(),
         trace: TraceParent::new_root(),
         nonce: None,
+        attachments: Vec::new(),
     }
 }
 

@@ -418,6 +418,7 @@ impl Session {
                         body,
                         trace,
                         nonce,
+                        attachments: Vec::new(),
                     },
                 )
             }

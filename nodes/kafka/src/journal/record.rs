@@ -270,6 +270,7 @@ mod tests {
             body: body.into(),
             created_at_ms: 1_700_000_000_000,
             nonce: None,
+            attachments: Vec::new(),
         }
     }
 
@@ -364,6 +365,7 @@ mod tests {
                 body,
                 created_at_ms: at,
                 nonce,
+                attachments: Vec::new(),
             };
             let ours = encode(&m);
             prop_assert_eq!(&ours, &m.to_proto().encode_to_vec());

@@ -30,6 +30,7 @@ fn msg(room: i64, seq: u64) -> ChatMessage {
         body: format!("message {seq} of room {room}"),
         created_at_ms: 1_700_000_000_000 + seq as i64,
         nonce: nonce_of(seq),
+        attachments: Vec::new(),
     }
 }
 

@@ -229,6 +229,7 @@ mod tests {
             body: format!("{room}/{seq}"),
             created_at_ms: 0,
             nonce: None,
+            attachments: Vec::new(),
         }
     }
 

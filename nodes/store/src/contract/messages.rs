@@ -207,6 +207,34 @@ pub(crate) async fn bodies_round_trip_byte_exact(store: Arc<dyn Store>) {
     }
 }
 
+pub(crate) async fn attachments_round_trip(store: Arc<dyn Store>) {
+    use banter_actors::model::Attachment;
+    let (room, s) = room_with_sender(&store).await;
+    let photo = Attachment {
+        id: uuid::Uuid::now_v7(),
+        name: "\u{e9}t\u{e9} \"2026\": plage.jpg".into(),
+        content_type: "image/jpeg".into(),
+        size: 123_456,
+        dimensions: Some((4032, 3024)),
+        thumbnail: Some(vec![0xff, 0xd8, 0xff, 0, 1, 2, 0x22].into()),
+    };
+    let doc = Attachment {
+        id: uuid::Uuid::now_v7(),
+        name: "notes.pdf".into(),
+        content_type: "application/pdf".into(),
+        size: 9,
+        dimensions: None,
+        thumbnail: None,
+    };
+    let mut with = message(room.id, 1, s.id, "");
+    with.attachments = vec![photo, doc];
+    let without = message(room.id, 2, s.id, "plain");
+    let batch = [with, without];
+    store.insert_messages(&batch).await.unwrap();
+    let stored = store.messages_after(room.id, 0, 10).await.unwrap();
+    assert_eq!(stored, batch, "attachments, in order, byte for byte");
+}
+
 pub(crate) async fn keyset_paging_has_no_gap_or_duplicate(store: Arc<dyn Store>) {
     let (room, s) = room_with_sender(&store).await;
     let noise = store

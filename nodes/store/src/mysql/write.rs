@@ -58,7 +58,8 @@ impl MySqlStore {
                     .push_bind(m.sender_id.0)
                     .push_bind(m.body.clone())
                     .push_bind(m.created_at_ms)
-                    .push_bind(m.nonce.clone());
+                    .push_bind(m.nonce.clone())
+                    .push_bind(crate::attachments_to_db(m));
             });
             inserted += query.build().execute(&mut *tx).await?.rows_affected();
         }

@@ -122,6 +122,7 @@ impl Fixture {
                 body: format!("m{seq}"),
                 created_at_ms: seq as i64,
                 nonce: None,
+                attachments: Vec::new(),
             })
             .collect();
         store
@@ -270,6 +271,7 @@ async fn messages_published_since_are_in_the_page_before_they_are_stored() {
             body: format!("m{i}"),
             trace: TraceParent::new_root(),
             nonce: None,
+            attachments: Vec::new(),
         };
         f.rooms
             .cast(DirectoryMessage::Route(f.room, publish))
@@ -361,6 +363,7 @@ fn a_window_that_does_not_reach_the_store_page_is_the_whole_page() {
         body: String::new(),
         created_at_ms: 0,
         nonce: None,
+        attachments: Vec::new(),
     };
     let stored = vec![msg(4), msg(3), msg(2)];
     // Seq 8 was never acknowledged (a failed append): the window holds fewer than the limit.
