@@ -5,15 +5,17 @@
 /// Chat messages made durable and acknowledged (counter).
 pub const MESSAGES_ACCEPTED: &str = "banter_messages_accepted_total";
 /// Chat messages refused (counter, label `reason`): by a session, `rate_limit` (the user's send
-/// budget), `invalid` (body, header or destination), `not_member`; by the room, `not_stored` (the
-/// journal refused the append) and `unknown_outcome` (the journal could not tell).
+/// budget), `invalid` (body, header, destination or attachments), `not_member`, `unavailable` (the
+/// sender's actor could not check its attachments); by the room, `not_stored` (the journal refused
+/// the append) and `unknown_outcome` (the journal could not tell).
 pub const MESSAGES_REFUSED: &str = "banter_messages_refused_total";
 
 /// The reasons of [`MESSAGES_REFUSED`], each exported from the start at zero.
-pub const REFUSED_REASONS: [&str; 5] = [
+pub const REFUSED_REASONS: [&str; 6] = [
     "rate_limit",
     "invalid",
     "not_member",
+    "unavailable",
     "not_stored",
     "unknown_outcome",
 ];

@@ -3,9 +3,14 @@
 //! the store, and the object is there, under a key the server made; what the rules refuse is
 //! refused with its code and nothing is stored.
 
+use std::time::Duration;
+
 use anyhow::{Context, Result, ensure};
+use banter_proto::stomp::{Command, Frame};
+use banter_tests::StompClient;
 use banter_tests::api::Resp;
 use banter_tests::s3::{S3Server, post_form, refused};
+use banter_tests::stomp::{frame, room_dest};
 use banter_tests::{Node, NodeBuilder, unique};
 use serde::Deserialize;
 use serde_json::json;
@@ -202,6 +207,166 @@ const TIGHT: &[(&str, &str)] = &[
     ("BANTER_MEDIA__UPLOADS_PER_MINUTE", "3"),
 ];
 
+fn png(width: u32, height: u32) -> Vec<u8> {
+    use image::ImageEncoder;
+    let pixels = vec![90u8; (width * height * 3) as usize];
+    let mut out = Vec::new();
+    image::codecs::png::PngEncoder::new(&mut out)
+        .write_image(&pixels, width, height, image::ExtendedColorType::Rgb8)
+        .expect("png");
+    out
+}
+
+impl Stored {
+    /// Grants and uploads `file` as `content_type` to `room` for `user`: the upload id.
+    async fn uploaded(
+        &self,
+        token: &str,
+        room: i64,
+        content_type: &str,
+        file: Vec<u8>,
+    ) -> Result<String> {
+        let body =
+            json!({"filename": "photo.png", "content_type": content_type, "size": file.len()});
+        let grant: Grant = self.ask(token, room, body).await?.parse(201)?;
+        let status = self.upload(&grant, file).await?;
+        ensure!((200..300).contains(&status), "upload: {status}");
+        Ok(grant.upload_id)
+    }
+}
+
+/// Sends `body` with `attachments` to `dest` on a new connection: the answer (RECEIPT or ERROR).
+async fn send_attached(node: &Node, token: &str, dest: &str, attachments: &str) -> Result<Frame> {
+    let mut client = StompClient::connect(&node.ws_url(), token).await?;
+    let receipt = client.next_receipt_id();
+    client
+        .send_frame(&frame(
+            Command::Send,
+            &[
+                ("destination", dest),
+                ("receipt", &receipt),
+                ("attachments", attachments),
+            ],
+            "look".to_owned(),
+        ))
+        .await?;
+    client.recv_frame(Duration::from_secs(10)).await
+}
+
+async fn an_attachment_reaches_members_and_history_with_what_it_is(s: Stored) -> Result<()> {
+    let api = s.node.api();
+    let (alice, bob) = (api.new_user("alice").await?, api.new_user("bob").await?);
+    let room = api.create_room(&alice.token, &unique("media")).await?;
+    api.join(&bob.token, room.id).await?;
+    let dest = room_dest(room.id);
+    let mut reader = StompClient::connect(&s.node.ws_url(), &bob.token).await?;
+    reader.subscribe(&dest, "s", None).await?;
+    let image = png(320, 200);
+    let id = s
+        .uploaded(&alice.token, room.id, "image/png", image.clone())
+        .await?;
+    let answer = send_attached(&s.node, &alice.token, &dest, &id).await?;
+    ensure!(answer.command == Command::Receipt, "sent: {answer:?}");
+    let message = reader.recv_message("s").await?;
+    let header =
+        banter_tests::frames::header(&message, "attachments").context("attachments header")?;
+    let attached: Vec<serde_json::Value> = serde_json::from_str(header)?;
+    ensure!(attached.len() == 1, "{attached:?}");
+    let a = &attached[0];
+    ensure!(
+        a["id"] == id.as_str() && a["content_type"] == "image/png",
+        "{a}"
+    );
+    ensure!(
+        a["size"] == image.len() && a["width"] == 320 && a["height"] == 200,
+        "{a}"
+    );
+    ensure!(a["name"] == "photo.png", "{a}");
+    let thumb = a["thumbnail"].as_str().context("a thumbnail")?;
+    ensure!(thumb.starts_with("data:image/jpeg;base64,"), "{thumb}");
+    let page = api.history(&bob.token, room.id, None, None).await?;
+    let stored = page.messages.first().context("in history")?;
+    ensure!(
+        stored.attachments == attached,
+        "history has the same: {:?}",
+        stored.attachments
+    );
+    // Attached once.
+    let again = send_attached(&s.node, &alice.token, &dest, &id).await?;
+    ensure!(again.command == Command::Error, "attached twice: {again:?}");
+    Ok(())
+}
+
+async fn what_cannot_be_attached_is_refused_with_an_error(s: Stored) -> Result<()> {
+    let api = s.node.api();
+    let (alice, mallory) = (api.new_user("alice").await?, api.new_user("mallory").await?);
+    let room = api.create_room(&alice.token, &unique("media")).await?;
+    api.join(&mallory.token, room.id).await?;
+    let dest = room_dest(room.id);
+    let alices = s
+        .uploaded(&alice.token, room.id, "image/png", png(4, 4))
+        .await?;
+    let grant: Grant = s
+        .ask(
+            &alice.token,
+            room.id,
+            json!({"filename": "x.png", "content_type": "image/png", "size": 10}),
+        )
+        .await?
+        .parse(201)?;
+    let fake = s
+        .uploaded(
+            &alice.token,
+            room.id,
+            "image/png",
+            b"<html>not a png</html>".to_vec(),
+        )
+        .await?;
+    let bomb = s
+        .uploaded(&alice.token, room.id, "image/png", bomb())
+        .await?;
+    let cases = [
+        (&mallory.token, alices.clone(), "unknown_upload"),
+        (&alice.token, grant.upload_id.clone(), "not_uploaded"),
+        (&alice.token, fake, "type_mismatch"),
+        (&alice.token, bomb, "too_many_pixels"),
+        (&alice.token, "not-a-uuid".to_owned(), "upload ids"),
+    ];
+    for (token, id, expected) in cases {
+        let answer = send_attached(&s.node, token, &dest, &id).await?;
+        ensure!(answer.command == Command::Error, "{expected}: {answer:?}");
+        let message = banter_tests::frames::header(&answer, "message").unwrap_or_default();
+        ensure!(message.contains(expected), "{expected}: {message}");
+    }
+    let page = api.history(&alice.token, room.id, None, None).await?;
+    ensure!(
+        page.messages.is_empty(),
+        "nothing refused was stored: {:?}",
+        page.messages
+    );
+    Ok(())
+}
+
+/// A PNG whose header claims 100,000 x 100,000 pixels (a decompression bomb's shape).
+fn bomb() -> Vec<u8> {
+    let mut png = png(1, 1);
+    png[16..20].copy_from_slice(&100_000u32.to_be_bytes());
+    png[20..24].copy_from_slice(&100_000u32.to_be_bytes());
+    let mut crc = 0xffff_ffff_u32;
+    for &b in &png[12..29] {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xedb8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    png[29..33].copy_from_slice(&(!crc).to_be_bytes());
+    png
+}
+
 /// No settings beyond the store's.
 const PLAIN: &[(&str, &str)] = &[];
 
@@ -227,9 +392,13 @@ cases!(local:
     a_member_uploads_straight_to_the_store => super::PLAIN,
     what_the_rules_refuse_is_refused_and_nothing_stored => super::PLAIN,
     grants_are_rate_limited_and_counted_against_the_quota => super::TIGHT,
+    an_attachment_reaches_members_and_history_with_what_it_is => super::PLAIN,
+    what_cannot_be_attached_is_refused_with_an_error => super::PLAIN,
 );
 cases!(s3:
     a_member_uploads_straight_to_the_store => super::PLAIN,
     what_the_rules_refuse_is_refused_and_nothing_stored => super::PLAIN,
     grants_are_rate_limited_and_counted_against_the_quota => super::TIGHT,
+    an_attachment_reaches_members_and_history_with_what_it_is => super::PLAIN,
+    what_cannot_be_attached_is_refused_with_an_error => super::PLAIN,
 );

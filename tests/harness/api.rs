@@ -119,6 +119,9 @@ pub struct Message {
     pub body: String,
     /// Acceptance time.
     pub created_at_ms: i64,
+    /// Files attached (JSON objects as `docs/PROTOCOL.md` lists their fields).
+    #[serde(default)]
+    pub attachments: Vec<Value>,
 }
 
 /// One page of history.

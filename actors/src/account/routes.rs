@@ -5,10 +5,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use ractor::ActorRef;
+use uuid::Uuid;
 
-use super::{AccountMessage, Accounts, UploadError, UploadGrant, UploadRequest, UploadRules};
+use super::{
+    AccountMessage, Accounts, AttachError, UploadError, UploadGrant, UploadRequest, UploadRules,
+};
 use crate::directory::DirectoryMessage;
-use crate::model::UserId;
+use crate::model::{Attachment, RoomId, UserId};
 use crate::ports::UploadPurpose;
 
 /// How long a request waits for a user's actor (its activation included).
@@ -24,6 +27,14 @@ pub trait AccountRoutes: Send + Sync + 'static {
         purpose: UploadPurpose,
         request: UploadRequest,
     ) -> Result<UploadGrant, UploadError>;
+
+    /// Asks `user`'s actor to check `uploads` for a message in `room` (and mark them used).
+    async fn attach(
+        &self,
+        user: UserId,
+        room: RoomId,
+        uploads: Vec<Uuid>,
+    ) -> Result<Vec<Attachment>, AttachError>;
 
     /// What an upload may be, as the users' actors check it (for the API's documentation).
     fn rules(&self) -> &UploadRules;
@@ -71,6 +82,30 @@ impl AccountRoutes for LocalAccounts {
             )),
         }
     }
+    async fn attach(
+        &self,
+        user: UserId,
+        room: RoomId,
+        uploads: Vec<Uuid>,
+    ) -> Result<Vec<Attachment>, AttachError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let msg = AccountMessage::Attach {
+            room,
+            uploads,
+            reply: tx.into(),
+        };
+        self.directory
+            .cast(DirectoryMessage::Route(user, msg))
+            .map_err(|_| AttachError::Unavailable("the node is stopping".into()))?;
+        match tokio::time::timeout(ACCOUNT_WAIT, rx).await {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(_)) => Err(AttachError::Unavailable("the user's actor stopped".into())),
+            Err(_) => Err(AttachError::Unavailable(
+                "the user's actor did not answer".into(),
+            )),
+        }
+    }
+
     fn rules(&self) -> &UploadRules {
         &self.rules
     }

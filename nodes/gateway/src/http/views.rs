@@ -1,6 +1,8 @@
 //! JSON shapes of the REST API (also the OpenAPI schemas).
 
-use banter_actors::model::{ChatMessage, Member, Role, Room, RoomKind, RoomSummary, User};
+use banter_actors::model::{
+    AttachmentJson, ChatMessage, Member, Role, Room, RoomKind, RoomSummary, User,
+};
 use banter_actors::presence::Status;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -148,6 +150,46 @@ pub struct MessageView {
     pub body: String,
     /// Time the room accepted it, ms since the epoch.
     pub created_at_ms: i64,
+    /// The files attached to it, in the sender's order (as in the MESSAGE frame's `attachments`
+    /// header).
+    #[serde(default)]
+    pub attachments: Vec<AttachmentView>,
+}
+
+/// A file attached to a message.
+#[derive(Serialize, Deserialize, ToSchema, Debug, Clone, PartialEq, Eq)]
+pub struct AttachmentView {
+    /// The upload's id (a UUID): a member asks for a download URL with it.
+    pub id: String,
+    /// The file's name (metadata only).
+    pub name: String,
+    /// Its content type, as its bytes showed it.
+    pub content_type: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Width in pixels, for an image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    /// Height in pixels, for an image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
+    /// A small JPEG preview of an image, as a `data:image/jpeg;base64,…` URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thumbnail: Option<String>,
+}
+
+impl From<AttachmentJson> for AttachmentView {
+    fn from(a: AttachmentJson) -> Self {
+        AttachmentView {
+            id: a.id,
+            name: a.name,
+            content_type: a.content_type,
+            size: a.size,
+            width: a.width,
+            height: a.height,
+            thumbnail: a.thumbnail,
+        }
+    }
 }
 
 impl From<&ChatMessage> for MessageView {
@@ -159,6 +201,11 @@ impl From<&ChatMessage> for MessageView {
             sender_id: m.sender_id.0,
             body: m.body.clone(),
             created_at_ms: m.created_at_ms,
+            attachments: m
+                .attachments
+                .iter()
+                .map(|a| AttachmentJson::from(a).into())
+                .collect(),
         }
     }
 }

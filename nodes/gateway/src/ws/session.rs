@@ -37,6 +37,7 @@ use crate::state::AppState;
 
 use super::frames::{Fatal, Target, fatal, parse_destination, reconnect_elsewhere, required};
 
+mod attach;
 mod backfill;
 mod connect;
 mod io;
@@ -386,10 +387,9 @@ impl Session {
         let mut span = None;
         let (room, msg) = match parse_destination(dest)? {
             Target::Room(room) => {
-                let body =
-                    rules::validate_body(&frame.body, self.state.config.limits.max_body_bytes)
-                        .map_err(|e| refuse("invalid", fatal(e.to_string())))?
-                        .to_owned();
+                let uploads = attach::attachment_ids(frame)?;
+                let max_body = self.state.config.limits.max_body_bytes;
+                let body = attach::body(frame, max_body, !uploads.is_empty())?;
                 let nonce = match frame.header("nonce") {
                     Some(n) if n.is_empty() || n.len() > rules::NONCE_MAX_BYTES => {
                         return Err(refuse(
@@ -406,6 +406,8 @@ impl Session {
                     .await
                     .map_err(|e| refuse("not_member", e))?;
                 self.charge().map_err(|e| refuse("rate_limit", e))?;
+                let state = self.state.clone();
+                let attachments = attach::attach(&state, self.handle.user, room, uploads).await?;
                 let (trace, kept) = send_trace(frame.header("traceparent"), room, &mut span);
                 if let Some(r) = &receipt {
                     self.meter.sent(r, kept);
@@ -418,7 +420,7 @@ impl Session {
                         body,
                         trace,
                         nonce,
-                        attachments: Vec::new(),
+                        attachments,
                     },
                 )
             }
