@@ -208,10 +208,12 @@ impl Account {
         reply: RpcReplyPort<Result<UploadGrant, UploadError>>,
     ) {
         state.last_activity = Instant::now();
-        let checked = Self::check(state, &request);
-        let Ok(content_type) = checked else {
-            let _ = reply.send(checked.map(|_| unreachable!("an error")));
-            return;
+        let content_type = match Self::check(state, &request) {
+            Ok(content_type) => content_type,
+            Err(refused) => {
+                let _ = reply.send(Err(refused));
+                return;
+            }
         };
         state.used_bytes += request.size;
         let id = Uuid::now_v7();
