@@ -123,6 +123,20 @@ fn refused(reason: &'static str) {
     ::metrics::counter!(metrics::ENVELOPES_REFUSED, "reason" => reason).increment(1);
 }
 
+/// A peer's Publish's attachments, when they are well formed (at most [`MAX_ATTACHMENTS`], each
+/// with a valid upload id).
+fn publish_attachments(p: &v1::Publish) -> Option<Vec<Attachment>> {
+    if p.attachments.len() > MAX_ATTACHMENTS {
+        return None;
+    }
+    p.attachments
+        .iter()
+        .cloned()
+        .map(Attachment::from_proto)
+        .collect::<Result<Vec<_>, _>>()
+        .ok()
+}
+
 impl ClusterRoutes {
     fn peer(self: &Arc<Self>, node: NodeId) -> Arc<PeerLink> {
         let mut peers = self.peers.lock().unwrap_or_else(|p| p.into_inner());
@@ -166,6 +180,21 @@ impl ClusterRoutes {
             Some(_) => return refused("malformed"),
             None => None,
         };
+        // A Publish's attachments were checked by the sender's actor on the peer; only their
+        // shape is checked here, before anything else is done with the message.
+        let attachments = match (&op, &session) {
+            (to_room::Op::Publish(p), Some(session)) => match publish_attachments(p) {
+                Some(attachments) => Some(attachments),
+                None => {
+                    session.offer(Outbound::Failed {
+                        receipt_id: p.receipt.clone(),
+                        message: "malformed attachments".into(),
+                    });
+                    return refused("malformed");
+                }
+            },
+            _ => None,
+        };
         if serving.is_none() {
             refused("moved");
             let moved = room_reply::Result::Moved(v1::Moved {
@@ -183,23 +212,7 @@ impl ClusterRoutes {
         let request_id = request.request_id;
         match (op, session) {
             (to_room::Op::Publish(p), Some(session)) => {
-                // Checked by the sender's actor on the peer; only their shape is checked here.
-                let attachments = (p.attachments.len() <= MAX_ATTACHMENTS)
-                    .then(|| {
-                        p.attachments
-                            .into_iter()
-                            .map(Attachment::from_proto)
-                            .collect::<Result<Vec<_>, _>>()
-                            .ok()
-                    })
-                    .flatten();
-                let Some(attachments) = attachments else {
-                    session.offer(Outbound::Failed {
-                        receipt_id: p.receipt,
-                        message: "malformed attachments".into(),
-                    });
-                    return refused("malformed");
-                };
+                let attachments = attachments.unwrap_or_default();
                 // A sampled message's hop into this node is a span of its own, the room's parent.
                 let hop = otel::start("cluster.to_room", otel::Kind::Consumer, &p.traceparent);
                 let trace = hop

@@ -217,6 +217,61 @@ async fn fan_outs_with_bogus_times_and_trace_contexts_are_delivered_without_harm
 }
 
 #[tokio::test]
+async fn a_peers_publish_with_malformed_attachments_fails_to_its_session_and_is_counted() {
+    let f = fixture().await;
+    let got = link_peer(&f).await;
+    let attachment = |id: Vec<u8>| v1::Attachment {
+        id: Bytes::from(id),
+        name: "x".into(),
+        content_type: "image/png".into(),
+        size: 1,
+        width: 0,
+        height: 0,
+        thumbnail: Bytes::new(),
+    };
+    let bad = [
+        vec![attachment(vec![1, 2, 3])],
+        (0..11).map(|_| attachment(vec![7; 16])).collect(),
+    ];
+    for (i, attachments) in bad.into_iter().enumerate() {
+        let envelope = Envelope {
+            from_node: PEER.0,
+            body: Some(envelope::Body::ToRoom(v1::ToRoom {
+                request_id: 0,
+                room_id: ROOM.0,
+                shard: f.routes.placement.shard_of_room(ROOM).0,
+                epoch: 3,
+                session: Some(session_addr(SessionId::new(PEER, 5), UserId(7))),
+                op: Some(to_room::Op::Publish(v1::Publish {
+                    receipt: Some(format!("r{i}")),
+                    body: "hi".into(),
+                    traceparent: String::new(),
+                    nonce: None,
+                    attachments,
+                })),
+            })),
+        };
+        f.routes.deliver(PEER, envelope);
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let failed: Vec<String> = got
+        .0
+        .lock()
+        .expect("lock")
+        .iter()
+        .filter_map(|e| match &e.body {
+            Some(envelope::Body::ToSession(s)) => Some(format!("{:?}", s.item)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(failed.len(), 2, "each sender told: {failed:?}");
+    assert!(
+        failed.iter().all(|f| f.contains("malformed attachments")),
+        "{failed:?}"
+    );
+}
+
+#[tokio::test]
 async fn a_link_that_goes_down_loses_the_subscriptions_to_its_rooms() {
     let f = fixture().await;
     let (h, mut inbox) = session(&f.routes, 1);
