@@ -55,6 +55,32 @@ impl LocalAccounts {
     ) -> LocalAccounts {
         LocalAccounts { directory, rules }
     }
+
+    /// Sends `user`'s actor the message `ask` makes around a reply port and waits (at most
+    /// [`ACCOUNT_WAIT`]) for the answer; `unavailable` makes the error when none comes.
+    async fn ask<T: Send + 'static, E>(
+        &self,
+        user: UserId,
+        ask: impl FnOnce(ractor::RpcReplyPort<Result<T, E>>) -> AccountMessage,
+        unavailable: impl Fn(&str) -> E,
+    ) -> Result<T, E>
+    where
+        E: Send + 'static,
+    {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if self
+            .directory
+            .cast(DirectoryMessage::Route(user, ask(tx.into())))
+            .is_err()
+        {
+            return Err(unavailable("the node is stopping"));
+        }
+        match tokio::time::timeout(ACCOUNT_WAIT, rx).await {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(_)) => Err(unavailable("the user's actor stopped")),
+            Err(_) => Err(unavailable("the user's actor did not answer")),
+        }
+    }
 }
 
 #[async_trait]
@@ -65,45 +91,28 @@ impl AccountRoutes for LocalAccounts {
         purpose: UploadPurpose,
         request: UploadRequest,
     ) -> Result<UploadGrant, UploadError> {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let msg = AccountMessage::GrantUpload {
+        let ask = |reply| AccountMessage::GrantUpload {
             purpose,
             request,
-            reply: tx.into(),
+            reply,
         };
-        self.directory
-            .cast(DirectoryMessage::Route(user, msg))
-            .map_err(|_| UploadError::Unavailable("the node is stopping".into()))?;
-        match tokio::time::timeout(ACCOUNT_WAIT, rx).await {
-            Ok(Ok(answer)) => answer,
-            Ok(Err(_)) => Err(UploadError::Unavailable("the user's actor stopped".into())),
-            Err(_) => Err(UploadError::Unavailable(
-                "the user's actor did not answer".into(),
-            )),
-        }
+        self.ask(user, ask, |why| UploadError::Unavailable(why.into()))
+            .await
     }
+
     async fn attach(
         &self,
         user: UserId,
         room: RoomId,
         uploads: Vec<Uuid>,
     ) -> Result<Vec<Attachment>, AttachError> {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let msg = AccountMessage::Attach {
+        let ask = |reply| AccountMessage::Attach {
             room,
             uploads,
-            reply: tx.into(),
+            reply,
         };
-        self.directory
-            .cast(DirectoryMessage::Route(user, msg))
-            .map_err(|_| AttachError::Unavailable("the node is stopping".into()))?;
-        match tokio::time::timeout(ACCOUNT_WAIT, rx).await {
-            Ok(Ok(answer)) => answer,
-            Ok(Err(_)) => Err(AttachError::Unavailable("the user's actor stopped".into())),
-            Err(_) => Err(AttachError::Unavailable(
-                "the user's actor did not answer".into(),
-            )),
-        }
+        self.ask(user, ask, |why| AttachError::Unavailable(why.into()))
+            .await
     }
 
     fn rules(&self) -> &UploadRules {
