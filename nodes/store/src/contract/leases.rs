@@ -193,13 +193,13 @@ pub(crate) async fn expired_lease_is_taken_after_expired_for(store: Arc<dyn Stor
         store.take_lease(shard, a, SHORT, LONG).await.unwrap(),
         Some(Epoch(1))
     );
-    // Expired (50 ms) but not for 400 ms yet.
+    // Expired (50 ms) but not for LONG yet.
     sleep_ms(150).await;
     let expired = lease(&store, 0).await;
     assert!(expired.remaining_ms <= -50, "{expired:?}");
     assert_eq!(expired.holder(), None);
-    assert!(expired.takeable_in(Duration::from_millis(400)) > Duration::ZERO);
-    let early = Duration::from_millis(400);
+    assert!(expired.takeable_in(LONG) > Duration::ZERO);
+    let early = LONG;
     assert_eq!(store.take_lease(shard, b, LONG, early).await.unwrap(), None);
     // Expired for at least 100 ms now.
     let after = Duration::from_millis(50);
@@ -222,7 +222,9 @@ pub(crate) async fn expired_lease_is_taken_after_expired_for(store: Arc<dyn Stor
 pub(crate) async fn renewal_keeps_a_lease_for_its_owner_at_its_epoch(store: Arc<dyn Store>) {
     store.ensure_shards(4).await.unwrap();
     let (a, b) = (NodeId(1), NodeId(2));
-    let ttl = Duration::from_millis(500);
+    // Takes run for 1 s; renewals for LONG, so that a slow machine cannot let a renewed lease
+    // run out before it is checked.
+    let ttl = Duration::from_secs(1);
     for shard in [0, 1] {
         assert_eq!(
             store
@@ -245,7 +247,7 @@ pub(crate) async fn renewal_keeps_a_lease_for_its_owner_at_its_epoch(store: Arc<
         (ShardId(9), Epoch(1)), // no such shard
         (ShardId(0), Epoch(1)), // twice
     ];
-    let renewed = store.renew_leases(a, &asked, ttl).await.unwrap();
+    let renewed = store.renew_leases(a, &asked, LONG).await.unwrap();
     assert_eq!(renewed, [ShardId(0), ShardId(1)]);
     assert!(
         store
@@ -262,8 +264,8 @@ pub(crate) async fn renewal_keeps_a_lease_for_its_owner_at_its_epoch(store: Arc<
             .is_empty()
     );
     assert!(store.renew_leases(a, &[], ttl).await.unwrap().is_empty());
-    // 550 ms after the takes: the first ttl is over, the renewed one runs until about 650 ms.
-    sleep_ms(400).await;
+    // At least 1.05 s after the takes: the first ttl is over, the renewed one runs on.
+    sleep_ms(900).await;
     for shard in [0, 1] {
         assert_eq!(
             store
@@ -372,10 +374,9 @@ pub(crate) async fn racing_takers_have_one_winner(store: Arc<dyn Store>) {
                 let store = store.clone();
                 let node = NodeId(round * 100 + i);
                 tokio::spawn(async move {
-                    let ttl = if round == 1 { SHORT } else { LONG };
                     (
                         node,
-                        store.take_lease(shard, node, ttl, Duration::ZERO).await,
+                        store.take_lease(shard, node, LONG, Duration::ZERO).await,
                     )
                 })
             })
@@ -402,7 +403,13 @@ pub(crate) async fn racing_takers_have_one_winner(store: Arc<dyn Store>) {
                 store.release_leases(winner, &[(shard, won)]).await.unwrap(),
                 1
             ),
-            1 => sleep_ms(100).await, // the SHORT lease expires
+            1 => {
+                // Shortened only after the race, so that a slow machine cannot let one racer's
+                // lease run out before the next racer tries (which is a fair second win).
+                let renewed = store.renew_leases(winner, &[(shard, won)], SHORT).await;
+                assert_eq!(renewed.unwrap(), vec![shard], "round {round}");
+                sleep_ms(100).await; // the SHORT lease expires
+            }
             _ => {}
         }
     }
