@@ -27,12 +27,14 @@ use crate::model::{Attachment, RoomId, UserId};
 use crate::ports::{BlobKey, Blobs, Clock, Store, Upload, UploadForm, UploadPolicy, UploadPurpose};
 
 mod attach;
+mod download;
 mod entity;
 mod inspect;
 mod routes;
 mod rules;
 
 pub use attach::{AttachError, MAX_ATTACHMENTS};
+pub use download::{Download, DownloadError};
 pub use entity::Accounts;
 pub use inspect::{InspectError, THUMBNAIL_SIDE, inspect};
 pub use routes::{ACCOUNT_WAIT, AccountRoutes, LocalAccounts};
@@ -54,6 +56,8 @@ pub struct AccountConfig {
     pub rules: UploadRules,
     /// How long an upload form is good for.
     pub upload_ttl: Duration,
+    /// How long a download URL is good for.
+    pub download_ttl: Duration,
     /// Grants per minute.
     pub uploads_per_minute: NonZeroU32,
     /// Bytes a user's uploads may hold in all.
@@ -144,6 +148,15 @@ pub enum AccountMessage {
         uploads: Vec<Uuid>,
         /// The attachments, or why not.
         reply: RpcReplyPort<Result<Vec<Attachment>, AttachError>>,
+    },
+    /// Signs a URL of attachment `upload` of `room` for this user, a member of the room.
+    Download {
+        /// The room the attachment is in.
+        room: RoomId,
+        /// The attachment's upload id.
+        upload: Uuid,
+        /// The URL, or why not.
+        reply: RpcReplyPort<Result<Download, DownloadError>>,
     },
     /// A grant's task failed: its reserved bytes are free again.
     GrantFailed {
@@ -289,6 +302,21 @@ impl Account {
         });
     }
 
+    fn on_download(
+        state: &mut AccountState,
+        room: RoomId,
+        upload: Uuid,
+        reply: RpcReplyPort<Result<Download, DownloadError>>,
+    ) {
+        state.last_activity = Instant::now();
+        let (ports, user, ttl) = (state.ports.clone(), state.user, state.config.download_ttl);
+        let now_ms = ports.clock.now_ms();
+        tokio::spawn(async move {
+            let signed = download::download_url(&ports, user, room, upload, ttl, now_ms).await;
+            let _ = reply.send(signed);
+        });
+    }
+
     fn on_grant_failed(state: &mut AccountState, declared_size: u64) {
         state.used_bytes = state.used_bytes.saturating_sub(declared_size);
     }
@@ -388,6 +416,11 @@ impl Actor for Account {
                 uploads,
                 reply,
             } => Self::on_attach(state, room, uploads, reply),
+            AccountMessage::Download {
+                room,
+                upload,
+                reply,
+            } => Self::on_download(state, room, upload, reply),
             AccountMessage::GrantFailed { declared_size } => {
                 Self::on_grant_failed(state, declared_size);
             }

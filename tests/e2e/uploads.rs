@@ -347,6 +347,109 @@ async fn what_cannot_be_attached_is_refused_with_an_error(s: Stored) -> Result<(
     Ok(())
 }
 
+impl Stored {
+    /// Asks for a URL of attachment `id` of `room`.
+    async fn download(&self, token: &str, room: i64, id: &str) -> Result<Resp> {
+        let path = format!("/api/rooms/{room}/attachments/{id}");
+        self.node.api().get(&path, Some(token)).await
+    }
+
+    /// GETs a download URL: the status, the content type and the bytes.
+    async fn fetch(&self, url: &str) -> Result<(u16, String, Vec<u8>)> {
+        let url = if url.starts_with('/') {
+            format!("{}{url}", self.node.base_url())
+        } else {
+            url.to_owned()
+        };
+        let answer = reqwest::get(&url).await?;
+        let status = answer.status().as_u16();
+        let content_type = answer
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        Ok((status, content_type, answer.bytes().await?.to_vec()))
+    }
+}
+
+/// Download URLs are good for this long in `download_urls_are_for_members_only_and_expire`.
+const SHORT_DOWNLOADS: &[(&str, &str)] = &[("BANTER_MEDIA__DOWNLOAD_TTL_SECS", "3")];
+
+async fn download_urls_are_for_members_only_and_expire(s: Stored) -> Result<()> {
+    let api = s.node.api();
+    let alice = api.new_user("alice").await?;
+    let (bob, mallory) = (api.new_user("bob").await?, api.new_user("mallory").await?);
+    let room = api.create_room(&alice.token, &unique("media")).await?;
+    let other = api.create_room(&bob.token, &unique("other")).await?;
+    api.join(&bob.token, room.id).await?;
+    let image = png(64, 48);
+    let id = s
+        .uploaded(&alice.token, room.id, "image/png", image.clone())
+        .await?;
+    let answer = send_attached(&s.node, &alice.token, &room_dest(room.id), &id).await?;
+    ensure!(answer.command == Command::Receipt, "sent: {answer:?}");
+    // Another member reads the same bytes, with their type.
+    let signed = s.download(&bob.token, room.id, &id).await?.expect(200)?;
+    let url = signed["url"].as_str().context("a url")?.to_owned();
+    let expires = signed["expires_at_ms"].as_i64().context("an expiry")?;
+    ensure!(expires > chrono_now_ms(), "{signed}");
+    let (status, content_type, got) = s.fetch(&url).await?;
+    ensure!(status == 200 && got == image, "download: {status}");
+    ensure!(content_type == "image/png", "{content_type}");
+    // Nobody else gets one; an id of another room, or unattached and someone else's, opens nothing.
+    let refused = s.download(&mallory.token, room.id, &id).await?;
+    ensure!(
+        refused.status == 403 && refused.body["error"]["code"] == "forbidden",
+        "{refused:?}"
+    );
+    let elsewhere = s.download(&bob.token, other.id, &id).await?;
+    ensure!(
+        elsewhere.status == 404 && elsewhere.body["error"]["code"] == "unknown_attachment",
+        "{elsewhere:?}"
+    );
+    let pending = s
+        .uploaded(&alice.token, room.id, "image/png", png(2, 2))
+        .await?;
+    let early = s.download(&bob.token, room.id, &pending).await?;
+    ensure!(
+        early.status == 404 && early.body["error"]["code"] == "unknown_attachment",
+        "{early:?}"
+    );
+    s.download(&alice.token, room.id, &pending)
+        .await?
+        .expect(200)?;
+    let malformed = s.download(&bob.token, room.id, "not-a-uuid").await?;
+    ensure!(malformed.status == 400, "{malformed:?}");
+    // A tampered URL is refused by the store, and so is this one once it expired.
+    let tampered = tamper(&url);
+    let (status, _, _) = s.fetch(&tampered).await?;
+    ensure!(refused_read(status), "tampered {tampered}: {status}");
+    tokio::time::sleep(Duration::from_millis(4_000)).await;
+    let (status, _, _) = s.fetch(&url).await?;
+    ensure!(refused_read(status), "expired: {status}");
+    Ok(())
+}
+
+/// Whether a store refused a read: 401 or 403.
+fn refused_read(status: u16) -> bool {
+    matches!(status, 401 | 403)
+}
+
+/// Changes the last hex digit of the URL's signature.
+fn tamper(url: &str) -> String {
+    let at = url
+        .rfind(|c: char| c.is_ascii_hexdigit())
+        .expect("a signature");
+    let flipped = if &url[at..=at] == "0" { "1" } else { "0" };
+    format!("{}{flipped}{}", &url[..at], &url[at + 1..])
+}
+
+fn chrono_now_ms() -> i64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    now.map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
 /// A PNG whose header claims 100,000 x 100,000 pixels (a decompression bomb's shape).
 fn bomb() -> Vec<u8> {
     let mut png = png(1, 1);
@@ -390,6 +493,7 @@ macro_rules! cases {
 
 cases!(local:
     a_member_uploads_straight_to_the_store => super::PLAIN,
+    download_urls_are_for_members_only_and_expire => super::SHORT_DOWNLOADS,
     what_the_rules_refuse_is_refused_and_nothing_stored => super::PLAIN,
     grants_are_rate_limited_and_counted_against_the_quota => super::TIGHT,
     an_attachment_reaches_members_and_history_with_what_it_is => super::PLAIN,
@@ -397,6 +501,7 @@ cases!(local:
 );
 cases!(s3:
     a_member_uploads_straight_to_the_store => super::PLAIN,
+    download_urls_are_for_members_only_and_expire => super::SHORT_DOWNLOADS,
     what_the_rules_refuse_is_refused_and_nothing_stored => super::PLAIN,
     grants_are_rate_limited_and_counted_against_the_quota => super::TIGHT,
     an_attachment_reaches_members_and_history_with_what_it_is => super::PLAIN,

@@ -297,6 +297,10 @@ impl Drop for PrivateMariaDb {
 
 impl Drop for TestDatabase {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("test database {} kept: the test failed", self.name);
+            return;
+        }
         if let Err(e) = self.sql(&format!("DROP DATABASE IF EXISTS `{}`", self.name)) {
             eprintln!("warning: could not drop test database {}: {e:#}", self.name);
         }

@@ -5,7 +5,7 @@ use ractor::{Actor, ActorRef};
 
 use super::{
     Account, AccountArguments, AccountConfig, AccountMessage, AccountPorts, AttachError,
-    UploadError,
+    DownloadError, UploadError,
 };
 use crate::directory::{Entity, RouteError};
 use crate::model::UserId;
@@ -59,6 +59,9 @@ impl Entity for Accounts {
             }
             AccountMessage::Attach { reply, .. } => {
                 let _ = reply.send(Err(AttachError::Unavailable(error.to_string())));
+            }
+            AccountMessage::Download { reply, .. } => {
+                let _ = reply.send(Err(DownloadError::Unavailable(error.to_string())));
             }
             AccountMessage::GrantFailed { .. }
             | AccountMessage::IdleCheck

@@ -8,7 +8,8 @@ use ractor::ActorRef;
 use uuid::Uuid;
 
 use super::{
-    AccountMessage, Accounts, AttachError, UploadError, UploadGrant, UploadRequest, UploadRules,
+    AccountMessage, Accounts, AttachError, Download, DownloadError, UploadError, UploadGrant,
+    UploadRequest, UploadRules,
 };
 use crate::directory::DirectoryMessage;
 use crate::model::{Attachment, RoomId, UserId};
@@ -35,6 +36,14 @@ pub trait AccountRoutes: Send + Sync + 'static {
         room: RoomId,
         uploads: Vec<Uuid>,
     ) -> Result<Vec<Attachment>, AttachError>;
+
+    /// Asks `user`'s actor, a member of `room`, for a URL of attachment `upload` of that room.
+    async fn download(
+        &self,
+        user: UserId,
+        room: RoomId,
+        upload: Uuid,
+    ) -> Result<Download, DownloadError>;
 
     /// What an upload may be, as the users' actors check it (for the API's documentation).
     fn rules(&self) -> &UploadRules;
@@ -112,6 +121,21 @@ impl AccountRoutes for LocalAccounts {
             reply,
         };
         self.ask(user, ask, |why| AttachError::Unavailable(why.into()))
+            .await
+    }
+
+    async fn download(
+        &self,
+        user: UserId,
+        room: RoomId,
+        upload: Uuid,
+    ) -> Result<Download, DownloadError> {
+        let ask = |reply| AccountMessage::Download {
+            room,
+            upload,
+            reply,
+        };
+        self.ask(user, ask, |why| DownloadError::Unavailable(why.into()))
             .await
     }
 

@@ -1,5 +1,5 @@
 //! The user's actor on fakes: grants within the rules, each refusal, the quota across
-//! activations and failed grants, and passivation.
+//! activations and failed grants, attachments, download URLs, and passivation.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -78,6 +78,7 @@ fn config() -> AccountConfig {
             allowed_types: ["image/png".to_owned(), "application/pdf".to_owned()].into(),
         },
         upload_ttl: Duration::from_secs(600),
+        download_ttl: Duration::from_secs(300),
         uploads_per_minute: NonZeroU32::new(5).expect("non-zero"),
         quota_bytes: 2500,
         max_image_pixels: 1_000_000,
@@ -172,6 +173,20 @@ impl Fixture {
             self.blobs.put(&grant.form.fields[0].1, bytes);
         }
         grant.upload_id
+    }
+
+    async fn download(&self, room: RoomId, upload: Uuid) -> Result<Download, DownloadError> {
+        ask(&self.directory, |reply| {
+            DirectoryMessage::Route(
+                ALICE,
+                AccountMessage::Download {
+                    room,
+                    upload,
+                    reply,
+                },
+            )
+        })
+        .await
     }
 
     async fn live(&self) -> usize {
@@ -436,4 +451,36 @@ async fn what_cannot_be_attached_is_refused_with_its_code() {
         None,
         "nothing refused is marked used"
     );
+}
+
+#[tokio::test]
+async fn download_urls_are_signed_for_the_rooms_attachments_only() {
+    let f = fixture(config()).await;
+    let mine = f.uploaded("image/png", 10, None).await;
+    let url = f.download(ROOM, mine).await.expect("one's own, unattached");
+    assert_eq!(url.expires_at_ms, NOW_MS + 300_000);
+    assert!(url.url.starts_with("/fake/rooms/42/"), "{url:?}");
+    let mut theirs = f.store.upload(mine).await.unwrap().expect("kept");
+    theirs.id = Uuid::now_v7();
+    theirs.key = "rooms/42/8/y".into();
+    theirs.user_id = UserId(8);
+    f.store.insert_upload(&theirs).await.unwrap();
+    let avatar = f
+        .grant(UploadPurpose::Avatar, request("me.png", "image/png", 5))
+        .await
+        .expect("granted")
+        .upload_id;
+    for (room, id) in [
+        (ROOM, theirs.id),
+        (ROOM, Uuid::now_v7()),
+        (ROOM, avatar),
+        (RoomId(43), mine),
+    ] {
+        let e = f.download(room, id).await.expect_err("refused");
+        assert_eq!(e.code(), "unknown_attachment", "{room} {id}");
+    }
+    // Once attached, someone else's is the room's.
+    assert!(f.store.mark_upload_used(theirs.id, NOW_MS).await.unwrap());
+    let url = f.download(ROOM, theirs.id).await.expect("attached");
+    assert_eq!(url.url, "/fake/rooms/42/8/y");
 }

@@ -320,6 +320,9 @@ async fn open_media(config: &Config, clustered: bool) -> anyhow::Result<Option<M
 /// in memory while an image decodes on a blocking thread; two keep both cores busy.
 const INSPECTIONS: usize = 2;
 
+/// The longest a download URL may be good for, in seconds: SigV4's limit (7 days).
+const MAX_DOWNLOAD_TTL: u64 = 7 * 24 * 3600;
+
 /// The users' actors' entity factory for `[media]`, over `ports`.
 pub(crate) fn accounts(media: &MediaConfig, ports: AccountPorts) -> Accounts {
     let ttl = Duration::from_secs(media.upload_ttl_secs.max(1));
@@ -335,6 +338,7 @@ pub(crate) fn accounts(media: &MediaConfig, ports: AccountPorts) -> Accounts {
                     .collect(),
             },
             upload_ttl: ttl.min(banter_media::s3::MAX_FORM_TTL),
+            download_ttl: Duration::from_secs(media.download_ttl_secs.clamp(1, MAX_DOWNLOAD_TTL)),
             uploads_per_minute: NonZeroU32::new(media.uploads_per_minute.max(1))
                 .unwrap_or(NonZeroU32::MIN),
             quota_bytes: media.quota_bytes,

@@ -162,6 +162,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(rooms_api::open_dm))
         .routes(routes!(rooms_api::history))
         .routes(routes!(uploads_api::create))
+        .routes(routes!(uploads_api::download))
         .routes(routes!(healthz))
         .routes(routes!(readyz))
 }

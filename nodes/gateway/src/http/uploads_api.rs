@@ -6,11 +6,12 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use banter_actors::account::{UploadError, UploadGrant, UploadRequest, UploadRules};
+use banter_actors::account::{DownloadError, UploadError, UploadGrant, UploadRequest, UploadRules};
 use banter_actors::model::RoomId;
 use banter_actors::ports::UploadPurpose;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use uuid::Uuid;
 
 use super::extract::{ApiJson, ApiPath, AuthUser};
 use super::rooms_api::require_member;
@@ -132,6 +133,51 @@ pub async fn create(
         .grant_upload(me.id, UploadPurpose::Attachment(room), request)
         .await?;
     Ok((StatusCode::CREATED, Json(grant.into())))
+}
+
+/// A signed URL to read an attachment.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct DownloadView {
+    /// Where to GET the file: absolute for S3, a path of this node (`/api/blobs/…`) for the
+    /// embedded store. Anyone holding it can read the file until it expires.
+    pub url: String,
+    /// When the URL stops working (ms since the Unix epoch); ask again after.
+    pub expires_at_ms: i64,
+}
+
+impl From<DownloadError> for ApiError {
+    fn from(e: DownloadError) -> Self {
+        let status = match &e {
+            DownloadError::Unknown(_) => StatusCode::NOT_FOUND,
+            DownloadError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        ApiError::new(status, e.code(), e.to_string())
+    }
+}
+
+/// Gives a member of a room a short-lived URL (`media.download_ttl_secs`) of one of the room's
+/// attachments, as named in a message's `attachments`.
+#[utoipa::path(get, path = "/api/rooms/{id}/attachments/{attachment_id}", tag = "uploads", security(("bearer" = [])),
+    params(("id" = i64, Path, minimum = 1), ("attachment_id" = String, Path, format = Uuid, description = "The attachment's `id`")),
+    responses((status = 200, body = DownloadView),
+        (status = 400, description = "a malformed id", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "`forbidden`: not a member", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such room; `unknown_attachment`: no attachment of the room has this id", body = ErrorBody),
+        (status = 503, description = "`uploads_off`: this node has no blob store; `unavailable`", body = ErrorBody)))]
+pub async fn download(
+    State(state): State<AppState>,
+    me: AuthUser,
+    ApiPath((id, attachment)): ApiPath<(i64, Uuid)>,
+) -> ApiResult<Json<DownloadView>> {
+    let accounts = state.accounts.as_ref().ok_or_else(uploads_off)?;
+    let room = RoomId(id);
+    require_member(&state, room, me.id).await?;
+    let signed = accounts.download(me.id, room, attachment).await?;
+    Ok(Json(DownloadView {
+        url: signed.url,
+        expires_at_ms: signed.expires_at_ms,
+    }))
 }
 
 fn uploads_off() -> ApiError {
