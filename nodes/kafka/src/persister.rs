@@ -264,14 +264,7 @@ impl Worker {
         let mut backoff = MIN_BACKOFF;
         let mut exit = Exit::Stopped;
         loop {
-            let revoked = consumer.context().take_revoked();
-            if !revoked.is_empty() {
-                let dropped = self.buffer.drop_partitions(&revoked);
-                debug!(dropped, "dropped buffered records of revoked partitions");
-                for p in revoked {
-                    self.fences.forget(p);
-                }
-            }
+            self.apply_revoked();
             self.release_held(backoff).await;
             let now = Instant::now();
             if writing.is_none() {
@@ -353,6 +346,19 @@ impl Worker {
         !p.batch.offsets.iter().any(|(part, _)| ctx.owns(*part))
     }
 
+    /// Drops the buffered records of the partitions revoked since the last call, and forgets
+    /// their fences: their next owner reads them again from the committed offset.
+    fn apply_revoked(&mut self) {
+        let revoked = self.consumer.context().take_revoked();
+        if !revoked.is_empty() {
+            let dropped = self.buffer.drop_partitions(&revoked);
+            debug!(dropped, "dropped buffered records of revoked partitions");
+            for p in revoked {
+                self.fences.forget(p);
+            }
+        }
+    }
+
     fn receive(&mut self, received: KafkaResult<BorrowedMessage<'_>>) {
         let msg = match received {
             Ok(msg) => msg,
@@ -361,6 +367,11 @@ impl Worker {
                 return;
             }
         };
+        // A revocation seen by the poll that returned this record applies before the record: when
+        // the partition was revoked and assigned again (a cooperative rebalance may do that within
+        // one poll), this is the first record read again from the committed offset, and dropping
+        // it with the old ones would commit past it once the next batch is stored.
+        self.apply_revoked();
         let (partition, offset) = (msg.partition(), msg.offset());
         if !self.consumer.context().owns(partition) {
             debug!(
