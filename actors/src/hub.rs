@@ -13,6 +13,7 @@ use std::hash::{BuildHasher, Hash};
 use std::sync::{Mutex, MutexGuard};
 
 use bytes::Bytes;
+use tracing::debug;
 
 use crate::delivery::{NodeId, Outbound, SessionHandle, SessionId};
 use crate::model::{RoomId, Seq, UserId};
@@ -86,12 +87,31 @@ impl Hub {
 
     /// Records that a session subscribes to a room of `node` (before it asks, so that no event
     /// that follows the room's answer is missed).
+    ///
+    /// All of a room's sessions here are subscribed on one node, the one recorded: a link that
+    /// goes down loses the rooms recorded on it ([`Hub::rooms_on`]), and an unsubscribe goes
+    /// there. So when the room moved and a session subscribes on its new node, the sessions still
+    /// subscribed on the old one are told their subscription is lost (they subscribe again, by
+    /// seq, where it lives now) — else they would stay here, fed only while some other session
+    /// draws the new node's fan-outs, and miss what follows without a sign.
     pub fn subscribe(&self, room: RoomId, node: NodeId, handle: SessionHandle) {
-        let mut rooms = self.shard(&self.rooms, &room);
-        let subs = rooms.entry(room).or_default();
-        subs.node = node;
-        subs.sessions.retain(|h| h.id != handle.id);
-        subs.sessions.push(handle);
+        let elsewhere = {
+            let mut rooms = self.shard(&self.rooms, &room);
+            let subs = rooms.entry(room).or_default();
+            let elsewhere = if subs.node == node {
+                Vec::new()
+            } else {
+                std::mem::take(&mut subs.sessions)
+            };
+            subs.node = node;
+            subs.sessions.retain(|h| h.id != handle.id);
+            subs.sessions.push(handle.clone());
+            elsewhere
+        };
+        for h in elsewhere.into_iter().filter(|h| h.id != handle.id) {
+            debug!(room_id = %room, session = %h.id, %node, "the room moved: an old subscription is lost");
+            h.offer(Outbound::SubscriptionLost { room_id: room });
+        }
     }
 
     /// Forgets a session's subscription to a room.

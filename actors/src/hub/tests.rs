@@ -87,3 +87,29 @@ fn a_session_that_cannot_keep_up_is_dropped_from_its_rooms() {
     assert!(hub.rooms_on(PEER).is_empty());
     assert_eq!(events(&mut slow_in), [(ROOM, Some(1))]);
 }
+
+#[test]
+fn subscribing_on_a_rooms_new_node_loses_the_subscriptions_on_its_old_one() {
+    let hub = Hub::new();
+    let (a, mut a_in) = session(&hub, 1, 1);
+    let (b, mut b_in) = session(&hub, 2, 2);
+    let new_node = NodeId(4);
+    hub.subscribe(ROOM, PEER, a.clone());
+    hub.subscribe(ROOM, PEER, b.clone());
+    hub.subscribe(OTHER, PEER, b.clone());
+    // The room moved: a session that subscribes again (or anew) does so on its new node.
+    hub.subscribe(ROOM, new_node, a.clone());
+    assert_eq!(events(&mut b_in), [(ROOM, None)], "b subscribes again");
+    assert!(events(&mut a_in).is_empty());
+    assert_eq!(hub.node_of(ROOM), Some(new_node));
+    assert_eq!(hub.rooms_on(PEER), [OTHER]);
+    // Until b is back, a fan-out reaches a only; then both.
+    let tail = Bytes::from_static(b"x");
+    assert_eq!(hub.fan_out(ROOM, Some(1), &tail, None, 0), 1);
+    hub.subscribe(ROOM, new_node, b);
+    assert_eq!(hub.fan_out(ROOM, Some(2), &tail, None, 0), 2);
+    assert_eq!(events(&mut a_in), [(ROOM, Some(1)), (ROOM, Some(2))]);
+    assert_eq!(events(&mut b_in), [(ROOM, Some(2))]);
+    // The new node's link going down loses both.
+    assert_eq!(hub.rooms_on(new_node), [ROOM]);
+}

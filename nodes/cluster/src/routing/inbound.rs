@@ -24,6 +24,7 @@ use banter_actors::wire::{from_session_addr, refusal};
 use banter_proto::v1::{self, Envelope, envelope, room_reply, to_room};
 use banter_telemetry::otel;
 use bytes::Bytes;
+use tracing::debug;
 
 use super::ClusterRoutes;
 use crate::links::Inbound;
@@ -352,6 +353,7 @@ impl ClusterRoutes {
                 return refused("malformed");
             };
             if f.epoch < *seen {
+                debug!(room_id = %room, epoch = f.epoch, seen = *seen, seq = ?f.seq, "a fan-out of an older owner: dropped");
                 return refused("stale_epoch");
             }
             *seen = f.epoch;
