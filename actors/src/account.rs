@@ -357,7 +357,7 @@ async fn grant(
         Ok(form) => form,
         Err(e) => {
             warn!(upload = %upload.id, error = %e, "upload form not signed");
-            let _ = ports.store.delete_upload(upload.id).await;
+            let _ = ports.store.delete_unused_upload(upload.id).await;
             return Err(UploadError::Unavailable(e.to_string()));
         }
     };

@@ -247,8 +247,16 @@ impl Uploads for FakeStore {
         Ok(stale)
     }
 
-    async fn delete_upload(&self, id: Uuid) -> StoreResult<bool> {
-        Ok(lock(&self.data).uploads.remove(&id).is_some())
+    async fn delete_unused_upload(&self, id: Uuid) -> StoreResult<bool> {
+        let mut data = lock(&self.data);
+        if data
+            .uploads
+            .get(&id)
+            .is_some_and(|u| u.used_at_ms.is_none())
+        {
+            return Ok(data.uploads.remove(&id).is_some());
+        }
+        Ok(false)
     }
 }
 

@@ -431,6 +431,59 @@ async fn download_urls_are_for_members_only_and_expire(s: Stored) -> Result<()> 
     Ok(())
 }
 
+/// Grants unused for 5 s are swept, every second.
+const SWEPT: &[(&str, &str)] = &[
+    ("BANTER_MEDIA__UNATTACHED_TTL_SECS", "5"),
+    ("BANTER_MEDIA__SWEEP_INTERVAL_SECS", "1"),
+];
+
+async fn grants_never_attached_are_swept_with_their_objects(s: Stored) -> Result<()> {
+    let api = s.node.api();
+    let alice = api.new_user("alice").await?;
+    let room = api.create_room(&alice.token, &unique("media")).await?;
+    let dest = room_dest(room.id);
+    let kept = s
+        .uploaded(&alice.token, room.id, "image/png", png(8, 8))
+        .await?;
+    let answer = send_attached(&s.node, &alice.token, &dest, &kept).await?;
+    ensure!(answer.command == Command::Receipt, "sent: {answer:?}");
+    let dropped = s
+        .uploaded(&alice.token, room.id, "image/png", png(9, 9))
+        .await?;
+    let key = |id: &str| format!("rooms/{}/{}/{id}", room.id, alice.id);
+    ensure!(s.object(&key(&dropped)).is_some(), "uploaded");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while s.object(&key(&dropped)).is_some() {
+        ensure!(
+            std::time::Instant::now() < deadline,
+            "the unattached upload's object is still there after 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Its grant went first: it can no longer be attached, or downloaded by its owner.
+    let late = send_attached(&s.node, &alice.token, &dest, &dropped).await?;
+    ensure!(
+        late.command == Command::Error,
+        "attached after the sweep: {late:?}"
+    );
+    let message = banter_tests::frames::header(&late, "message").unwrap_or_default();
+    ensure!(message.contains("unknown_upload"), "{message}");
+    let gone = s.download(&alice.token, room.id, &dropped).await?;
+    ensure!(gone.status == 404, "{gone:?}");
+    // The attached one stays, object and all.
+    ensure!(
+        s.object(&key(&kept)).is_some(),
+        "the attached object is kept"
+    );
+    let signed = s
+        .download(&alice.token, room.id, &kept)
+        .await?
+        .expect(200)?;
+    let (status, _, _) = s.fetch(signed["url"].as_str().context("url")?).await?;
+    ensure!(status == 200, "the attached one downloads: {status}");
+    Ok(())
+}
+
 /// Whether a store refused a read: 401 or 403.
 fn refused_read(status: u16) -> bool {
     matches!(status, 401 | 403)
@@ -494,6 +547,7 @@ macro_rules! cases {
 cases!(local:
     a_member_uploads_straight_to_the_store => super::PLAIN,
     download_urls_are_for_members_only_and_expire => super::SHORT_DOWNLOADS,
+    grants_never_attached_are_swept_with_their_objects => super::SWEPT,
     what_the_rules_refuse_is_refused_and_nothing_stored => super::PLAIN,
     grants_are_rate_limited_and_counted_against_the_quota => super::TIGHT,
     an_attachment_reaches_members_and_history_with_what_it_is => super::PLAIN,
@@ -502,6 +556,7 @@ cases!(local:
 cases!(s3:
     a_member_uploads_straight_to_the_store => super::PLAIN,
     download_urls_are_for_members_only_and_expire => super::SHORT_DOWNLOADS,
+    grants_never_attached_are_swept_with_their_objects => super::SWEPT,
     what_the_rules_refuse_is_refused_and_nothing_stored => super::PLAIN,
     grants_are_rate_limited_and_counted_against_the_quota => super::TIGHT,
     an_attachment_reaches_members_and_history_with_what_it_is => super::PLAIN,

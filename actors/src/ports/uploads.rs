@@ -71,6 +71,7 @@ pub trait Uploads: Send + Sync + 'static {
     async fn mark_upload_used(&self, id: Uuid, at_ms: i64) -> StoreResult<bool>;
     /// Returns up to `limit` uploads never used and granted before `before_ms`, oldest first.
     async fn stale_uploads(&self, before_ms: i64, limit: u32) -> StoreResult<Vec<Upload>>;
-    /// Deletes the upload; returns whether it existed.
-    async fn delete_upload(&self, id: Uuid) -> StoreResult<bool>;
+    /// Deletes the upload unless it was used (so that housekeeping cannot race an attach: one
+    /// of the two wins); returns whether it was deleted.
+    async fn delete_unused_upload(&self, id: Uuid) -> StoreResult<bool>;
 }

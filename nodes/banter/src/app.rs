@@ -79,6 +79,7 @@ impl Node {
         banter_cluster::describe_metrics();
         banter_telemetry::otel::describe_metrics();
         banter_actors::metrics::describe_metrics();
+        banter_media::sweep::describe_metrics();
         config.validate()?;
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("failed to create data dir {}", config.data_dir.display()))?;
@@ -168,6 +169,16 @@ impl Node {
         let metrics_token = config.http.metrics_token.clone();
         let (state, root, router) = if let Some(journal) = journal {
             let media = open_media(&config, cluster.is_some()).await?;
+            if let Some(media) = &media {
+                tokio::spawn(banter_media::sweep::run(
+                    store.clone(),
+                    media.blobs.clone(),
+                    Arc::new(SystemClock),
+                    Duration::from_secs(config.media.unattached_ttl_secs),
+                    Duration::from_secs(config.media.sweep_interval_secs.max(1)),
+                    shutdown.subscribe(),
+                ));
+            }
             let parts = GatewayPorts {
                 store,
                 journal,

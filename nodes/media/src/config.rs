@@ -40,6 +40,8 @@ pub struct MediaConfig {
     /// Seconds after which a grant never attached to a message is deleted with its object.
     /// Default: 86400.
     pub unattached_ttl_secs: u64,
+    /// Seconds between two sweeps of such grants. Default: 600.
+    pub sweep_interval_secs: u64,
     /// Largest image an attachment may be, in pixels (width × height), against decompression
     /// bombs. Default: 40000000.
     pub max_image_pixels: u64,
@@ -72,6 +74,7 @@ impl Default for MediaConfig {
             uploads_per_minute: 30,
             quota_bytes: 1 << 30,
             unattached_ttl_secs: 86_400,
+            sweep_interval_secs: 600,
             max_image_pixels: 40_000_000,
             local: LocalConfig::default(),
             s3: S3Config::default(),

@@ -5,7 +5,8 @@
 //!   download with presigned GETs;
 //! - [`local`]: [`LocalBlobs`], the embedded node's folder, whose forms and URLs the node signs
 //!   and serves itself ([`local::routes`]);
-//! - [`config`]: the `[media]` section; [`open`] makes the store it names.
+//! - [`config`]: the `[media]` section; [`open`] makes the store it names;
+//! - [`sweep`]: housekeeping, deleting grants never attached, with their objects.
 //!
 //! The bytes never pass through a room or a user's actor: actors sign forms and URLs, and read an
 //! object only to check an attachment.
@@ -13,6 +14,7 @@
 pub mod config;
 pub mod local;
 pub mod s3;
+pub mod sweep;
 
 use std::path::Path;
 use std::sync::Arc;

@@ -205,8 +205,8 @@ macro_rules! impl_uploads {
                 rows.into_iter().map(TryInto::try_into).collect()
             }
 
-            async fn delete_upload(&self, id: uuid::Uuid) -> banter_actors::ports::StoreResult<bool> {
-                let done = sqlx::query("DELETE FROM uploads WHERE id = ?")
+            async fn delete_unused_upload(&self, id: uuid::Uuid) -> banter_actors::ports::StoreResult<bool> {
+                let done = sqlx::query("DELETE FROM uploads WHERE id = ? AND used_at_ms IS NULL")
                     .bind(id.as_bytes().as_slice())
                     .execute(&self.pool)
                     .await

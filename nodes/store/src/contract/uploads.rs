@@ -104,8 +104,13 @@ pub(crate) async fn stale_uploads_are_the_old_unused_ones_and_deletes_count(stor
     );
     assert!(store.stale_uploads(100, 10).await.unwrap().is_empty());
     assert_eq!(store.upload_usage(alice.id).await.unwrap(), 60);
-    assert!(store.delete_upload(old[0].id).await.unwrap());
-    assert!(!store.delete_upload(old[0].id).await.unwrap());
+    assert!(store.delete_unused_upload(old[0].id).await.unwrap());
+    assert!(!store.delete_unused_upload(old[0].id).await.unwrap());
+    assert!(
+        !store.delete_unused_upload(used.id).await.unwrap(),
+        "a used one stays"
+    );
+    assert!(store.upload(used.id).await.unwrap().is_some());
     assert_eq!(store.upload_usage(alice.id).await.unwrap(), 50);
     assert_eq!(store.upload(old[0].id).await.unwrap(), None);
 }

@@ -73,8 +73,8 @@ impl Uploads for PanicOnce {
     async fn stale_uploads(&self, before_ms: i64, limit: u32) -> StoreResult<Vec<Upload>> {
         self.inner.stale_uploads(before_ms, limit).await
     }
-    async fn delete_upload(&self, id: uuid::Uuid) -> StoreResult<bool> {
-        self.inner.delete_upload(id).await
+    async fn delete_unused_upload(&self, id: uuid::Uuid) -> StoreResult<bool> {
+        self.inner.delete_unused_upload(id).await
     }
 }
 
