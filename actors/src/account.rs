@@ -27,6 +27,7 @@ use crate::model::{Attachment, RoomId, UserId};
 use crate::ports::{BlobKey, Blobs, Clock, Store, Upload, UploadForm, UploadPolicy, UploadPurpose};
 
 mod attach;
+mod avatar;
 mod download;
 mod entity;
 mod inspect;
@@ -38,7 +39,7 @@ pub use download::{Download, DownloadError};
 pub use entity::Accounts;
 pub use inspect::{InspectError, THUMBNAIL_SIDE, inspect};
 pub use routes::{ACCOUNT_WAIT, AccountRoutes, LocalAccounts};
-pub use rules::{MAX_FILENAME_BYTES, clean_filename};
+pub use rules::{MAX_FILENAME_BYTES, MAX_REQUEST_FILENAME_CHARS, clean_filename};
 
 /// What an upload may be.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -104,6 +105,9 @@ pub enum UploadError {
     /// Nothing to upload.
     #[error("the file is empty")]
     Empty,
+    /// The file name is longer than [`MAX_REQUEST_FILENAME_CHARS`].
+    #[error("file names may be at most {MAX_REQUEST_FILENAME_CHARS} characters")]
+    FilenameTooLong,
     /// Too many grants lately; the wait before the next.
     #[error("too many uploads: try again in {}s", .0.as_secs().max(1))]
     RateLimited(Duration),
@@ -122,6 +126,7 @@ impl UploadError {
             UploadError::TypeNotAllowed(_) => "type_not_allowed",
             UploadError::TooLarge(_) => "too_large",
             UploadError::Empty => "empty_file",
+            UploadError::FilenameTooLong => "filename_too_long",
             UploadError::RateLimited(_) => "rate_limited",
             UploadError::QuotaExceeded(_) => "quota_exceeded",
             UploadError::Unavailable(_) => "unavailable",
@@ -155,6 +160,20 @@ pub enum AccountMessage {
         room: RoomId,
         /// The attachment's upload id.
         upload: Uuid,
+        /// The URL, or why not.
+        reply: RpcReplyPort<Result<Download, DownloadError>>,
+    },
+    /// Makes `upload` (or none) this user's avatar.
+    SetAvatar {
+        /// The upload, granted as an avatar; `None` removes the avatar.
+        upload: Option<Uuid>,
+        /// What the avatar is, or why not.
+        reply: RpcReplyPort<Result<Option<Attachment>, AttachError>>,
+    },
+    /// Signs a URL of user `of`'s avatar for this user.
+    AvatarUrl {
+        /// Whose avatar.
+        of: UserId,
         /// The URL, or why not.
         reply: RpcReplyPort<Result<Download, DownloadError>>,
     },
@@ -207,6 +226,8 @@ pub struct AccountState {
     directory: ActorRef<DirectoryMessage<Accounts>>,
     last_activity: Instant,
     passivation_requested: bool,
+    /// Held by the task changing the avatar: one change at a time.
+    avatar_turn: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// The user's actor.
@@ -221,7 +242,7 @@ impl Account {
         reply: RpcReplyPort<Result<UploadGrant, UploadError>>,
     ) {
         state.last_activity = Instant::now();
-        let content_type = match Self::check(state, &request) {
+        let content_type = match Self::check(state, purpose, &request) {
             Ok(content_type) => content_type,
             Err(refused) => {
                 let _ = reply.send(Err(refused));
@@ -260,14 +281,22 @@ impl Account {
     }
 
     /// Checks a request against the rules; returns its content type as it will be kept.
-    fn check(state: &AccountState, request: &UploadRequest) -> Result<String, UploadError> {
+    fn check(
+        state: &AccountState,
+        purpose: UploadPurpose,
+        request: &UploadRequest,
+    ) -> Result<String, UploadError> {
         // Exactly as listed (lowercase, as browsers send them): what the API documents.
         let content_type = request.content_type.clone();
-        if !state.config.rules.allowed_types.contains(&content_type) {
+        let avatar_ok = purpose != UploadPurpose::Avatar || content_type.starts_with("image/");
+        if !avatar_ok || !state.config.rules.allowed_types.contains(&content_type) {
             return Err(UploadError::TypeNotAllowed(request.content_type.clone()));
         }
         if request.size == 0 {
             return Err(UploadError::Empty);
+        }
+        if request.filename.chars().count() > MAX_REQUEST_FILENAME_CHARS {
+            return Err(UploadError::FilenameTooLong);
         }
         if request.size > state.config.rules.max_upload_bytes {
             return Err(UploadError::TooLarge(state.config.rules.max_upload_bytes));
@@ -314,6 +343,34 @@ impl Account {
         tokio::spawn(async move {
             let signed = download::download_url(&ports, user, room, upload, ttl, now_ms).await;
             let _ = reply.send(signed);
+        });
+    }
+
+    fn on_set_avatar(
+        state: &mut AccountState,
+        upload: Option<Uuid>,
+        reply: RpcReplyPort<Result<Option<Attachment>, AttachError>>,
+    ) {
+        state.last_activity = Instant::now();
+        let (ports, config, user) = (state.ports.clone(), state.config.clone(), state.user);
+        let turn = state.avatar_turn.clone();
+        tokio::spawn(async move {
+            let _turn = turn.lock().await;
+            let now_ms = ports.clock.now_ms();
+            let _ = reply.send(avatar::set_avatar(&ports, &config, user, upload, now_ms).await);
+        });
+    }
+
+    fn on_avatar_url(
+        state: &mut AccountState,
+        of: UserId,
+        reply: RpcReplyPort<Result<Download, DownloadError>>,
+    ) {
+        state.last_activity = Instant::now();
+        let (ports, ttl) = (state.ports.clone(), state.config.download_ttl);
+        let now_ms = ports.clock.now_ms();
+        tokio::spawn(async move {
+            let _ = reply.send(avatar::avatar_url(&ports, of, ttl, now_ms).await);
         });
     }
 
@@ -396,6 +453,7 @@ impl Actor for Account {
             directory: args.directory,
             last_activity: Instant::now(),
             passivation_requested: false,
+            avatar_turn: Arc::default(),
         })
     }
 
@@ -421,6 +479,10 @@ impl Actor for Account {
                 upload,
                 reply,
             } => Self::on_download(state, room, upload, reply),
+            AccountMessage::SetAvatar { upload, reply } => {
+                Self::on_set_avatar(state, upload, reply);
+            }
+            AccountMessage::AvatarUrl { of, reply } => Self::on_avatar_url(state, of, reply),
             AccountMessage::GrantFailed { declared_size } => {
                 Self::on_grant_failed(state, declared_size);
             }

@@ -61,13 +61,9 @@ pub trait Store: Uploads + Send + Sync + 'static {
     /// Returns up to `limit` users whose username starts with `prefix`, ordered by username.
     /// The prefix is matched literally (`%` and `_` have no special meaning).
     async fn search_users(&self, prefix: &str, limit: u32) -> StoreResult<Vec<User>>;
-    /// Sets the display name and avatar reference; returns the updated user.
-    async fn update_profile(
-        &self,
-        id: UserId,
-        display_name: &str,
-        avatar_ref: Option<&str>,
-    ) -> StoreResult<User>;
+    /// Sets the display name; returns the updated user. (The avatar is the user's actor's:
+    /// [`Uploads::set_avatar`].)
+    async fn update_profile(&self, id: UserId, display_name: &str) -> StoreResult<User>;
 
     /// Creates a room with `creator` as its owner.
     async fn create_room(

@@ -19,8 +19,6 @@ pub const PASSWORD_MAX_CHARS: usize = 128;
 pub const DISPLAY_NAME_MAX_CHARS: usize = 64;
 /// Most characters in a room name.
 pub const ROOM_NAME_MAX_CHARS: usize = 100;
-/// Most characters in an avatar reference (`PATCH /api/users/me`); MySQL's `VARCHAR(512)` holds them.
-pub const AVATAR_REF_MAX_CHARS: usize = 512;
 /// Most bytes `limits.max_body_bytes` may allow: what every store holds (MySQL's `TEXT`).
 pub const BODY_MAX_BYTES_CEILING: usize = 65_535;
 /// Longest `nonce` header of a SEND (the client's idempotency key), in bytes.

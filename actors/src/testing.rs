@@ -247,6 +247,17 @@ impl Uploads for FakeStore {
         Ok(stale)
     }
 
+    async fn set_avatar(&self, user: UserId, avatar: Option<Uuid>) -> StoreResult<Option<Uuid>> {
+        let mut data = lock(&self.data);
+        let user = data.users.get_mut(&user).ok_or(StoreError::NotFound)?;
+        let former = std::mem::replace(&mut user.avatar_ref, avatar.map(|a| a.to_string()));
+        Ok(former.and_then(|f| Uuid::parse_str(&f).ok()))
+    }
+
+    async fn delete_upload(&self, id: Uuid) -> StoreResult<bool> {
+        Ok(lock(&self.data).uploads.remove(&id).is_some())
+    }
+
     async fn delete_unused_upload(&self, id: Uuid) -> StoreResult<bool> {
         let mut data = lock(&self.data);
         if data
@@ -278,12 +289,7 @@ impl Store for FakeStore {
         unused()
     }
 
-    async fn update_profile(
-        &self,
-        _id: UserId,
-        _display_name: &str,
-        _avatar_ref: Option<&str>,
-    ) -> StoreResult<User> {
+    async fn update_profile(&self, _id: UserId, _display_name: &str) -> StoreResult<User> {
         unused()
     }
 

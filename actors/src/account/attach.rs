@@ -28,6 +28,9 @@ pub enum AttachError {
     /// The upload was granted for another room, or as an avatar.
     #[error("upload {0} is not for this room")]
     WrongRoom(Uuid),
+    /// The upload was granted as an attachment, not as an avatar.
+    #[error("upload {0} was not granted as an avatar")]
+    NotAnAvatar(Uuid),
     /// Nothing was uploaded under the grant.
     #[error("upload {0} has no file yet")]
     NotUploaded(Uuid),
@@ -52,6 +55,7 @@ impl AttachError {
             AttachError::TooMany => "too_many_attachments",
             AttachError::Unknown(_) => "unknown_upload",
             AttachError::WrongRoom(_) => "wrong_room",
+            AttachError::NotAnAvatar(_) => "not_an_avatar",
             AttachError::NotUploaded(_) => "not_uploaded",
             AttachError::SizeMismatch(..) => "size_mismatch",
             AttachError::Content(_, InspectError::Mismatch { .. }) => "type_mismatch",
@@ -83,7 +87,8 @@ pub(super) async fn attach_all(
 ) -> Result<Vec<Attachment>, AttachError> {
     let mut attachments = Vec::with_capacity(uploads.len());
     for &id in uploads {
-        attachments.push(attach_one(ports, config, user, room, id).await?);
+        let purpose = UploadPurpose::Attachment(room);
+        attachments.push(check_upload(ports, config, user, purpose, id).await?);
     }
     for attachment in &attachments {
         let marked = ports
@@ -98,11 +103,13 @@ pub(super) async fn attach_all(
     Ok(attachments)
 }
 
-async fn attach_one(
+/// Checks upload `id` of `user` for `purpose` (granted for it, uploaded, of its declared size and
+/// type, unused) and returns what it is; marks nothing.
+pub(super) async fn check_upload(
     ports: &AccountPorts,
     config: &AccountConfig,
     user: UserId,
-    room: RoomId,
+    purpose: UploadPurpose,
     id: Uuid,
 ) -> Result<Attachment, AttachError> {
     let unavailable = |e: &dyn std::fmt::Display| AttachError::Unavailable(e.to_string());
@@ -111,8 +118,11 @@ async fn attach_one(
         Ok(_) => return Err(AttachError::Unknown(id)),
         Err(e) => return Err(unavailable(&e)),
     };
-    if upload.purpose != UploadPurpose::Attachment(room) {
-        return Err(AttachError::WrongRoom(id));
+    if upload.purpose != purpose {
+        return Err(match purpose {
+            UploadPurpose::Attachment(_) => AttachError::WrongRoom(id),
+            UploadPurpose::Avatar => AttachError::NotAnAvatar(id),
+        });
     }
     if upload.used_at_ms.is_some() {
         return Err(AttachError::AlreadyUsed(id));

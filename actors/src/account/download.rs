@@ -30,6 +30,9 @@ pub enum DownloadError {
     /// unattached upload or an avatar are not told apart).
     #[error("no attachment {0} in this room")]
     Unknown(Uuid),
+    /// The user has no avatar (or does not exist).
+    #[error("user {0} has no avatar")]
+    NoAvatar(UserId),
     /// The store or the blob store failed; worth retrying later.
     #[error("downloads are unavailable: {0}")]
     Unavailable(String),
@@ -40,6 +43,7 @@ impl DownloadError {
     pub fn code(&self) -> &'static str {
         match self {
             DownloadError::Unknown(_) => "unknown_attachment",
+            DownloadError::NoAvatar(_) => "no_avatar",
             DownloadError::Unavailable(_) => "unavailable",
         }
     }
@@ -65,7 +69,18 @@ pub(super) async fn download_url(
     if !visible {
         return Err(DownloadError::Unknown(id));
     }
-    let key = BlobKey::new(upload.key).map_err(|e| unavailable(&e))?;
+    sign(ports, &upload.key, ttl, now_ms).await
+}
+
+/// Signs a URL of the object under `key`, good for `ttl` from `now_ms`.
+pub(super) async fn sign(
+    ports: &AccountPorts,
+    key: &str,
+    ttl: Duration,
+    now_ms: i64,
+) -> Result<Download, DownloadError> {
+    let unavailable = |e: &dyn std::fmt::Display| DownloadError::Unavailable(e.to_string());
+    let key = BlobKey::new(key).map_err(|e| unavailable(&e))?;
     let url = ports
         .blobs
         .download_url(&key, ttl)

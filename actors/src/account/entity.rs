@@ -63,6 +63,12 @@ impl Entity for Accounts {
             AccountMessage::Download { reply, .. } => {
                 let _ = reply.send(Err(DownloadError::Unavailable(error.to_string())));
             }
+            AccountMessage::SetAvatar { reply, .. } => {
+                let _ = reply.send(Err(AttachError::Unavailable(error.to_string())));
+            }
+            AccountMessage::AvatarUrl { reply, .. } => {
+                let _ = reply.send(Err(DownloadError::Unavailable(error.to_string())));
+            }
             AccountMessage::GrantFailed { .. }
             | AccountMessage::IdleCheck
             | AccountMessage::Stop => {}

@@ -45,6 +45,16 @@ pub trait AccountRoutes: Send + Sync + 'static {
         upload: Uuid,
     ) -> Result<Download, DownloadError>;
 
+    /// Asks `user`'s actor to make `upload` (or none) its avatar.
+    async fn set_avatar(
+        &self,
+        user: UserId,
+        upload: Option<Uuid>,
+    ) -> Result<Option<Attachment>, AttachError>;
+
+    /// Asks `user`'s actor for a URL of `of`'s avatar.
+    async fn avatar_url(&self, user: UserId, of: UserId) -> Result<Download, DownloadError>;
+
     /// What an upload may be, as the users' actors check it (for the API's documentation).
     fn rules(&self) -> &UploadRules;
 }
@@ -135,6 +145,22 @@ impl AccountRoutes for LocalAccounts {
             upload,
             reply,
         };
+        self.ask(user, ask, |why| DownloadError::Unavailable(why.into()))
+            .await
+    }
+
+    async fn set_avatar(
+        &self,
+        user: UserId,
+        upload: Option<Uuid>,
+    ) -> Result<Option<Attachment>, AttachError> {
+        let ask = |reply| AccountMessage::SetAvatar { upload, reply };
+        self.ask(user, ask, |why| AttachError::Unavailable(why.into()))
+            .await
+    }
+
+    async fn avatar_url(&self, user: UserId, of: UserId) -> Result<Download, DownloadError> {
+        let ask = |reply| AccountMessage::AvatarUrl { of, reply };
         self.ask(user, ask, |why| DownloadError::Unavailable(why.into()))
             .await
     }

@@ -1,5 +1,8 @@
 //! What a client's file name may become: metadata only, never part of a key or a path.
 
+/// Longest file name a client may send, in characters (before it is cleaned).
+pub const MAX_REQUEST_FILENAME_CHARS: usize = 1024;
+
 /// Longest kept file name, in bytes.
 pub const MAX_FILENAME_BYTES: usize = 255;
 

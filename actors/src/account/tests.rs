@@ -66,7 +66,8 @@ impl Blobs for FakeBlobs {
             None => Err(BlobError::NotFound),
         }
     }
-    async fn delete(&self, _: &BlobKey) -> Result<(), BlobError> {
+    async fn delete(&self, key: &BlobKey) -> Result<(), BlobError> {
+        self.objects.lock().expect("objects").remove(key.as_str());
         Ok(())
     }
 }
@@ -189,6 +190,34 @@ impl Fixture {
         .await
     }
 
+    async fn set_avatar(&self, upload: Option<Uuid>) -> Result<Option<Attachment>, AttachError> {
+        ask(&self.directory, |reply| {
+            DirectoryMessage::Route(ALICE, AccountMessage::SetAvatar { upload, reply })
+        })
+        .await
+    }
+
+    async fn avatar_url(&self, of: UserId) -> Result<Download, DownloadError> {
+        ask(&self.directory, |reply| {
+            DirectoryMessage::Route(ALICE, AccountMessage::AvatarUrl { of, reply })
+        })
+        .await
+    }
+
+    /// Grants an avatar of `bytes` and puts them under its key.
+    async fn avatar_uploaded(&self, bytes: Vec<u8>) -> (Uuid, String) {
+        let grant = self
+            .grant(
+                UploadPurpose::Avatar,
+                request("me.png", "image/png", bytes.len() as u64),
+            )
+            .await
+            .expect("granted");
+        let key = grant.form.fields[0].1.clone();
+        self.blobs.put(&key, bytes);
+        (grant.upload_id, key)
+    }
+
     async fn live(&self) -> usize {
         ask(&self.directory, DirectoryMessage::GetCount).await
     }
@@ -241,6 +270,14 @@ async fn what_the_rules_do_not_allow_is_refused_with_its_code() {
         (request("a.png", " image/png", 10), "type_not_allowed"),
         (request("a.png", "image/png", 1001), "too_large"),
         (request("a.png", "image/png", 0), "empty_file"),
+        (
+            request(
+                &"\u{e9}".repeat(MAX_REQUEST_FILENAME_CHARS + 1),
+                "image/png",
+                10,
+            ),
+            "filename_too_long",
+        ),
     ];
     for (req, code) in refused {
         let e = f.grant(room, req.clone()).await.expect_err("refused");
@@ -483,4 +520,69 @@ async fn download_urls_are_signed_for_the_rooms_attachments_only() {
     assert!(f.store.mark_upload_used(theirs.id, NOW_MS).await.unwrap());
     let url = f.download(ROOM, theirs.id).await.expect("attached");
     assert_eq!(url.url, "/fake/rooms/42/8/y");
+}
+
+#[tokio::test]
+async fn an_avatar_is_set_replaced_and_removed_and_others_get_its_url() {
+    let f = fixture(AccountConfig {
+        rules: UploadRules {
+            max_upload_bytes: 100_000,
+            ..config().rules
+        },
+        quota_bytes: 1_000_000,
+        ..config()
+    })
+    .await;
+    assert_eq!(
+        f.avatar_url(ALICE).await.expect_err("none yet").code(),
+        "no_avatar"
+    );
+    let (first, first_key) = f.avatar_uploaded(png(30, 20)).await;
+    let set = f.set_avatar(Some(first)).await.expect("set").expect("some");
+    assert_eq!((set.id, set.dimensions), (first, Some((30, 20))));
+    let user = f.store.user_by_id(ALICE).await.unwrap().expect("alice");
+    assert_eq!(user.avatar_ref, Some(first.to_string()));
+    let url = f.avatar_url(ALICE).await.expect("a url");
+    assert_eq!(url.url, format!("/fake/{first_key}"));
+    // Replaced: the former one's object and row are gone.
+    let (second, _) = f.avatar_uploaded(png(8, 8)).await;
+    f.set_avatar(Some(second)).await.expect("replaced");
+    assert!(f.store.upload(first).await.unwrap().is_none());
+    assert!(f.blobs.get(&BlobKey::new(first_key).unwrap()).is_none());
+    // Refused: used already, an attachment's upload, not an image by its bytes, a PDF grant.
+    assert_eq!(
+        f.set_avatar(Some(second)).await.expect_err("used").code(),
+        "already_attached"
+    );
+    let attachment = f.uploaded("image/png", 10, None).await;
+    assert_eq!(
+        f.set_avatar(Some(attachment)).await.expect_err("").code(),
+        "not_an_avatar"
+    );
+    let (fake, _) = f.avatar_uploaded(b"<html>not a png</html>".to_vec()).await;
+    assert_eq!(
+        f.set_avatar(Some(fake)).await.expect_err("").code(),
+        "type_mismatch"
+    );
+    let pdf = f
+        .grant(
+            UploadPurpose::Avatar,
+            request("me.pdf", "application/pdf", 10),
+        )
+        .await
+        .expect_err("avatars are images");
+    assert_eq!(pdf.code(), "type_not_allowed");
+    let user = f.store.user_by_id(ALICE).await.unwrap().expect("alice");
+    assert_eq!(user.avatar_ref, Some(second.to_string()), "unchanged");
+    // Removed.
+    assert_eq!(f.set_avatar(None).await.expect("removed"), None);
+    assert!(f.store.upload(second).await.unwrap().is_none());
+    assert_eq!(
+        f.avatar_url(ALICE).await.expect_err("gone").code(),
+        "no_avatar"
+    );
+    assert_eq!(
+        f.avatar_url(UserId(999)).await.expect_err("nobody").code(),
+        "no_avatar"
+    );
 }

@@ -69,6 +69,11 @@ pub trait Uploads: Send + Sync + 'static {
     /// Marks the upload used at `at_ms` (attached or set as avatar), unless it was already;
     /// returns whether it was marked now.
     async fn mark_upload_used(&self, id: Uuid, at_ms: i64) -> StoreResult<bool>;
+    /// Makes upload `avatar` (or none) `user`'s avatar; returns the former one, if any.
+    /// [`super::StoreError::NotFound`] when there is no such user.
+    async fn set_avatar(&self, user: UserId, avatar: Option<Uuid>) -> StoreResult<Option<Uuid>>;
+    /// Deletes the upload, used or not (a replaced avatar); returns whether it existed.
+    async fn delete_upload(&self, id: Uuid) -> StoreResult<bool>;
     /// Returns up to `limit` uploads never used and granted before `before_ms`, oldest first.
     async fn stale_uploads(&self, before_ms: i64, limit: u32) -> StoreResult<Vec<Upload>>;
     /// Deletes the upload unless it was used (so that housekeeping cannot race an attach: one

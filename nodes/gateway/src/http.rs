@@ -3,6 +3,7 @@
 //! endpoint `/ws`.
 
 pub mod auth_api;
+pub mod avatars_api;
 pub mod budget;
 pub mod extract;
 mod history;
@@ -163,6 +164,13 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(rooms_api::history))
         .routes(routes!(uploads_api::create))
         .routes(routes!(uploads_api::download))
+        .routes(routes!(avatars_api::grant))
+        .routes(routes!(
+            avatars_api::set,
+            avatars_api::remove,
+            avatars_api::mine
+        ))
+        .routes(routes!(avatars_api::of_user))
         .routes(routes!(healthz))
         .routes(routes!(readyz))
 }

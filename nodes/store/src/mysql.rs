@@ -53,6 +53,11 @@ pub struct MySqlStore {
 }
 
 impl MySqlStore {
+    /// A transaction (the same as any: InnoDB locks rows as they are read `FOR UPDATE`).
+    async fn begin_write(&self) -> StoreResult<sqlx::Transaction<'static, sqlx::MySql>> {
+        self.pool.begin().await.map_err(map_err)
+    }
+
     /// Connects to the database a `mysql://user:password@host:port/database` URL names and brings its
     /// schema up to date.
     pub async fn connect(url: &str) -> StoreResult<Self> {
@@ -119,7 +124,7 @@ impl MySqlStore {
     }
 }
 
-crate::uploads::impl_uploads!(MySqlStore);
+crate::uploads::impl_uploads!(MySqlStore, " FOR UPDATE");
 
 #[async_trait]
 impl Store for MySqlStore {
@@ -181,15 +186,9 @@ impl Store for MySqlStore {
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(user_id = %id))]
-    async fn update_profile(
-        &self,
-        id: UserId,
-        display_name: &str,
-        avatar_ref: Option<&str>,
-    ) -> StoreResult<User> {
-        sqlx::query("UPDATE users SET display_name = ?, avatar_ref = ? WHERE id = ?")
+    async fn update_profile(&self, id: UserId, display_name: &str) -> StoreResult<User> {
+        sqlx::query("UPDATE users SET display_name = ? WHERE id = ?")
             .bind(display_name)
-            .bind(avatar_ref)
             .bind(id.0)
             .execute(&self.pool)
             .await

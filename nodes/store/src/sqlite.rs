@@ -116,7 +116,7 @@ fn create_parent_dir(file: &Path) -> StoreResult<()> {
     }
 }
 
-crate::uploads::impl_uploads!(SqliteStore);
+crate::uploads::impl_uploads!(SqliteStore, "");
 
 #[async_trait]
 impl Store for SqliteStore {
@@ -170,18 +170,12 @@ impl Store for SqliteStore {
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(user_id = %id))]
-    async fn update_profile(
-        &self,
-        id: UserId,
-        display_name: &str,
-        avatar_ref: Option<&str>,
-    ) -> StoreResult<User> {
+    async fn update_profile(&self, id: UserId, display_name: &str) -> StoreResult<User> {
         let row: Option<UserRow> = sqlx::query_as(
-            "UPDATE users SET display_name = ?, avatar_ref = ? WHERE id = ? \
+            "UPDATE users SET display_name = ? WHERE id = ? \
              RETURNING id, username, display_name, password_hash, avatar_ref, created_at_ms",
         )
         .bind(display_name)
-        .bind(avatar_ref)
         .bind(id.0)
         .fetch_optional(&self.pool)
         .await

@@ -77,9 +77,11 @@ pub(crate) fn db_size(n: u64) -> StoreResult<i64> {
     i64::try_from(n).map_err(|_| StoreError::Other(format!("{n} bytes do not fit a column")))
 }
 
-/// Implements `Uploads` for a store with a `pool` field.
+/// Implements `Uploads` for a store with a `pool` field and a `begin_write` method (a transaction
+/// that may write); `$lock` ends a `SELECT` that is to lock its rows for the transaction (MySQL's
+/// `FOR UPDATE`; SQLite's write transaction locks the database already).
 macro_rules! impl_uploads {
-    ($store:ty) => {
+    ($store:ty, $lock:literal) => {
         #[async_trait::async_trait]
         impl banter_actors::ports::Uploads for $store {
             async fn insert_upload(
@@ -203,6 +205,44 @@ macro_rules! impl_uploads {
                 .await
                 .map_err($crate::map_err)?;
                 rows.into_iter().map(TryInto::try_into).collect()
+            }
+
+            async fn set_avatar(
+                &self,
+                user: banter_actors::model::UserId,
+                avatar: Option<uuid::Uuid>,
+            ) -> banter_actors::ports::StoreResult<Option<uuid::Uuid>> {
+                let mut tx = self.begin_write().await?;
+                let former: Option<Option<String>> = sqlx::query_scalar(concat!(
+                    "SELECT avatar_ref FROM users WHERE id = ?",
+                    $lock
+                ))
+                .bind(user.0)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err($crate::map_err)?;
+                let Some(former) = former else {
+                    return Err(banter_actors::ports::StoreError::NotFound);
+                };
+                sqlx::query("UPDATE users SET avatar_ref = ? WHERE id = ?")
+                    .bind(avatar.map(|a| a.to_string()))
+                    .bind(user.0)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err($crate::map_err)?;
+                tx.commit().await.map_err($crate::map_err)?;
+                // A reference the avatar flow did not write (older builds let a client set any
+                // text) names no upload.
+                Ok(former.and_then(|f| uuid::Uuid::parse_str(&f).ok()))
+            }
+
+            async fn delete_upload(&self, id: uuid::Uuid) -> banter_actors::ports::StoreResult<bool> {
+                let done = sqlx::query("DELETE FROM uploads WHERE id = ?")
+                    .bind(id.as_bytes().as_slice())
+                    .execute(&self.pool)
+                    .await
+                    .map_err($crate::map_err)?;
+                Ok(done.rows_affected() == 1)
             }
 
             async fn delete_unused_upload(&self, id: uuid::Uuid) -> banter_actors::ports::StoreResult<bool> {

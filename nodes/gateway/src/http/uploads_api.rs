@@ -29,8 +29,8 @@ pub struct NewUpload {
     /// Its content type: one of `media.allowed_types`, else a 415 `type_not_allowed`.
     #[schema(max_length = 255)]
     pub content_type: String,
-    /// Its size in bytes: 1 to `media.max_upload_bytes` (25 MiB), else a 400 `empty_file` or a
-    /// 413 `too_large`. The store refuses a larger file than declared.
+    /// Its size in bytes: 1 to `media.max_upload_bytes` (25 MiB), else a 400 `empty_file` or
+    /// `too_large`. The store refuses a larger file than declared.
     #[schema(minimum = 1)]
     #[serde(deserialize_with = "super::extract::integral_i64")]
     pub size: i64,
@@ -88,8 +88,10 @@ impl From<UploadError> for ApiError {
     fn from(e: UploadError) -> Self {
         let status = match &e {
             UploadError::TypeNotAllowed(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            UploadError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            UploadError::Empty => StatusCode::BAD_REQUEST,
+            // The request is not too large: the file it declares is (a 413 is for the body).
+            UploadError::TooLarge(_) | UploadError::Empty | UploadError::FilenameTooLong => {
+                StatusCode::BAD_REQUEST
+            }
             UploadError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             UploadError::QuotaExceeded(_) => StatusCode::FORBIDDEN,
             UploadError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -106,11 +108,10 @@ impl From<UploadError> for ApiError {
 #[utoipa::path(post, path = "/api/rooms/{id}/uploads", tag = "uploads", params(("id" = i64, Path, minimum = 1)), security(("bearer" = [])),
     request_body = NewUpload,
     responses((status = 201, body = UploadGrantView),
-        (status = 400, description = "`empty_file`, or a malformed body", body = ErrorBody),
+        (status = 400, description = "`empty_file`, `too_large`, `filename_too_long`, or a malformed body", body = ErrorBody),
         (status = 401, body = ErrorBody),
         (status = 403, description = "`forbidden`: not a member; `quota_exceeded`: the caller's uploads hold `media.quota_bytes`", body = ErrorBody),
         (status = 404, body = ErrorBody),
-        (status = 413, description = "`too_large`", body = ErrorBody),
         (status = 415, description = "`type_not_allowed`", body = ErrorBody),
         (status = 429, description = "`rate_limited`: more than `media.uploads_per_minute`", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait before trying again"))),
@@ -148,7 +149,7 @@ pub struct DownloadView {
 impl From<DownloadError> for ApiError {
     fn from(e: DownloadError) -> Self {
         let status = match &e {
-            DownloadError::Unknown(_) => StatusCode::NOT_FOUND,
+            DownloadError::Unknown(_) | DownloadError::NoAvatar(_) => StatusCode::NOT_FOUND,
             DownloadError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         };
         ApiError::new(status, e.code(), e.to_string())
@@ -180,7 +181,7 @@ pub async fn download(
     }))
 }
 
-fn uploads_off() -> ApiError {
+pub(crate) fn uploads_off() -> ApiError {
     ApiError::new(
         StatusCode::SERVICE_UNAVAILABLE,
         "uploads_off",
@@ -188,25 +189,35 @@ fn uploads_off() -> ApiError {
     )
 }
 
-/// Writes this node's upload rules into the document: the content types `NewUpload` may name
-/// and the largest size it may declare, so that the document says what the handler accepts.
+/// Writes this node's upload rules into the document: the content types `NewUpload` (and, of
+/// those, the images `NewAvatarUpload`) may name and the largest size either may declare, so that
+/// the document says what the handlers accept.
 pub(crate) fn document_rules(api: &mut utoipa::openapi::OpenApi, rules: &UploadRules) {
+    let images: Vec<&String> = rules
+        .allowed_types
+        .iter()
+        .filter(|t| t.starts_with("image/"))
+        .collect();
+    document_schema(api, "NewUpload", rules.allowed_types.iter(), rules);
+    document_schema(api, "NewAvatarUpload", images.into_iter(), rules);
+}
+
+fn document_schema<'a>(
+    api: &mut utoipa::openapi::OpenApi,
+    name: &str,
+    types: impl Iterator<Item = &'a String>,
+    rules: &UploadRules,
+) {
     use utoipa::openapi::{RefOr, Schema};
     let Some(RefOr::T(Schema::Object(new_upload))) = api
         .components
         .as_mut()
-        .and_then(|c| c.schemas.get_mut("NewUpload"))
+        .and_then(|c| c.schemas.get_mut(name))
     else {
         return;
     };
     if let Some(RefOr::T(Schema::Object(ct))) = new_upload.properties.get_mut("content_type") {
-        ct.enum_values = Some(
-            rules
-                .allowed_types
-                .iter()
-                .map(|t| serde_json::Value::from(t.as_str()))
-                .collect(),
-        );
+        ct.enum_values = Some(types.map(|t| serde_json::Value::from(t.as_str())).collect());
     }
     if let Some(RefOr::T(Schema::Object(size))) = new_upload.properties.get_mut("size") {
         size.maximum = Some(utoipa::Number::UInt(

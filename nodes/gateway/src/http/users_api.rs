@@ -117,13 +117,10 @@ pub struct ProfilePatch {
         pattern = r"^[\t-\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*[^\x00-\x20\x7F-\xA0\u1680\u2000-\u200A\u2028-\u202F\u205F\u2066-\u2069\u3000]([^\x00-\x1F\x7F-\x9F\u2028-\u202E\u2066-\u2069]{0,62}[^\x00-\x20\x7F-\xA0\u1680\u2000-\u200A\u2028-\u202F\u205F\u2066-\u2069\u3000])?[\t-\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*$"
     )]
     pub display_name: Option<String>,
-    /// New avatar reference (set by the media flow), at most 512 characters, no control characters;
-    /// an empty string clears it. Else a 400 `bad_request`.
-    #[schema(max_length = 512, pattern = r"^[^\x00-\x1F\x7F-\x9F]*$")]
-    pub avatar_ref: Option<String>,
 }
 
-/// Changes the caller's display name or avatar.
+/// Changes the caller's display name. (The avatar is set through uploads:
+/// `PUT /api/users/me/avatar`.)
 #[utoipa::path(patch, path = "/api/users/me", tag = "users", request_body = ProfilePatch, security(("bearer" = [])),
     responses((status = 200, body = UserView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn update_me(
@@ -140,23 +137,6 @@ pub async fn update_me(
         Some(d) => rules::validate_display_name(&d)?,
         None => current.display_name,
     };
-    let avatar = match patch.avatar_ref {
-        Some(a) if a.is_empty() => None,
-        Some(a)
-            if a.chars().count() > rules::AVATAR_REF_MAX_CHARS
-                || a.chars().any(char::is_control) =>
-        {
-            return Err(ApiError::bad_request(format!(
-                "avatar_ref must be at most {} printable characters",
-                rules::AVATAR_REF_MAX_CHARS
-            )));
-        }
-        Some(a) => Some(a),
-        None => current.avatar_ref,
-    };
-    let user = state
-        .store()
-        .update_profile(me.id, &display_name, avatar.as_deref())
-        .await?;
+    let user = state.store().update_profile(me.id, &display_name).await?;
     Ok(Json(UserView::from(&user)))
 }

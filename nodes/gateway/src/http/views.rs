@@ -16,7 +16,8 @@ pub struct UserView {
     pub username: String,
     /// Name shown to others.
     pub display_name: String,
-    /// Avatar object reference, if any.
+    /// The id of the user's avatar (an upload), if any; it changes with the avatar, so a client
+    /// may cache the image under it. `GET /api/users/{id}/avatar` gives a URL of it.
     pub avatar_ref: Option<String>,
 }
 

@@ -35,19 +35,6 @@ pub(crate) async fn longest_accepted_fields_round_trip(store: Arc<dyn Store>) {
     );
     assert_eq!(user.display_name, display_name);
 
-    for avatar in [
-        "a".repeat(rules::AVATAR_REF_MAX_CHARS),
-        emoji(rules::AVATAR_REF_MAX_CHARS),
-    ] {
-        let updated = store
-            .update_profile(user.id, &display_name, Some(&avatar))
-            .await
-            .expect("longest avatar_ref is stored");
-        assert_eq!(updated.avatar_ref.as_deref(), Some(avatar.as_str()));
-        let read = store.user_by_id(user.id).await.unwrap().expect("user");
-        assert_eq!(read.avatar_ref.as_deref(), Some(avatar.as_str()));
-    }
-
     let name = rules::validate_room_name(&emoji(rules::ROOM_NAME_MAX_CHARS)).expect("valid");
     let room = store
         .create_room(RoomKind::Group, &name, user.id, 1)

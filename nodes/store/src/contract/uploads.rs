@@ -111,6 +111,8 @@ pub(crate) async fn stale_uploads_are_the_old_unused_ones_and_deletes_count(stor
         "a used one stays"
     );
     assert!(store.upload(used.id).await.unwrap().is_some());
-    assert_eq!(store.upload_usage(alice.id).await.unwrap(), 50);
+    assert!(store.delete_upload(used.id).await.unwrap(), "deleted, used");
+    assert!(!store.delete_upload(used.id).await.unwrap());
+    assert_eq!(store.upload_usage(alice.id).await.unwrap(), 40);
     assert_eq!(store.upload(old[0].id).await.unwrap(), None);
 }

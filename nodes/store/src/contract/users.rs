@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use banter_actors::model::{NewUser, UserId};
 use banter_actors::ports::{Store, StoreError};
+use uuid::Uuid;
 
 use super::user;
 
@@ -101,20 +102,36 @@ pub(crate) async fn search_users_matches_the_prefix_literally(store: Arc<dyn Sto
 
 pub(crate) async fn update_profile_sets_and_clears(store: Arc<dyn Store>) {
     let dave = user(&store, "dave").await;
+    let avatar = Uuid::now_v7();
+    store.set_avatar(dave.id, Some(avatar)).await.unwrap();
     let updated = store
-        .update_profile(dave.id, "Dave 🚀 O'Brien", Some("avatars/dave.png"))
+        .update_profile(dave.id, "Dave 🚀 O'Brien")
         .await
         .unwrap();
     assert_eq!(updated.display_name, "Dave 🚀 O'Brien");
-    assert_eq!(updated.avatar_ref.as_deref(), Some("avatars/dave.png"));
+    assert_eq!(
+        updated.avatar_ref,
+        Some(avatar.to_string()),
+        "the avatar is not the profile's to change"
+    );
     assert_eq!(updated.username, dave.username);
     assert_eq!(updated.password_hash, dave.password_hash);
     assert_eq!(store.user_by_id(dave.id).await.unwrap(), Some(updated));
 
-    let cleared = store.update_profile(dave.id, "Dave", None).await.unwrap();
+    assert_eq!(
+        store.set_avatar(dave.id, None).await.unwrap(),
+        Some(avatar),
+        "the former avatar"
+    );
+    let cleared = store.update_profile(dave.id, "Dave").await.unwrap();
     assert_eq!(cleared.avatar_ref, None);
     assert_eq!(cleared.display_name, "Dave");
+    assert_eq!(store.set_avatar(dave.id, None).await.unwrap(), None);
+    assert!(matches!(
+        store.set_avatar(UserId(i64::MAX), None).await,
+        Err(StoreError::NotFound)
+    ));
 
-    let missing = store.update_profile(UserId(i64::MAX), "x", None).await;
+    let missing = store.update_profile(UserId(i64::MAX), "x").await;
     assert!(matches!(missing, Err(StoreError::NotFound)), "{missing:?}");
 }

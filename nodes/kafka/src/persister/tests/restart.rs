@@ -73,6 +73,16 @@ impl Uploads for PanicOnce {
     async fn stale_uploads(&self, before_ms: i64, limit: u32) -> StoreResult<Vec<Upload>> {
         self.inner.stale_uploads(before_ms, limit).await
     }
+    async fn set_avatar(
+        &self,
+        user: UserId,
+        avatar: Option<uuid::Uuid>,
+    ) -> StoreResult<Option<uuid::Uuid>> {
+        self.inner.set_avatar(user, avatar).await
+    }
+    async fn delete_upload(&self, id: uuid::Uuid) -> StoreResult<bool> {
+        self.inner.delete_upload(id).await
+    }
     async fn delete_unused_upload(&self, id: uuid::Uuid) -> StoreResult<bool> {
         self.inner.delete_unused_upload(id).await
     }
@@ -113,15 +123,8 @@ impl Store for PanicOnce {
     async fn search_users(&self, prefix: &str, limit: u32) -> StoreResult<Vec<User>> {
         self.inner.search_users(prefix, limit).await
     }
-    async fn update_profile(
-        &self,
-        id: UserId,
-        display_name: &str,
-        avatar_ref: Option<&str>,
-    ) -> StoreResult<User> {
-        self.inner
-            .update_profile(id, display_name, avatar_ref)
-            .await
+    async fn update_profile(&self, id: UserId, display_name: &str) -> StoreResult<User> {
+        self.inner.update_profile(id, display_name).await
     }
     async fn create_room(
         &self,
