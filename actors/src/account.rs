@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 use tracing::{debug, warn};
 use uuid::Uuid;
@@ -70,7 +70,7 @@ pub struct AccountConfig {
 }
 
 /// What a client asks to upload.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UploadRequest {
     /// The file's name on the client (kept, cleaned, as metadata only).
     pub filename: String,
@@ -81,7 +81,7 @@ pub struct UploadRequest {
 }
 
 /// A granted upload: where and how to send the file.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UploadGrant {
     /// The upload's id, to name it in an attachment.
     pub upload_id: Uuid,
@@ -94,7 +94,7 @@ pub struct UploadGrant {
 }
 
 /// Why an upload was not granted. Each has a stable code ([`UploadError::code`]).
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 pub enum UploadError {
     /// The content type is not one uploads may have.
     #[error("content type {0:?} is not allowed")]

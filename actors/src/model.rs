@@ -174,7 +174,7 @@ pub struct RoomSummary {
 
 /// A file attached to a message, as its upload was checked: what clients need to show it (and lay
 /// an image out before it loads) without fetching it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Attachment {
     /// The upload's id: a member asks for a download URL with it.
     pub id: Uuid,

@@ -16,10 +16,13 @@
 //! - [`failover`]: `kill -9` and SIGTERM of a node under sustained sends from clients on all nodes,
 //!   in rounds, each node coming back (a join under load); watchers on every node resume gaplessly;
 //! - [`traced`]: one message's trace across three members, from the frame to the row and the
-//!   fan-out, each hop a span on its own node.
+//!   fan-out, each hop a span on its own node;
+//! - [`uploads`]: a user's actor on its shard's owner serves grants and attachments asked on
+//!   every node (one rate for the user), with S3 and the Kafka journal.
 
 mod failover;
 mod traced;
+mod uploads;
 
 use std::time::Duration;
 

@@ -57,20 +57,22 @@ async fn s3(name: &str, extra: &[(&str, &str)]) -> Result<Option<Stored>> {
     }))
 }
 
+/// An upload grant, as the API answers it.
 #[derive(Deserialize, Debug)]
-struct Grant {
-    upload_id: String,
+pub(crate) struct Grant {
+    pub(crate) upload_id: String,
     method: String,
-    url: String,
-    fields: Vec<Field>,
+    pub(crate) url: String,
+    pub(crate) fields: Vec<Field>,
     file_field: String,
     max_bytes: u64,
 }
 
+/// A field of an upload form.
 #[derive(Deserialize, Debug)]
-struct Field {
-    name: String,
-    value: String,
+pub(crate) struct Field {
+    pub(crate) name: String,
+    pub(crate) value: String,
 }
 
 impl Stored {
@@ -207,7 +209,8 @@ const TIGHT: &[(&str, &str)] = &[
     ("BANTER_MEDIA__UPLOADS_PER_MINUTE", "3"),
 ];
 
-fn png(width: u32, height: u32) -> Vec<u8> {
+/// A grey PNG of `width` x `height`.
+pub(crate) fn png(width: u32, height: u32) -> Vec<u8> {
     use image::ImageEncoder;
     let pixels = vec![90u8; (width * height * 3) as usize];
     let mut out = Vec::new();
@@ -236,7 +239,12 @@ impl Stored {
 }
 
 /// Sends `body` with `attachments` to `dest` on a new connection: the answer (RECEIPT or ERROR).
-async fn send_attached(node: &Node, token: &str, dest: &str, attachments: &str) -> Result<Frame> {
+pub(crate) async fn send_attached(
+    node: &Node,
+    token: &str,
+    dest: &str,
+    attachments: &str,
+) -> Result<Frame> {
     let mut client = StompClient::connect(&node.ws_url(), token).await?;
     let receipt = client.next_receipt_id();
     client

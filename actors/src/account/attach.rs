@@ -17,7 +17,7 @@ use crate::ports::{BlobError, BlobKey, UploadPurpose};
 pub const MAX_ATTACHMENTS: usize = 10;
 
 /// Why uploads could not be attached. Each has a stable code ([`AttachError::code`]).
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum AttachError {
     /// More than [`MAX_ATTACHMENTS`], or one named twice.
     #[error("a message carries at most {MAX_ATTACHMENTS} attachments, each once")]

@@ -14,7 +14,7 @@ use crate::model::{RoomId, UserId};
 use crate::ports::{BlobKey, UploadPurpose};
 
 /// A signed URL to read one object.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Download {
     /// Where to GET the file: absolute for S3, a path of the node (`/api/blobs/…`) for the
     /// embedded store.
@@ -24,7 +24,7 @@ pub struct Download {
 }
 
 /// Why no URL was signed. Each has a stable code ([`DownloadError::code`]).
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, Serialize, serde::Deserialize)]
 pub enum DownloadError {
     /// No attachment of this room has this id (an upload of another room, someone else's
     /// unattached upload or an avatar are not told apart).

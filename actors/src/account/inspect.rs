@@ -15,7 +15,7 @@ pub const THUMBNAIL_SIDE: u32 = 64;
 const MAX_DECODE_ALLOC: u64 = 512 * 1024 * 1024;
 
 /// Why an object is not what it was declared to be.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum InspectError {
     /// Its bytes are of another type than declared (what they look like, if known).
     #[error("the file is not {declared}{}", .found.as_ref().map(|f| format!(" but {f}")).unwrap_or_default())]

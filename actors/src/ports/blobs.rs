@@ -79,7 +79,7 @@ pub struct UploadPolicy {
 /// How a browser uploads one object: a `multipart/form-data` POST to `url` of `fields`, in this
 /// order, then the file as the last part, named `file`. The store itself refuses a file larger
 /// than the policy allows, another key or type, a changed field and a form past its expiry.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct UploadForm {
     /// Where to POST: absolute for S3, a path of the node (`/api/blobs`) for the embedded store.
     pub url: String,

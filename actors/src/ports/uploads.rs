@@ -8,7 +8,7 @@ use super::StoreResult;
 use crate::model::{RoomId, UserId};
 
 /// What an upload is for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum UploadPurpose {
     /// A file to attach to a message in this room.
     Attachment(RoomId),

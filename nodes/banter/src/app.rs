@@ -420,15 +420,32 @@ async fn start_gateway(
         .context("failed to start the root supervisor")?;
     let Directories { rooms, accounts } = ractor::call!(root, RootMessage::Directories)
         .map_err(|e| anyhow::anyhow!("the root supervisor did not answer: {e}"))?;
-    let accounts = accounts.zip(account_rules).map(|(directory, rules)| {
-        Arc::new(LocalAccounts::new(directory, rules)) as Arc<dyn AccountRoutes>
-    });
-    let routes = cluster.map(|c| {
-        let local = LocalRoutes::new(rooms.clone());
-        let (placement, links) = (c.placement().clone(), c.links().clone());
-        ClusterRoutes::new(local, users.clone(), placement, links, presence.clone())
-            as Arc<dyn Routes>
-    });
+    let local_accounts = accounts
+        .zip(account_rules)
+        .map(|(directory, rules)| LocalAccounts::new(directory, rules));
+    // On a cluster node, a user's actor lives on the owner of the user's shard: the cluster's
+    // routes reach it, as they reach rooms.
+    let (routes, accounts) = match cluster {
+        Some(c) => {
+            let local = LocalRoutes::new(rooms.clone());
+            let (placement, links) = (c.placement().clone(), c.links().clone());
+            let uploads_on = local_accounts.is_some();
+            let routes = ClusterRoutes::new(
+                local,
+                users.clone(),
+                placement,
+                links,
+                presence.clone(),
+                local_accounts,
+            );
+            let accounts = uploads_on.then(|| routes.clone() as Arc<dyn AccountRoutes>);
+            (Some(routes as Arc<dyn Routes>), accounts)
+        }
+        None => (
+            None,
+            local_accounts.map(|a| Arc::new(a) as Arc<dyn AccountRoutes>),
+        ),
+    };
     let state = AppState::new(GatewayParts {
         config: gateway,
         ports,

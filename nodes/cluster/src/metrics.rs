@@ -27,7 +27,7 @@ pub const ENVELOPES_IN: &str = "banter_cluster_envelopes_in_total";
 pub const ENVELOPES_REFUSED: &str = "banter_cluster_envelopes_refused_total";
 /// Routed envelopes this node received, by kind: `to_room` (a command for a room it serves),
 /// `room_reply`, `to_session`, `fan_out` (one per room event for all its sessions), `drop_user`,
-/// `room_lost`, `to_user`, `presence` (counter, label `kind`).
+/// `room_lost`, `to_user`, `presence`, `to_account`, `account_reply` (counter, label `kind`).
 pub const ROUTED_IN: &str = "banter_cluster_routed_in_total";
 /// The cross-node hop of a chat message's fan-out, seconds: from the room's node handing it to the
 /// link to this node handing it to its sessions (wall clocks of two nodes: on two machines their
@@ -153,7 +153,7 @@ pub(crate) struct Routed {
 
 impl Routed {
     /// The `kind` labels of [`ROUTED_IN`], by index.
-    pub(crate) const KINDS: [&'static str; 9] = [
+    pub(crate) const KINDS: [&'static str; 11] = [
         "to_room",
         "room_reply",
         "to_session",
@@ -162,6 +162,8 @@ impl Routed {
         "room_lost",
         "to_user",
         "presence",
+        "to_account",
+        "account_reply",
         "other",
     ];
 

@@ -21,6 +21,7 @@
 //! The owner's side, [`inbound`], turns envelopes back into room messages with remote
 //! [`SessionRef`](banter_actors::delivery::SessionRef)s whose replies cross back as `ToSession`.
 
+mod accounts;
 mod inbound;
 mod presence;
 
@@ -30,6 +31,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use banter_actors::account::{LocalAccounts, UploadRules};
 use banter_actors::delivery::{NodeId, SessionHandle, SessionId};
 use banter_actors::hub::Hub;
 use banter_actors::model::{Attachment, RoomId, Seq, UserId};
@@ -125,20 +127,37 @@ pub struct ClusterRoutes {
     presence: Arc<Presence>,
     /// Metric handles of received envelopes.
     routed: crate::metrics::Routed,
+    /// This node's users' actors, when uploads are on ([`accounts`]).
+    accounts: Option<LocalAccounts>,
+    /// What an upload may be (empty when uploads are off).
+    account_rules: UploadRules,
+    /// Requests to users' actors of other nodes waiting for an answer.
+    account_requests: accounts::AccountRequests,
 }
 
 impl ClusterRoutes {
     /// How long a command waits for its room's shard to have a reachable owner.
     pub const WAIT: Duration = Duration::from_secs(10);
 
-    /// The routes of the node `me`: `local` for the rooms it serves, `links` to reach the others.
+    /// The routes of the node `me`: `local` for the rooms it serves, `links` to reach the others;
+    /// `accounts`, its directory of users' actors when uploads are on (then the routes are also
+    /// the node's [`AccountRoutes`](banter_actors::account::AccountRoutes)).
     pub fn new(
         local: LocalRoutes,
         users: Arc<Users>,
         placement: Arc<Placement>,
         links: Arc<Links>,
         presence: Arc<Presence>,
+        accounts: Option<LocalAccounts>,
     ) -> Arc<ClusterRoutes> {
+        use banter_actors::account::AccountRoutes as _;
+        let account_rules = accounts.as_ref().map_or_else(
+            || UploadRules {
+                max_upload_bytes: 0,
+                allowed_types: Arc::from([]),
+            },
+            |a| a.rules().clone(),
+        );
         let shards = placement.shards() as usize;
         let routes = Arc::new_cyclic(|this| ClusterRoutes {
             this: this.clone(),
@@ -155,6 +174,9 @@ impl ClusterRoutes {
             users,
             presence,
             routed: crate::metrics::Routed::new(),
+            accounts,
+            account_rules,
+            account_requests: accounts::AccountRequests::default(),
         });
         links.attach(routes.clone());
         tokio::spawn(check_owners(Arc::downgrade(&routes)));

@@ -120,7 +120,7 @@ impl PeerOutbox for PeerLink {
     }
 }
 
-fn refused(reason: &'static str) {
+pub(super) fn refused(reason: &'static str) {
     ::metrics::counter!(metrics::ENVELOPES_REFUSED, "reason" => reason).increment(1);
 }
 
@@ -399,7 +399,9 @@ impl Inbound for ClusterRoutes {
             Some(envelope::Body::RoomLost(_)) => 5,
             Some(envelope::Body::ToUser(_)) => 6,
             Some(envelope::Body::Presence(_)) => 7,
-            _ => 8,
+            Some(envelope::Body::ToAccount(_)) => 8,
+            Some(envelope::Body::AccountReply(_)) => 9,
+            _ => 10,
         };
         self.routed.count(kind);
         match envelope.body {
@@ -424,6 +426,8 @@ impl Inbound for ClusterRoutes {
                 }
             }
             Some(envelope::Body::ToUser(u)) => self.on_to_user(u),
+            Some(envelope::Body::ToAccount(a)) => routes.on_to_account(from, a),
+            Some(envelope::Body::AccountReply(r)) => self.on_account_reply(from, r),
             _ => refused("unrouted"),
         }
     }
@@ -435,6 +439,7 @@ impl Inbound for ClusterRoutes {
     fn peer_down(&self, node: NodeId) {
         self.presence.drop_node(node);
         self.requests.node_down(node);
+        self.account_requests.node_down(node);
         // Their SENDs may or may not be durable: the sessions close with an ERROR, and the clients
         // resend with the same nonce (or check history).
         for session in self.take_unanswered(node) {

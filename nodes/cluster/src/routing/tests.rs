@@ -76,6 +76,7 @@ async fn fixture() -> Fixture {
         placement,
         links,
         presence,
+        None,
     );
     Fixture {
         routes,
