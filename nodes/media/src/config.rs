@@ -113,6 +113,14 @@ pub struct S3Config {
     pub secret_access_key: String,
     /// Creates the bucket at start-up when it is missing. Default: true.
     pub create_bucket: bool,
+    /// Origins whose pages may upload to and read from the bucket (the web app's, e.g.
+    /// `https://chat.example.com`): the node sets the bucket's CORS rules for them at start-up.
+    /// Empty: left as they are. MinIO has no bucket CORS API (its `MINIO_API_CORS_ALLOW_ORIGIN`
+    /// setting applies instead): there the node logs that it could not. Default: empty.
+    pub cors_origins: Vec<String>,
+    /// The account that must own the bucket for the CORS request (S3's
+    /// `x-amz-expected-bucket-owner`); empty: sent empty. Default: empty.
+    pub expected_bucket_owner: String,
 }
 
 impl Default for S3Config {
@@ -126,6 +134,8 @@ impl Default for S3Config {
             access_key_id: String::new(),
             secret_access_key: String::new(),
             create_bucket: true,
+            cors_origins: Vec::new(),
+            expected_bucket_owner: String::new(),
         }
     }
 }

@@ -20,7 +20,7 @@ use object_store::signer::{Method, Signer};
 use object_store::{ObjectStoreExt, PutPayload};
 use s3::creds::Credentials;
 use s3::{Bucket, BucketConfiguration, PostPolicy, PostPolicyField, PostPolicyValue, Region};
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::config::S3Config;
 
@@ -149,6 +149,27 @@ impl S3Blobs {
             }
             info!(bucket = %config.bucket, "blob store: bucket created");
         }
+        if !config.cors_origins.is_empty() {
+            let cors = cors_rules(&config.cors_origins);
+            let set = bucket(&endpoint)?
+                .put_bucket_cors(&config.expected_bucket_owner, &cors)
+                .await;
+            match set {
+                Ok(r) if (200..300).contains(&r.status_code()) => {
+                    info!(bucket = %config.bucket, origins = ?config.cors_origins, "blob store: bucket CORS set");
+                }
+                Ok(r) => warn!(
+                    bucket = %config.bucket,
+                    status = r.status_code(),
+                    answer = %String::from_utf8_lossy(r.as_slice()).chars().take(300).collect::<String>(),
+                    "blob store: the bucket's CORS rules could not be set (MinIO takes \
+                     MINIO_API_CORS_ALLOW_ORIGIN instead); browsers of other origins cannot upload"
+                ),
+                Err(e) => {
+                    warn!(bucket = %config.bucket, error = %e, "blob store: the bucket's CORS rules could not be set")
+                }
+            }
+        }
         Ok(blobs)
     }
 
@@ -169,6 +190,21 @@ impl S3Blobs {
             .map(drop)
             .map_err(unavailable)
     }
+}
+
+/// The bucket's CORS rules for pages of `origins`: they post upload forms (`POST`) and read
+/// objects through signed URLs (`GET`, `HEAD`), with any request header; the answer's `ETag`
+/// is readable; a preflight is cached for an hour.
+fn cors_rules(origins: &[String]) -> s3::serde_types::CorsConfiguration {
+    let methods = ["POST", "GET", "HEAD"].map(String::from).to_vec();
+    s3::serde_types::CorsConfiguration::new(vec![s3::serde_types::CorsRule::new(
+        Some(vec!["*".into()]),
+        methods,
+        origins.to_vec(),
+        Some(vec!["ETag".into()]),
+        Some("banter-uploads".into()),
+        Some(3600),
+    )])
 }
 
 fn unavailable(e: object_store::Error) -> BlobError {
@@ -257,6 +293,26 @@ impl Blobs for S3Blobs {
         match self.store.delete(&Path::from(key.as_str())).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(unavailable(e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn cors_rules_let_the_apps_origins_post_forms_and_read() {
+        let origins = ["https://chat.example.com".to_owned()];
+        let xml = super::cors_rules(&origins).to_string();
+        for part in [
+            "<AllowedOrigin>https://chat.example.com</AllowedOrigin>",
+            "<AllowedMethod>POST</AllowedMethod>",
+            "<AllowedMethod>GET</AllowedMethod>",
+            "<AllowedMethod>HEAD</AllowedMethod>",
+            "<AllowedHeader>*</AllowedHeader>",
+            "<ExposeHeader>ETag</ExposeHeader>",
+            "<MaxAgeSeconds>3600</MaxAgeSeconds>",
+        ] {
+            assert!(xml.contains(part), "{part} in {xml}");
         }
     }
 }
