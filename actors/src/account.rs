@@ -414,7 +414,10 @@ async fn grant(
         Ok(form) => form,
         Err(e) => {
             warn!(upload = %upload.id, error = %e, "upload form not signed");
-            let _ = ports.store.delete_unused_upload(upload.id).await;
+            let _ = ports
+                .store
+                .delete_stale_upload(upload.id, upload.created_at_ms)
+                .await;
             return Err(UploadError::Unavailable(e.to_string()));
         }
     };

@@ -58,6 +58,8 @@ struct StoreData {
     /// Reserved seq per room.
     reserved: HashMap<RoomId, Seq>,
     uploads: HashMap<Uuid, Upload>,
+    /// Uploads a user has as avatar (what a stored message would keep too).
+    kept: std::collections::HashSet<Uuid>,
 }
 
 /// A [`Store`] kept in memory, with real behaviour for what the actors use.
@@ -239,7 +241,7 @@ impl Uploads for FakeStore {
         let mut stale: Vec<Upload> = data
             .uploads
             .values()
-            .filter(|u| u.used_at_ms.is_none() && u.created_at_ms < before_ms)
+            .filter(|u| stale(&data.kept, u, before_ms))
             .cloned()
             .collect();
         stale.sort_by_key(|u| (u.created_at_ms, u.id));
@@ -251,6 +253,7 @@ impl Uploads for FakeStore {
         let mut data = lock(&self.data);
         let user = data.users.get_mut(&user).ok_or(StoreError::NotFound)?;
         let former = std::mem::replace(&mut user.avatar_ref, avatar.map(|a| a.to_string()));
+        data.kept.extend(avatar);
         Ok(former.and_then(|f| Uuid::parse_str(&f).ok()))
     }
 
@@ -258,17 +261,24 @@ impl Uploads for FakeStore {
         Ok(lock(&self.data).uploads.remove(&id).is_some())
     }
 
-    async fn delete_unused_upload(&self, id: Uuid) -> StoreResult<bool> {
+    async fn delete_stale_upload(&self, id: Uuid, before_ms: i64) -> StoreResult<bool> {
         let mut data = lock(&self.data);
-        if data
-            .uploads
-            .get(&id)
-            .is_some_and(|u| u.used_at_ms.is_none())
-        {
+        if data.uploads.get(&id).is_some_and(|u| {
+            !data.kept.contains(&u.id) && u.used_at_ms.is_none_or(|used| used < before_ms)
+        }) {
             return Ok(data.uploads.remove(&id).is_some());
         }
         Ok(false)
     }
+}
+
+/// Whether `u` is stale as of `before_ms` (see `Uploads::stale_uploads`).
+fn stale(kept: &std::collections::HashSet<Uuid>, u: &Upload, before_ms: i64) -> bool {
+    !kept.contains(&u.id)
+        && match u.used_at_ms {
+            None => u.created_at_ms < before_ms,
+            Some(used) => used < before_ms,
+        }
 }
 
 #[async_trait]

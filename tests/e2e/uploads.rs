@@ -462,13 +462,20 @@ async fn grants_never_attached_are_swept_with_their_objects(s: Stored) -> Result
     let dropped = s
         .uploaded(&alice.token, room.id, "image/png", png(9, 9))
         .await?;
+    // Claimed by a message that was refused (its other attachment was attached before): it
+    // was never kept by a stored message, so it goes too.
+    let claimed = s
+        .uploaded(&alice.token, room.id, "image/png", png(7, 7))
+        .await?;
+    let refused = send_attached(&s.node, &alice.token, &dest, &format!("{claimed},{kept}")).await?;
+    ensure!(refused.command == Command::Error, "{refused:?}");
     let key = |id: &str| format!("rooms/{}/{}/{id}", room.id, alice.id);
     ensure!(s.object(&key(&dropped)).is_some(), "uploaded");
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while s.object(&key(&dropped)).is_some() {
+    while s.object(&key(&dropped)).is_some() || s.object(&key(&claimed)).is_some() {
         ensure!(
             std::time::Instant::now() < deadline,
-            "the unattached upload's object is still there after 30 s"
+            "an unattached upload's object is still there after 30 s"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }

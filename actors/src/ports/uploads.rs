@@ -74,9 +74,13 @@ pub trait Uploads: Send + Sync + 'static {
     async fn set_avatar(&self, user: UserId, avatar: Option<Uuid>) -> StoreResult<Option<Uuid>>;
     /// Deletes the upload, used or not (a replaced avatar); returns whether it existed.
     async fn delete_upload(&self, id: Uuid) -> StoreResult<bool>;
-    /// Returns up to `limit` uploads never used and granted before `before_ms`, oldest first.
+    /// Returns up to `limit` uploads that nothing keeps (no stored message holds them, no user
+    /// has them as avatar) and that were either never used and granted before `before_ms`, or
+    /// used (claimed by an attach whose message never came to be stored) before `before_ms`;
+    /// oldest first.
     async fn stale_uploads(&self, before_ms: i64, limit: u32) -> StoreResult<Vec<Upload>>;
-    /// Deletes the upload unless it was used (so that housekeeping cannot race an attach: one
-    /// of the two wins); returns whether it was deleted.
-    async fn delete_unused_upload(&self, id: Uuid) -> StoreResult<bool>;
+    /// Deletes the upload unless something keeps it or it was used at or after `before_ms` (an
+    /// attach in flight: housekeeping and an attach cannot both win); returns whether it was
+    /// deleted.
+    async fn delete_stale_upload(&self, id: Uuid, before_ms: i64) -> StoreResult<bool>;
 }

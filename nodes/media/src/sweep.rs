@@ -1,10 +1,13 @@
-//! Housekeeping of uploads: a grant never attached to a message (nor set as an avatar) within
-//! `media.unattached_ttl_secs` is deleted, its row first and then its object.
+//! Housekeeping of uploads: a grant that nothing keeps — no stored message holds it, no user has
+//! it as avatar — within `media.unattached_ttl_secs` of its grant (or of its claim by an attach
+//! whose message was then refused) is deleted, its row first and then its object.
 //!
 //! Every node sweeps (every `media.sweep_interval_secs`); they cannot harm each other or an
-//! attach in flight, because a row is deleted only while it is unused
-//! ([`Uploads::delete_unused_upload`]) and its object only by whoever deleted the row: an attach
-//! that marks the upload used first keeps it, one that comes after finds it gone and is refused.
+//! attach in flight, because a row is deleted only while it is still stale
+//! ([`Uploads::delete_stale_upload`]) and its object only by whoever deleted the row: an attach
+//! that claims the upload first keeps it, one that comes after finds it gone and is refused. A
+//! message's uploads are kept once the store holds the message: with the persister stopped for
+//! longer than the ttl, an acknowledged message's attachment could be swept.
 //! An object whose delete fails after its row went is left behind (counted and logged): nothing
 //! refers to it any more.
 //!
@@ -56,7 +59,7 @@ pub async fn sweep(
         let stale = store.stale_uploads(before_ms, BATCH).await?;
         let last = stale.len() < BATCH as usize;
         for upload in stale {
-            if !store.delete_unused_upload(upload.id).await? {
+            if !store.delete_stale_upload(upload.id, before_ms).await? {
                 continue; // attached meanwhile, or another node's sweep was first
             }
             let deleted = match BlobKey::new(upload.key.clone()) {

@@ -411,6 +411,12 @@ impl Store for SqliteStore {
             })?;
             inserted += done.rows_affected();
         }
+        let kept: Result<(), sqlx::Error> = async {
+            crate::uploads::keep_attached!(tx, messages);
+            Ok(())
+        }
+        .await;
+        kept.map_err(map_err)?;
         tx.commit().await.map_err(map_err)?;
         Ok(inserted)
     }

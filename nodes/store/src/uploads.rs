@@ -72,6 +72,29 @@ impl TryFrom<UploadRow> for Upload {
     }
 }
 
+/// Marks the uploads attached to `messages` kept (a stored message holds them), in the
+/// transaction that stores the messages: one statement per attachment, only for messages that
+/// have some.
+macro_rules! keep_attached {
+    ($tx:expr, $messages:expr) => {
+        for m in $messages {
+            for a in &m.attachments {
+                sqlx::query(
+                    "UPDATE uploads SET kept_at_ms = ? WHERE id = ? AND room_id = ? \
+                     AND kept_at_ms IS NULL",
+                )
+                .bind(m.created_at_ms)
+                .bind(a.id.as_bytes().as_slice())
+                .bind(m.room_id.0)
+                .execute(&mut *$tx)
+                .await?;
+            }
+        }
+    };
+}
+
+pub(crate) use keep_attached;
+
 /// A size in bytes as the database stores it.
 pub(crate) fn db_size(n: u64) -> StoreResult<i64> {
     i64::try_from(n).map_err(|_| StoreError::Other(format!("{n} bytes do not fit a column")))
@@ -196,9 +219,11 @@ macro_rules! impl_uploads {
                 let rows: Vec<$crate::uploads::UploadRow> = sqlx::query_as(concat!(
                     "SELECT ",
                     $crate::uploads::upload_columns!(),
-                    " FROM uploads WHERE used_at_ms IS NULL AND created_at_ms < ? \
+                    " FROM uploads WHERE kept_at_ms IS NULL AND \
+                     ((used_at_ms IS NULL AND created_at_ms < ?) OR used_at_ms < ?) \
                      ORDER BY created_at_ms, id LIMIT ?"
                 ))
+                .bind(before_ms)
                 .bind(before_ms)
                 .bind(i64::from(limit))
                 .fetch_all(&self.pool)
@@ -230,6 +255,13 @@ macro_rules! impl_uploads {
                     .execute(&mut *tx)
                     .await
                     .map_err($crate::map_err)?;
+                if let Some(avatar) = avatar {
+                    sqlx::query("UPDATE uploads SET kept_at_ms = COALESCE(used_at_ms, 0) WHERE id = ?")
+                        .bind(avatar.as_bytes().as_slice())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err($crate::map_err)?;
+                }
                 tx.commit().await.map_err($crate::map_err)?;
                 // A reference the avatar flow did not write (older builds let a client set any
                 // text) names no upload.
@@ -245,9 +277,17 @@ macro_rules! impl_uploads {
                 Ok(done.rows_affected() == 1)
             }
 
-            async fn delete_unused_upload(&self, id: uuid::Uuid) -> banter_actors::ports::StoreResult<bool> {
-                let done = sqlx::query("DELETE FROM uploads WHERE id = ? AND used_at_ms IS NULL")
+            async fn delete_stale_upload(
+                &self,
+                id: uuid::Uuid,
+                before_ms: i64,
+            ) -> banter_actors::ports::StoreResult<bool> {
+                let done = sqlx::query(
+                    "DELETE FROM uploads WHERE id = ? AND kept_at_ms IS NULL \
+                     AND (used_at_ms IS NULL OR used_at_ms < ?)",
+                )
                     .bind(id.as_bytes().as_slice())
+                    .bind(before_ms)
                     .execute(&self.pool)
                     .await
                     .map_err($crate::map_err)?;

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use banter_actors::model::{RoomId, UserId};
+use banter_actors::model::{Attachment, RoomId, RoomKind, UserId};
 use banter_actors::ports::{Store, StoreError, Upload, UploadFacts, UploadPurpose};
 use uuid::Uuid;
 
@@ -87,32 +87,74 @@ pub(crate) async fn upload_facts_are_kept_and_an_upload_is_used_once(store: Arc<
 
 pub(crate) async fn stale_uploads_are_the_old_unused_ones_and_deletes_count(store: Arc<dyn Store>) {
     let alice = user(&store, "alice").await;
-    let room = UploadPurpose::Attachment(RoomId(9));
-    let old: Vec<Upload> = (0..4).map(|i| grant(alice.id, room, 10, 100 + i)).collect();
-    let used = grant(alice.id, room, 10, 50);
-    let fresh = grant(alice.id, room, 10, 500);
-    for u in old.iter().chain([&used, &fresh]) {
+    let room = store
+        .create_room(RoomKind::Group, "media", alice.id, 1)
+        .await
+        .unwrap()
+        .id;
+    let purpose = UploadPurpose::Attachment(room);
+    let old: Vec<Upload> = (0..4)
+        .map(|i| grant(alice.id, purpose, 10, 100 + i))
+        .collect();
+    // Claimed (used) at 60 by an attach whose message was never stored: stale like the unused.
+    let claimed = grant(alice.id, purpose, 10, 50);
+    // Used at 60 and held by a stored message: kept.
+    let attached = grant(alice.id, purpose, 10, 40);
+    // Used at 70 as an avatar: kept.
+    let avatar = grant(alice.id, UploadPurpose::Avatar, 10, 30);
+    let fresh = grant(alice.id, purpose, 10, 500);
+    for u in old.iter().chain([&claimed, &attached, &avatar, &fresh]) {
         store.insert_upload(u).await.unwrap();
     }
-    store.mark_upload_used(used.id, 60).await.unwrap();
+    for (u, at) in [(&claimed, 60), (&attached, 60), (&avatar, 70)] {
+        assert!(store.mark_upload_used(u.id, at).await.unwrap());
+    }
+    let mut message = super::message(room, 1, alice.id, "look");
+    message.attachments = vec![Attachment {
+        id: attached.id,
+        name: "a.png".into(),
+        content_type: "image/png".into(),
+        size: 10,
+        dimensions: None,
+        thumbnail: None,
+    }];
+    store.insert_messages(&[message]).await.unwrap();
+    store.set_avatar(alice.id, Some(avatar.id)).await.unwrap();
     let ids = |uploads: Vec<Upload>| uploads.into_iter().map(|u| u.id).collect::<Vec<_>>();
     let stale = ids(store.stale_uploads(400, 10).await.unwrap());
-    assert_eq!(stale, ids(old.clone()), "old and unused, oldest first");
+    let mut expected = vec![claimed.id];
+    expected.extend(ids(old.clone()));
+    assert_eq!(stale, expected, "old, not kept, oldest first");
     assert_eq!(
         ids(store.stale_uploads(400, 2).await.unwrap()),
-        ids(old[..2].to_vec())
+        expected[..2].to_vec()
     );
-    assert!(store.stale_uploads(100, 10).await.unwrap().is_empty());
-    assert_eq!(store.upload_usage(alice.id).await.unwrap(), 60);
-    assert!(store.delete_unused_upload(old[0].id).await.unwrap());
-    assert!(!store.delete_unused_upload(old[0].id).await.unwrap());
+    assert_eq!(
+        ids(store.stale_uploads(100, 10).await.unwrap()),
+        vec![claimed.id],
+        "a claim of 60 is stale at 100; grants of 100 and later are not"
+    );
+    assert!(store.stale_uploads(60, 10).await.unwrap().is_empty());
+    assert_eq!(store.upload_usage(alice.id).await.unwrap(), 80);
+    assert!(store.delete_stale_upload(old[0].id, 400).await.unwrap());
+    assert!(!store.delete_stale_upload(old[0].id, 400).await.unwrap());
     assert!(
-        !store.delete_unused_upload(used.id).await.unwrap(),
-        "a used one stays"
+        !store.delete_stale_upload(claimed.id, 60).await.unwrap(),
+        "used at 60: not stale as of 60 (an attach in flight)"
     );
-    assert!(store.upload(used.id).await.unwrap().is_some());
-    assert!(store.delete_upload(used.id).await.unwrap(), "deleted, used");
-    assert!(!store.delete_upload(used.id).await.unwrap());
-    assert_eq!(store.upload_usage(alice.id).await.unwrap(), 40);
+    assert!(store.delete_stale_upload(claimed.id, 400).await.unwrap());
+    for kept in [&attached, &avatar] {
+        assert!(
+            !store.delete_stale_upload(kept.id, i64::MAX).await.unwrap(),
+            "a kept one stays"
+        );
+        assert!(store.upload(kept.id).await.unwrap().is_some());
+    }
+    assert!(
+        store.delete_upload(attached.id).await.unwrap(),
+        "deleted, kept"
+    );
+    assert!(!store.delete_upload(attached.id).await.unwrap());
+    assert_eq!(store.upload_usage(alice.id).await.unwrap(), 50);
     assert_eq!(store.upload(old[0].id).await.unwrap(), None);
 }

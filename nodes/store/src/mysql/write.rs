@@ -63,6 +63,7 @@ impl MySqlStore {
             });
             inserted += query.build().execute(&mut *tx).await?.rows_affected();
         }
+        crate::uploads::keep_attached!(tx, messages);
         tx.commit().await?;
         Ok(inserted)
     }

@@ -83,8 +83,8 @@ impl Uploads for PanicOnce {
     async fn delete_upload(&self, id: uuid::Uuid) -> StoreResult<bool> {
         self.inner.delete_upload(id).await
     }
-    async fn delete_unused_upload(&self, id: uuid::Uuid) -> StoreResult<bool> {
-        self.inner.delete_unused_upload(id).await
+    async fn delete_stale_upload(&self, id: uuid::Uuid, before_ms: i64) -> StoreResult<bool> {
+        self.inner.delete_stale_upload(id, before_ms).await
     }
 }
 
