@@ -29,6 +29,12 @@ started=$SECONDS
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/banter/target}"
 log "CARGO_TARGET_DIR=$CARGO_TARGET_DIR"
+# Every clone builds the workspace's crates under a path of its own, so incremental state only
+# piles up in a shared target dir (tens of GB over a few CI runs) without speeding the next run:
+# CI builds without it.
+if [[ -n "${CI:-}" ]]; then
+    export CARGO_INCREMENTAL=0
+fi
 # The workspace's own artifacts are named by a hash of the checkout's path, so every clone (CI's
 # included) leaves a set of test binaries of several hundred MB each in a shared target dir: drop
 # the ones no build has touched for a day, or the disk fills.
