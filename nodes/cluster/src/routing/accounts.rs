@@ -343,3 +343,51 @@ impl AccountRoutes for ClusterRoutes {
         &self.account_rules
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_answer_reaches_its_request_only_from_the_node_asked() {
+        let requests = AccountRequests::default();
+        let (id, mut answer) = requests.open(NodeId(2));
+        let reply = |request_id| v1::AccountReply {
+            request_id,
+            moved: false,
+            answer: Default::default(),
+        };
+        assert!(!requests.answer(NodeId(3), reply(id)), "another node's");
+        assert!(!requests.answer(NodeId(2), reply(id + 1)), "an unknown id");
+        assert!(requests.answer(NodeId(2), reply(id)));
+        assert!(answer.try_recv().is_ok());
+        assert!(!requests.answer(NodeId(2), reply(id)), "answered once");
+        let (_, mut lost) = requests.open(NodeId(2));
+        requests.node_down(NodeId(2));
+        assert!(
+            matches!(lost.try_recv(), Err(oneshot::error::TryRecvError::Closed)),
+            "failed with its node"
+        );
+    }
+
+    #[test]
+    fn requests_and_answers_cross_as_json() {
+        let op = AccountOp::Attach {
+            room: RoomId(4),
+            uploads: vec![Uuid::now_v7()],
+        };
+        let back: AccountOp = serde_json::from_slice(&serde_json::to_vec(&op).unwrap()).unwrap();
+        assert!(
+            matches!(back, AccountOp::Attach { room, uploads } if room == RoomId(4) && uploads.len() == 1)
+        );
+        let answer = AccountAnswer::Grant(Err(UploadError::RateLimited(
+            std::time::Duration::from_millis(1500),
+        )));
+        let back: AccountAnswer =
+            serde_json::from_slice(&serde_json::to_vec(&answer).unwrap()).unwrap();
+        assert!(matches!(
+            back,
+            AccountAnswer::Grant(Err(UploadError::RateLimited(d))) if d.as_millis() == 1500
+        ));
+    }
+}

@@ -455,3 +455,35 @@ async fn a_user_event_from_another_node_reaches_the_users_sessions_here_and_unkn
     }
     assert_eq!(inbox.try_recv(), None, "the made-up event was dropped");
 }
+
+#[tokio::test]
+async fn a_peers_request_to_a_users_actor_this_node_does_not_serve_is_answered_moved() {
+    let f = fixture().await;
+    let got = link_peer(&f).await;
+    let request = |op: &[u8]| Envelope {
+        from_node: PEER.0,
+        body: Some(envelope::Body::ToAccount(v1::ToAccount {
+            shard: 0,
+            epoch: 1,
+            user_id: 7,
+            request_id: 11,
+            op: Bytes::copy_from_slice(op),
+        })),
+    };
+    // Well formed or not, it is not this node's to serve: the asker looks again.
+    f.routes
+        .deliver(PEER, request(br#"{"AvatarUrl":{"of":8}}"#));
+    f.routes.deliver(PEER, request(b"\xff not json"));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let replies: Vec<(u64, bool, usize)> = got
+        .0
+        .lock()
+        .expect("lock")
+        .iter()
+        .filter_map(|e| match &e.body {
+            Some(envelope::Body::AccountReply(r)) => Some((r.request_id, r.moved, r.answer.len())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(replies, [(11, true, 0), (11, true, 0)]);
+}
