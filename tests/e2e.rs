@@ -4,6 +4,8 @@
 //!   leave — on SQLite and on MariaDB;
 //! - [`history`]: keyset paging through 500 messages, limits, access;
 //! - [`resume`]: `since` replay after a disconnect, within and beyond the room's ring;
+//! - [`edits`]: edits and deletes — who may, live, on resume, in history, across `kill -9`, and
+//!   the deleted text gone from the store — on SQLite and on Kafka + MariaDB;
 //! - [`crash`]: SIGKILL mid-conversation, restart, no acknowledged message lost, no seq reused;
 //! - [`stomp_errors`], [`http_errors`], [`auth`], [`websocket`]: bad input, each answered with the
 //!   exact error while a bystander connection keeps being served;
@@ -42,6 +44,7 @@ mod cluster;
 mod crash;
 mod dms;
 mod durable;
+mod edits;
 mod front_door;
 mod history;
 mod hostile;

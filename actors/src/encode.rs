@@ -8,7 +8,10 @@ use banter_proto::stomp::encode_message_tail;
 use bytes::Bytes;
 use uuid::Uuid;
 
-use crate::model::{Attachment, ChatMessage, RoomId, Seq, UserId};
+use crate::model::{Attachment, ChatMessage, MessageKind, RoomId, Seq, UserId};
+
+/// Content type of a plain text body.
+const PLAIN_TEXT: &str = "text/plain;charset=utf-8";
 
 /// Destination of a room's subscription.
 pub fn room_destination(room: RoomId) -> String {
@@ -36,7 +39,9 @@ impl RoomFrames {
         }
     }
 
-    /// Returns the tail of the MESSAGE frame of one of the room's chat messages.
+    /// Returns the tail of the MESSAGE frame of one of the room's items: a message (`event:
+    /// message`, with `edited-at` or `deleted-at` when a later event changed it) or an event that
+    /// changes one (`event: edit` with the new body, `event: delete`; `target-seq` names the message).
     pub fn message_tail(&self, msg: &ChatMessage, sender_name: &str) -> Bytes {
         debug_assert_eq!(msg.room_id, self.room, "a message of another room");
         let (mut seq, mut sender, mut ts) = (
@@ -51,21 +56,43 @@ impl RoomFrames {
                 "message-id",
                 msg.message_id.hyphenated().encode_lower(&mut id),
             ),
-            ("event", "message"),
+            ("event", msg.kind.event()),
             ("seq", seq.format(msg.seq)),
             ("room-id", &self.room_id),
             ("sender-id", sender.format(msg.sender_id.0)),
             ("sender", sender_name),
             ("timestamp", ts.format(msg.created_at_ms)),
-            ("content-type", "text/plain;charset=utf-8"),
+            (
+                "content-type",
+                msg.content_type.as_deref().unwrap_or(PLAIN_TEXT),
+            ),
         ];
-        if msg.attachments.is_empty() {
+        let plain = msg.attachments.is_empty()
+            && msg.kind == MessageKind::Post
+            && msg.marks == crate::model::Marks::default();
+        if plain {
             return encode_message_tail(&headers, msg.body.as_bytes());
         }
         // Encoded once per message, like the rest of the frame.
-        let attachments = Attachment::json(&msg.attachments);
+        let (mut target, mut edited, mut deleted) = (
+            itoa::Buffer::new(),
+            itoa::Buffer::new(),
+            itoa::Buffer::new(),
+        );
+        let attachments = (!msg.attachments.is_empty()).then(|| Attachment::json(&msg.attachments));
         let mut with = headers.to_vec();
-        with.push(("attachments", &attachments));
+        if let Some(t) = msg.kind.target() {
+            with.push(("target-seq", target.format(t)));
+        }
+        if let Some(at) = msg.marks.edited_at_ms {
+            with.push(("edited-at", edited.format(at)));
+        }
+        if let Some(at) = msg.marks.deleted_at_ms {
+            with.push(("deleted-at", deleted.format(at)));
+        }
+        if let Some(json) = &attachments {
+            with.push(("attachments", json));
+        }
         encode_message_tail(&with, msg.body.as_bytes())
     }
 
@@ -164,6 +191,7 @@ mod tests {
             created_at_ms: 1_700_000_000_123,
             nonce: None,
             attachments: Vec::new(),
+            ..Default::default()
         };
         let h = headers(&frames.message_tail(&msg, "bob:x"));
         assert_eq!(get(&h, "destination"), "/rooms/12");
@@ -174,6 +202,46 @@ mod tests {
         assert_eq!(get(&h, "sender"), "bob:x");
         assert_eq!(get(&h, "timestamp"), "1700000000123");
         assert_eq!(get(&h, "content-length"), "9");
+    }
+
+    #[test]
+    fn events_name_their_target_and_messages_their_marks() {
+        let frames = RoomFrames::new(RoomId(2));
+        let mut msg = ChatMessage {
+            room_id: RoomId(2),
+            seq: 9,
+            message_id: Uuid::now_v7(),
+            sender_id: UserId(1),
+            body: "new text".into(),
+            kind: MessageKind::Edit(4),
+            ..Default::default()
+        };
+        let h = headers(&frames.message_tail(&msg, "ann"));
+        assert_eq!(
+            (get(&h, "event"), get(&h, "target-seq"), get(&h, "seq")),
+            ("edit", "4", "9")
+        );
+        assert_eq!(get(&h, "content-type"), "text/plain;charset=utf-8");
+        msg.kind = MessageKind::Delete(4);
+        msg.body.clear();
+        let h = headers(&frames.message_tail(&msg, "ann"));
+        assert_eq!((get(&h, "event"), get(&h, "target-seq")), ("delete", "4"));
+        // A message a later event changed says so; a plain one names no target and no mark.
+        msg.kind = MessageKind::Post;
+        msg.marks.edited_at_ms = Some(5);
+        msg.marks.deleted_at_ms = Some(6);
+        msg.content_type = Some("application/geo+json".into());
+        let h = headers(&frames.message_tail(&msg, "ann"));
+        assert_eq!(
+            (
+                get(&h, "event"),
+                get(&h, "edited-at"),
+                get(&h, "deleted-at")
+            ),
+            ("message", "5", "6")
+        );
+        assert_eq!(get(&h, "content-type"), "application/geo+json");
+        assert!(h.iter().all(|(n, _)| n != "target-seq"));
     }
 
     #[test]

@@ -4,12 +4,16 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// Identifies a user; assigned by the store at registration.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct UserId(pub i64);
 
 /// Identifies a room (group, DM or feed); assigned by the store at creation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct RoomId(pub i64);
 
@@ -190,8 +194,75 @@ pub struct Attachment {
     pub thumbnail: Option<bytes::Bytes>,
 }
 
+/// What a room item is: a message, or an event that changes an earlier message of the room. An
+/// event takes a seq of its own, so it is journaled, acknowledged, stored and replayed in the room's
+/// order like a message.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum MessageKind {
+    /// A message.
+    #[default]
+    Post,
+    /// A new body for the message with this seq, from its author.
+    Edit(Seq),
+    /// The deletion of the message with this seq: its body and attachments are erased.
+    Delete(Seq),
+}
+
+impl MessageKind {
+    /// The `event` header of the item's MESSAGE frame.
+    pub fn event(self) -> &'static str {
+        match self {
+            MessageKind::Post => "message",
+            MessageKind::Edit(_) => "edit",
+            MessageKind::Delete(_) => "delete",
+        }
+    }
+
+    /// The seq of the message an event changes.
+    pub fn target(self) -> Option<Seq> {
+        match self {
+            MessageKind::Post => None,
+            MessageKind::Edit(t) | MessageKind::Delete(t) => Some(t),
+        }
+    }
+
+    /// The code the journal, the wire and the store keep (0, 1, 2).
+    pub fn code(self) -> i32 {
+        match self {
+            MessageKind::Post => 0,
+            MessageKind::Edit(_) => 1,
+            MessageKind::Delete(_) => 2,
+        }
+    }
+
+    /// Reads a kind back from its code and target; `None` when they do not make one (an unknown
+    /// code, an event without a target, a message with one).
+    pub fn from_code(code: i32, target: Seq) -> Option<MessageKind> {
+        match (code, target) {
+            (0, 0) => Some(MessageKind::Post),
+            (1, t) if t > 0 => Some(MessageKind::Edit(t)),
+            (2, t) if t > 0 => Some(MessageKind::Delete(t)),
+            _ => None,
+        }
+    }
+}
+
+/// What later events did to a message, as the store or a room's memory knows it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Marks {
+    /// When its latest edit was accepted (ms since the Unix epoch).
+    pub edited_at_ms: Option<i64>,
+    /// When it was deleted: its body and attachments are gone.
+    pub deleted_at_ms: Option<i64>,
+}
+
+/// Why a journal record or a peer's message does not make a [`ChatMessage`].
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("malformed message: {0}")]
+pub struct MalformedMessage(pub String);
+
 /// A chat message, as journaled, stored and delivered.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ChatMessage {
     /// Room of the message.
     pub room_id: RoomId,
@@ -210,6 +281,39 @@ pub struct ChatMessage {
     pub nonce: Option<String>,
     /// The files attached to it, in the sender's order (empty for most messages: no allocation).
     pub attachments: Vec<Attachment>,
+    /// A message, or an edit or a delete of an earlier one (whose new body is `body`).
+    pub kind: MessageKind,
+    /// The body's content type when it is not plain UTF-8 text (a feed's JSON).
+    pub content_type: Option<String>,
+    /// What later events did to it, when it is a message read back from the store or a room's
+    /// memory (never journaled: the events are).
+    pub marks: Marks,
+}
+
+impl ChatMessage {
+    /// Applies `event` (a later item of the same room) when it changes this message: an edit sets the
+    /// body (unless deleted), a delete erases the body and the attachments. Returns whether it did.
+    pub fn apply(&mut self, event: &ChatMessage) -> bool {
+        if self.kind != MessageKind::Post
+            || event.kind.target() != Some(self.seq)
+            || self.marks.deleted_at_ms.is_some()
+        {
+            return false;
+        }
+        match event.kind {
+            MessageKind::Edit(_) => {
+                self.body.clone_from(&event.body);
+                self.marks.edited_at_ms = Some(event.created_at_ms);
+            }
+            MessageKind::Delete(_) => {
+                self.body = String::new();
+                self.attachments = Vec::new();
+                self.marks.deleted_at_ms = Some(event.created_at_ms);
+            }
+            MessageKind::Post => return false,
+        }
+        true
+    }
 }
 
 /// An attachment as clients read it, in a MESSAGE frame's `attachments` header (a JSON array)
@@ -332,15 +436,24 @@ impl ChatMessage {
             nonce: self.nonce.clone(),
             shard: 0,
             attachments: self.attachments.iter().map(Attachment::to_proto).collect(),
+            kind: self.kind.code(),
+            target_seq: self.kind.target().unwrap_or(0),
+            content_type: self.content_type.clone(),
+            edited_at_ms: self.marks.edited_at_ms,
+            deleted_at_ms: self.marks.deleted_at_ms,
         }
     }
 
-    /// Builds a message from its protobuf record; fails on a malformed message id.
-    pub fn from_proto(p: banter_proto::v1::ChatMessage) -> Result<Self, uuid::Error> {
+    /// Builds a message from its protobuf record; fails on a malformed id or kind.
+    pub fn from_proto(p: banter_proto::v1::ChatMessage) -> Result<Self, MalformedMessage> {
+        let malformed = |what: &str| MalformedMessage(what.to_owned());
+        let kind = MessageKind::from_code(p.kind, p.target_seq)
+            .filter(|k| k.target().is_none_or(|t| t < p.seq))
+            .ok_or_else(|| malformed("kind and target seq"))?;
         Ok(ChatMessage {
             room_id: RoomId(p.room_id),
             seq: p.seq,
-            message_id: Uuid::from_slice(&p.message_id)?,
+            message_id: Uuid::from_slice(&p.message_id).map_err(|_| malformed("message id"))?,
             sender_id: UserId(p.sender_id),
             body: p.body,
             created_at_ms: p.created_at_ms,
@@ -349,7 +462,14 @@ impl ChatMessage {
                 .attachments
                 .into_iter()
                 .map(Attachment::from_proto)
-                .collect::<Result<_, _>>()?,
+                .collect::<Result<_, _>>()
+                .map_err(|_| malformed("attachment id"))?,
+            kind,
+            content_type: p.content_type,
+            marks: Marks {
+                edited_at_ms: p.edited_at_ms,
+                deleted_at_ms: p.deleted_at_ms,
+            },
         })
     }
 }

@@ -19,7 +19,7 @@
 //! journal while a persister is behind, and the ring holds the newest acknowledged messages, stored or
 //! not, with no network call in the handler.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,10 +29,10 @@ use tokio::time::Instant;
 use tracing::{debug, instrument, warn};
 use uuid::Uuid;
 
-use crate::delivery::{Outbound, SessionId, SessionRef};
+use crate::delivery::{SessionId, SessionRef};
 use crate::directory::DirectoryMessage;
 use crate::encode::RoomFrames;
-use crate::model::{Attachment, ChatMessage, RoomId, Seq, UserId};
+use crate::model::{Attachment, ChatMessage, MessageKind, RoomId, RoomKind, Seq, UserId};
 use crate::ports::{AppendSink, JournalError, Ports};
 use crate::shard::Term;
 use crate::trace::TraceParent;
@@ -41,6 +41,7 @@ mod activate;
 mod entity;
 mod members;
 mod nonces;
+mod publish;
 mod release;
 mod resolve;
 mod ring;
@@ -48,8 +49,9 @@ mod subscribers;
 
 pub use entity::Rooms;
 use members::ReadMarker;
-use nonces::{NonceState, Nonces};
-use release::{Pending, Resend, unknown_outcome};
+use nonces::Nonces;
+pub use release::Request;
+use release::{Pending, unknown_outcome};
 use resolve::Unresolved;
 use ring::Ring;
 use subscribers::Subscribers;
@@ -87,6 +89,55 @@ pub enum RoomError {
     /// message sent again (with the same nonce) reaches the room where it lives.
     #[error("room {0} moved to another node: send again (with the same nonce)")]
     Moved(RoomId),
+    /// An edit or a delete names no message of the room (none with that seq, or an event's).
+    #[error("room {0} has no message {1}")]
+    UnknownMessage(RoomId, Seq),
+    /// An edit or a delete names a deleted message.
+    #[error("message {0} was deleted")]
+    MessageDeleted(Seq),
+    /// Someone else than its author tried to edit a message.
+    #[error("only its author may edit message {0}")]
+    NotAuthor(Seq),
+    /// Someone else than its author or a room owner tried to delete a message.
+    #[error("only its author or an owner of the room may delete message {0}")]
+    NotAllowedToDelete(Seq),
+    /// People do not post in a feed room: its source does.
+    #[error("room {0} is a feed: only its source posts in it")]
+    FeedRoom(RoomId),
+    /// Too many edits and deletes of old messages wait for the store in this room.
+    #[error("room {0} is busy: send again later")]
+    Busy(RoomId),
+}
+
+impl RoomError {
+    /// The text of the ERROR frame a sender gets: the stable code first (`not_author: …`), as a
+    /// refused attachment's is, except for the four errors older than codes, whose text clients
+    /// already match.
+    pub fn client_message(&self) -> String {
+        match self {
+            RoomError::NotMember(_)
+            | RoomError::NotFound(_)
+            | RoomError::Unavailable(..)
+            | RoomError::Moved(_) => self.to_string(),
+            _ => format!("{}: {self}", self.code()),
+        }
+    }
+
+    /// The error's stable code (refusals cross nodes with it).
+    pub fn code(&self) -> &'static str {
+        match self {
+            RoomError::NotMember(_) => "not_member",
+            RoomError::NotFound(_) => "not_found",
+            RoomError::Unavailable(..) => "unavailable",
+            RoomError::Moved(_) => "moved",
+            RoomError::UnknownMessage(..) => "unknown_message",
+            RoomError::MessageDeleted(_) => "message_deleted",
+            RoomError::NotAuthor(_) => "not_author",
+            RoomError::NotAllowedToDelete(_) => "not_allowed",
+            RoomError::FeedRoom(_) => "feed_room",
+            RoomError::Busy(_) => "busy",
+        }
+    }
 }
 
 /// What a subscriber gets back: the messages it missed, then it is live.
@@ -120,17 +171,38 @@ pub struct Recent {
     pub window: Option<Window>,
 }
 
+/// What a SEND asks a room to add: a message, or an edit or a delete of an earlier one.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Draft {
+    /// Validated UTF-8 text (the new body of an edit; empty for a delete).
+    pub body: String,
+    /// Files attached, as the sender's actor checked them (a message's only).
+    pub attachments: Vec<Attachment>,
+    /// A message, an edit or a delete.
+    pub kind: MessageKind,
+    /// The body's content type when it is not plain text (a feed's JSON).
+    pub content_type: Option<String>,
+}
+
+impl Draft {
+    /// A plain text message.
+    pub fn text(body: impl Into<String>) -> Draft {
+        Draft {
+            body: body.into(),
+            ..Draft::default()
+        }
+    }
+}
+
 /// Messages of a [`Room`].
 pub enum RoomMessage {
-    /// Posts `body` from the session's user; the session gets [`Outbound::Receipt`] (when `receipt` is
-    /// set) once it is durable, or [`Outbound::Failed`].
+    /// Adds a message (or an edit or a delete of one) from the session's user; the session gets
+    /// [`Outbound::Receipt`] (when `receipt` is set) once it is durable, or [`Outbound::Failed`].
     Publish {
         /// Sending session (its user is the sender).
         session: SessionRef,
         /// The client's `receipt` header.
         receipt: Option<String>,
-        /// Validated UTF-8 text.
-        body: String,
         /// W3C trace context of the SEND.
         trace: TraceParent,
         /// The client's idempotency key (`nonce` header): a resend with the same sender and nonce
@@ -138,8 +210,15 @@ pub enum RoomMessage {
         /// [`NONCES_PER_ROOM`] nonces, and across restarts those of its last `ring_size` messages,
         /// which carry their nonce); it is answered with the first one's RECEIPT once that is durable.
         nonce: Option<String>,
-        /// Files attached, as the sender's actor checked them.
-        attachments: Vec<Attachment>,
+        /// What to add.
+        draft: Draft,
+    },
+    /// A store read of the message an edit or a delete changes (one older than the ring) finished.
+    TargetLoaded {
+        /// The edit or delete, waiting for it.
+        request: Box<Request>,
+        /// The message, `None` when the room has no such message, or why it could not be read.
+        found: Result<Option<ChatMessage>, String>,
     },
     /// Subscribes a session; messages after `since` are replayed first.
     Subscribe {
@@ -252,6 +331,12 @@ pub struct RoomState {
     sink: Arc<dyn AppendSink>,
     frames: RoomFrames,
     members: HashMap<UserId, Arc<str>>,
+    /// Members who may delete anyone's message.
+    owners: HashSet<UserId>,
+    /// Group, DM or feed.
+    kind: RoomKind,
+    /// Store reads of the messages that edits and deletes change, under way.
+    lookups: usize,
     /// Read markers of members that set one while the room was active.
     reads: HashMap<UserId, ReadMarker>,
     /// Last seq assigned.
@@ -320,98 +405,6 @@ impl RoomState {
 }
 
 impl Room {
-    fn publish(
-        state: &mut RoomState,
-        session: SessionRef,
-        receipt: Option<String>,
-        body: String,
-        trace: TraceParent,
-        nonce: Option<String>,
-        attachments: Vec<Attachment>,
-    ) {
-        if !state.is_member(session.user()) {
-            session.offer(Outbound::Failed {
-                receipt_id: receipt,
-                message: RoomError::NotMember(state.id).to_string(),
-            });
-            return;
-        }
-        let Some(term) = state.term() else {
-            session.offer(Outbound::Failed {
-                receipt_id: receipt,
-                message: RoomError::Moved(state.id).to_string(),
-            });
-            return;
-        };
-        if let Some(n) = nonce.as_deref() {
-            match state.nonces.get(session.user(), n) {
-                Some(NonceState::Done { seq, message_id }) => {
-                    if let Some(receipt_id) = receipt {
-                        session.offer(Outbound::Receipt {
-                            receipt_id,
-                            seq,
-                            message_id,
-                        });
-                    }
-                    return;
-                }
-                Some(NonceState::Pending(seq)) => {
-                    if let Some(waiters) = state.waiters_of(seq) {
-                        waiters.push(Resend {
-                            session,
-                            receipt,
-                            body,
-                            trace,
-                            nonce: n.to_owned(),
-                            attachments,
-                        });
-                        return;
-                    }
-                }
-                None => {}
-            }
-        }
-        state.next_seq += 1;
-        let msg = ChatMessage {
-            room_id: state.id,
-            seq: state.next_seq,
-            message_id: Uuid::now_v7(),
-            sender_id: session.user(),
-            body,
-            created_at_ms: state.ports.clock.now_ms(),
-            nonce: nonce.clone(),
-            attachments,
-        };
-        let sender_name = state
-            .members
-            .get(&session.user())
-            .cloned()
-            .unwrap_or_else(|| Arc::from(""));
-        let tail = state.frames.message_tail(&msg, &sender_name);
-        let (seq, message_id) = (msg.seq, msg.message_id);
-        if let Some(n) = nonce.as_deref() {
-            state.nonces.insert(session.user(), n, seq);
-        }
-        // While the trace is exported, the message's hop through this room is a span of its own
-        // (until it is acknowledged), and the journal's hangs under it.
-        let span = state.ports.spans.begin("room.publish", &trace);
-        let trace = span.as_ref().map_or(trace, |s| s.traceparent());
-        state.ports.journal.append(&msg, term, &trace, &state.sink);
-        state.pending.push_back(Pending {
-            span,
-            seq,
-            message_id,
-            message: Some(msg),
-            tail,
-            sender: session,
-            receipt,
-            nonce: nonce.map(String::into_boxed_str),
-            waiters: Vec::new(),
-            outcome: None,
-            settled: false,
-        });
-    }
-
     fn subscribe(
         state: &mut RoomState,
         session: SessionRef,
@@ -465,7 +458,7 @@ impl Room {
             p.outcome = Some(result.clone());
         }
         let again = state.release();
-        Self::republish(state, again);
+        Self::republish(myself, state, again);
         Self::start_resolving(myself, state);
     }
 
@@ -522,6 +515,7 @@ impl Actor for Room {
             match message {
                 RoomMessage::Journaled { .. }
                 | RoomMessage::Resolved { .. }
+                | RoomMessage::TargetLoaded { .. }
                 | RoomMessage::ReadStored { .. }
                 | RoomMessage::GetInfo(_)
                 | RoomMessage::GetRecent { .. } => {}
@@ -540,13 +534,22 @@ impl Actor for Room {
             RoomMessage::Publish {
                 session,
                 receipt,
-                body,
                 trace,
                 nonce,
-                attachments,
+                draft,
             } => {
                 state.last_activity = Instant::now();
-                Self::publish(state, session, receipt, body, trace, nonce, attachments);
+                let request = Request {
+                    session,
+                    receipt,
+                    trace,
+                    nonce,
+                    draft,
+                };
+                Self::publish(&myself, state, request, None);
+            }
+            RoomMessage::TargetLoaded { request, found } => {
+                Self::on_target_loaded(&myself, state, *request, found);
             }
             RoomMessage::Journaled {
                 first,

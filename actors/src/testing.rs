@@ -136,6 +136,7 @@ impl FakeStore {
                 created_at_ms: NOW_MS,
                 nonce: None,
                 attachments: Vec::new(),
+                ..Default::default()
             })
             .collect();
         self.put_messages(&msgs);
@@ -165,6 +166,7 @@ impl FakeStore {
             created_at_ms: NOW_MS,
             nonce: None,
             attachments: Vec::new(),
+            ..Default::default()
         }]);
     }
 

@@ -186,12 +186,7 @@ impl TryFrom<v1::Recent> for Recent {
 
 /// A room's refusal on the wire.
 pub fn refusal(e: &RoomError) -> v1::RoomRefusal {
-    let code = match e {
-        RoomError::NotMember(_) => NOT_MEMBER,
-        RoomError::NotFound(_) => NOT_FOUND,
-        RoomError::Unavailable(..) => UNAVAILABLE,
-        RoomError::Moved(_) => MOVED,
-    };
+    let code = e.code();
     let message = match e {
         RoomError::Unavailable(_, why) => why.clone(),
         other => other.to_string(),

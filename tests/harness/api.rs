@@ -122,6 +122,14 @@ pub struct Message {
     /// Files attached (JSON objects as `docs/PROTOCOL.md` lists their fields).
     #[serde(default)]
     pub attachments: Vec<Value>,
+    /// The body's content type.
+    pub content_type: String,
+    /// When it was last edited.
+    #[serde(default)]
+    pub edited_at_ms: Option<i64>,
+    /// When it was deleted (its body is then empty).
+    #[serde(default)]
+    pub deleted_at_ms: Option<i64>,
 }
 
 /// One page of history.

@@ -350,7 +350,7 @@ impl Broker {
 }
 
 /// Runs one SQL statement on `db` with the `sqlite3` CLI; returns its stdout.
-async fn sqlite3(db: &Path, sql: &str) -> Result<String> {
+pub async fn sqlite3(db: &Path, sql: &str) -> Result<String> {
     let out = tokio::process::Command::new("sqlite3")
         .args(["-batch", "-cmd", ".timeout 5000"])
         .arg(db)

@@ -287,6 +287,47 @@ impl StompClient {
         parse_receipt(&f)
     }
 
+    /// Sends an `edit` (with the new text) or a `delete` (with `body` empty) of the message
+    /// `target` to `destination`, with a receipt, and waits for its RECEIPT.
+    pub async fn send_event(
+        &mut self,
+        destination: &str,
+        event: &str,
+        target: u64,
+        body: &str,
+    ) -> Result<Receipt> {
+        let r = self.next_receipt_id();
+        self.send_event_nowait(destination, event, target, body, &r)
+            .await?;
+        let f = self.recv_receipt(&r).await?;
+        parse_receipt(&f)
+    }
+
+    /// Sends an `edit` or a `delete` of the message `target`, with receipt `receipt`, and does not
+    /// wait.
+    pub async fn send_event_nowait(
+        &mut self,
+        destination: &str,
+        event: &str,
+        target: u64,
+        body: &str,
+        receipt: &str,
+    ) -> Result<()> {
+        let target = target.to_string();
+        let h = [
+            ("destination", destination),
+            ("event", event),
+            ("target-seq", target.as_str()),
+            ("receipt", receipt),
+        ];
+        self.send_frame(&frame(
+            Command::Send,
+            &h,
+            Bytes::copy_from_slice(body.as_bytes()),
+        ))
+        .await
+    }
+
     /// Sends a typing event to room `room`.
     pub async fn typing(&mut self, room: i64) -> Result<()> {
         let d = format!("/rooms/{room}/typing");

@@ -63,10 +63,12 @@ fn publish(
         RoomMessage::Publish {
             session: session.clone().into(),
             receipt: Some(receipt.to_owned()),
-            body: format!("body of {receipt}"),
             trace: crate::trace::TraceParent::new_root(),
             nonce: None,
-            attachments: Vec::new(),
+            draft: crate::room::Draft {
+                body: format!("body of {receipt}"),
+                ..Default::default()
+            },
         },
     );
 }

@@ -4,7 +4,7 @@
 //! restart is served from memory. The nonces of the refilled messages are remembered as durable, so a
 //! resend of one of the room's last `ring_size` messages is answered with its RECEIPT across restarts.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,7 +19,7 @@ use super::nonces::Nonces;
 use super::ring::Ring;
 use super::{NONCES_PER_ROOM, RoomArguments, RoomError, RoomMessage, RoomState};
 use crate::encode::RoomFrames;
-use crate::model::{ChatMessage, Seq, UserId};
+use crate::model::{ChatMessage, Role, Seq, UserId};
 
 /// Builds the state of an activated room.
 pub(super) async fn activate(
@@ -51,6 +51,11 @@ pub(super) async fn activate(
             )
         })
         .collect();
+    let owners: HashSet<UserId> = members
+        .iter()
+        .filter(|m| m.role == Role::Owner)
+        .map(|m| m.user_id)
+        .collect();
     let members: HashMap<UserId, Arc<str>> = members
         .into_iter()
         .map(|m| (m.user_id, Arc::from(m.username.as_str())))
@@ -66,10 +71,13 @@ pub(super) async fn activate(
         sink: Arc::new(RoomSink(myself.clone())),
         frames: RoomFrames::new(room.id),
         members,
+        owners,
+        kind: room.kind,
+        lookups: 0,
         reads,
         next_seq: last_seq,
         acked_seq: last_seq,
-        ring: Ring::new(ring_size),
+        ring: Ring::new(ring_size, RoomFrames::new(room.id)),
         pending: VecDeque::new(),
         // Never fewer than the ring: every refilled message's nonce must fit.
         nonces: Nonces::new(NONCES_PER_ROOM.max(ring_size)),
@@ -117,7 +125,7 @@ pub(super) async fn activate(
                 .done(msg.sender_id, nonce, msg.seq, msg.message_id);
         }
         let tail = state.frames.message_tail(&msg, &name);
-        state.ring.push(msg, tail);
+        state.ring.push(msg, tail, name);
     }
     let period = (state.config.idle_timeout / 4).max(Duration::from_millis(50));
     myself.send_interval(period, || RoomMessage::IdleCheck);

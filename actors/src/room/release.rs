@@ -6,20 +6,41 @@ use bytes::Bytes;
 use tracing::warn;
 use uuid::Uuid;
 
-use super::{RoomState, Unresolved};
+use super::{Draft, RoomError, RoomMessage, RoomState, Unresolved};
 use crate::delivery::{Outbound, SessionRef, Stamp};
 use crate::model::{ChatMessage, Seq};
 use crate::ports::JournalError;
 use crate::trace::{HopSpan, TraceParent};
 
-/// A resend of a nonce whose message is not settled yet: it gets that message's outcome.
-pub(super) struct Resend {
+/// A session's request to add to the room ([`RoomMessage::Publish`]); while it waits — for its
+/// target to be read, or as a resend of a nonce whose message is not settled yet — the room keeps it.
+pub struct Request {
     pub(super) session: SessionRef,
     pub(super) receipt: Option<String>,
-    pub(super) body: String,
     pub(super) trace: TraceParent,
-    pub(super) nonce: String,
-    pub(super) attachments: Vec<crate::model::Attachment>,
+    pub(super) nonce: Option<String>,
+    pub(super) draft: Draft,
+}
+
+impl Request {
+    /// Answers the sender that the request failed.
+    pub(super) fn fail(self, error: RoomError) {
+        self.session.offer(Outbound::Failed {
+            receipt_id: self.receipt,
+            message: error.client_message(),
+        });
+    }
+
+    /// The request as the message that asked for it.
+    pub(super) fn into_publish(self) -> RoomMessage {
+        RoomMessage::Publish {
+            session: self.session,
+            receipt: self.receipt,
+            trace: self.trace,
+            nonce: self.nonce,
+            draft: self.draft,
+        }
+    }
 }
 
 pub(super) struct Pending {
@@ -33,7 +54,7 @@ pub(super) struct Pending {
     /// The client's nonce, remembered in [`RoomState::nonces`].
     pub(super) nonce: Option<Box<str>>,
     /// Resends of the same nonce that arrived meanwhile.
-    pub(super) waiters: Vec<Resend>,
+    pub(super) waiters: Vec<Request>,
     pub(super) outcome: Option<Result<(), JournalError>>,
     pub(super) settled: bool,
     /// The message's `room.publish` span, while its trace is exported: it ends when the outcome is
@@ -69,7 +90,7 @@ impl RoomState {
     /// answered, fanned out and kept in the ring; a failed one is answered; one whose outcome is
     /// unknown is answered so and waits in `unresolved` for a journal read (later seqs are released
     /// meanwhile). Returns the resends to publish anew (their first message was not stored).
-    pub(super) fn release(&mut self) -> Vec<Resend> {
+    pub(super) fn release(&mut self) -> Vec<Request> {
         let mut again = Vec::new();
         while self.pending.front().is_some_and(|p| p.outcome.is_some()) {
             let Some(mut p) = self.pending.pop_front() else {
@@ -117,7 +138,8 @@ impl RoomState {
                         span.end(None);
                     }
                     if let Some(message) = p.message.take() {
-                        self.ring.push(message, tail);
+                        let sender = self.name_of(message.sender_id);
+                        self.ring.push(message, tail, sender);
                     }
                 }
                 Some(Err(e)) if e.is_unknown() => {

@@ -24,7 +24,7 @@ use ractor::ActorRef;
 use tracing::{info, warn};
 use uuid::Uuid;
 
-use super::{Resend, Room, RoomMessage, RoomState, unknown_outcome};
+use super::{Request, Room, RoomMessage, RoomState, unknown_outcome};
 use crate::delivery::Outbound;
 use crate::model::{ChatMessage, Seq};
 use crate::ports::JournalError;
@@ -42,14 +42,14 @@ pub(super) struct Unresolved {
     pub(super) message: ChatMessage,
     pub(super) tail: Bytes,
     pub(super) nonce: Option<Box<str>>,
-    pub(super) waiters: Vec<Resend>,
+    pub(super) waiters: Vec<Request>,
     /// Journal reads that did not find it so far.
     pub(super) misses: u8,
 }
 
 impl RoomState {
     /// Returns the resends waiting on the message of `seq` while it is pending or unresolved.
-    pub(super) fn waiters_of(&mut self, seq: Seq) -> Option<&mut Vec<Resend>> {
+    pub(super) fn waiters_of(&mut self, seq: Seq) -> Option<&mut Vec<Request>> {
         if let Some(u) = self.unresolved.get_mut(&seq) {
             return Some(&mut u.waiters);
         }
@@ -63,19 +63,14 @@ impl RoomState {
 
 impl Room {
     /// Publishes resends whose first message was not stored, as new messages under their nonce.
-    pub(super) fn republish(state: &mut RoomState, resends: Vec<Resend>) {
+    pub(super) fn republish(
+        myself: &ActorRef<RoomMessage>,
+        state: &mut RoomState,
+        resends: Vec<Request>,
+    ) {
         for r in resends {
             // The first resend is published again; the others find its nonce pending and wait on it.
-            let nonce = Some(r.nonce);
-            Self::publish(
-                state,
-                r.session,
-                r.receipt,
-                r.body,
-                r.trace,
-                nonce,
-                r.attachments,
-            );
+            Self::publish(myself, state, r, None);
         }
     }
 
@@ -145,7 +140,7 @@ impl Room {
                         again.extend(u.waiters);
                     }
                 }
-                Self::republish(state, again);
+                Self::republish(myself, state, again);
             }
             Err(e) => {
                 state.resolve_failures += 1;
@@ -197,6 +192,7 @@ impl RoomState {
         }
         // Without a seq: a session that delivered higher seqs already takes it all the same.
         self.fan_out(None, &u.tail, None, None);
-        self.ring.insert(u.message, u.tail);
+        let sender = self.name_of(u.message.sender_id);
+        self.ring.insert(u.message, u.tail, sender);
     }
 }

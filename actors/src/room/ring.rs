@@ -6,36 +6,49 @@
 //! not have yet) both rely on it: whatever lies in that range and is not in the ring was never
 //! acknowledged.
 
+//!
+//! An edit or a delete is an item of its own (it has a seq); when it enters the ring it is also
+//! applied to its message, when the ring holds it: the message's record and frame then show its
+//! latest body (or its tombstone) to history readers and resuming subscribers, and a delete blanks
+//! the ring's edits of it, so its text is nowhere in memory either.
+
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use bytes::Bytes;
 
 use super::Window;
-use crate::model::{ChatMessage, Seq};
+use crate::encode::RoomFrames;
+use crate::model::{ChatMessage, MessageKind, Seq};
 
-/// One acknowledged message: the record (for history) and its encoded frame tail (for replay).
+/// One acknowledged message: the record (for history), its encoded frame tail (for replay) and its
+/// sender's name (to encode the frame again when an event changes it).
 struct Entry {
     message: ChatMessage,
     tail: Bytes,
+    sender: Arc<str>,
 }
 
 /// The most recent acknowledged messages of a room, at most `capacity` of them.
 pub(super) struct Ring {
     entries: VecDeque<Entry>,
     capacity: usize,
+    frames: RoomFrames,
 }
 
 impl Ring {
-    /// Returns an empty ring that keeps the newest `capacity` messages (at least one).
-    pub(super) fn new(capacity: usize) -> Ring {
+    /// Returns an empty ring that keeps the newest `capacity` messages (at least one) of the room
+    /// whose frames `frames` encodes.
+    pub(super) fn new(capacity: usize, frames: RoomFrames) -> Ring {
         Ring {
             entries: VecDeque::new(),
             capacity: capacity.max(1),
+            frames,
         }
     }
 
     /// Appends the newest acknowledged message, dropping the oldest when full.
-    pub(super) fn push(&mut self, message: ChatMessage, tail: Bytes) {
+    pub(super) fn push(&mut self, message: ChatMessage, tail: Bytes, sender: Arc<str>) {
         debug_assert!(
             self.entries
                 .back()
@@ -45,12 +58,49 @@ impl Ring {
         if self.entries.len() >= self.capacity {
             self.entries.pop_front();
         }
-        self.entries.push_back(Entry { message, tail });
+        self.apply(&message);
+        self.entries.push_back(Entry {
+            message,
+            tail,
+            sender,
+        });
+    }
+
+    /// Returns the held message with `seq`.
+    pub(super) fn get(&self, seq: Seq) -> Option<&ChatMessage> {
+        let at = self.entries.partition_point(|e| e.message.seq < seq);
+        self.entries
+            .get(at)
+            .map(|e| &e.message)
+            .filter(|m| m.seq == seq)
+    }
+
+    /// Applies an edit or a delete to the message it changes, when held (see the module doc).
+    fn apply(&mut self, event: &ChatMessage) {
+        let Some(target) = event.kind.target() else {
+            return;
+        };
+        let at = self.entries.partition_point(|e| e.message.seq < target);
+        let Some(entry) = self.entries.get_mut(at).filter(|e| e.message.seq == target) else {
+            return;
+        };
+        if !entry.message.apply(event) {
+            return;
+        }
+        entry.tail = self.frames.message_tail(&entry.message, &entry.sender);
+        if matches!(event.kind, MessageKind::Delete(_)) {
+            for e in self.entries.range_mut(at + 1..) {
+                if e.message.kind == MessageKind::Edit(target) && !e.message.body.is_empty() {
+                    e.message.body = String::new();
+                    e.tail = self.frames.message_tail(&e.message, &e.sender);
+                }
+            }
+        }
     }
 
     /// Inserts in seq order a message acknowledged late (its outcome was unknown while higher seqs
     /// were acknowledged); one older than every message of a full ring is not kept.
-    pub(super) fn insert(&mut self, message: ChatMessage, tail: Bytes) {
+    pub(super) fn insert(&mut self, message: ChatMessage, tail: Bytes, sender: Arc<str>) {
         let at = self
             .entries
             .partition_point(|e| e.message.seq < message.seq);
@@ -65,11 +115,17 @@ impl Ring {
         if full && at == 0 {
             return;
         }
+        self.apply(&message);
+        let entry = Entry {
+            message,
+            tail,
+            sender,
+        };
         if full {
             self.entries.pop_front();
-            self.entries.insert(at - 1, Entry { message, tail });
+            self.entries.insert(at - 1, entry);
         } else {
-            self.entries.insert(at, Entry { message, tail });
+            self.entries.insert(at, entry);
         }
     }
 
@@ -132,7 +188,7 @@ mod tests {
     use crate::model::{RoomId, UserId};
 
     fn ring(capacity: usize, seqs: impl IntoIterator<Item = Seq>) -> Ring {
-        let mut ring = Ring::new(capacity);
+        let mut ring = Ring::new(capacity, RoomFrames::new(RoomId(1)));
         for seq in seqs {
             let message = ChatMessage {
                 room_id: RoomId(1),
@@ -143,8 +199,13 @@ mod tests {
                 created_at_ms: 0,
                 nonce: None,
                 attachments: Vec::new(),
+                ..Default::default()
             };
-            ring.push(message, Bytes::from(format!("tail {seq}")));
+            ring.push(
+                message,
+                Bytes::from(format!("tail {seq}")),
+                Arc::from("ann"),
+            );
         }
         ring
     }
@@ -207,11 +268,11 @@ mod tests {
     fn a_late_message_is_inserted_in_seq_order() {
         let mut r = ring(4, [3, 4, 6, 7]);
         let late = ring(1, [5]).entries.pop_front().expect("one entry");
-        r.insert(late.message, late.tail);
+        r.insert(late.message, late.tail, late.sender);
         let tails: Vec<Seq> = r.tails_after(0).into_iter().map(|(s, _)| s).collect();
         assert_eq!(tails, [4, 5, 6, 7], "the oldest goes to make room");
         let older = ring(1, [2]).entries.pop_front().expect("one entry");
-        r.insert(older.message, older.tail);
+        r.insert(older.message, older.tail, older.sender);
         assert_eq!(r.first_seq(), Some(4), "older than a full ring: not kept");
     }
 
@@ -223,5 +284,64 @@ mod tests {
         assert_eq!(seqs(&w), (3, vec![8, 7, 5, 4]));
         let w = r.window(0, 8, 2).expect("a full page");
         assert_eq!(seqs(&w), (6, vec![8, 7]));
+    }
+
+    fn event(seq: Seq, kind: MessageKind, body: &str) -> ChatMessage {
+        ChatMessage {
+            room_id: RoomId(1),
+            seq,
+            message_id: Uuid::now_v7(),
+            sender_id: UserId(1),
+            body: body.into(),
+            created_at_ms: seq as i64 * 10,
+            kind,
+            ..Default::default()
+        }
+    }
+
+    fn push(r: &mut Ring, m: ChatMessage) {
+        let tail = r.frames.message_tail(&m, "ann");
+        r.push(m, tail, Arc::from("ann"));
+    }
+
+    #[test]
+    fn an_edit_and_a_delete_change_the_held_message_and_its_frame() {
+        let mut r = ring(8, 1..=3);
+        push(&mut r, event(4, MessageKind::Edit(2), "better"));
+        let m = r.get(2).expect("held");
+        assert_eq!(
+            (m.body.as_str(), m.marks.edited_at_ms),
+            ("better", Some(40))
+        );
+        let replay = r.tails_after(1);
+        assert!(
+            String::from_utf8_lossy(&replay[0].1).contains("better"),
+            "the replayed frame shows the latest body"
+        );
+        push(&mut r, event(5, MessageKind::Delete(2), ""));
+        let m = r.get(2).expect("held");
+        assert_eq!((m.body.as_str(), m.marks.deleted_at_ms), ("", Some(50)));
+        assert_eq!(
+            r.get(4).expect("the edit").body,
+            "",
+            "the edit's text is gone too"
+        );
+        let frames: Vec<String> = r
+            .tails_after(0)
+            .iter()
+            .map(|(_, t)| String::from_utf8_lossy(t).into_owned())
+            .collect();
+        assert!(
+            frames
+                .iter()
+                .all(|f| !f.contains("better") && !f.contains("m2"))
+        );
+        // A later edit of the deleted message changes nothing; an event of a message the ring does
+        // not hold is kept all the same.
+        push(&mut r, event(6, MessageKind::Edit(2), "again"));
+        assert_eq!(r.get(2).expect("held").body, "");
+        push(&mut r, event(7, MessageKind::Delete(99), ""));
+        assert_eq!(r.tails_after(6).len(), 1);
+        assert!(r.get(99).is_none());
     }
 }

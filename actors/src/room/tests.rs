@@ -5,7 +5,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use super::*;
-use crate::delivery::{SessionHandle, SessionInbox};
+use crate::delivery::{Outbound, SessionHandle, SessionInbox};
 use crate::testing::{
     AppendMode, FakeJournal, FakeStore, NOW_MS, RecordingDirectory, WAIT, ask, drain, frame,
     header, next, ports,
@@ -88,10 +88,12 @@ fn publish(room: &ActorRef<RoomMessage>, session: &SessionHandle, receipt: &str,
     room.cast(RoomMessage::Publish {
         session: session.clone().into(),
         receipt: Some(receipt.to_owned()),
-        body: body.to_owned(),
         trace: crate::trace::TraceParent::new_root(),
         nonce: None,
-        attachments: Vec::new(),
+        draft: crate::room::Draft {
+            body: body.to_owned(),
+            ..Default::default()
+        },
     })
     .unwrap_or_else(|_| panic!("room is not running"));
 }
@@ -503,6 +505,7 @@ async fn idle_room_asks_to_passivate_and_serves_work_until_stopped() {
     );
 }
 
+mod events;
 mod members;
 mod nonce;
 mod ownership;

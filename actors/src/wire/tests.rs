@@ -83,6 +83,7 @@ fn recent_windows_round_trip_and_bad_ones_are_refused() {
         created_at_ms: 5,
         nonce: None,
         attachments: Vec::new(),
+        ..Default::default()
     };
     let recent = Recent {
         acked_seq: 9,

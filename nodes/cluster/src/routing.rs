@@ -343,18 +343,20 @@ fn to_op(msg: RoomMessage) -> Result<(Option<v1::SessionAddr>, to_room::Op), Box
         RoomMessage::Publish {
             session,
             receipt,
-            body,
             trace,
             nonce,
-            attachments,
+            draft,
         } => (
             Some(session_addr(session.id(), session.user())),
             to_room::Op::Publish(v1::Publish {
                 receipt,
-                body,
+                body: draft.body,
                 traceparent: trace.as_str().to_owned(),
                 nonce,
-                attachments: attachments.iter().map(Attachment::to_proto).collect(),
+                attachments: draft.attachments.iter().map(Attachment::to_proto).collect(),
+                kind: draft.kind.code(),
+                target_seq: draft.kind.target().unwrap_or(0),
+                content_type: draft.content_type,
             }),
         ),
         RoomMessage::Typing { session } => (

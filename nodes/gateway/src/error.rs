@@ -188,6 +188,18 @@ impl From<RoomError> for ApiError {
             RoomError::Moved(_) => {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "room_moved", e.to_string())
             }
+            RoomError::Busy(_) => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.code(), e.to_string())
+            }
+            RoomError::UnknownMessage(..) => {
+                ApiError::new(StatusCode::NOT_FOUND, e.code(), e.to_string())
+            }
+            RoomError::MessageDeleted(_) => {
+                ApiError::new(StatusCode::CONFLICT, e.code(), e.to_string())
+            }
+            RoomError::NotAuthor(_) | RoomError::NotAllowedToDelete(_) | RoomError::FeedRoom(_) => {
+                ApiError::new(StatusCode::FORBIDDEN, e.code(), e.to_string())
+            }
         }
     }
 }

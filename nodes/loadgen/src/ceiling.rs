@@ -132,6 +132,7 @@ fn record(spec: &ProduceSpec, i: u64) -> (String, Vec<u8>) {
         epoch: 0,
         shard: 0,
         attachments: Vec::new(),
+        ..Default::default()
     };
     (room.to_string(), m.encode_to_vec())
 }

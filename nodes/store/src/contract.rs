@@ -3,7 +3,7 @@
 //!
 //! `contract_suite!(mod_name, fixture_future)` generates a module with one `#[tokio::test]` per case; the
 //! fixture future yields `Some(Fixture)` or `None` to skip. The cases live by theme in `contract/`:
-//! users, rooms, room and member pages, messages, refresh tokens, signing
+//! users, rooms, room and member pages, messages, edits and deletes, refresh tokens, signing
 //! keys, the longest values the rules accept, cluster nodes and shard leases, journal fences, and
 //! uploads.
 //!
@@ -20,6 +20,7 @@ use uuid::Uuid;
 
 use super::{MySqlStore, SqliteStore};
 
+mod events;
 mod fences;
 mod leases;
 mod limits;
@@ -31,6 +32,7 @@ mod tokens;
 mod uploads;
 mod users;
 
+pub(crate) use events::*;
 pub(crate) use fences::*;
 pub(crate) use leases::*;
 pub(crate) use limits::*;
@@ -76,6 +78,12 @@ macro_rules! contract_suite {
             reserved_seqs_count_in_last_seq,
             bodies_round_trip_byte_exact,
             attachments_round_trip,
+            edits_give_the_target_the_last_body,
+            deletes_erase_the_target_and_its_edits,
+            redelivered_batches_apply_no_old_event,
+            deletes_release_the_uploads_of_the_deleted_message,
+            unread_and_last_activity_count_messages_only,
+            content_types_round_trip,
             keyset_paging_has_no_gap_or_duplicate,
             paging_bounds,
             refresh_token_rotates_once,
@@ -223,6 +231,7 @@ fn message(room: RoomId, seq: u64, sender: UserId, body: &str) -> ChatMessage {
         created_at_ms: i64::try_from(seq).expect("seq fits i64") * 1000,
         nonce: None,
         attachments: Vec::new(),
+        ..Default::default()
     }
 }
 

@@ -38,5 +38,6 @@ pub fn message(room: RoomId, seq: Seq, sender: UserId) -> ChatMessage {
         created_at_ms: 1_700_000_000_000 + seq as i64,
         nonce: None,
         attachments: Vec::new(),
+        ..Default::default()
     }
 }

@@ -16,12 +16,15 @@
 use std::sync::Arc;
 
 use banter_actors::model::{
-    Attachment, ChatMessage, Member, Role, Room, RoomId, RoomKind, RoomSummary, Seq, User, UserId,
+    Attachment, ChatMessage, Marks, Member, MessageKind, Role, Room, RoomId, RoomKind, RoomSummary,
+    Seq, User, UserId,
 };
 use banter_actors::ports::{SigningKey, Store, StoreError, StoreResult};
 use uuid::Uuid;
 
 pub mod config;
+mod events;
+mod insert;
 pub mod journal;
 mod leases;
 pub mod metrics;
@@ -45,8 +48,8 @@ pub use sqlite::SqliteStore;
 
 use crate::config::SqliteSynchronous;
 
-/// Most rows one multi-row `INSERT` carries; 8 binds each stays far below SQLite's 32,766 and MySQL's
-/// 65,535 bind parameters.
+/// Most rows one multi-row `INSERT` carries; 11 binds each stays far below SQLite's 32,766 and
+/// MySQL's 65,535 bind parameters.
 const INSERT_CHUNK_ROWS: usize = 500;
 
 /// Most ids one `IN (…)` list of a statement names.
@@ -363,17 +366,27 @@ struct MessageRow {
     created_at_ms: i64,
     nonce: Option<String>,
     attachments: Option<String>,
-}
-
-/// The `attachments` column of a message: its JSON array, `NULL` when it has none.
-fn attachments_to_db(m: &ChatMessage) -> Option<String> {
-    (!m.attachments.is_empty()).then(|| Attachment::json(&m.attachments))
+    kind: i64,
+    target_seq: Option<i64>,
+    content_type: Option<String>,
+    edited_at_ms: Option<i64>,
+    deleted_at_ms: Option<i64>,
 }
 
 impl TryFrom<MessageRow> for ChatMessage {
     type Error = StoreError;
 
     fn try_from(r: MessageRow) -> StoreResult<Self> {
+        let kind = i32::try_from(r.kind)
+            .ok()
+            .zip(r.target_seq.map_or(Some(0), |t| Seq::try_from(t).ok()))
+            .and_then(|(code, target)| MessageKind::from_code(code, target))
+            .ok_or_else(|| {
+                StoreError::Other(format!(
+                    "malformed kind {} with target seq {:?} at seq {} of room {}",
+                    r.kind, r.target_seq, r.seq, r.room_id
+                ))
+            })?;
         Ok(ChatMessage {
             room_id: RoomId(r.room_id),
             seq: seq_from_db(r.seq)?,
@@ -389,6 +402,12 @@ impl TryFrom<MessageRow> for ChatMessage {
                 Some(json) => Attachment::from_json(json).map_err(|e| {
                     StoreError::Other(format!("malformed attachments in room {}: {e}", r.room_id))
                 })?,
+            },
+            kind,
+            content_type: r.content_type,
+            marks: Marks {
+                edited_at_ms: r.edited_at_ms,
+                deleted_at_ms: r.deleted_at_ms,
             },
         })
     }
@@ -574,6 +593,29 @@ mod tests {
         store.drop_database(&name).await.expect("drop");
     }
 
+    /// A kind or target the model does not know, written behind the store's back, fails the read.
+    #[tokio::test]
+    async fn sqlite_malformed_kind_is_an_error() {
+        let store = SqliteStore::open("sqlite::memory:").await.expect("open");
+        let (user, rooms) = fixture::seed(&store, 1).await;
+        let room = rooms[0];
+        let message = fixture::message(room, 1, user);
+        store.insert_messages(&[message]).await.expect("insert");
+        for (kind, target) in [(7, None), (1, None), (0, Some(1)), (2, Some(-1))] {
+            sqlx::query("UPDATE messages SET kind = ?, target_seq = ?")
+                .bind(kind)
+                .bind(target)
+                .execute(store.pool())
+                .await
+                .expect("update");
+            let read = store.messages_after(room, 0, 10).await;
+            assert!(
+                matches!(&read, Err(StoreError::Other(m)) if m.contains("malformed kind")),
+                "{kind} {target:?}: {read:?}"
+            );
+        }
+    }
+
     #[test]
     fn like_prefix_escapes_metacharacters() {
         assert_eq!(like_prefix("a%b_c\\d!e"), "a!%b!_c!\\d!!e%");
@@ -600,6 +642,7 @@ mod tests {
             created_at_ms: 0,
             nonce: None,
             attachments: Vec::new(),
+            ..Default::default()
         };
         let many: Vec<_> = (1..=1201).map(|s| msg(s, 1)).collect();
         let sizes: Vec<_> = insert_chunks(&many).map(<[_]>::len).collect();

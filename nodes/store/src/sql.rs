@@ -57,6 +57,8 @@ pub(super) const MEMBERS_AFTER: &str = "SELECT m.user_id, u.username, u.display_
 /// Expands to a query of room summaries over `$members`, a subquery of `room_members` rows (`room_id`,
 /// `role`, `last_read_seq`) that bounds the rows: the correlated subqueries run for its rows only, each
 /// a seek on the messages primary key (the unread count scans only the unread range).
+/// `last_seq` counts every row; the unread count and the last activity count messages only (kind 0:
+/// an edit or a delete is no new message, and no activity).
 macro_rules! summaries_over {
     ($members:literal) => {
         concat!(
@@ -64,9 +66,10 @@ macro_rules! summaries_over {
                     m.role, m.last_read_seq, \
                     COALESCE((SELECT MAX(x.seq) FROM messages x WHERE x.room_id = r.id), 0) AS last_seq, \
                     (SELECT COUNT(*) FROM messages x \
-                      WHERE x.room_id = r.id AND x.seq > m.last_read_seq) AS unread, \
+                      WHERE x.room_id = r.id AND x.seq > m.last_read_seq AND x.kind = 0) AS unread, \
                     COALESCE((SELECT x.created_at_ms FROM messages x WHERE x.room_id = r.id \
-                               ORDER BY x.seq DESC LIMIT 1), r.created_at_ms) AS last_activity_ms \
+                               AND x.kind = 0 ORDER BY x.seq DESC LIMIT 1), r.created_at_ms) \
+                      AS last_activity_ms \
              FROM (",
             $members,
             ") m JOIN rooms r ON r.id = m.room_id ORDER BY m.room_id"
@@ -96,16 +99,57 @@ pub(super) const LAST_SEQ: &str = "SELECT COALESCE(MAX(seq), 0) FROM messages WH
 pub(super) const RESERVED_SEQ: &str =
     "SELECT COALESCE(MAX(seq), 0) FROM room_seq_reservations WHERE room_id = ?";
 
-/// Selects messages of a room below a seq, newest first, then a limit.
-pub(super) const MESSAGES_BEFORE: &str = "SELECT room_id, seq, message_id, sender_id, body, created_at_ms, nonce, attachments FROM messages \
-     WHERE room_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?";
+/// Expands to a query of the messages of a room: the columns `MessageRow` reads, then `$rest` (the
+/// `WHERE`, `ORDER BY` and `LIMIT`, over `m`). An edit row's body is its target's current body (an
+/// edit row keeps none: see `INSERT_MESSAGES`), so that a client applying the edit gets the latest
+/// body, and a deleted message's text is nowhere.
+macro_rules! messages_where {
+    ($rest:literal) => {
+        concat!(
+            "SELECT m.room_id, m.seq, m.message_id, m.sender_id, COALESCE(t.body, m.body) AS body, \
+                    m.created_at_ms, m.nonce, m.attachments, m.kind, m.target_seq, m.content_type, \
+                    m.edited_at_ms, m.deleted_at_ms \
+             FROM messages m LEFT JOIN messages t \
+               ON m.kind = 1 AND t.room_id = m.room_id AND t.seq = m.target_seq ",
+            $rest
+        )
+    };
+}
 
-/// Selects messages of a room above a seq, oldest first, then a limit.
-pub(super) const MESSAGES_AFTER: &str = "SELECT room_id, seq, message_id, sender_id, body, created_at_ms, nonce, attachments FROM messages \
-     WHERE room_id = ? AND seq > ? ORDER BY seq ASC LIMIT ?";
+/// Selects messages and events of a room below a seq, newest first, then a limit.
+pub(super) const MESSAGES_BEFORE: &str =
+    messages_where!("WHERE m.room_id = ? AND m.seq < ? ORDER BY m.seq DESC LIMIT ?");
 
-/// Start of a multi-row message insert; the `VALUES` follow.
-pub(super) const INSERT_MESSAGES: &str = "INSERT INTO messages (room_id, seq, message_id, sender_id, body, created_at_ms, nonce, attachments) ";
+/// Selects messages and events of a room above a seq, oldest first, then a limit.
+pub(super) const MESSAGES_AFTER: &str =
+    messages_where!("WHERE m.room_id = ? AND m.seq > ? ORDER BY m.seq ASC LIMIT ?");
+
+/// Start of a multi-row message insert; the `VALUES` follow (see `push_message_values!`). `kind` is
+/// the `MessageKind` code, `target_seq` the seq an event changes (NULL for a message); an edit row
+/// keeps an empty body, its new body going into its target (`APPLY_EDIT`), so that a delete erases
+/// the text from one row only.
+pub(super) const INSERT_MESSAGES: &str = "INSERT INTO messages (room_id, seq, message_id, sender_id, body, created_at_ms, nonce, attachments, \
+     kind, target_seq, content_type) ";
+
+/// Applies an edit to its target (new body, edit time, room id, target seq): a message (kind 0) not
+/// deleted.
+pub(super) const APPLY_EDIT: &str = "UPDATE messages SET body = ?, edited_at_ms = ? \
+     WHERE room_id = ? AND seq = ? AND kind = 0 AND deleted_at_ms IS NULL";
+
+/// Selects the attachments of a message a delete is about to erase (room id, target seq): a message
+/// (kind 0) not deleted; no row otherwise.
+pub(super) const DELETABLE_ATTACHMENTS: &str = "SELECT attachments FROM messages \
+     WHERE room_id = ? AND seq = ? AND kind = 0 AND deleted_at_ms IS NULL";
+
+/// Applies a delete to its target (delete time, room id, target seq): erases the body and the
+/// attachments of a message (kind 0) not deleted yet.
+pub(super) const APPLY_DELETE: &str = "UPDATE messages SET body = '', attachments = NULL, deleted_at_ms = ? \
+     WHERE room_id = ? AND seq = ? AND kind = 0 AND deleted_at_ms IS NULL";
+
+/// Releases an upload a deleted message held (upload id, room id): no longer kept, the housekeeping
+/// sweeper deletes its object once it is old.
+pub(super) const RELEASE_UPLOAD: &str =
+    "UPDATE uploads SET kept_at_ms = NULL WHERE id = ? AND room_id = ?";
 
 /// Inserts a refresh token id (jti, user, chain, expiry).
 pub(super) const PUT_REFRESH_TOKEN: &str =

@@ -19,20 +19,21 @@ use banter_actors::ports::{
     JournalFence, Lease, LiveNode, Rotation, SigningKey, Store, StoreError, StoreResult,
 };
 use banter_actors::shard::{Epoch, ShardId};
+use sqlx::Sqlite;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{QueryBuilder, Sqlite};
 
 use super::refresh::{Step, TokenState};
 use super::{
     MemberRow, MessageRow, RoomRow, SigningKeyRow, SummaryRow, UserRow, conflict_as, convert_all,
-    dm_key, insert_chunks, like_prefix, map_err, refresh, seq_from_db, seq_to_db, sql,
+    dm_key, like_prefix, map_err, refresh, seq_from_db, seq_to_db, sql,
 };
 use crate::config::SqliteSynchronous as Synchronous;
 
 mod leases;
 mod members;
+mod write;
 
 use members::insert_member;
 
@@ -384,41 +385,11 @@ impl Store for SqliteStore {
         if messages.is_empty() {
             return Ok(0);
         }
-        let mut tx = self.begin_write().await?;
-        let mut inserted = 0;
-        for chunk in insert_chunks(messages) {
-            let mut query = QueryBuilder::<Sqlite>::new(sql::INSERT_MESSAGES);
-            let mut rows = Vec::with_capacity(chunk.len());
-            for m in chunk {
-                rows.push((m, seq_to_db(m.seq)?));
-            }
-            query.push_values(rows, |mut row, (m, seq)| {
-                row.push_bind(m.room_id.0)
-                    .push_bind(seq)
-                    .push_bind(m.message_id.as_bytes().to_vec())
-                    .push_bind(m.sender_id.0)
-                    .push_bind(m.body.clone())
-                    .push_bind(m.created_at_ms)
-                    .push_bind(m.nonce.clone())
-                    .push_bind(crate::attachments_to_db(m));
-            });
-            // Only a stored (room_id, seq) is skipped: a message id stored under another seq is an error.
-            query.push(" ON CONFLICT (room_id, seq) DO NOTHING");
-            let done = query.build().execute(&mut *tx).await.map_err(|e| {
-                conflict_as(map_err(e), || {
-                    "a message id of the batch is stored under another seq".into()
-                })
-            })?;
-            inserted += done.rows_affected();
-        }
-        let kept: Result<(), sqlx::Error> = async {
-            crate::uploads::keep_attached!(tx, messages);
-            Ok(())
-        }
-        .await;
-        kept.map_err(map_err)?;
-        tx.commit().await.map_err(map_err)?;
-        Ok(inserted)
+        self.insert_message_rows(messages).await.map_err(|e| {
+            conflict_as(map_err(e), || {
+                "a message id of the batch is stored under another seq".into()
+            })
+        })
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(room_id = %room))]

@@ -74,7 +74,9 @@ impl TryFrom<UploadRow> for Upload {
 
 /// Marks the uploads attached to `messages` kept (a stored message holds them), in the
 /// transaction that stores the messages: one statement per attachment, only for messages that
-/// have some.
+/// have some. `messages` are the rows the transaction inserted, before it applies their events: a
+/// message stored before (a batch delivered again) keeps nothing anew, since a delete may have
+/// released its uploads since.
 macro_rules! keep_attached {
     ($tx:expr, $messages:expr) => {
         for m in $messages {

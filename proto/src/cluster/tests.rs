@@ -80,6 +80,7 @@ fn message() -> impl Strategy<Value = ChatMessage> {
                     nonce,
                     shard,
                     attachments,
+                    ..Default::default()
                 }
             },
         )
@@ -93,16 +94,22 @@ fn to_room_op() -> impl Strategy<Value = to_room::Op> {
             ".{0,55}",
             proptest::option::of("[a-z0-9]{1,64}"),
             attachments(),
+            (0..3i32, any::<u64>()),
         )
-            .prop_map(|(receipt, body, traceparent, nonce, attachments)| {
-                to_room::Op::Publish(Publish {
-                    receipt,
-                    body,
-                    traceparent,
-                    nonce,
-                    attachments,
-                })
-            }),
+            .prop_map(
+                |(receipt, body, traceparent, nonce, attachments, (kind, target_seq))| {
+                    to_room::Op::Publish(Publish {
+                        receipt,
+                        body,
+                        traceparent,
+                        nonce,
+                        attachments,
+                        kind,
+                        target_seq,
+                        content_type: None,
+                    })
+                },
+            ),
         proptest::option::of(any::<u64>())
             .prop_map(|since| to_room::Op::Subscribe(Subscribe { since })),
         Just(to_room::Op::Unsubscribe(Unsubscribe {})),

@@ -7,11 +7,11 @@ use anyhow::{Context, Result, ensure};
 use banter_proto::stomp::Command;
 use banter_tests::s3::{S3Server, post_form};
 use banter_tests::stomp::room_dest;
-use banter_tests::{Node, StompClient, unique};
+use banter_tests::{Node, StompClient, eventually, unique};
 use serde_json::json;
 
 use super::three_with;
-use crate::e2e::durable::support::prerequisites;
+use crate::e2e::durable::support::{STORE_WAIT, prerequisites};
 use crate::e2e::uploads::{Grant, png, send_attached};
 
 /// Grants per minute per user in this test.
@@ -34,7 +34,7 @@ async fn a_users_actor_serves_grants_and_attachments_asked_on_every_node() {
         builder.env("BANTER_MEDIA__UPLOADS_PER_MINUTE", RATE)
     })
     .await;
-    a.check(scenario([&a, &b, &c]).await);
+    a.check(scenario([&a, &b, &c], &mysql).await);
 }
 
 async fn grant(
@@ -49,7 +49,7 @@ async fn grant(
         .await
 }
 
-async fn scenario(nodes: [&Node; 3]) -> Result<()> {
+async fn scenario(nodes: [&Node; 3], mysql: &str) -> Result<()> {
     let api = nodes[0].api();
     let (alice, bob) = (api.new_user("alice").await?, api.new_user("bob").await?);
     let room = api.create_room(&alice.token, &unique("media")).await?;
@@ -113,6 +113,16 @@ async fn scenario(nodes: [&Node; 3]) -> Result<()> {
         .await?;
     let stored = history.messages.first().context("in history")?;
     ensure!(stored.attachments == attached, "{:?}", stored.attachments);
+    // The journal carries them to the persister: MySQL's row has them too.
+    let db = nodes[0].mysql_database().context("a database")?;
+    let sql = format!(
+        "SELECT COUNT(*) FROM messages WHERE room_id = {} AND attachments LIKE '%{}%'",
+        room.id, grant.upload_id
+    );
+    eventually("MySQL holds the attachment", STORE_WAIT, || async {
+        Ok((banter_tests::mysql::query(mysql, db, &sql)?.trim() == "1").then_some(()))
+    })
+    .await?;
     // Bob downloads it through the first node: the same bytes.
     let path = format!("/api/rooms/{}/attachments/{}", room.id, grant.upload_id);
     let signed = nodes[0]

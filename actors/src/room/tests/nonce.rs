@@ -12,10 +12,12 @@ fn publish_nonce(
     room.cast(RoomMessage::Publish {
         session: session.clone().into(),
         receipt: Some(receipt.to_owned()),
-        body: body.to_owned(),
         trace: crate::trace::TraceParent::new_root(),
         nonce: Some(nonce.to_owned()),
-        attachments: Vec::new(),
+        draft: crate::room::Draft {
+            body: body.to_owned(),
+            ..Default::default()
+        },
     })
     .unwrap_or_else(|_| panic!("room is not running"));
 }

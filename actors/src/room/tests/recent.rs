@@ -16,6 +16,7 @@ async fn journal_earlier(journal: &FakeJournal, seqs: std::ops::RangeInclusive<S
             created_at_ms: 0,
             nonce: None,
             attachments: Vec::new(),
+            ..Default::default()
         };
         crate::ports::append_and_wait(journal, &message, &TraceParent::new_root())
             .await

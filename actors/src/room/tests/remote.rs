@@ -117,10 +117,12 @@ async fn a_message_crosses_to_each_node_once() {
         .cast(RoomMessage::Publish {
             session: alice,
             receipt: Some("r1".into()),
-            body: "hello".into(),
             trace: crate::trace::TraceParent::new_root(),
             nonce: None,
-            attachments: Vec::new(),
+            draft: crate::room::Draft {
+                body: "hello".into(),
+                ..Default::default()
+            },
         })
         .expect("room runs");
     info(&f.room).await;
@@ -266,10 +268,12 @@ async fn sessions_of_another_node_chat_through_its_hub() {
         .cast(RoomMessage::Publish {
             session: bob,
             receipt: Some("b1".into()),
-            body: "from node 2".into(),
             trace: crate::trace::TraceParent::new_root(),
             nonce: None,
-            attachments: Vec::new(),
+            draft: crate::room::Draft {
+                body: "from node 2".into(),
+                ..Default::default()
+            },
         })
         .expect("room runs");
     assert_eq!(receipt(&mut inboxes[0]).await.1, 1);

@@ -153,6 +153,7 @@ async fn activation_with_the_journal_ahead_of_the_store_replays_without_gap() {
                 created_at_ms: 0,
                 nonce: None,
                 attachments: Vec::new(),
+                ..Default::default()
             },
             &crate::trace::TraceParent::new_root(),
         )

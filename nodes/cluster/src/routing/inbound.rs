@@ -14,9 +14,9 @@ use banter_actors::account::MAX_ATTACHMENTS;
 use banter_actors::delivery::{
     NodeId, Outbound, PeerOutbox, RemoteSession, SessionId, SessionRef, Stamp,
 };
-use banter_actors::model::{Attachment, RoomId, Seq, UserId};
+use banter_actors::model::{Attachment, MessageKind, RoomId, Seq, UserId};
 use banter_actors::ports::{Clock, SystemClock};
-use banter_actors::room::{RoomError, RoomMessage};
+use banter_actors::room::{Draft, RoomError, RoomMessage};
 use banter_actors::route::Routes;
 use banter_actors::trace::TraceParent;
 use banter_actors::user::USER_EVENTS;
@@ -183,17 +183,25 @@ impl ClusterRoutes {
         };
         // A Publish's attachments were checked by the sender's actor on the peer; only their
         // shape is checked here, before anything else is done with the message.
-        let attachments = match (&op, &session) {
-            (to_room::Op::Publish(p), Some(session)) => match publish_attachments(p) {
-                Some(attachments) => Some(attachments),
-                None => {
-                    session.offer(Outbound::Failed {
-                        receipt_id: p.receipt.clone(),
-                        message: "malformed attachments".into(),
-                    });
-                    return refused("malformed");
+        let parts = match (&op, &session) {
+            (to_room::Op::Publish(p), Some(session)) => {
+                let kind = MessageKind::from_code(p.kind, p.target_seq);
+                match (publish_attachments(p), kind) {
+                    (Some(attachments), Some(kind)) => Some((attachments, kind)),
+                    (attachments, _) => {
+                        let what = if attachments.is_none() {
+                            "malformed attachments"
+                        } else {
+                            "malformed kind"
+                        };
+                        session.offer(Outbound::Failed {
+                            receipt_id: p.receipt.clone(),
+                            message: what.into(),
+                        });
+                        return refused("malformed");
+                    }
                 }
-            },
+            }
             _ => None,
         };
         if serving.is_none() {
@@ -213,7 +221,7 @@ impl ClusterRoutes {
         let request_id = request.request_id;
         match (op, session) {
             (to_room::Op::Publish(p), Some(session)) => {
-                let attachments = attachments.unwrap_or_default();
+                let (attachments, kind) = parts.unwrap_or_default();
                 // A sampled message's hop into this node is a span of its own, the room's parent.
                 let hop = otel::start("cluster.to_room", otel::Kind::Consumer, &p.traceparent);
                 let trace = hop
@@ -225,10 +233,14 @@ impl ClusterRoutes {
                     RoomMessage::Publish {
                         session,
                         receipt: p.receipt,
-                        body: p.body,
                         trace,
                         nonce: p.nonce,
-                        attachments,
+                        draft: Draft {
+                            body: p.body,
+                            attachments,
+                            kind,
+                            content_type: p.content_type,
+                        },
                     },
                 );
                 if let Some((hop, _)) = hop {

@@ -138,10 +138,12 @@ async fn a_send_to_a_room_nobody_serves_waits_then_fails_to_its_session() {
     let msg = RoomMessage::Publish {
         session: h.into(),
         receipt: Some("r1".into()),
-        body: "hello".into(),
         trace: TraceParent::new_root(),
         nonce: None,
-        attachments: Vec::new(),
+        draft: banter_actors::room::Draft {
+            body: "hello".into(),
+            ..Default::default()
+        },
     };
     f.routes.to_room(ROOM, msg).await;
     assert!(
@@ -249,6 +251,7 @@ async fn a_peers_publish_with_malformed_attachments_fails_to_its_session_and_is_
                     traceparent: String::new(),
                     nonce: None,
                     attachments,
+                    ..Default::default()
                 })),
             })),
         };
@@ -366,10 +369,12 @@ fn publish(h: &SessionHandle, receipt: &str) -> RoomMessage {
     RoomMessage::Publish {
         session: h.clone().into(),
         receipt: Some(receipt.into()),
-        body: "hello".into(),
         trace: TraceParent::new_root(),
         nonce: None,
-        attachments: Vec::new(),
+        draft: banter_actors::room::Draft {
+            body: "hello".into(),
+            ..Default::default()
+        },
     }
 }
 

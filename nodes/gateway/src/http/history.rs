@@ -24,7 +24,7 @@
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use banter_actors::model::{ChatMessage, RoomId, Seq};
+use banter_actors::model::{ChatMessage, MessageKind, RoomId, Seq};
 use banter_actors::ports::{Ports, StoreError};
 use banter_actors::room::Window;
 use banter_actors::route::Routes;
@@ -83,7 +83,7 @@ pub(crate) async fn read_page(
     let limit = limit.max(1);
     let stored = ports.store.messages_before(room, before, limit).await?;
     if ports.journal.writes_through() {
-        return Ok(store_page(stored, limit));
+        return Ok(messages_only(store_page(stored, limit)));
     }
     let stored_top = stored.first().map_or(0, |m| m.seq);
     let recent = routes
@@ -96,7 +96,31 @@ pub(crate) async fn read_page(
             .await
             .map_err(unavailable(room))?,
     };
-    Ok(merge(stored, stored_top, window, limit))
+    Ok(messages_only(merge(stored, stored_top, window, limit)))
+}
+
+/// A page as people read it: the messages alone, each as the page's own edits and deletes leave it
+/// (the store and the ring applied those they hold already; a journaled tail the store lacks may
+/// hold some of its own). Keyset paging is unchanged: `next_before` was set by seq, events
+/// included, so a page may show fewer messages than asked for and still have a next one.
+fn messages_only(mut page: Page) -> Page {
+    let events: Vec<ChatMessage> = page
+        .messages
+        .iter()
+        .filter(|m| m.kind != MessageKind::Post)
+        .rev()
+        .cloned()
+        .collect();
+    page.messages.retain(|m| m.kind == MessageKind::Post);
+    // Oldest event first, so the latest edit wins.
+    for event in &events {
+        if let Some(target) = event.kind.target()
+            && let Ok(at) = page.messages.binary_search_by(|m| target.cmp(&m.seq))
+        {
+            page.messages[at].apply(event);
+        }
+    }
+    page
 }
 
 /// Returns the mapping of why the journaled tail is out of reach to the error, logged.

@@ -155,6 +155,14 @@ pub struct MessageView {
     /// header).
     #[serde(default)]
     pub attachments: Vec<AttachmentView>,
+    /// The body's content type (`text/plain;charset=utf-8` unless a feed's JSON).
+    pub content_type: String,
+    /// When its latest edit was accepted (ms since the epoch); absent when never edited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edited_at_ms: Option<i64>,
+    /// When it was deleted (ms since the epoch): its body is empty and its attachments are gone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted_at_ms: Option<i64>,
 }
 
 /// A file attached to a message.
@@ -207,6 +215,12 @@ impl From<&ChatMessage> for MessageView {
                 .iter()
                 .map(|a| AttachmentJson::from(a).into())
                 .collect(),
+            content_type: m
+                .content_type
+                .clone()
+                .unwrap_or_else(|| "text/plain;charset=utf-8".to_owned()),
+            edited_at_ms: m.marks.edited_at_ms,
+            deleted_at_ms: m.marks.deleted_at_ms,
         }
     }
 }

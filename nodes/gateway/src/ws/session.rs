@@ -20,8 +20,8 @@ use std::time::Duration;
 use axum::extract::ws::{Message, WebSocket};
 use banter_actors::delivery::{Outbound, SessionHandle, SessionInbox};
 use banter_actors::encode::USER_QUEUE;
-use banter_actors::model::{RoomId, Seq, UserId};
-use banter_actors::room::{RoomError, RoomMessage, SubscribeOk};
+use banter_actors::model::{MessageKind, RoomId, Seq, UserId};
+use banter_actors::room::{Draft, RoomError, RoomMessage, SubscribeOk};
 use banter_actors::route::Direct;
 use banter_actors::rules;
 use banter_actors::trace::TraceParent;
@@ -387,9 +387,13 @@ impl Session {
         let mut span = None;
         let (room, msg) = match parse_destination(dest)? {
             Target::Room(room) => {
+                let kind = attach::kind(frame)?;
                 let uploads = attach::attachment_ids(frame)?;
                 let max_body = self.state.config.limits.max_body_bytes;
-                let body = attach::body(frame, max_body, !uploads.is_empty())?;
+                let body = match kind {
+                    MessageKind::Delete(_) => String::new(),
+                    _ => attach::body(frame, max_body, !uploads.is_empty())?,
+                };
                 let nonce = match frame.header("nonce") {
                     Some(n) if n.is_empty() || n.len() > rules::NONCE_MAX_BYTES => {
                         return Err(refuse(
@@ -417,10 +421,14 @@ impl Session {
                     RoomMessage::Publish {
                         session: session.into(),
                         receipt,
-                        body,
                         trace,
                         nonce,
-                        attachments,
+                        draft: Draft {
+                            body,
+                            attachments,
+                            kind,
+                            content_type: None,
+                        },
                     },
                 )
             }

@@ -7,7 +7,7 @@
 //!   as librdkafka's `murmur2_random`: the journal computes it itself, because reading a room's tail
 //!   means reading the one partition that holds the room.
 
-use banter_actors::model::{ChatMessage, RoomId};
+use banter_actors::model::{ChatMessage, Marks, MessageKind, RoomId};
 use banter_actors::rules;
 use banter_actors::shard::{Epoch, ShardId, Term};
 use prost::Message as _;
@@ -110,6 +110,17 @@ pub(crate) fn encode(m: &ChatMessage) -> Vec<u8> {
 /// proto struct (no copy of the body).
 pub(crate) fn encode_into(m: &ChatMessage, term: Term, buf: &mut Vec<u8>) {
     let (epoch, shard) = (term.epoch.0, term.shard.0);
+    let plain = m.attachments.is_empty()
+        && m.kind == MessageKind::Post
+        && m.content_type.is_none()
+        && m.marks == Marks::default();
+    if !plain {
+        // Attachments, edits, deletes and typed bodies are rare: prost writes them.
+        let mut p = m.to_proto();
+        (p.epoch, p.shard) = (epoch, shard);
+        buf.extend_from_slice(&p.encode_to_vec());
+        return;
+    }
     let id = m.message_id.as_bytes();
     let len = encoding::int64::encoded_len(1, &m.room_id.0) * usize::from(m.room_id.0 != 0)
         + encoding::uint64::encoded_len(2, &m.seq) * usize::from(m.seq != 0)
@@ -271,6 +282,7 @@ mod tests {
             created_at_ms: 1_700_000_000_000,
             nonce: None,
             attachments: Vec::new(),
+            ..Default::default()
         }
     }
 
@@ -356,7 +368,24 @@ mod tests {
             room in any::<i64>(), seq in any::<u64>(), sender in any::<i64>(),
             body in ".{0,64}", at in any::<i64>(), id in any::<u128>(),
             nonce in proptest::option::of(".{0,16}"), epoch in any::<u64>(), shard in any::<u32>(),
+            kind in 0..3i32, attached in any::<bool>(), typed in any::<bool>(),
         ) {
+            // An event's target is below its seq.
+            let kind = MessageKind::from_code(kind, seq / 2)
+                .filter(|_| seq > 1)
+                .unwrap_or_default();
+            let attachments = if attached {
+                vec![banter_actors::model::Attachment {
+                    id: Uuid::from_u128(id ^ 1),
+                    name: "a.png".into(),
+                    content_type: "image/png".into(),
+                    size: 3,
+                    dimensions: Some((2, 1)),
+                    thumbnail: None,
+                }]
+            } else {
+                Vec::new()
+            };
             let m = ChatMessage {
                 room_id: RoomId(room),
                 seq,
@@ -365,7 +394,10 @@ mod tests {
                 body,
                 created_at_ms: at,
                 nonce,
-                attachments: Vec::new(),
+                attachments,
+                kind,
+                content_type: typed.then(|| "application/geo+json".to_owned()),
+                ..Default::default()
             };
             let ours = encode(&m);
             prop_assert_eq!(&ours, &m.to_proto().encode_to_vec());

@@ -31,6 +31,7 @@ fn msg(room: i64, seq: u64) -> ChatMessage {
         created_at_ms: 1_700_000_000_000 + seq as i64,
         nonce: nonce_of(seq),
         attachments: Vec::new(),
+        ..Default::default()
     }
 }
 

@@ -230,6 +230,7 @@ mod tests {
             created_at_ms: 0,
             nonce: None,
             attachments: Vec::new(),
+            ..Default::default()
         }
     }
 

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::user;
 
-fn grant(user: UserId, purpose: UploadPurpose, size: u64, at_ms: i64) -> Upload {
+pub(super) fn grant(user: UserId, purpose: UploadPurpose, size: u64, at_ms: i64) -> Upload {
     let id = Uuid::now_v7();
     Upload {
         id,

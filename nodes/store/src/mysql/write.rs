@@ -10,7 +10,8 @@ use sqlx::QueryBuilder;
 use sqlx::mysql::MySqlDatabaseError;
 
 use super::MySqlStore;
-use crate::{insert_chunks, seq_to_db, sql};
+use crate::insert::message_rows;
+use crate::{insert_chunks, sql};
 
 /// How often a transaction that lost a race runs at most.
 const ATTEMPTS: u32 = 4;
@@ -25,45 +26,39 @@ impl MySqlStore {
     /// One attempt of [`Store::insert_messages`](banter_actors::ports::Store::insert_messages), in one transaction: reads which `(room_id, seq)` of each
     /// chunk are stored, then inserts the others with a plain multi-row `INSERT`, whose row count is
     /// exact. A duplicate primary key then means a concurrent writer got there first: the attempt fails
-    /// and is run again.
+    /// and is run again. The rows inserted then keep their uploads and apply their events (edits and
+    /// deletes, in seq order, after the whole batch is inserted).
     pub(super) async fn insert_messages_once(
         &self,
         messages: &[ChatMessage],
     ) -> Result<u64, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
         let mut inserted = 0;
+        // The rows this attempt inserts: only they keep their uploads and apply their events (a
+        // batch delivered again must not apply an old edit over a newer one).
+        let mut all_fresh: Vec<&ChatMessage> = Vec::new();
         for chunk in insert_chunks(messages) {
-            let mut keys: Vec<(i64, i64)> = Vec::with_capacity(chunk.len());
-            for m in chunk {
-                let seq =
-                    seq_to_db(m.seq).map_err(|e| sqlx::Error::Encode(e.to_string().into()))?;
-                keys.push((m.room_id.0, seq));
-            }
+            let rows = message_rows(chunk)?;
+            let keys: Vec<(i64, i64)> =
+                rows.iter().map(|(m, seq, _)| (m.room_id.0, *seq)).collect();
             let mut stored = stored_keys(&mut tx, &keys).await?;
             let mut fresh = Vec::with_capacity(chunk.len());
-            for (m, key) in chunk.iter().zip(&keys) {
+            for (row, key) in rows.into_iter().zip(&keys) {
                 // Inserting marks the key as taken, which also skips a repeat within the batch.
                 if stored.insert(*key) {
-                    fresh.push((m, key.1));
+                    fresh.push(row);
                 }
             }
             if fresh.is_empty() {
                 continue;
             }
+            all_fresh.extend(fresh.iter().map(|(m, ..)| *m));
             let mut query = QueryBuilder::<MySql>::new(sql::INSERT_MESSAGES);
-            query.push_values(fresh, |mut row, (m, seq)| {
-                row.push_bind(m.room_id.0)
-                    .push_bind(seq)
-                    .push_bind(m.message_id.as_bytes().to_vec())
-                    .push_bind(m.sender_id.0)
-                    .push_bind(m.body.clone())
-                    .push_bind(m.created_at_ms)
-                    .push_bind(m.nonce.clone())
-                    .push_bind(crate::attachments_to_db(m));
-            });
+            crate::insert::push_message_values!(query, fresh);
             inserted += query.build().execute(&mut *tx).await?.rows_affected();
         }
-        crate::uploads::keep_attached!(tx, messages);
+        crate::uploads::keep_attached!(tx, all_fresh.iter().copied());
+        crate::events::apply_events!(tx, &all_fresh);
         tx.commit().await?;
         Ok(inserted)
     }

@@ -123,6 +123,7 @@ impl Fixture {
                 created_at_ms: seq as i64,
                 nonce: None,
                 attachments: Vec::new(),
+                ..Default::default()
             })
             .collect();
         store
@@ -268,10 +269,12 @@ async fn messages_published_since_are_in_the_page_before_they_are_stored() {
         let publish = RoomMessage::Publish {
             session: session.clone().into(),
             receipt: Some(format!("r{i}")),
-            body: format!("m{i}"),
             trace: TraceParent::new_root(),
             nonce: None,
-            attachments: Vec::new(),
+            draft: banter_actors::room::Draft {
+                body: format!("m{i}"),
+                ..Default::default()
+            },
         };
         f.rooms
             .cast(DirectoryMessage::Route(f.room, publish))
@@ -364,6 +367,7 @@ fn a_window_that_does_not_reach_the_store_page_is_the_whole_page() {
         created_at_ms: 0,
         nonce: None,
         attachments: Vec::new(),
+        ..Default::default()
     };
     let stored = vec![msg(4), msg(3), msg(2)];
     // Seq 8 was never acknowledged (a failed append): the window holds fewer than the limit.
@@ -386,4 +390,47 @@ fn a_window_that_does_not_reach_the_store_page_is_the_whole_page() {
     };
     let page = merge(stored, 4, window, 5);
     assert_eq!((seqs(&page), page.next_before), (vec![4, 3, 2], None));
+}
+
+#[test]
+fn a_page_shows_messages_only_as_its_own_events_leave_them() {
+    let item = |seq: Seq, kind: MessageKind, body: &str| ChatMessage {
+        room_id: RoomId(1),
+        seq,
+        message_id: Uuid::now_v7(),
+        sender_id: UserId(1),
+        body: body.into(),
+        created_at_ms: seq as i64,
+        kind,
+        ..Default::default()
+    };
+    // Newest first, as pages are: 6 edits message 1, below the page (the store applied it).
+    let page = Page {
+        messages: vec![
+            item(6, MessageKind::Edit(1), "not on the page"),
+            item(5, MessageKind::Delete(3), ""),
+            item(4, MessageKind::Edit(2), "second"),
+            item(3, MessageKind::Post, "three"),
+            item(2, MessageKind::Post, "two"),
+        ],
+        next_before: Some(2),
+    };
+    let page = messages_only(page);
+    let shown: Vec<_> = page
+        .messages
+        .iter()
+        .map(|m| {
+            (
+                m.seq,
+                m.body.as_str(),
+                m.marks.edited_at_ms,
+                m.marks.deleted_at_ms,
+            )
+        })
+        .collect();
+    assert_eq!(
+        shown,
+        [(3, "", None, Some(5)), (2, "second", Some(4), None)]
+    );
+    assert_eq!(page.next_before, Some(2), "paging by seq is unchanged");
 }

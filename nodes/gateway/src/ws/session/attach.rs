@@ -3,7 +3,7 @@
 //! what they turned out to be. A message with attachments may have an empty body.
 
 use banter_actors::account::{AttachError, MAX_ATTACHMENTS};
-use banter_actors::model::{Attachment, RoomId, UserId};
+use banter_actors::model::{Attachment, MessageKind, RoomId, Seq, UserId};
 use banter_actors::rules;
 use banter_proto::stomp::Frame;
 use uuid::Uuid;
@@ -44,6 +44,38 @@ pub(super) fn body(frame: &Frame, max_bytes: usize, attached: bool) -> Result<St
     rules::validate_body(&frame.body, max_bytes)
         .map(str::to_owned)
         .map_err(|e| refuse("invalid", fatal(e.to_string())))
+}
+
+/// What a SEND to a room adds, from its `event` header: a message (no header, or `message`), an
+/// `edit` or a `delete` of the message its `target-seq` header names. An edit carries the new text
+/// and no attachment; a delete carries neither.
+pub(super) fn kind(frame: &Frame) -> Result<MessageKind, Fatal> {
+    let invalid = |m: &str| refuse("invalid", fatal(m.to_owned()));
+    let target = || -> Result<Seq, Fatal> {
+        match frame.header("target-seq").map(str::parse::<Seq>) {
+            Some(Ok(seq)) if seq > 0 => Ok(seq),
+            _ => Err(invalid(
+                "an edit or a delete needs a 'target-seq' header: the seq of the message it changes",
+            )),
+        }
+    };
+    let kind = match frame.header("event") {
+        None | Some("message") => MessageKind::Post,
+        Some("edit") => MessageKind::Edit(target()?),
+        Some("delete") => MessageKind::Delete(target()?),
+        Some(_) => {
+            return Err(invalid(
+                "header 'event' must be 'message', 'edit' or 'delete'",
+            ));
+        }
+    };
+    if kind != MessageKind::Post && frame.header("attachments").is_some() {
+        return Err(invalid("an edit or a delete carries no attachments"));
+    }
+    if matches!(kind, MessageKind::Delete(_)) && !frame.body.is_empty() {
+        return Err(invalid("a delete carries no body"));
+    }
+    Ok(kind)
 }
 
 /// Has `user`'s actor check `uploads` for a message in `room`.
