@@ -67,7 +67,7 @@ const LINKS: [(&str, &str, &str); 5] = [
 
 /// Returns the path of `rel` inside `observability/`.
 fn observability(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    banter_tests::util::manifest_dir()
         .join("../observability")
         .join(rel)
 }

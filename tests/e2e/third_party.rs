@@ -45,7 +45,7 @@ async fn round_trip(node: &Node, python: &Path) -> Result<()> {
     rust_c.subscribe(&room_dest(room), "py", None).await?;
 
     let body = format!("hello from stomp.py {}", unique("m"));
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/stomp_py_check.py");
+    let script = banter_tests::util::manifest_dir().join("python/stomp_py_check.py");
     let child = tokio::process::Command::new(python)
         .arg(&script)
         .args(["--host", "127.0.0.1", "--port", &node.port().to_string()])

@@ -10,7 +10,7 @@
 //! every other test.
 
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::Duration;
 
@@ -270,7 +270,7 @@ impl PrivateMariaDb {
 }
 
 fn script_path() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/mariadb.sh")
+    crate::util::manifest_dir().join("../scripts/mariadb.sh")
 }
 
 impl Drop for PrivateMariaDb {

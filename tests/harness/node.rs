@@ -71,9 +71,7 @@ fn locate_or_build() -> Result<PathBuf> {
         .and_then(|n| n.to_str())
         .context("profile dir has no name")?
         .to_owned();
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join("Cargo.toml");
+    let manifest = crate::util::manifest_dir().join("..").join("Cargo.toml");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(&cargo);
     cmd.arg("build")

@@ -24,6 +24,16 @@ pub fn random_hex(n: usize) -> String {
     out
 }
 
+/// The `tests/` directory of the checkout being tested: where `cargo test` runs the binary from
+/// (its `CARGO_MANIFEST_DIR` at run time), else where it was compiled. A cached test binary built
+/// in another clone of the repository would otherwise point into that clone.
+pub fn manifest_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(
+        || env!("CARGO_MANIFEST_DIR").into(),
+        std::path::PathBuf::from,
+    )
+}
+
 /// Returns a valid, unique username (and room-name-friendly string): `prefix` (cut to 18 characters,
 /// lowercased) + `_` + 12 hex characters. `prefix` must start with a letter.
 pub fn unique(prefix: &str) -> String {

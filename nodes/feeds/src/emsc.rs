@@ -269,8 +269,11 @@ mod tests {
 
     #[test]
     fn the_shipped_fixture_has_events_of_each_kind_and_two_bad_frames() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/emsc.jsonl");
-        let frames = crate::replay::load_fixture(std::path::Path::new(path)).expect("fixture");
+        // Where `cargo test` runs it from (a cached binary may come from another clone).
+        let dir = std::env::var("CARGO_MANIFEST_DIR")
+            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into());
+        let path = std::path::Path::new(&dir).join("fixtures/emsc.jsonl");
+        let frames = crate::replay::load_fixture(&path).expect("fixture");
         let parsed: Vec<_> = frames.iter().map(|f| parse(f)).collect();
         let count = |a: Action| {
             parsed
