@@ -3,6 +3,8 @@
 //! - [`chat`]: DM and group conversation, live delivery, typing, read markers, unread counts, members,
 //!   leave — on SQLite and on MariaDB;
 //! - [`history`]: keyset paging through 500 messages, limits, access;
+//! - [`feeds`]: an ingest source fed by the replay server: messages, edits and tombstones once,
+//!   filters, the GeoJSON endpoint, skipped frames counted, an idle node while the feed is down;
 //! - [`resume`]: `since` replay after a disconnect, within and beyond the room's ring;
 //! - [`edits`]: edits and deletes — who may, live, on resume, in history, across `kill -9`, and
 //!   the deleted text gone from the store — on SQLite and on Kafka + MariaDB;
@@ -45,6 +47,7 @@ mod crash;
 mod dms;
 mod durable;
 mod edits;
+mod feeds;
 mod front_door;
 mod history;
 mod hostile;

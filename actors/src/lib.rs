@@ -14,7 +14,9 @@
 //! - [`route`]: how sessions and REST handlers reach rooms ([`route::Routes`]; a single node's
 //!   [`route::LocalRoutes`], a cluster's in `banter-cluster`);
 //! - [`metrics`]: chat messages accepted and refused;
-//! - [`shard`]: placement arithmetic for a cluster (entity → shard, shard → preferred nodes).
+//! - [`shard`]: placement arithmetic for a cluster (entity → shard, shard → preferred nodes);
+//! - [`source`]: ingest sources — the actor of a live external feed (one in the cluster) and the
+//!   per-node supervisor that runs the sources whose shard the node serves.
 //!
 //! Supervision tree on a node: a `Directory<Rooms>` supervises every room actor (spawned by the node's
 //! root). A crashed room is forgotten by its directory and
@@ -37,6 +39,7 @@ pub mod room;
 pub mod route;
 pub mod rules;
 pub mod shard;
+pub mod source;
 #[cfg(test)]
 mod testing;
 pub mod trace;

@@ -34,6 +34,16 @@ pub fn describe_metrics() {
         Unit::Count,
         "chat messages refused, by reason"
     );
+    describe_counter!(
+        crate::source::EVENTS_SKIPPED,
+        Unit::Count,
+        "frames of an ingest source skipped, by feed and reason (malformed, oversized, unknown_action, invalid, not_journaled, not_applied)"
+    );
+    describe_counter!(
+        crate::source::EVENTS_HANDLED,
+        Unit::Count,
+        "events of an ingest source handled, by feed and outcome (posted, edited, deleted, unchanged, filtered)"
+    );
     ::metrics::counter!(MESSAGES_ACCEPTED).increment(0);
     for reason in REFUSED_REASONS {
         ::metrics::counter!(MESSAGES_REFUSED, "reason" => reason).increment(0);

@@ -11,9 +11,11 @@ use async_trait::async_trait;
 use futures::future::BoxFuture;
 
 mod blobs;
+mod feeds;
 mod uploads;
 
 pub use blobs::{BlobError, BlobKey, Blobs, UploadForm, UploadPolicy};
+pub use feeds::{BBox, EventQuery, FeedEvent, Feeds, Follow, Source, SourceId};
 pub use uploads::{Upload, UploadFacts, UploadPurpose, Uploads};
 
 use crate::delivery::NodeId;
@@ -44,14 +46,15 @@ pub enum StoreError {
 pub type StoreResult<T> = Result<T, StoreError>;
 
 /// The system of record: users, rooms, members, messages, refresh tokens, the token signing keys,
-/// the cluster's nodes and shard leases, and (through [`Uploads`]) the uploads users were granted.
+/// the cluster's nodes and shard leases, (through [`Uploads`]) the uploads users were granted, and
+/// (through [`Feeds`]) the ingest sources with the rooms that follow them, their events and posts.
 ///
 /// One contract test suite (`store::contract_suite!` in `banter-node`) runs against every implementation.
 /// Writes naming a missing room or user fail with [`StoreError::NotFound`]; DM rooms come only from
 /// [`Store::dm_room`]; `insert_messages` fails with [`StoreError::Conflict`] when a message id is already
 /// stored under another seq.
 #[async_trait]
-pub trait Store: Uploads + Send + Sync + 'static {
+pub trait Store: Uploads + Feeds + Send + Sync + 'static {
     /// Creates a user; [`StoreError::Conflict`] when the username is taken.
     async fn create_user(&self, user: NewUser) -> StoreResult<User>;
     /// Returns the user with this id.
@@ -496,6 +499,10 @@ pub trait Ownership: Send + Sync + 'static {
     /// The term (shard and lease epoch) under which this node serves `room` now; `None` when it
     /// may not (another node holds the room's shard, or this node's lease ran out).
     fn serving(&self, room: RoomId) -> Option<Term>;
+
+    /// The term under which this node runs the ingest source `source` now (its shard is placed
+    /// like a room's); `None` when another node does.
+    fn serving_source(&self, source: SourceId) -> Option<Term>;
 }
 
 /// A single node serves every room, always under [`Term::SINGLE`].
@@ -504,6 +511,10 @@ pub struct SingleNode;
 
 impl Ownership for SingleNode {
     fn serving(&self, _room: RoomId) -> Option<Term> {
+        Some(Term::SINGLE)
+    }
+
+    fn serving_source(&self, _source: SourceId) -> Option<Term> {
         Some(Term::SINGLE)
     }
 }

@@ -335,6 +335,8 @@ pub struct RoomState {
     owners: HashSet<UserId>,
     /// Group, DM or feed.
     kind: RoomKind,
+    /// A feed room's source's user: the only one who posts in it.
+    feeder: Option<UserId>,
     /// Store reads of the messages that edits and deletes change, under way.
     lookups: usize,
     /// Read markers of members that set one while the room was active.

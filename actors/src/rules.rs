@@ -42,6 +42,9 @@ pub enum RuleError {
     /// The username ends with a dot.
     #[error("username must not end with a dot")]
     UsernameTrailingDot,
+    /// The username starts with `feed.`: the users of ingest sources are named so.
+    #[error("usernames starting with 'feed.' are reserved for feeds")]
+    UsernameReserved,
     /// The password is shorter than 8 or longer than 128 characters.
     #[error("password must be 8 to 128 characters")]
     PasswordLength,
@@ -79,7 +82,8 @@ impl RuleError {
             | RuleError::UsernameCharacters
             | RuleError::UsernameStart
             | RuleError::UsernameDoubleDot
-            | RuleError::UsernameTrailingDot => "invalid_username",
+            | RuleError::UsernameTrailingDot
+            | RuleError::UsernameReserved => "invalid_username",
             RuleError::PasswordLength => "invalid_password",
             RuleError::DisplayNameLength | RuleError::DisplayNameControl => "invalid_display_name",
             RuleError::RoomNameLength | RuleError::RoomNameControl => "invalid_room_name",
@@ -113,6 +117,9 @@ pub fn validate_username(raw: &str) -> Result<String, RuleError> {
     }
     if name.ends_with('.') {
         return Err(RuleError::UsernameTrailingDot);
+    }
+    if name.starts_with("feed.") {
+        return Err(RuleError::UsernameReserved);
     }
     Ok(name)
 }
@@ -258,6 +265,11 @@ mod tests {
         );
         assert!(validate_username("a.l.i.c.e").is_ok());
         assert!(validate_username("alice_").is_ok());
+        assert_eq!(
+            validate_username("Feed.emsc"),
+            Err(RuleError::UsernameReserved)
+        );
+        assert!(validate_username("feeder").is_ok());
     }
 
     #[test]

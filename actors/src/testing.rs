@@ -30,6 +30,7 @@ use crate::ports::{
 };
 use crate::shard::{Epoch, ShardId};
 
+mod feeds;
 mod journal;
 
 pub(crate) use journal::{AppendMode, FakeJournal};
@@ -60,6 +61,8 @@ struct StoreData {
     uploads: HashMap<Uuid, Upload>,
     /// Uploads a user has as avatar (what a stored message would keep too).
     kept: std::collections::HashSet<Uuid>,
+    /// Sources, follows, events, posts and raw frames (`testing/feeds.rs`).
+    feeds: feeds::FeedData,
 }
 
 /// A [`Store`] kept in memory, with real behaviour for what the actors use.

@@ -19,7 +19,7 @@ use super::nonces::Nonces;
 use super::ring::Ring;
 use super::{NONCES_PER_ROOM, RoomArguments, RoomError, RoomMessage, RoomState};
 use crate::encode::RoomFrames;
-use crate::model::{ChatMessage, Role, Seq, UserId};
+use crate::model::{ChatMessage, Role, RoomKind, Seq, UserId};
 
 /// Builds the state of an activated room.
 pub(super) async fn activate(
@@ -36,6 +36,14 @@ pub(super) async fn activate(
         .await?
         .ok_or(RoomError::NotFound(args.room_id))?;
     let members = ports.store.members(room.id).await?;
+    // A feed room takes posts from its source's user only.
+    let feeder = match room.kind {
+        RoomKind::Feed => match ports.store.follow(room.id).await? {
+            Some(follow) => ports.store.source(follow.source).await?.map(|s| s.user_id),
+            None => None,
+        },
+        _ => None,
+    };
     let reads: HashMap<UserId, ReadMarker> = members
         .iter()
         .filter(|m| m.last_read_seq > 0)
@@ -73,6 +81,7 @@ pub(super) async fn activate(
         members,
         owners,
         kind: room.kind,
+        feeder,
         lookups: 0,
         reads,
         next_seq: last_seq,

@@ -54,7 +54,10 @@ impl Room {
         let Some(term) = state.term() else {
             return request.fail(RoomError::Moved(state.id));
         };
-        if state.kind == RoomKind::Feed && request.draft.kind == MessageKind::Post {
+        if state.kind == RoomKind::Feed
+            && request.draft.kind == MessageKind::Post
+            && state.feeder != Some(user)
+        {
             return request.fail(RoomError::FeedRoom(state.id));
         }
         if let Some(n) = request.nonce.as_deref() {

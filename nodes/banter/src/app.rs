@@ -7,7 +7,8 @@
 //! ├── gateway role
 //! │   ├── Root (crate::supervisor): a dead directory stops the node
 //! │   │   ├── Directory<Rooms>  ── Room actor per active room
-//! │   │   └── Directory<Accounts> ── the user's actor per user with uploads in flight (uploads on)
+//! │   │   ├── Directory<Accounts> ── the user's actor per user with uploads in flight (uploads on)
+//! │   │   └── SourceSupervisor ([feeds]) ── IngestSource per source whose shard this node serves
 //! │   ├── users table: each connected user's sessions and send budget (no actor per connection)
 //! │   ├── blob store ([media]): S3, or the local folder and its signed /api/blobs routes
 //! │   ├── journal: in-process writer task, or the Kafka producer
@@ -22,6 +23,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -30,18 +32,21 @@ use std::num::NonZeroU32;
 use banter_actors::account::{
     AccountConfig, AccountPorts, AccountRoutes, Accounts, LocalAccounts, UploadRules,
 };
-use banter_actors::delivery::NodeId;
+use banter_actors::delivery::{NodeId, SessionId};
 use banter_actors::ports::{
     Blobs, Clock, Journal, Ownership, Ports, SingleNode, Store, SystemClock,
 };
 use banter_actors::presence::Presence;
 use banter_actors::room::{RoomConfig, Rooms};
 use banter_actors::route::{LocalRoutes, Routes};
+use banter_actors::source::supervisor::{SourceSupervisor, SupervisorArgs};
+use banter_actors::source::{RawLog, SourceDeps, SourceSpec, StoreRawLog};
 use banter_actors::user::Users;
 use banter_cluster::{Cluster, ClusterRoutes};
 use banter_gateway::auth::{AuthKeys, KeyPolicy};
 use banter_gateway::state::{count_actors, door_limits, ops_router, user_config};
 use banter_gateway::{AppState, GatewayParts};
+use banter_kafka::raw::KafkaRawLog;
 use banter_kafka::{KafkaJournal, Persister};
 use banter_media::{Media, MediaConfig, MediaKind};
 use banter_store::LocalJournal;
@@ -80,6 +85,7 @@ impl Node {
         banter_telemetry::otel::describe_metrics();
         banter_actors::metrics::describe_metrics();
         banter_media::sweep::describe_metrics();
+        banter_feeds::client::describe_metrics();
         config.validate()?;
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("failed to create data dir {}", config.data_dir.display()))?;
@@ -187,7 +193,17 @@ impl Node {
                 cluster: cluster.as_ref(),
                 blobs: media.as_ref().map(|m| m.blobs.clone()),
             };
+            let feeds = config.feeds.specs().context("invalid [feeds] settings")?;
+            // Raw frames go to their own Kafka topic on the full stack, to the store otherwise.
+            let raw: Option<Arc<dyn RawLog>> = match &kafka_journal {
+                Some(_) if !feeds.is_empty() => Some(Arc::new(
+                    KafkaRawLog::new(&config.journal.kafka)
+                        .context("failed to start the feeds' raw log producer")?,
+                )),
+                _ => None,
+            };
             let (state, root) = start_gateway(config, parts, &shutdown, failed_tx).await?;
+            start_sources(&state, &root, feeds, raw).await?;
             tokio::spawn(banter_gateway::housekeeping::run(
                 state.clone(),
                 banter_gateway::housekeeping::PURGE_EVERY,
@@ -459,6 +475,35 @@ async fn start_gateway(
         accounts,
     })?;
     Ok((state, root))
+}
+
+/// Starts the supervisor of the configured ingest sources, linked to the root (none: nothing).
+async fn start_sources(
+    state: &AppState,
+    root: &ActorRef<RootMessage>,
+    specs: Vec<SourceSpec>,
+    raw: Option<Arc<dyn RawLog>>,
+) -> anyhow::Result<()> {
+    if specs.is_empty() {
+        return Ok(());
+    }
+    let raw = raw.unwrap_or_else(|| Arc::new(StoreRawLog(state.ports.clone())));
+    let (node, next) = (state.node, state.next_session.clone());
+    let deps = SourceDeps {
+        ports: state.ports.clone(),
+        routes: state.routes.clone(),
+        raw,
+        sessions: Arc::new(move || SessionId::new(node, next.fetch_add(1, Ordering::Relaxed))),
+    };
+    let args = SupervisorArgs {
+        specs,
+        deps,
+        check_every: Duration::from_secs(1),
+    };
+    Actor::spawn_linked(None, SourceSupervisor, args, root.get_cell())
+        .await
+        .context("failed to start the ingest sources' supervisor")?;
+    Ok(())
 }
 
 /// Hides the password of a database URL for logs.

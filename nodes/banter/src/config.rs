@@ -44,6 +44,9 @@ pub struct Config {
     /// Uploads: the blob store and what an upload may be. The local folder serves a single node
     /// only: a cluster node configured with it runs with uploads off (503 `uploads_off`).
     pub media: banter_media::MediaConfig,
+    /// Ingest sources: live external feeds whose events become messages of feed rooms (none by
+    /// default).
+    pub feeds: banter_feeds::config::FeedsConfig,
 }
 
 /// Journal settings.
@@ -159,6 +162,7 @@ impl Default for Config {
             cluster: ClusterConfig::default(),
             telemetry: Default::default(),
             media: Default::default(),
+            feeds: Default::default(),
         }
     }
 }
@@ -180,6 +184,7 @@ const SECTIONS: &[&str] = &[
     "cluster",
     "telemetry",
     "media",
+    "feeds",
 ];
 
 /// Tells whether an environment key (prefix stripped, `__` turned into `.`) names configuration.

@@ -1,7 +1,7 @@
 //! The root supervisor of a node's actors.
 //!
-//! It spawns the room directory and the users' actors' directory linked to itself (ingest sources
-//! will add theirs), so a directory's death is an event here rather than a silent hole: a directory that stops or panics while the node is not shutting down leaves a
+//! It spawns the room directory and the users' actors' directory linked to itself (the ingest
+//! sources' supervisor is linked to it too, once the gateway is up), so a directory's death is an event here rather than a silent hole: a directory that stops or panics while the node is not shutting down leaves a
 //! node that would look alive and serve no chat, so the root reports it on the `failed` channel and
 //! stops. The binary then stops the node and exits non-zero, and whatever runs it (systemd, Compose's
 //! restart policy, a Kubernetes pod) starts a fresh process: the directories hold no state a restart

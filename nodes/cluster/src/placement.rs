@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use banter_actors::delivery::NodeId;
 use banter_actors::model::RoomId;
-use banter_actors::ports::{Journal, Lease, Ownership, Store, StoreError};
+use banter_actors::ports::{Journal, Lease, Ownership, SourceId, Store, StoreError};
 use banter_actors::shard::{EntityKey, Epoch, ShardId, Term, preferred_owners, shard_of};
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -212,6 +212,11 @@ impl Placement {
 impl Ownership for Placement {
     fn serving(&self, room: RoomId) -> Option<Term> {
         let shard = self.shard_of_room(room);
+        Placement::serving(self, shard).map(|epoch| Term { shard, epoch })
+    }
+
+    fn serving_source(&self, source: SourceId) -> Option<Term> {
+        let shard = shard_of(EntityKey::source(source.0), self.shards);
         Placement::serving(self, shard).map(|epoch| Term { shard, epoch })
     }
 }

@@ -34,6 +34,17 @@ pub const CONNECTS: &str = "banter_feed_connects_total";
 /// `error`, `refused`).
 pub const DISCONNECTS: &str = "banter_feed_disconnects_total";
 
+/// Describes the client's metrics to the installed recorder.
+pub fn describe_metrics() {
+    use metrics::{Unit, describe_counter};
+    describe_counter!(CONNECTS, Unit::Count, "connections made to a feed, by feed");
+    describe_counter!(
+        DISCONNECTS,
+        Unit::Count,
+        "connections to a feed lost or attempts failed, by feed and reason"
+    );
+}
+
 /// How the client connects and when it gives up a connection.
 #[derive(Clone, Debug)]
 pub struct ClientConfig {

@@ -33,6 +33,8 @@ pub enum Action {
 pub struct Quake {
     /// Origin time, as the source writes it (ISO 8601, UTC).
     pub time: String,
+    /// The same, in ms since the Unix epoch.
+    pub time_ms: i64,
     /// Latitude in degrees (−90 to 90).
     pub lat: f64,
     /// Longitude in degrees (−180 to 180).
@@ -161,6 +163,11 @@ pub fn parse(frame: &str) -> Result<SeismicEvent, EmscError> {
     if time.is_empty() || time.len() > 40 || time.chars().any(char::is_control) {
         return Err(EmscError::Invalid("time"));
     }
+    let time_ms = humantime::parse_rfc3339_weak(&time)
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .and_then(|d| i64::try_from(d.as_millis()).ok())
+        .ok_or(EmscError::Invalid("time"))?;
     let lat = p
         .lat
         .filter(|l| (-90.0..=90.0).contains(l))
@@ -189,6 +196,7 @@ pub fn parse(frame: &str) -> Result<SeismicEvent, EmscError> {
         unid,
         quake: Some(Quake {
             time,
+            time_ms,
             lat,
             lon,
             depth,
@@ -220,6 +228,7 @@ mod tests {
         assert_eq!(q.magtype.as_deref(), Some("ml"));
         assert_eq!(q.region.as_deref(), Some("DODECANESE ISLANDS, GREECE"));
         assert_eq!(q.time, "2026-11-30T10:00:31.2Z");
+        assert_eq!(q.time_ms, 1_796_032_831_200);
     }
 
     #[test]

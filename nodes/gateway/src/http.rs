@@ -6,6 +6,7 @@ pub mod auth_api;
 pub mod avatars_api;
 pub mod budget;
 pub mod extract;
+pub mod feeds_api;
 mod history;
 pub mod rooms_api;
 pub mod uploads_api;
@@ -171,6 +172,10 @@ fn api_router() -> OpenApiRouter<AppState> {
             avatars_api::mine
         ))
         .routes(routes!(avatars_api::of_user))
+        .routes(routes!(feeds_api::sources))
+        .routes(routes!(feeds_api::events))
+        .routes(routes!(feeds_api::create_room))
+        .routes(routes!(feeds_api::get_feed, feeds_api::set_feed))
         .routes(routes!(healthz))
         .routes(routes!(readyz))
 }

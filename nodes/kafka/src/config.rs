@@ -12,6 +12,9 @@ pub struct KafkaConfig {
     pub topic: String,
     /// Topic that receives the records the persister can never store. Default: `chat.messages.dlq`.
     pub dead_letter_topic: String,
+    /// Topic of the ingest sources' raw frames, keyed by source (journaled before they are mapped;
+    /// one partition keeps a source's order). Default: `feeds.raw`.
+    pub feeds_raw_topic: String,
     /// Partitions of both topics when the node creates them. Default: 6.
     pub partitions: i32,
     /// Replication factor of both topics when the node creates them. Default: 1.
@@ -41,6 +44,7 @@ impl Default for KafkaConfig {
             brokers: "127.0.0.1:19092".into(),
             topic: "chat.messages".into(),
             dead_letter_topic: "chat.messages.dlq".into(),
+            feeds_raw_topic: "feeds.raw".into(),
             partitions: 6,
             replication_factor: 1,
             create_topics: true,

@@ -5,6 +5,7 @@
 //!   a room activation reads the tail the persister has not stored yet;
 //! - [`persister`]: [`Persister`], the consumer-group member that writes the topic into the store
 //!   (through the [`banter_actors::ports::Store`] port), exactly once in effect;
+//! - [`raw`]: the ingest sources' raw frames, each a record of their own topic before it is mapped;
 //! - [`config`]: the `[journal.kafka]` and `[persister]` sections; [`metrics`]: the names this crate
 //!   updates.
 //!
@@ -14,6 +15,7 @@ pub mod config;
 pub mod journal;
 pub mod metrics;
 pub mod persister;
+pub mod raw;
 
 pub use journal::{KafkaJournal, prepare_topics};
 pub use metrics::describe_metrics;

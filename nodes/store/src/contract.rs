@@ -4,8 +4,8 @@
 //! `contract_suite!(mod_name, fixture_future)` generates a module with one `#[tokio::test]` per case; the
 //! fixture future yields `Some(Fixture)` or `None` to skip. The cases live by theme in `contract/`:
 //! users, rooms, room and member pages, messages, edits and deletes, refresh tokens, signing
-//! keys, the longest values the rules accept, cluster nodes and shard leases, journal fences, and
-//! uploads.
+//! keys, the longest values the rules accept, cluster nodes and shard leases, journal fences,
+//! uploads, and ingest sources (feeds).
 //!
 //! The MySQL fixture reads `BANTER_TEST_MYSQL_URL` (a server URL without a database, as printed by
 //! `scripts/mariadb.sh start`) and gives each test its own fresh database, dropped when the test passes
@@ -21,6 +21,7 @@ use uuid::Uuid;
 use super::{MySqlStore, SqliteStore};
 
 mod events;
+mod feeds;
 mod fences;
 mod leases;
 mod limits;
@@ -33,6 +34,7 @@ mod uploads;
 mod users;
 
 pub(crate) use events::*;
+pub(crate) use feeds::*;
 pub(crate) use fences::*;
 pub(crate) use leases::*;
 pub(crate) use limits::*;
@@ -117,6 +119,17 @@ macro_rules! contract_suite {
             uploads_round_trip_and_count_in_the_usage,
             upload_facts_are_kept_and_an_upload_is_used_once,
             stale_uploads_are_the_old_unused_ones_and_deletes_count,
+            ensure_source_makes_one_source_and_user,
+            ensure_source_never_adopts_a_taken_username,
+            ensure_source_races_make_one_source,
+            create_feed_room_makes_members_and_a_follow,
+            source_room_is_the_unowned_room_of_that_name,
+            follows_and_filters_round_trip,
+            feed_events_are_upserted,
+            feed_events_filter_and_order,
+            feed_events_limit_defaults_and_caps,
+            feed_posts_are_upserted,
+            raw_frames_keep_the_newest,
         );
     };
     (@cases $suite:ident, $fixture:expr, $($case:ident),+ $(,)?) => {

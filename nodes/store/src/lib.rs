@@ -24,6 +24,7 @@ use uuid::Uuid;
 
 pub mod config;
 mod events;
+mod feeds;
 mod insert;
 pub mod journal;
 mod leases;

@@ -125,6 +125,7 @@ impl MySqlStore {
 }
 
 crate::uploads::impl_uploads!(MySqlStore, " FOR UPDATE");
+crate::feeds::impl_feeds!(MySqlStore, sqlx::MySql, mysql);
 
 #[async_trait]
 impl Store for MySqlStore {

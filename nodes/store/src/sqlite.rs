@@ -118,6 +118,7 @@ fn create_parent_dir(file: &Path) -> StoreResult<()> {
 }
 
 crate::uploads::impl_uploads!(SqliteStore, "");
+crate::feeds::impl_feeds!(SqliteStore, sqlx::Sqlite, sqlite);
 
 #[async_trait]
 impl Store for SqliteStore {

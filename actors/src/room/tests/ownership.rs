@@ -22,6 +22,10 @@ impl Ownership for Switch {
     fn serving(&self, _room: RoomId) -> Option<Term> {
         self.0.load(Ordering::Relaxed).then_some(TERM)
     }
+
+    fn serving_source(&self, _source: crate::ports::SourceId) -> Option<Term> {
+        self.0.load(Ordering::Relaxed).then_some(TERM)
+    }
 }
 
 async fn start_owned(mode: AppendMode, serving: bool) -> (Fixture, Arc<Switch>) {

@@ -140,7 +140,7 @@ fn summary_json(summary: &RoomSummaryView) -> Bytes {
 
 /// Tells the user's sessions about a room they are now in (`room.added`), reading that room's summary
 /// only.
-async fn announce_room(state: &AppState, room: RoomId, user: UserId) -> ApiResult<()> {
+pub(super) async fn announce_room(state: &AppState, room: RoomId, user: UserId) -> ApiResult<()> {
     if let Some(s) = state.store().room_summary(room, user).await? {
         let body = summary_json(&RoomSummaryView::from(&s));
         state.notify_user(user, "room.added", body);
@@ -151,7 +151,7 @@ async fn announce_room(state: &AppState, room: RoomId, user: UserId) -> ApiResul
 /// Refuses a new membership of `user` when they are in `limits.max_rooms_per_user` rooms already.
 /// Checked before the write: concurrent requests of one user may pass it by as many as race (the
 /// budgets bound how many that can be).
-async fn check_room_cap(state: &AppState, user: UserId) -> Result<(), Refusal> {
+pub(super) async fn check_room_cap(state: &AppState, user: UserId) -> Result<(), Refusal> {
     let max = state.config.limits.max_rooms_per_user;
     if state.store().membership_count(user).await? >= max {
         return Err(Refusal::too_many_rooms(max));
@@ -260,7 +260,7 @@ pub async fn get(
     Ok(Json(RoomView::from(&room)))
 }
 
-/// Joins a group room (joining twice changes nothing). A join of a room the caller is not in spends
+/// Joins a group room, or a feed room to read it (joining twice changes nothing). A join of a room the caller is not in spends
 /// one of `limits.joins_per_minute`, whether it succeeds or not.
 #[utoipa::path(post, path = "/api/rooms/{id}/join", tag = "rooms", params(("id" = i64, Path, minimum = 1)), security(("bearer" = [])),
     responses((status = 200, body = RoomView), (status = 401, body = ErrorBody),
@@ -283,8 +283,8 @@ pub async fn join(
         .room(room_id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("room {room_id} does not exist")))?;
-    if room.kind != RoomKind::Group {
-        return Err(ApiError::forbidden("only group rooms can be joined").into());
+    if room.kind == RoomKind::Dm {
+        return Err(ApiError::forbidden("a DM cannot be joined").into());
     }
     if already {
         return Ok(Json(RoomView::from(&room)));

@@ -24,7 +24,7 @@ pub(crate) fn client_config(kafka: &KafkaConfig) -> ClientConfig {
     c
 }
 
-/// Creates the journal topic and the dead-letter topic when missing (`create_topics`), then returns
+/// Creates the journal topic, the dead-letter topic and the feeds' raw topic when missing (`create_topics`), then returns
 /// the journal topic's partition count. Fails within about `startup_timeout_ms`, naming the brokers,
 /// when they cannot be reached, refuse to create a topic, or the topic does not exist.
 pub async fn prepare_topics(kafka: &KafkaConfig) -> anyhow::Result<i32> {
@@ -83,6 +83,7 @@ async fn create_topics(kafka: &KafkaConfig, timeout: Duration) -> anyhow::Result
     let topics = [
         NewTopic::new(&kafka.topic, kafka.partitions, replication()),
         NewTopic::new(&kafka.dead_letter_topic, kafka.partitions, replication()),
+        NewTopic::new(&kafka.feeds_raw_topic, 1, replication()),
     ];
     let options = AdminOptions::new()
         .request_timeout(Some(timeout))

@@ -8,7 +8,8 @@ use async_trait::async_trait;
 use banter_actors::delivery::NodeId;
 use banter_actors::model::{Member, Role, Room, RoomSummary, User};
 use banter_actors::ports::{
-    JournalFence, Lease, LiveNode, Rotation, SigningKey, StoreResult, Upload, UploadFacts, Uploads,
+    BBox, EventQuery, FeedEvent, Feeds, Follow, JournalFence, Lease, LiveNode, Rotation,
+    SigningKey, Source, SourceId, StoreResult, Upload, UploadFacts, Uploads,
 };
 use banter_actors::shard::{Epoch, ShardId};
 
@@ -50,6 +51,92 @@ impl PanicOnce {
         self.log
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// The sources' part of the store, untouched.
+#[async_trait]
+impl Feeds for PanicOnce {
+    async fn ensure_source(
+        &self,
+        name: &str,
+        username: &str,
+        display_name: &str,
+        now_ms: i64,
+    ) -> StoreResult<Source> {
+        self.inner
+            .ensure_source(name, username, display_name, now_ms)
+            .await
+    }
+    async fn source(&self, id: SourceId) -> StoreResult<Option<Source>> {
+        self.inner.source(id).await
+    }
+    async fn source_by_name(&self, name: &str) -> StoreResult<Option<Source>> {
+        self.inner.source_by_name(name).await
+    }
+    async fn sources(&self) -> StoreResult<Vec<(Source, Option<RoomId>)>> {
+        self.inner.sources().await
+    }
+    async fn create_feed_room(
+        &self,
+        source: SourceId,
+        name: &str,
+        owner: Option<UserId>,
+        min_magnitude: Option<f64>,
+        bbox: Option<BBox>,
+        now_ms: i64,
+    ) -> StoreResult<Room> {
+        self.inner
+            .create_feed_room(source, name, owner, min_magnitude, bbox, now_ms)
+            .await
+    }
+    async fn source_room(&self, source: SourceId, name: &str) -> StoreResult<Option<RoomId>> {
+        self.inner.source_room(source, name).await
+    }
+    async fn follows(&self, source: SourceId) -> StoreResult<Vec<Follow>> {
+        self.inner.follows(source).await
+    }
+    async fn follow(&self, room: RoomId) -> StoreResult<Option<Follow>> {
+        self.inner.follow(room).await
+    }
+    async fn set_filters(
+        &self,
+        room: RoomId,
+        min_magnitude: Option<f64>,
+        bbox: Option<BBox>,
+    ) -> StoreResult<()> {
+        self.inner.set_filters(room, min_magnitude, bbox).await
+    }
+    async fn feed_event(&self, source: SourceId, id: &str) -> StoreResult<Option<FeedEvent>> {
+        self.inner.feed_event(source, id).await
+    }
+    async fn put_feed_event(&self, event: &FeedEvent) -> StoreResult<()> {
+        self.inner.put_feed_event(event).await
+    }
+    async fn feed_events(
+        &self,
+        source: SourceId,
+        query: &EventQuery,
+    ) -> StoreResult<Vec<FeedEvent>> {
+        self.inner.feed_events(source, query).await
+    }
+    async fn feed_post(&self, room: RoomId, event: &str) -> StoreResult<Option<Seq>> {
+        self.inner.feed_post(room, event).await
+    }
+    async fn put_feed_post(&self, room: RoomId, event: &str, seq: Seq) -> StoreResult<()> {
+        self.inner.put_feed_post(room, event, seq).await
+    }
+    async fn append_raw(
+        &self,
+        source: SourceId,
+        frame: &str,
+        now_ms: i64,
+        keep: u32,
+    ) -> StoreResult<()> {
+        self.inner.append_raw(source, frame, now_ms, keep).await
+    }
+    async fn raw_frames(&self, source: SourceId, limit: u32) -> StoreResult<Vec<String>> {
+        self.inner.raw_frames(source, limit).await
     }
 }
 
