@@ -2,10 +2,14 @@
 # Builds go to a cache folder outside the clone (override with CARGO_TARGET_DIR).
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/banter/target
 
-.PHONY: run test build fmt lint stack cluster cluster-down
+.PHONY: run run-feed test build fmt lint stack cluster cluster-down
 
 run:
 	cargo run --release -p banter-node --bin banter -- $(ARGS)
+
+# A node whose "Earthquakes" room follows the replay feed server (the recorded EMSC fixture, repeating).
+run-feed:
+	bash scripts/run-feed.sh $(ARGS)
 
 test:
 	bash scripts/test.sh

@@ -430,12 +430,15 @@ impl SourceState {
         let changed = previous
             .as_ref()
             .is_none_or(|p| !same_values(p, &next) || next.deleted_at_ms.is_some());
+        // A create seen again with no state recorded (a crash after its message was posted, before
+        // the state was) is what the message already shows: it edits nothing. An update does.
+        let edits = changed && !(previous.is_none() && event.action == SourceAction::Create);
         let body = feature(&self.spec.name, &next).to_string();
         let follows = store.follows(self.source.id).await.map_err(err)?;
         let mut outcome = "unchanged";
         for follow in follows {
             let posted = store.feed_post(follow.room, &event.id).await.map_err(err)?;
-            let Some(item) = plan(&follow, posted, &next, changed, &body) else {
+            let Some(item) = plan(&follow, posted, &next, edits, &body) else {
                 if posted.is_none() && next.deleted_at_ms.is_none() {
                     outcome = "filtered";
                 }
@@ -525,36 +528,49 @@ impl SourceState {
     }
 }
 
-/// What a room that `follow`s the source gets of `next` (its message `posted`, if any).
+/// What a room that `follow`s the source gets of `next` (its message `posted`, if any); `edits`:
+/// whether a posted message is to show new values.
 fn plan(
     follow: &Follow,
     posted: Option<Seq>,
     next: &FeedEvent,
-    changed: bool,
+    edits: bool,
     body: &str,
 ) -> Option<Item> {
-    let id = &next.id;
     let room = follow.room;
     match posted {
         None if next.deleted_at_ms.is_none() && follow.shows(next) => Some(Item {
             room,
             kind: MessageKind::Post,
             body: body.to_owned(),
-            nonce: id.clone(),
+            nonce: nonce(&next.id, ""),
         }),
         Some(seq) if next.deleted_at_ms.is_some() => Some(Item {
             room,
             kind: MessageKind::Delete(seq),
             body: String::new(),
-            nonce: format!("{id}#delete"),
+            nonce: nonce(&next.id, "#delete"),
         }),
-        Some(seq) if changed => Some(Item {
+        Some(seq) if edits => Some(Item {
             room,
             kind: MessageKind::Edit(seq),
             body: body.to_owned(),
-            nonce: format!("{id}#{:016x}", crate::shard::stable_hash(body.as_bytes())),
+            nonce: nonce(
+                &next.id,
+                &format!("#{:016x}", crate::shard::stable_hash(body.as_bytes())),
+            ),
         }),
         _ => None,
+    }
+}
+
+/// The nonce of a SEND about event `id`: the id and `suffix`, within the 64 bytes a nonce may
+/// have (a long id is replaced by its hash).
+fn nonce(id: &str, suffix: &str) -> String {
+    if id.len() + suffix.len() <= crate::rules::NONCE_MAX_BYTES {
+        format!("{id}{suffix}")
+    } else {
+        format!("{:016x}{suffix}", crate::shard::stable_hash(id.as_bytes()))
     }
 }
 

@@ -21,6 +21,7 @@
 //!   every node (one rate for the user), with S3 and the Kafka journal.
 
 mod failover;
+mod feeds;
 mod traced;
 mod uploads;
 
@@ -187,7 +188,7 @@ pub(super) async fn three(broker: &Broker, mysql: &str) -> (Node, Node, Node) {
 }
 
 /// [`three`], each member's settings adjusted by `tune` (given the member's name).
-async fn three_with(
+pub(super) async fn three_with(
     broker: &Broker,
     mysql: &str,
     tune: impl Fn(&str, NodeBuilder) -> NodeBuilder,

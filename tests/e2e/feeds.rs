@@ -91,7 +91,8 @@ async fn scenario(node: &Node, listener: TcpListener) -> Result<()> {
         .post(
             "/api/feeds/quakes/rooms",
             Some(&bob.token),
-            &json!({"name": "Big ones", "min_magnitude": 4.5, "bbox": [-90.0, -60.0, -30.0, 15.0]}),
+            &json!({"name": "Big ones", "min_magnitude": 4.5,
+                "bbox": {"west": -90.0, "south": -60.0, "east": -30.0, "north": 15.0}}),
         )
         .await?
         .expect(201)?["id"]
@@ -203,6 +204,35 @@ async fn scenario(node: &Node, listener: TcpListener) -> Result<()> {
             .await?;
         ensure!(n.is_some_and(|n| n >= 1.0), "{reason}: {n:?}");
     }
+
+    // Filters are the owner's to set; a room that follows nothing says so.
+    let put = |token: &str, body: Value| {
+        let (api, token) = (node.api(), token.to_owned());
+        async move {
+            let url = api.url(&format!("/api/rooms/{chile}/feed"));
+            let r = api
+                .http()
+                .put(url)
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await?;
+            Ok::<_, anyhow::Error>((r.status().as_u16(), r.json::<Value>().await?))
+        }
+    };
+    let (status, _) = put(&alice.token, json!({"min_magnitude": 1.0})).await?;
+    ensure!(status == 403, "a non-member set the filters: {status}");
+    let (status, body) = put(&bob.token, json!({"min_magnitude": 3.0})).await?;
+    ensure!(
+        status == 200 && body["min_magnitude"] == 3.0 && body["bbox"].is_null(),
+        "{status} {body}"
+    );
+    let group = api.create_room(&alice.token, "plain").await?.id;
+    let none = api
+        .get(&format!("/api/rooms/{group}/feed"), Some(&alice.token))
+        .await?
+        .expect(200)?;
+    ensure!(none["source"].is_null(), "{none}");
 
     // The feed goes down: the node waits between attempts, it does not spin.
     let _ = stop.send(true);

@@ -88,6 +88,15 @@ fn a_change_is_an_edit_a_withdrawal_a_delete_and_a_repeat_nothing() {
     let small = event("q1", 1.0, 25.0, 35.0);
     assert!(plan(&follow(Some(4.0), None), Some(7), &small, true, "{}").is_some());
     assert!(same_values(&e, &event("q1", 4.2, 25.0, 35.0)));
+    // Nonces fit the 64 bytes a nonce may have, whatever the id.
+    let long = "x".repeat(64);
+    let n = plan(&f, Some(7), &event(&long, 4.2, 25.0, 35.0), true, "{}").expect("an edit");
+    assert!(
+        n.nonce.len() <= crate::rules::NONCE_MAX_BYTES,
+        "{}",
+        n.nonce
+    );
+    assert_eq!(nonce("q1", "#delete"), "q1#delete");
     assert!(!same_values(&e, &small));
 }
 

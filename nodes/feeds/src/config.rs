@@ -39,7 +39,7 @@ pub enum SourceKind {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SourceConfig {
-    /// Unique name: 1 to 32 of `a-z 0-9 _`.
+    /// Unique name: 1 to 27 of `a-z 0-9 _` (its user is `feed.<name>`, at most 32 characters).
     pub name: String,
     /// Its format.
     pub kind: SourceKind,
@@ -67,13 +67,13 @@ impl FeedsConfig {
         self.sources
             .iter()
             .map(|s| {
-                let name_ok = (1..=32).contains(&s.name.len())
+                let name_ok = (1..=27).contains(&s.name.len())
                     && s.name
                         .bytes()
                         .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
                 if !name_ok {
                     return Err(ConfigError(format!(
-                        "name {:?}: 1 to 32 of a-z, 0-9 and _",
+                        "name {:?}: 1 to 27 of a-z, 0-9 and _",
                         s.name
                     )));
                 }
@@ -146,6 +146,7 @@ mod tests {
         for bad in [
             vec![source("EMSC", "wss://x")],
             vec![source("", "wss://x")],
+            vec![source(&"a".repeat(28), "wss://x")],
             vec![source("a", "http://x")],
             vec![source("a", "ws://x"), source("a", "ws://y")],
         ] {

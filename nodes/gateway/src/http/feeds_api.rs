@@ -27,14 +27,21 @@ const EVENTS_MAX: u32 = 1000;
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct EventsQuery {
-    /// Only events that happened at or after this time (ms since the epoch).
+    /// Only events that happened at or after this time (ms since the epoch); else a 400
+    /// `invalid_since`.
+    #[param(value_type = Option<i64>)]
     pub since: Option<String>,
     /// Only events in this box: `west,south,east,north` in degrees (GeoJSON's bbox order; west
-    /// above east crosses the antimeridian).
+    /// above east crosses the antimeridian); else a 400 `invalid_bbox`.
+    #[param(
+        pattern = r"^-?(?:180(?:\.0+)?|(?:1[0-7][0-9]|[0-9]{1,2})(?:\.[0-9]+)?),-?(?:90(?:\.0+)?|[0-8]?[0-9](?:\.[0-9]+)?),-?(?:180(?:\.0+)?|(?:1[0-7][0-9]|[0-9]{1,2})(?:\.[0-9]+)?),-?(?:90(?:\.0+)?|[0-8]?[0-9](?:\.[0-9]+)?)$"
+    )]
     pub bbox: Option<String>,
-    /// Only events of at least this magnitude.
+    /// Only events of at least this magnitude; else a 400 `invalid_min_mag`.
+    #[param(value_type = Option<f64>, minimum = -10, maximum = 20)]
     pub min_mag: Option<String>,
-    /// Most events (1 to 1000, default 100), newest first.
+    /// Most events (1 to 1000, default 100), newest first; else a 400 `invalid_limit`.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     pub limit: Option<String>,
 }
 
@@ -55,32 +62,62 @@ pub struct FeatureCollection {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewFeedRoom {
-    /// Its name (as a group room's).
+    /// Its name, as a group room's: 1–100 characters once surrounding spaces are trimmed, no
+    /// control characters. Else a 400 `invalid_room_name`.
+    #[schema(
+        pattern = r"^[\t-\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*[^\x00-\x20\x7F-\xA0\u1680\u2000-\u200A\u2028-\u202F\u205F\u2066-\u2069\u3000]([^\x00-\x1F\x7F-\x9F\u2028-\u202E\u2066-\u2069]{0,98}[^\x00-\x20\x7F-\xA0\u1680\u2000-\u200A\u2028-\u202F\u205F\u2066-\u2069\u3000])?[\t-\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*$"
+    )]
     pub name: String,
-    /// Its filters.
-    #[serde(flatten)]
-    pub filters: Filters,
+    /// Smallest magnitude shown (events without one are then not shown).
+    #[serde(default)]
+    #[schema(minimum = -2, maximum = 10)]
+    pub min_magnitude: Option<f64>,
+    /// Only events in this box.
+    #[serde(default)]
+    pub bbox: Option<BoxView>,
 }
 
 /// Which events of its source a feed room shows: those of at least `min_magnitude`, in `bbox`.
 #[derive(Deserialize, Serialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
 pub struct Filters {
-    /// Smallest magnitude shown (events without one are then not shown); −2 to 10.
+    /// Smallest magnitude shown (events without one are then not shown).
     #[serde(default)]
+    #[schema(minimum = -2, maximum = 10)]
     pub min_magnitude: Option<f64>,
-    /// `[west, south, east, north]` in degrees; west above east crosses the antimeridian.
+    /// Only events in this box.
     #[serde(default)]
-    pub bbox: Option<[f64; 4]>,
+    pub bbox: Option<BoxView>,
+}
+
+/// A box of longitudes and latitudes, in degrees. A west above the east crosses the antimeridian;
+/// the south and the north may come in either order.
+#[derive(Deserialize, Serialize, ToSchema, Clone, Copy)]
+#[serde(deny_unknown_fields)]
+pub struct BoxView {
+    /// Western edge.
+    #[schema(minimum = -180, maximum = 180)]
+    pub west: f64,
+    /// Southern edge.
+    #[schema(minimum = -90, maximum = 90)]
+    pub south: f64,
+    /// Eastern edge.
+    #[schema(minimum = -180, maximum = 180)]
+    pub east: f64,
+    /// Northern edge.
+    #[schema(minimum = -90, maximum = 90)]
+    pub north: f64,
 }
 
 /// What a feed room follows.
 #[derive(Serialize, Deserialize, ToSchema)]
 pub struct FeedView {
-    /// The source's name.
-    pub source: String,
-    /// Its filters.
-    #[serde(flatten)]
-    pub filters: Filters,
+    /// The source's name; `null` for a room that follows no source (a group room or a DM).
+    pub source: Option<String>,
+    /// Smallest magnitude shown.
+    pub min_magnitude: Option<f64>,
+    /// Only events in this box.
+    pub bbox: Option<BoxView>,
 }
 
 /// An answer in GeoJSON.
@@ -122,36 +159,44 @@ fn checked(filters: &Filters) -> ApiResult<(Option<f64>, Option<BBox>)> {
         }
         m => m,
     };
-    let bbox = filters.bbox.map(bbox_of).transpose()?;
+    let bbox = filters
+        .bbox
+        .map(|b| bbox_of([b.west, b.south, b.east, b.north]))
+        .transpose()
+        .map_err(|_| {
+            invalid(
+                "invalid_filters",
+                "bbox: west and east from -180 to 180, south and north from -90 to 90",
+            )
+        })?;
     Ok((mag, bbox))
 }
 
-fn bbox_of([min_lon, min_lat, max_lon, max_lat]: [f64; 4]) -> ApiResult<BBox> {
+/// A box from `[west, south, east, north]` (south and north in either order).
+fn bbox_of([min_lon, a, max_lon, b]: [f64; 4]) -> Result<BBox, ()> {
     let lon = |v: f64| v.is_finite() && (-180.0..=180.0).contains(&v);
     let lat = |v: f64| v.is_finite() && (-90.0..=90.0).contains(&v);
-    if !(lon(min_lon) && lon(max_lon) && lat(min_lat) && lat(max_lat) && min_lat <= max_lat) {
-        return Err(invalid(
-            "invalid_filters",
-            "bbox must be [west, south, east, north]: longitudes -180 to 180, latitudes -90 to 90, south not above north",
-        ));
+    if !(lon(min_lon) && lon(max_lon) && lat(a) && lat(b)) {
+        return Err(());
     }
     Ok(BBox {
         min_lon,
-        min_lat,
+        min_lat: a.min(b),
         max_lon,
-        max_lat,
+        max_lat: a.max(b),
     })
 }
 
 fn view(source: &Source, follow: &Follow) -> FeedView {
     FeedView {
-        source: source.name.clone(),
-        filters: Filters {
-            min_magnitude: follow.min_magnitude,
-            bbox: follow
-                .bbox
-                .map(|b| [b.min_lon, b.min_lat, b.max_lon, b.max_lat]),
-        },
+        source: Some(source.name.clone()),
+        min_magnitude: follow.min_magnitude,
+        bbox: follow.bbox.map(|b| BoxView {
+            west: b.min_lon,
+            south: b.min_lat,
+            east: b.max_lon,
+            north: b.max_lat,
+        }),
     }
 }
 
@@ -215,7 +260,7 @@ pub async fn events(
             let four: [f64; 4] = parts
                 .try_into()
                 .map_err(|_| invalid("invalid_bbox", "bbox must be west,south,east,north"))?;
-            Some(bbox_of(four).map_err(|_| {
+            Some(bbox_of(four).map_err(|()| {
                 invalid(
                     "invalid_bbox",
                     "bbox must be west,south,east,north within -180..180 and -90..90",
@@ -272,7 +317,10 @@ pub async fn create_room(
     ApiJson(req): ApiJson<NewFeedRoom>,
 ) -> Result<(StatusCode, Json<RoomView>), Refusal> {
     let room_name = rules::validate_room_name(&req.name)?;
-    let (min_magnitude, bbox) = checked(&req.filters)?;
+    let (min_magnitude, bbox) = checked(&Filters {
+        min_magnitude: req.min_magnitude,
+        bbox: req.bbox,
+    })?;
     let source = source_named(&state, &name).await?;
     state.room_budgets.spend(Spend::CreateRoom, me.id)?;
     check_room_cap(&state, me.id).await?;
@@ -291,29 +339,33 @@ pub async fn create_room(
     Ok((StatusCode::CREATED, Json(RoomView::from(&room))))
 }
 
-async fn follow_of(state: &AppState, room: RoomId) -> ApiResult<(Source, Follow)> {
-    let not_feed = || {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_a_feed",
-            format!("room {room} follows no source"),
-        )
+/// What `room` follows, `None` when it follows no source.
+async fn follow_of(state: &AppState, room: RoomId) -> ApiResult<Option<(Source, Follow)>> {
+    let Some(follow) = state.store().follow(room).await? else {
+        return Ok(None);
     };
-    let follow = state.store().follow(room).await?.ok_or_else(not_feed)?;
-    let source = state
+    Ok(state
         .store()
         .source(follow.source)
         .await?
-        .ok_or_else(not_feed)?;
-    Ok((source, follow))
+        .map(|source| (source, follow)))
 }
 
-/// Returns the source a feed room follows and its filters (members only).
+fn not_a_feed(room: RoomId) -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "not_a_feed",
+        format!("room {room} follows no source"),
+    )
+}
+
+/// Returns the source a room follows and its filters (members only): all `null` for a room that
+/// follows none.
 #[utoipa::path(get, path = "/api/rooms/{id}/feed", tag = "feeds", params(("id" = i64, Path, description = "Room id")),
     security(("bearer" = [])),
     responses((status = 200, body = FeedView), (status = 401, body = ErrorBody),
         (status = 403, description = "not a member", body = ErrorBody),
-        (status = 404, description = "no such room, or `not_a_feed`", body = ErrorBody)))]
+        (status = 404, description = "no such room", body = ErrorBody)))]
 pub async fn get_feed(
     State(state): State<AppState>,
     me: AuthUser,
@@ -321,8 +373,14 @@ pub async fn get_feed(
 ) -> ApiResult<Json<FeedView>> {
     let room = RoomId(id);
     require_member(&state, room, me.id).await?;
-    let (source, follow) = follow_of(&state, room).await?;
-    Ok(Json(view(&source, &follow)))
+    Ok(Json(match follow_of(&state, room).await? {
+        Some((source, follow)) => view(&source, &follow),
+        None => FeedView {
+            source: None,
+            min_magnitude: None,
+            bbox: None,
+        },
+    }))
 }
 
 /// Sets which events a feed room shows from now on (its owner only). Messages already posted
@@ -333,7 +391,8 @@ pub async fn get_feed(
         (status = 400, description = "`invalid_filters`", body = ErrorBody),
         (status = 401, body = ErrorBody),
         (status = 403, description = "`not_owner`, or not a member", body = ErrorBody),
-        (status = 404, description = "no such room, or `not_a_feed`", body = ErrorBody)))]
+        (status = 404, description = "no such room", body = ErrorBody),
+        (status = 409, description = "`not_a_feed`: the room follows no source", body = ErrorBody)))]
 pub async fn set_feed(
     State(state): State<AppState>,
     me: AuthUser,
@@ -343,7 +402,9 @@ pub async fn set_feed(
     let room = RoomId(id);
     let (min_magnitude, bbox) = checked(&filters)?;
     require_member(&state, room, me.id).await?;
-    let (source, _) = follow_of(&state, room).await?;
+    let (source, _) = follow_of(&state, room)
+        .await?
+        .ok_or_else(|| not_a_feed(room))?;
     if state.store().member_role(room, me.id).await? != Some(Role::Owner) {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
@@ -352,6 +413,8 @@ pub async fn set_feed(
         ));
     }
     state.store().set_filters(room, min_magnitude, bbox).await?;
-    let (_, follow) = follow_of(&state, room).await?;
+    let (_, follow) = follow_of(&state, room)
+        .await?
+        .ok_or_else(|| not_a_feed(room))?;
     Ok(Json(view(&source, &follow)))
 }
