@@ -31,6 +31,7 @@
 //!   `observability/` agree with each other, pass `promtool`, and name only metrics a node exports;
 //! - [`uploads`]: a member's upload grant, the file posted straight to the store, and what the
 //!   rules refuse, on a real S3 server and on the embedded folder;
+//! - [`web`]: the web app's files at `/`, its routes and cache headers, the page without a build;
 //! - [`blobs`]: the blob stores' contract, on a real S3 server (s3s-fs) and on the local folder;
 //! - [`api_contract`]: `schemathesis` runs every check of the OpenAPI document against the handlers.
 //!
@@ -65,4 +66,5 @@ mod stomp_errors;
 mod third_party;
 mod traces;
 mod uploads;
+mod web;
 mod websocket;

@@ -48,6 +48,10 @@ pub struct HttpConfig {
     /// only direct requests from the loopback address (no `X-Forwarded-For`); others get 403
     /// `forbidden`. Default: empty.
     pub metrics_token: String,
+    /// Folder of the web app's build (`web-angular`'s `dist/banter/browser`), served at `/`. Empty,
+    /// or a folder without `index.html`: `/` answers a page saying how to build it. Default: empty
+    /// (`make run` sets it when the build is there).
+    pub web_dir: String,
 }
 
 impl Default for HttpConfig {
@@ -61,6 +65,7 @@ impl Default for HttpConfig {
             header_read_timeout_ms: 10_000,
             request_timeout_ms: 30_000,
             metrics_token: String::new(),
+            web_dir: String::new(),
         }
     }
 }

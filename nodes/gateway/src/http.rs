@@ -198,7 +198,8 @@ pub fn router(state: AppState, extra: Option<Router>) -> Router {
             "/metrics",
             crate::metrics::route(&state.config.http.metrics_token),
         )
-        .fallback(|| async { ApiError::not_found("no such endpoint") })
+        // Everything else is the web app's (or, under /api/, a JSON 404).
+        .fallback_service(crate::web::router(&state.config.http.web_dir))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(axum::middleware::from_fn(move |req, next| {
             crate::front_door::request_deadline(deadline, req, next)

@@ -3,7 +3,7 @@
 //! - [`front_door`]: the accept loop: connection caps per address and per node, header and request
 //!   deadlines;
 //! - [`http`]: the REST API with its generated OpenAPI document; [`ws`]: STOMP over WebSocket, one
-//!   session task per connection;
+//!   session task per connection; [`web`]: the web app's files at `/`;
 //! - [`auth`]: passwords (argon2id), tokens (EdDSA JWT, JWKS) signed with the key set every node
 //!   shares through the store (rotated, refreshed in the background), login limits;
 //! - [`error`]: the one mapping from errors to HTTP and STOMP answers (typed, with stable codes);
@@ -25,6 +25,7 @@ pub mod http;
 pub mod metrics;
 pub mod presence;
 pub mod state;
+pub mod web;
 pub mod ws;
 
 pub use metrics::describe_metrics;
