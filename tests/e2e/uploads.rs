@@ -503,6 +503,40 @@ async fn grants_never_attached_are_swept_with_their_objects(s: Stored) -> Result
     Ok(())
 }
 
+/// A deleted message's files go with it: its uploads are released by the delete, and the sweep
+/// deletes their objects as it does unused ones'.
+async fn a_deleted_messages_attachments_are_swept_with_their_objects(s: Stored) -> Result<()> {
+    let api = s.node.api();
+    let alice = api.new_user("alice").await?;
+    let room = api.create_room(&alice.token, &unique("media")).await?;
+    let dest = room_dest(room.id);
+    let id = s
+        .uploaded(&alice.token, room.id, "image/png", png(8, 8))
+        .await?;
+    let answer = send_attached(&s.node, &alice.token, &dest, &id).await?;
+    ensure!(answer.command == Command::Receipt, "sent: {answer:?}");
+    let seq: u64 = banter_tests::frames::header(&answer, "seq")
+        .context("a seq")?
+        .parse()?;
+    let key = format!("rooms/{}/{}/{id}", room.id, alice.id);
+    // Kept past the time an unused upload lives.
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    ensure!(s.object(&key).is_some(), "a message's file is kept");
+    let mut client = StompClient::connect(&s.node.ws_url(), &alice.token).await?;
+    client.send_event(&dest, "delete", seq, "").await?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while s.object(&key).is_some() {
+        ensure!(
+            std::time::Instant::now() < deadline,
+            "a deleted message's object is still there after 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let gone = s.download(&alice.token, room.id, &id).await?;
+    ensure!(gone.status == 404, "{gone:?}");
+    Ok(())
+}
+
 /// The web app's origin, for the bucket's CORS rules.
 const CORS: &[(&str, &str)] = &[("BANTER_MEDIA__S3__CORS_ORIGINS", r#"["http://app.test"]"#)];
 
@@ -574,6 +608,7 @@ cases!(local:
     an_avatar_is_uploaded_set_seen_by_others_and_replaced => super::PLAIN,
     download_urls_are_for_members_only_and_expire => super::SHORT_DOWNLOADS,
     grants_never_attached_are_swept_with_their_objects => super::SWEPT,
+    a_deleted_messages_attachments_are_swept_with_their_objects => super::SWEPT,
     what_the_rules_refuse_is_refused_and_nothing_stored => super::PLAIN,
     grants_are_rate_limited_and_counted_against_the_quota => super::TIGHT,
     an_attachment_reaches_members_and_history_with_what_it_is => super::PLAIN,
@@ -585,6 +620,7 @@ cases!(s3:
     an_avatar_is_uploaded_set_seen_by_others_and_replaced => super::PLAIN,
     download_urls_are_for_members_only_and_expire => super::SHORT_DOWNLOADS,
     grants_never_attached_are_swept_with_their_objects => super::SWEPT,
+    a_deleted_messages_attachments_are_swept_with_their_objects => super::SWEPT,
     what_the_rules_refuse_is_refused_and_nothing_stored => super::PLAIN,
     grants_are_rate_limited_and_counted_against_the_quota => super::TIGHT,
     an_attachment_reaches_members_and_history_with_what_it_is => super::PLAIN,
