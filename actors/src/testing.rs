@@ -182,7 +182,8 @@ impl FakeStore {
             .map(|(_, s)| *s)
     }
 
-    /// Makes `room()` wait until [`FakeStore::open_rooms`] (holds room activations mid-way).
+    /// Makes `room()` and `messages_after()` wait until [`FakeStore::open_rooms`] (holds room
+    /// activations, and rooms' reads of old messages, mid-way).
     pub(crate) fn hold_rooms(&self) {
         self.room_gate.send_replace(false);
     }
@@ -467,6 +468,7 @@ impl Store for FakeStore {
         after: Seq,
         limit: u32,
     ) -> StoreResult<Vec<ChatMessage>> {
+        let _ = self.room_gate.subscribe().wait_for(|open| *open).await;
         let d = lock(&self.data);
         let Some(msgs) = d.messages.get(&room) else {
             return Ok(Vec::new());

@@ -160,6 +160,40 @@ async fn a_message_older_than_the_ring_is_checked_against_the_store() {
 }
 
 #[tokio::test]
+async fn reads_of_old_messages_are_bounded_per_room() {
+    let store = store();
+    store.seed_messages(ROOM, BOB, 50);
+    let journal = FakeJournal::new(AppendMode::Complete);
+    journal.set_last_seq(ROOM, 50);
+    let config = RoomConfig {
+        ring_size: 4,
+        ..config()
+    };
+    let f = start_with(store, journal, config).await;
+    f.store.hold_rooms();
+    let (bob, mut bob_in) = session(2, BOB);
+    let max = super::super::publish::MAX_LOOKUPS;
+    for i in 0..max + 3 {
+        send(
+            &f.room,
+            &bob,
+            &format!("r{i}"),
+            MessageKind::Edit(1 + i as u64),
+            "new",
+        );
+    }
+    // Past the bound, edits of old messages are refused at once, not queued.
+    for _ in 0..3 {
+        assert!(failed(&mut bob_in).await.1.starts_with("busy: "));
+    }
+    f.store.open_rooms();
+    for _ in 0..max {
+        receipt(&mut bob_in).await;
+    }
+    assert_eq!(info(&f.room).await.0, 50 + max as Seq);
+}
+
+#[tokio::test]
 async fn a_second_delete_while_the_first_is_in_flight_is_refused() {
     let f = start(AppendMode::Hold, config()).await;
     let (bob, mut bob_in) = session(2, BOB);

@@ -220,7 +220,7 @@ async fn fan_outs_with_bogus_times_and_trace_contexts_are_delivered_without_harm
 }
 
 #[tokio::test]
-async fn a_peers_publish_with_malformed_attachments_fails_to_its_session_and_is_counted() {
+async fn a_peers_publish_with_malformed_attachments_or_kind_fails_to_its_session_and_is_counted() {
     let f = fixture().await;
     let got = link_peer(&f).await;
     let attachment = |id: Vec<u8>| v1::Attachment {
@@ -232,11 +232,16 @@ async fn a_peers_publish_with_malformed_attachments_fails_to_its_session_and_is_
         height: 0,
         thumbnail: Bytes::new(),
     };
-    let bad = [
-        vec![attachment(vec![1, 2, 3])],
-        (0..11).map(|_| attachment(vec![7; 16])).collect(),
+    // Bad attachments, then kinds that name no room item: an unknown code, an event without a
+    // target, a message with one.
+    let bad: [(Vec<v1::Attachment>, i32, u64); 5] = [
+        (vec![attachment(vec![1, 2, 3])], 0, 0),
+        ((0..11).map(|_| attachment(vec![7; 16])).collect(), 0, 0),
+        (Vec::new(), 7, 1),
+        (Vec::new(), 1, 0),
+        (Vec::new(), 0, 5),
     ];
-    for (i, attachments) in bad.into_iter().enumerate() {
+    for (i, (attachments, kind, target_seq)) in bad.into_iter().enumerate() {
         let envelope = Envelope {
             from_node: PEER.0,
             body: Some(envelope::Body::ToRoom(v1::ToRoom {
@@ -251,7 +256,9 @@ async fn a_peers_publish_with_malformed_attachments_fails_to_its_session_and_is_
                     traceparent: String::new(),
                     nonce: None,
                     attachments,
-                    ..Default::default()
+                    kind,
+                    target_seq,
+                    content_type: None,
                 })),
             })),
         };
@@ -268,9 +275,15 @@ async fn a_peers_publish_with_malformed_attachments_fails_to_its_session_and_is_
             _ => None,
         })
         .collect();
-    assert_eq!(failed.len(), 2, "each sender told: {failed:?}");
+    assert_eq!(failed.len(), 5, "each sender told: {failed:?}");
     assert!(
-        failed.iter().all(|f| f.contains("malformed attachments")),
+        failed[..2]
+            .iter()
+            .all(|f| f.contains("malformed attachments")),
+        "{failed:?}"
+    );
+    assert!(
+        failed[2..].iter().all(|f| f.contains("malformed kind")),
         "{failed:?}"
     );
 }
