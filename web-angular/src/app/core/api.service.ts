@@ -1,0 +1,93 @@
+import { HttpClient, HttpParams } from '@angular/common/http';
+import { Injectable, inject } from '@angular/core';
+import { Observable, map } from 'rxjs';
+
+import { Member, Message, Page, Room, RoomSummary, Session, User } from './api.types';
+
+/** Typed calls of the node's REST API (docs/PROTOCOL.md). Tokens are added by the auth interceptor. */
+@Injectable({ providedIn: 'root' })
+export class ApiService {
+  private readonly http = inject(HttpClient);
+
+  register(username: string, password: string, displayName?: string): Observable<Session> {
+    const body: Record<string, string> = { username, password };
+    if (displayName?.trim()) {
+      body['display_name'] = displayName.trim();
+    }
+    return this.http.post<Session>('/api/auth/register', body);
+  }
+
+  login(username: string, password: string): Observable<Session> {
+    return this.http.post<Session>('/api/auth/login', { username, password });
+  }
+
+  refresh(refreshToken: string): Observable<Session> {
+    return this.http.post<Session>('/api/auth/refresh', { refresh_token: refreshToken });
+  }
+
+  logout(refreshToken: string): Observable<null> {
+    return this.http.post<null>('/api/auth/logout', { refresh_token: refreshToken });
+  }
+
+  usernameAvailable(username: string): Observable<{ username: string; available: boolean; reason?: string }> {
+    return this.http.get<{ username: string; available: boolean; reason?: string }>('/api/users/available', {
+      params: { username },
+    });
+  }
+
+  searchUsers(prefix: string, limit = 10): Observable<User[]> {
+    return this.http
+      .get<{ users: User[] }>('/api/users', { params: { prefix, limit } })
+      .pipe(map((r) => r.users));
+  }
+
+  me(): Observable<User> {
+    return this.http.get<User>('/api/users/me');
+  }
+
+  updateMe(displayName: string): Observable<User> {
+    return this.http.patch<User>('/api/users/me', { display_name: displayName });
+  }
+
+  rooms(after?: number): Observable<Page<RoomSummary>> {
+    let params = new HttpParams().set('limit', 100);
+    if (after !== undefined) {
+      params = params.set('after', after);
+    }
+    return this.http
+      .get<{ rooms: RoomSummary[]; next_after: number | null }>('/api/rooms', { params })
+      .pipe(map((r) => ({ items: r.rooms, next: r.next_after })));
+  }
+
+  createRoom(name: string): Observable<Room> {
+    return this.http.post<Room>('/api/rooms', { name });
+  }
+
+  joinRoom(id: number): Observable<Room> {
+    return this.http.post<Room>(`/api/rooms/${id}/join`, null);
+  }
+
+  leaveRoom(id: number): Observable<null> {
+    return this.http.post<null>(`/api/rooms/${id}/leave`, null);
+  }
+
+  openDm(userId: number): Observable<Room> {
+    return this.http.post<Room>('/api/dms', { user_id: userId });
+  }
+
+  members(roomId: number, limit = 100): Observable<Member[]> {
+    return this.http
+      .get<{ members: Member[] }>(`/api/rooms/${roomId}/members`, { params: { limit } })
+      .pipe(map((r) => r.members));
+  }
+
+  history(roomId: number, before?: number, limit = 50): Observable<Page<Message>> {
+    let params = new HttpParams().set('limit', limit);
+    if (before !== undefined) {
+      params = params.set('before', before);
+    }
+    return this.http
+      .get<{ messages: Message[]; next_before: number | null }>(`/api/rooms/${roomId}/messages`, { params })
+      .pipe(map((r) => ({ items: r.messages, next: r.next_before })));
+  }
+}

@@ -1,0 +1,4 @@
+import { provideZonelessChangeDetection } from '@angular/core';
+
+/** Unit tests run zoneless, as the app does. */
+export default [provideZonelessChangeDetection()];
