@@ -4,8 +4,11 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/banter/target
 
 .PHONY: run run-feed test build fmt lint stack cluster cluster-down
 
+# Builds the web app first when its build is missing or older than its sources (scripts/web.sh),
+# and serves it at / (BANTER_HTTP__WEB_DIR, unless set already).
 run:
-	cargo run --release -p banter-node --bin banter -- $(ARGS)
+	web="$$(bash scripts/web.sh build | tail -n 1)" && \
+	BANTER_HTTP__WEB_DIR="$${BANTER_HTTP__WEB_DIR:-$$web}" cargo run --release -p banter-node --bin banter -- $(ARGS)
 
 # A node whose "Earthquakes" room follows the replay feed server (the recorded EMSC fixture, repeating).
 run-feed:

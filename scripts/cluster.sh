@@ -69,6 +69,7 @@ cmd_up() {
     bin="$CARGO_TARGET_DIR/$out/banter"
     [[ -x "$bin" ]] || die "no binary at $bin"
     cookie="$(cookie_file)"
+    web="$(bash scripts/web.sh build | tail -n 1)"
     for ((k = 1; k <= n; k++)); do
         dir="$STATE_DIR/node$k"
         mkdir -p "$dir/data"
@@ -79,6 +80,7 @@ cmd_up() {
         env "${env[@]}" \
             BANTER_CONFIG=scripts/full-stack.toml \
             BANTER_HTTP__LISTEN="127.0.0.1:$((HTTP_BASE + k))" \
+            BANTER_HTTP__WEB_DIR="${BANTER_HTTP__WEB_DIR:-$web}" \
             BANTER_DATA_DIR="$dir/data" \
             BANTER_CLUSTER__ENABLED=true \
             BANTER_CLUSTER__LISTEN="127.0.0.1:$((CLUSTER_BASE + k))" \

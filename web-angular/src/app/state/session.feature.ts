@@ -1,8 +1,8 @@
 import { createFeature, createReducer, on } from '@ngrx/store';
 
-import { AppError, User } from '../core/api.types';
+import { AppError, Member, User } from '../core/api.types';
 import { ConnectionState } from '../core/stomp.service';
-import { authActions, liveActions, toastActions } from './actions';
+import { authActions, liveActions, roomsActions, toastActions } from './actions';
 
 export interface Toast {
   id: number;
@@ -32,6 +32,16 @@ const initialState: SessionState = {
   toasts: [],
 };
 
+function withMembers(presence: SessionState['presence'], members: Member[]): SessionState['presence'] {
+  const next = { ...presence };
+  for (const m of members) {
+    if (m.online !== undefined) {
+      next[m.user_id] = { online: m.online, lastSeenMs: m.last_seen_ms ?? null };
+    }
+  }
+  return next;
+}
+
 /** At most this many toasts are shown; older ones give way. */
 export const MAX_TOASTS = 4;
 
@@ -60,6 +70,13 @@ export const sessionFeature = createFeature({
       }
       return { ...state, presence };
     }),
+    // Member lists carry each member's presence: it covers contacts the live events have not
+    // named yet (a DM opened since connecting).
+    on(roomsActions.membersLoaded, (state, { members }) => ({ ...state, presence: withMembers(state.presence, members) })),
+    on(roomsActions.peersLoaded, (state, { peers }) => ({
+      ...state,
+      presence: withMembers(state.presence, Object.values(peers).flat()),
+    })),
     on(toastActions.show, (state, { id, text, kind }) => ({
       ...state,
       toasts: [...state.toasts, { id, text, kind }].slice(-MAX_TOASTS),

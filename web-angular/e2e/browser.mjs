@@ -1,0 +1,171 @@
+// The browser half of the end-to-end tests (tests/e2e/browser.rs runs it against real nodes):
+// launches Debian's Chromium through playwright-core and drives the served app.
+//
+// Environment: BANTER_BASE_URL (the node), BANTER_CHROMIUM (the browser), BANTER_SCREENSHOTS (a folder
+// outside the repo). The harness and this script talk over stdio: a line `@restart` asks the harness
+// to kill -9 and restart the node; it answers `restarted` on stdin.
+import { chromium } from 'playwright-core';
+import { mkdirSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+
+const base = need('BANTER_BASE_URL');
+const shots = need('BANTER_SCREENSHOTS');
+mkdirSync(shots, { recursive: true });
+const FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'];
+const stdinLines = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
+
+function need(name) {
+  const v = process.env[name];
+  if (!v) {
+    throw new Error(`${name} is not set`);
+  }
+  return v;
+}
+
+function step(what) {
+  console.log(`step: ${what}`);
+}
+
+function check(cond, what) {
+  if (!cond) {
+    throw new Error(`check failed: ${what}`);
+  }
+}
+
+/** Asks the harness to kill -9 the node and start it again; resolves once it answered. */
+async function restartNode() {
+  console.log('@restart');
+  const { value, done } = await stdinLines.next();
+  check(!done && value.trim() === 'restarted', `the harness restarted the node (answered ${value})`);
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: `${shots}/${name}.png`, fullPage: false });
+}
+
+/** Texts of the messages on screen, in order. */
+async function texts(page) {
+  return page.locator('ol[role=log] > li[data-seq] p.whitespace-pre-wrap').allInnerTexts();
+}
+
+async function register(page, username) {
+  await page.goto(`${base}/register`);
+  await shot(page, `register-${page.viewportSize().width}`);
+  await page.fill('#username', username);
+  await page.getByText('This username is free.').waitFor();
+  await page.fill('#password', 'correct horse battery');
+  await page.click('button[type=submit]');
+  await page.waitForURL('**/rooms');
+}
+
+async function send(page, text) {
+  await page.fill('#composer', text);
+  await page.keyboard.press('Enter');
+}
+
+const browser = await chromium.launch({ executablePath: need('BANTER_CHROMIUM'), args: FLAGS });
+try {
+  const suffix = Date.now().toString(36).slice(-6);
+  const [aliceName, bobName] = [`alice_${suffix}`, `bob_${suffix}`];
+  const alice = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage();
+  const bob = await (await browser.newContext({ viewport: { width: 375, height: 812 }, isMobile: true, hasTouch: true })).newPage();
+  for (const [name, page] of [['alice', alice], ['bob', bob]]) {
+    page.on('pageerror', (e) => console.log(`${name} pageerror: ${e.message}`));
+  }
+
+  step('the login page asks for a username and password, and refuses a wrong one next to the form');
+  await alice.goto(`${base}/`);
+  await alice.waitForURL('**/login?returnUrl=%2Frooms');
+  await alice.fill('#username', 'nobody_here');
+  await alice.fill('#password', 'wrong password');
+  await alice.click('button[type=submit]');
+  await alice.getByText('That username and password do not match.').waitFor();
+  await shot(alice, 'login-1280');
+
+  step('both register; the username check says a taken name is taken');
+  await register(bob, bobName);
+  await alice.goto(`${base}/register`);
+  await alice.fill('#username', bobName);
+  await alice.locator('#username-error').waitFor();
+  await register(alice, aliceName);
+
+  step('alice finds bob and opens a DM; her message reaches bob live, unread in his list');
+  await alice.fill('#people-search', bobName.slice(0, 6));
+  await alice.getByRole('button', { name: new RegExp(bobName) }).click();
+  await alice.waitForURL(/\/rooms\/\d+$/);
+  const dmUrl = alice.url();
+  await send(alice, 'hi bob');
+  await alice.locator('li[data-seq]', { hasText: 'hi bob' }).waitFor();
+  const dmLink = bob.getByRole('link', { name: new RegExp(`${aliceName}, online, 1 unread`) });
+  await dmLink.waitFor({ timeout: 15000 });
+  await shot(bob, 'rooms-375');
+  await dmLink.click();
+  await bob.locator('li[data-seq]', { hasText: 'hi bob' }).waitFor();
+
+  step('bob types: alice sees it; bob answers: alice sees it live, and that bob read hers');
+  await bob.fill('#composer', 'hi al');
+  await alice.getByText(`${bobName} is typing…`).waitFor();
+  await send(bob, 'hi alice');
+  await alice.locator('li[data-seq]', { hasText: 'hi alice' }).waitFor();
+  await send(alice, 'how are you?');
+  await alice.locator('li[data-seq]', { hasText: 'how are you?' }).getByText(`Seen by ${bobName}`).waitFor({ timeout: 15000 });
+  await shot(alice, 'chat-1280');
+  await shot(bob, 'chat-375');
+
+  step('history: 70 more messages, then bob reloads and scrolls back to the first');
+  for (let i = 1; i <= 70; i++) {
+    await send(alice, `numbered ${i}`);
+  }
+  await alice.locator('li[data-seq]', { hasText: 'numbered 70' }).waitFor();
+  await bob.goto(dmUrl);
+  await bob.locator('li[data-seq]', { hasText: 'numbered 70' }).waitFor();
+  check(!(await texts(bob)).includes('hi bob'), 'the first page holds only the newest messages');
+  for (let i = 0; i < 20 && !(await bob.getByText('The beginning of the room.').isVisible()); i++) {
+    await bob.locator('[aria-label=Messages]').evaluate((el) => el.scrollTo(0, 0));
+    await bob.waitForTimeout(300);
+  }
+  const all = await texts(bob);
+  check(all[0] === 'hi bob' && all.filter((t) => t === 'numbered 35').length === 1, `history scrolls back whole: ${all.slice(0, 3)}`);
+  check(all.length === 73, `73 messages once each, got ${all.length}`);
+
+  step('alice edits and deletes; bob sees both');
+  const first = alice.locator('li[data-seq]', { hasText: 'how are you?' });
+  await first.getByRole('button', { name: /Edit message/ }).click();
+  await alice.locator('input[name=edit]').fill('how are you doing?');
+  await alice.keyboard.press('Enter');
+  await bob.locator('li[data-seq]', { hasText: 'how are you doing?' }).getByText('(edited)').waitFor();
+  alice.once('dialog', (d) => d.accept());
+  await alice.locator('li[data-seq]', { hasText: 'numbered 70' }).getByRole('button', { name: /Delete message/ }).click();
+  await bob.getByText('This message was deleted.').waitFor();
+
+  step('the node is killed and restarted: both reconnect, and what was sent meanwhile arrives once');
+  await restartNode();
+  await send(alice, 'sent across the restart');
+  await bob.locator('li[data-seq]', { hasText: 'sent across the restart' }).waitFor({ timeout: 30000 });
+  await send(bob, 'and back');
+  await alice.locator('li[data-seq]', { hasText: 'and back' }).waitFor({ timeout: 30000 });
+  const after = await texts(bob);
+  check(after.filter((t) => t === 'sent across the restart').length === 1, 'no duplicate after the restart');
+  check(!(await alice.getByText('Connection lost').isVisible()), 'the banner is gone once reconnected');
+  await alice.getByRole('link', { name: new RegExp(`${bobName}, online`) }).waitFor({ timeout: 15000 });
+  await shot(alice, 'after-restart-1280');
+
+  step('profile: alice changes her display name');
+  await alice.goto(`${base}/profile`);
+  await alice.fill('#display-name', 'Alice A.');
+  await alice.getByRole('button', { name: 'Save' }).click();
+  await alice.getByRole('link', { name: 'Your profile' }).filter({ hasText: 'Alice A.' }).waitFor();
+  await shot(alice, 'profile-1280');
+  console.log('ok');
+} catch (e) {
+  for (const [i, ctx] of browser.contexts().entries()) {
+    for (const [j, page] of ctx.pages().entries()) {
+      await page.screenshot({ path: `${shots}/failure-${i}-${j}.png` }).catch(() => {});
+    }
+  }
+  throw e;
+} finally {
+  await browser.close();
+  process.stdin.destroy();
+}
