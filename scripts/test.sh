@@ -156,8 +156,20 @@ export BANTER_PYTHON="$venv/bin/python"
 log "cargo build --workspace --all-targets"
 cargo build --workspace --all-targets
 log "cargo test --workspace --no-fail-fast $*"
+reports="${BANTER_REPORTS:-$HOME/.cache/banter/reports}"
+mkdir -p "$reports"
+stamp="$(mktemp)"
 status=0
 cargo test --workspace --no-fail-fast "$@" || status=$?
+
+# The web app's Lighthouse scores (tests/lighthouse.rs writes them).
+if [[ "$reports/lighthouse.json" -nt "$stamp" ]]; then
+    # shellcheck disable=SC2016 # the $ and backticks are JavaScript's
+    node -e 'for (const [page, r] of Object.entries(require(process.argv[1])))
+        console.error(`test.sh: lighthouse ${page}: ` + Object.entries(r.scores).map(([c, s]) => `${c} ${s}`).join(", "))' \
+        "$reports/lighthouse.json"
+fi
+rm -f "$stamp"
 
 elapsed=$((SECONDS - started))
 log "finished in $((elapsed / 60))m $((elapsed % 60))s (exit status $status)"

@@ -2,7 +2,8 @@
 # The web app (web-angular/, issue #22) for `make run` and the test command:
 #
 #   scripts/web.sh build   install its npm packages (npm ci) when missing or older than the lock file,
-#                          and build it (ng build) when the build is missing or older than any source;
+#                          and build it (ng build, then a .br and .gz copy of each text file) when the
+#                          build is missing or older than any source;
 #                          the last stdout line is the build's folder (the node's http.web_dir)
 #   scripts/web.sh check   the same install, then its linter (angular-eslint) and unit tests (Vitest)
 #
@@ -49,6 +50,7 @@ build)
     if stale; then
         log "ng build (web-angular)"
         npx --no-install ng build >&2 || die "ng build failed"
+        node compress.mjs "$DIST" || die "compressing the build failed"
     fi
     [[ -f "$DIST/index.html" ]] || die "the build has no $DIST/index.html"
     echo "$DIST"

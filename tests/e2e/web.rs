@@ -1,19 +1,22 @@
 //! The web app at `/` (issue #22): a node serves its build's files, routes every other path to
 //! `index.html` (the app routes it), caches hashed assets for good and nothing else, keeps
 //! requests inside the folder, and leaves the API's JSON errors alone. Without a build, `/` says how
-//! to make one.
+//! to make one. A client that accepts Brotli gets a file's precompressed copy.
 
 use anyhow::{Context, Result, ensure};
 use banter_tests::{Node, NodeBuilder, shared_node};
 
 const INDEX: &str = "<!doctype html><title>Banter</title><app-root>index marker</app-root>";
 const SCRIPT: &str = "console.log('main');";
+/// Stands for the script's Brotli copy: the node sends the sibling's bytes as they are.
+const BROTLI: &[u8] = b"\x1b\x13\x00brotli-bytes";
 
 #[tokio::test]
 async fn a_build_is_served_with_its_routes_and_cache_headers() {
     let dir = tempfile::tempdir().expect("a temp dir");
     std::fs::write(dir.path().join("index.html"), INDEX).expect("index");
     std::fs::write(dir.path().join("main-5NJ2XMEF.js"), SCRIPT).expect("script");
+    std::fs::write(dir.path().join("main-5NJ2XMEF.js.br"), BROTLI).expect("its Brotli copy");
     std::fs::create_dir(dir.path().join("media")).expect("media");
     std::fs::write(dir.path().join("media/logo.svg"), "<svg/>").expect("logo");
     let node = NodeBuilder::new("web")
@@ -58,6 +61,35 @@ async fn built(node: &Node) -> Result<()> {
             && cache == "public, max-age=31536000, immutable"
             && body == SCRIPT,
         "hashed asset: {status} {ty} {cache}"
+    );
+    // A client that takes Brotli gets the precompressed copy, marked as such; others the file.
+    let api = node.api();
+    let r = api
+        .http()
+        .get(api.url("/main-5NJ2XMEF.js"))
+        .header("accept-encoding", "gzip, br")
+        .send()
+        .await?;
+    let header = |name: &str| {
+        r.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned()
+    };
+    let (encoding, vary, ty) = (
+        header("content-encoding"),
+        header("vary"),
+        header("content-type"),
+    );
+    let (status, body) = (r.status().as_u16(), r.bytes().await?);
+    ensure!(
+        status == 200
+            && encoding == "br"
+            && vary.to_ascii_lowercase().contains("accept-encoding")
+            && ty.contains("javascript")
+            && &body[..] == BROTLI,
+        "precompressed: {status} {encoding} {vary} {ty}"
     );
     let (status, ty, cache, _) = get(node, "/media/logo.svg").await?;
     ensure!(

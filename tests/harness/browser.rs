@@ -4,7 +4,9 @@
 //! `BANTER_REQUIRE_WEB=1` (as `scripts/test.sh` sets it).
 //!
 //! A script and the test talk over stdio: every line the script prints is kept (and shown when it
-//! fails); a line `@restart` makes the test `kill -9` and restart the node, then answer `restarted`.
+//! fails); a line `@restart` makes the test `kill -9` and restart the node, then answer `restarted`;
+//! a line `@feed` starts the replay feed server the test gave (the node's ingest source connects to
+//! it), then answers `feed`.
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -14,8 +16,22 @@ use anyhow::{Context, Result, bail};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::Command;
 
+use banter_feeds::replay::{ReplayConfig, serve};
+use tokio::net::TcpListener;
+
 use crate::Node;
 use crate::util::manifest_dir;
+
+/// A replay feed server to start when the script asks (`@feed`): its port is bound already, so
+/// the node's source can be configured with it.
+pub struct Replay {
+    /// The bound port.
+    pub listener: TcpListener,
+    /// The frames it serves.
+    pub frames: Vec<String>,
+    /// Pace, drops, repeats.
+    pub config: ReplayConfig,
+}
 
 /// What the browser tests need.
 #[derive(Debug, Clone)]
@@ -26,6 +42,8 @@ pub struct WebApp {
     pub chromium: PathBuf,
     /// Where the scripts save their screenshots (outside the repo).
     pub screenshots: PathBuf,
+    /// Where the scripts write their reports (`lighthouse.json`), which the test command prints.
+    pub reports: PathBuf,
 }
 
 impl WebApp {
@@ -67,27 +85,45 @@ impl WebApp {
         if !node.status.success() {
             bail!("node --version failed");
         }
+        let cache = || -> Result<PathBuf> {
+            Ok(
+                PathBuf::from(std::env::var_os("HOME").context("HOME is not set")?)
+                    .join(".cache/banter"),
+            )
+        };
         let screenshots = match std::env::var_os("BANTER_SCREENSHOTS") {
             Some(dir) => PathBuf::from(dir),
-            None => PathBuf::from(std::env::var_os("HOME").context("HOME is not set")?)
-                .join(".cache/banter/screenshots"),
+            None => cache()?.join("screenshots"),
+        };
+        let reports = match std::env::var_os("BANTER_REPORTS") {
+            Some(dir) => PathBuf::from(dir),
+            None => cache()?.join("reports"),
         };
         Ok(WebApp {
             dist,
             chromium,
             screenshots,
+            reports,
         })
     }
 
     /// Runs `web-angular/e2e/<script>` against `node` (restarting it when asked) within `limit`;
     /// its output when it failed.
-    pub async fn run(&self, script: &str, node: &mut Node, limit: Duration) -> Result<Vec<String>> {
+    pub async fn run(
+        &self,
+        script: &str,
+        node: &mut Node,
+        mut feed: Option<Replay>,
+        limit: Duration,
+    ) -> Result<Vec<String>> {
+        let (_stop_feed, feed_stopped) = tokio::sync::watch::channel(false);
         let path = manifest_dir().join("../web-angular/e2e").join(script);
         let mut child = Command::new("node")
             .arg(&path)
             .env("BANTER_BASE_URL", node.base_url())
             .env("BANTER_CHROMIUM", &self.chromium)
             .env("BANTER_SCREENSHOTS", &self.screenshots)
+            .env("BANTER_REPORTS", &self.reports)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -112,6 +148,17 @@ impl WebApp {
                     node.kill9();
                     node.restart().await.context("restarting the node")?;
                     stdin.write_all(b"restarted\n").await?;
+                    stdin.flush().await?;
+                } else if line == "@feed" {
+                    let Replay {
+                        listener,
+                        frames,
+                        config,
+                    } = feed
+                        .take()
+                        .context("the script asked for a feed the test has not")?;
+                    tokio::spawn(serve(listener, frames, config, feed_stopped.clone()));
+                    stdin.write_all(b"feed\n").await?;
                     stdin.flush().await?;
                 }
                 seen.push(line);

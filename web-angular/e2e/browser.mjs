@@ -3,10 +3,13 @@
 //
 // Environment: BANTER_BASE_URL (the node), BANTER_CHROMIUM (the browser), BANTER_SCREENSHOTS (a folder
 // outside the repo). The harness and this script talk over stdio: a line `@restart` asks the harness
-// to kill -9 and restart the node; it answers `restarted` on stdin.
+// to kill -9 and restart the node (it answers `restarted` on stdin), `@feed` to start the replay
+// feed server the node's source connects to (it answers `feed`).
 import { chromium } from 'playwright-core';
 import { mkdirSync } from 'node:fs';
 import { createInterface } from 'node:readline';
+
+import { png } from './png.mjs';
 
 const base = need('BANTER_BASE_URL');
 const shots = need('BANTER_SCREENSHOTS');
@@ -33,11 +36,12 @@ function check(cond, what) {
   }
 }
 
-/** Asks the harness to kill -9 the node and start it again; resolves once it answered. */
-async function restartNode() {
-  console.log('@restart');
+/** Asks the harness for `what` (`restart`: kill -9 the node and start it again; `feed`: start the
+ *  replay feed server); resolves once it answered. */
+async function ask(what, answer) {
+  console.log(`@${what}`);
   const { value, done } = await stdinLines.next();
-  check(!done && value.trim() === 'restarted', `the harness restarted the node (answered ${value})`);
+  check(!done && value.trim() === answer, `the harness did @${what} (answered ${value})`);
 }
 
 async function shot(page, name) {
@@ -46,7 +50,7 @@ async function shot(page, name) {
 
 /** Texts of the messages on screen, in order. */
 async function texts(page) {
-  return page.locator('ol[role=log] > li[data-seq] p.whitespace-pre-wrap').allInnerTexts();
+  return page.locator('[role=log] li[data-seq] p.whitespace-pre-wrap').allInnerTexts();
 }
 
 async function register(page, username) {
@@ -72,6 +76,7 @@ try {
   const bob = await (await browser.newContext({ viewport: { width: 375, height: 812 }, isMobile: true, hasTouch: true })).newPage();
   for (const [name, page] of [['alice', alice], ['bob', bob]]) {
     page.on('pageerror', (e) => console.log(`${name} pageerror: ${e.message}`));
+    page.on('console', (m) => m.type() === 'error' && console.log(`${name} console: ${m.text()}`));
   }
 
   step('the login page asks for a username and password, and refuses a wrong one next to the form');
@@ -139,8 +144,49 @@ try {
   await alice.locator('li[data-seq]', { hasText: 'numbered 70' }).getByRole('button', { name: /Delete message/ }).click();
   await bob.getByText('This message was deleted.').waitFor();
 
+  step('alice attaches an image: a progress bar, then bob sees it laid out at its size before it loads');
+  await alice.goto(dmUrl);
+  await alice.locator('#file-picker').setInputFiles({ name: 'gradient.png', mimeType: 'image/png', buffer: png(640, 480) });
+  await alice.getByRole('list', { name: 'Files for the next message' }).getByText('gradient.png').waitFor();
+  await alice.getByRole('button', { name: 'Send', exact: true }).and(alice.locator(':enabled')).waitFor();
+  await send(alice, 'a picture');
+  const img = bob.locator('li[data-seq]', { hasText: 'a picture' }).getByRole('img', { name: 'gradient.png' });
+  await img.waitFor({ timeout: 15000 });
+  // 640 × 480 shown at most 320 px a side: its box is known from the frame, before the file loads.
+  check((await img.getAttribute('width')) === '320' && (await img.getAttribute('height')) === '240', 'the image is laid out at 320 × 240');
+  await bob.locator('img[data-loaded=true][alt="gradient.png"]').waitFor({ timeout: 15000 });
+  await bob.waitForFunction(() => {
+    const el = document.querySelector('img[data-loaded=true][alt="gradient.png"]');
+    return el instanceof HTMLImageElement && el.complete && el.naturalWidth === 640;
+  });
+  await img.scrollIntoViewIfNeeded();
+  await shot(bob, 'image-375');
+
+  step('the earthquake feed: bob follows it; the map and the list show its events, and choosing one highlights both');
+  await bob.goto(`${base}/rooms`);
+  await bob.getByRole('button', { name: /Follow the .* feed/ }).click();
+  await ask('feed', 'feed');
+  await bob.waitForURL(/\/rooms\/\d+$/);
+  const quakes = bob.getByRole('list', { name: 'Earthquakes, newest first' }).getByRole('button');
+  await quakes.first().waitFor({ timeout: 30000 });
+  const markers = bob.locator('bt-quake-map path.leaflet-interactive');
+  await markers.first().waitFor({ timeout: 15000 });
+  const before = await markers.count();
+  await bob.waitForFunction((n) => document.querySelectorAll('bt-quake-map path.leaflet-interactive').length > n, before, { timeout: 30000 });
+  check((await markers.count()) === (await quakes.count()), 'one marker per listed event');
+  await quakes.first().click();
+  check((await quakes.first().getAttribute('aria-pressed')) === 'true', 'the chosen event is pressed in the list');
+  await bob.locator('bt-quake-map path.leaflet-interactive[stroke="#1e3a8a"]').waitFor();
+  await shot(bob, 'feed-375');
+  await bob.setViewportSize({ width: 1280, height: 800 });
+  await markers.last().click({ force: true });
+  await bob.locator('[aria-pressed=true]').waitFor();
+  await shot(bob, 'feed-1280');
+  await bob.setViewportSize({ width: 375, height: 812 });
+  await bob.goto(dmUrl);
+
   step('the node is killed and restarted: both reconnect, and what was sent meanwhile arrives once');
-  await restartNode();
+  await ask('restart', 'restarted');
   await send(alice, 'sent across the restart');
   await bob.locator('li[data-seq]', { hasText: 'sent across the restart' }).waitFor({ timeout: 30000 });
   await send(bob, 'and back');

@@ -5,8 +5,10 @@
 //! (`/rooms/12`). Hashed assets (`main-5NJ2XMEF.js`: a name ending in `-` and eight or more capital
 //! letters and digits) never change, so they are cached for a year, `immutable`; every other answer
 //! — `index.html` above all — is `no-cache`, so a new build is seen at once. Paths under `/api/`
-//! that no route takes stay JSON 404s. Without a build, `/` answers a short page saying how to make
-//! one, and other paths a JSON 404.
+//! that no route takes stay JSON 404s. A file with a precompressed sibling (`main-….js.br`,
+//! `.gz`, which `scripts/web.sh` writes after the build) is answered with it when the client
+//! accepts that encoding. Without a build, `/` answers a short page saying how to make one, and
+//! other paths a JSON 404.
 
 use std::path::{Path, PathBuf};
 
@@ -35,7 +37,15 @@ pub fn router(web_dir: &str) -> Router {
     let built = !web_dir.is_empty() && dir.join("index.html").is_file();
     if built {
         tracing::info!(dir = %dir.display(), "serving the web app");
-        let files = ServeDir::new(&dir).fallback(ServeFile::new(dir.join("index.html")));
+        // The build ships each text file also compressed (`.br`, `.gz`, made by scripts/web.sh):
+        // a client that accepts one gets it, with `Vary: Accept-Encoding`.
+        let index = ServeFile::new(dir.join("index.html"))
+            .precompressed_br()
+            .precompressed_gzip();
+        let files = ServeDir::new(&dir)
+            .precompressed_br()
+            .precompressed_gzip()
+            .fallback(index);
         Router::new()
             .fallback_service(files)
             .layer(axum::middleware::map_response_with_state((), cache_headers))
@@ -77,9 +87,10 @@ async fn cache_headers(
         } else {
             REVALIDATE
         };
-        response
-            .headers_mut()
-            .insert(header::CACHE_CONTROL, HeaderValue::from_static(value));
+        let headers = response.headers_mut();
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(value));
+        // The same path may be answered compressed or not: caches must key on the encoding.
+        headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
     }
     response
 }

@@ -1,8 +1,8 @@
-import { HttpClient, HttpParams } from '@angular/common/http';
+import { HttpClient, HttpEvent, HttpParams } from '@angular/common/http';
 import { Injectable, inject } from '@angular/core';
 import { Observable, map } from 'rxjs';
 
-import { Member, Message, Page, Room, RoomSummary, Session, User } from './api.types';
+import { FeedSource, Member, Message, Page, Room, RoomSummary, Session, SignedUrl, UploadGrant, User } from './api.types';
 
 /** Typed calls of the node's REST API (docs/PROTOCOL.md). Tokens are added by the auth interceptor. */
 @Injectable({ providedIn: 'root' })
@@ -59,6 +59,11 @@ export class ApiService {
       .pipe(map((r) => ({ items: r.rooms, next: r.next_after })));
   }
 
+  /** The ingest sources, each with its own feed room. */
+  feeds(): Observable<FeedSource[]> {
+    return this.http.get<FeedSource[]>('/api/feeds');
+  }
+
   createRoom(name: string): Observable<Room> {
     return this.http.post<Room>('/api/rooms', { name });
   }
@@ -79,6 +84,47 @@ export class ApiService {
     return this.http
       .get<{ members: Member[] }>(`/api/rooms/${roomId}/members`, { params: { limit } })
       .pipe(map((r) => r.members));
+  }
+
+  uploadGrant(roomId: number, file: { name: string; type: string; size: number }): Observable<UploadGrant> {
+    return this.http.post<UploadGrant>(`/api/rooms/${roomId}/uploads`, {
+      filename: file.name,
+      content_type: file.type,
+      size: file.size,
+    });
+  }
+
+  avatarGrant(file: { name: string; type: string; size: number }): Observable<UploadGrant> {
+    return this.http.post<UploadGrant>('/api/users/me/avatar/uploads', {
+      filename: file.name,
+      content_type: file.type,
+      size: file.size,
+    });
+  }
+
+  setAvatar(uploadId: string): Observable<User> {
+    return this.http.put<User>('/api/users/me/avatar', { upload_id: uploadId });
+  }
+
+  avatarUrl(userId: number): Observable<SignedUrl> {
+    return this.http.get<SignedUrl>(`/api/users/${userId}/avatar`);
+  }
+
+  /**
+   * Posts `file` with the grant's form straight to the blob store (S3, MinIO, or the embedded
+   * node's folder), reporting upload progress.
+   */
+  postFile(grant: UploadGrant, file: Blob): Observable<HttpEvent<unknown>> {
+    const form = new FormData();
+    for (const f of grant.fields) {
+      form.append(f.name, f.value);
+    }
+    form.append(grant.file_field, file);
+    return this.http.post(grant.url, form, { reportProgress: true, observe: 'events', responseType: 'text' });
+  }
+
+  attachmentUrl(roomId: number, attachmentId: string): Observable<SignedUrl> {
+    return this.http.get<SignedUrl>(`/api/rooms/${roomId}/attachments/${attachmentId}`);
   }
 
   history(roomId: number, before?: number, limit = 50): Observable<Page<Message>> {

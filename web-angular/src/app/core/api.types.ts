@@ -84,3 +84,27 @@ export interface AppError {
   message: string;
   retryAfterSecs?: number;
 }
+
+/** A form that posts one file straight to the blob store (docs/PROTOCOL.md "Uploads"). */
+export interface UploadGrant {
+  upload_id: string;
+  method: 'POST';
+  url: string;
+  fields: { name: string; value: string }[];
+  file_field: string;
+  expires_at_ms: number;
+  max_bytes: number;
+}
+
+/** A short-lived URL of a file. */
+export interface SignedUrl {
+  url: string;
+  expires_at_ms: number;
+}
+
+/** An ingest source and its own feed room. */
+export interface FeedSource {
+  name: string;
+  /** Its feed room, once the source created it. */
+  room_id: number | null;
+}

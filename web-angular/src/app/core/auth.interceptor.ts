@@ -6,7 +6,8 @@ import { SessionService } from './session.service';
 
 /** Routes that take no access token (they start or refresh a session). */
 function isPublic(req: HttpRequest<unknown>): boolean {
-  return req.url.startsWith('/api/auth/') || req.url.startsWith('/api/users/available');
+  // The blob store's forms and URLs are signed by themselves.
+  return req.url.startsWith('/api/auth/') || req.url.startsWith('/api/users/available') || req.url.startsWith('/api/blobs');
 }
 
 function withToken(req: HttpRequest<unknown>, token: string | null): HttpRequest<unknown> {

@@ -17,7 +17,13 @@ import { FormsModule } from '@angular/forms';
 import { RouterLink } from '@angular/router';
 import { Store } from '@ngrx/store';
 
+import { UploadsService } from '../core/uploads.service';
+import { toAppError } from '../core/errors';
 import { chatActions, roomsActions } from '../state/actions';
+import { toast } from '../state/live.effects';
+import { Quake, toQuake } from '../core/quakes';
+import { AttachmentView } from '../ui/attachment';
+import { QuakeMap } from '../ui/quake-map';
 import { ChatItem, chatFeature } from '../state/chat.feature';
 import { roomTitle, roomsFeature } from '../state/rooms.feature';
 import { sessionFeature } from '../state/session.feature';
@@ -38,16 +44,29 @@ export function featureLine(body: string): string {
   }
 }
 
+/** A file picked for the next message: uploading (with progress), uploaded, or refused. */
+export interface DraftFile {
+  key: number;
+  name: string;
+  fraction: number;
+  uploadId: string | null;
+  error: string | null;
+}
+
+/** At most this many files go with one message (the server's limit). */
+export const MAX_FILES = 10;
+
 /** One room: its messages (history scrolls back), who is typing, who read what, and the composer. */
 @Component({
   selector: 'bt-chat-page',
-  imports: [FormsModule, RouterLink],
+  imports: [FormsModule, RouterLink, AttachmentView, QuakeMap],
   changeDetection: ChangeDetectionStrategy.OnPush,
   host: { class: 'flex min-h-0 flex-1 flex-col' },
   templateUrl: './chat.page.html',
 })
 export class ChatPage implements OnDestroy {
   private readonly store = inject(Store);
+  private readonly uploads = inject(UploadsService);
   /** The room id, from the route. */
   readonly id = input.required({ transform: numberAttribute });
 
@@ -62,6 +81,9 @@ export class ChatPage implements OnDestroy {
   protected readonly typingNames = this.store.selectSignal(chatFeature.selectTypingNames);
 
   protected readonly draft = signal('');
+  protected readonly files = signal<DraftFile[]>([]);
+  protected readonly uploading = computed(() => this.files().some((f) => f.uploadId === null && f.error === null));
+  private fileKeys = 0;
   protected readonly editing = signal<{ seq: number; text: string } | null>(null);
   protected readonly title = computed(() => {
     const r = this.room();
@@ -71,6 +93,16 @@ export class ChatPage implements OnDestroy {
   protected readonly notMember = computed(() => this.roomsLoaded() && this.room() === null);
   protected readonly isFeed = computed(() => this.room()?.kind === 'feed');
   protected readonly isOwner = computed(() => this.room()?.role === 'owner');
+  /** A feed room's earthquakes, newest first. */
+  protected readonly quakes = computed<Quake[]>(() =>
+    this.isFeed()
+      ? this.messages()
+          .map(toQuake)
+          .filter((q): q is Quake => q !== null)
+          .sort((a, b) => b.timeMs - a.timeMs || b.seq - a.seq)
+      : [],
+  );
+  protected readonly chosen = signal<number | null>(null);
   protected readonly typingLine = computed(() => {
     const names = this.typingNames();
     if (names.length === 0) {
@@ -159,12 +191,37 @@ export class ChatPage implements OnDestroy {
 
   protected send(): void {
     const body = this.draft().trim();
-    if (!body) {
+    const attachments = this.files().flatMap((f) => (f.uploadId ? [f.uploadId] : []));
+    if ((!body && attachments.length === 0) || this.uploading()) {
       return;
     }
     this.atBottom = true;
-    this.store.dispatch(chatActions.send({ roomId: this.id(), body }));
+    this.store.dispatch(chatActions.send({ roomId: this.id(), body, attachments }));
     this.draft.set('');
+    this.files.set([]);
+  }
+
+  /** Starts uploading the files picked (or dropped, or pasted) for the next message. */
+  protected attach(list: FileList | null): void {
+    const picked = Array.from(list ?? []).slice(0, Math.max(0, MAX_FILES - this.files().length));
+    for (const file of picked) {
+      const key = ++this.fileKeys;
+      this.files.update((fs) => [...fs, { key, name: file.name, fraction: 0, uploadId: null, error: null }]);
+      const set = (change: Partial<DraftFile>) =>
+        this.files.update((fs) => fs.map((f) => (f.key === key ? { ...f, ...change } : f)));
+      this.uploads.upload(this.id(), file).subscribe({
+        next: (p) => set(p.state === 'done' ? { fraction: 1, uploadId: p.uploadId } : { fraction: p.fraction }),
+        error: (e: unknown) => {
+          const err = toAppError(e);
+          set({ error: err.message });
+          this.store.dispatch(toast(`${file.name}: ${err.message}`));
+        },
+      });
+    }
+  }
+
+  protected removeFile(key: number): void {
+    this.files.update((fs) => fs.filter((f) => f.key !== key));
   }
 
   protected startEdit(m: ChatItem): void {
@@ -217,6 +274,14 @@ export class ChatPage implements OnDestroy {
 
   protected geoLine(m: ChatItem): string {
     return featureLine(m.body);
+  }
+
+  /** Chooses a quake (from the map or the list): both show it. */
+  protected chooseQuake(seq: number, fromMap: boolean): void {
+    this.chosen.set(seq);
+    if (fromMap) {
+      document.getElementById(`quake-${seq}`)?.scrollIntoView({ block: 'nearest' });
+    }
   }
 
   protected time(ms: number): string {

@@ -6,7 +6,7 @@ import { Store } from '@ngrx/store';
 import { Subject, catchError, debounceTime, distinctUntilChanged, filter, map, of, switchMap } from 'rxjs';
 
 import { ApiService } from '../core/api.service';
-import { User } from '../core/api.types';
+import { FeedSource, User } from '../core/api.types';
 import { authActions, roomsActions } from '../state/actions';
 import { roomsFeature } from '../state/rooms.feature';
 import { sessionFeature } from '../state/session.feature';
@@ -47,6 +47,14 @@ export class ShellPage {
     ),
     { initialValue: this.router.url },
   );
+  private readonly feeds = toSignal(this.api.feeds().pipe(catchError(() => of([] as FeedSource[]))), {
+    initialValue: [] as FeedSource[],
+  });
+  /** Feeds whose room the caller is not in yet. */
+  protected readonly feedsToJoin = computed(() => {
+    const mine = new Set(this.rooms().map((r) => r.id));
+    return this.feeds().filter((f): f is FeedSource & { room_id: number } => f.room_id !== null && !mine.has(f.room_id));
+  });
   protected readonly roomOpen = computed(() => /^\/(rooms\/\d+|profile)/.test(this.url()));
 
   protected online(userId: number | null): boolean {
@@ -69,6 +77,10 @@ export class ShellPage {
   protected openDm(user: User): void {
     this.store.dispatch(roomsActions.openDm({ userId: user.id }));
     this.onSearch('');
+  }
+
+  protected joinFeed(f: { room_id: number }): void {
+    this.store.dispatch(roomsActions.join({ roomId: f.room_id }));
   }
 
   protected logout(): void {

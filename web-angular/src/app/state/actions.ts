@@ -45,10 +45,11 @@ export const chatActions = createActionGroup({
     'History Failed': props<{ roomId: number; error: AppError }>(),
     /** A room's live item; `own`: sent by the signed-in user; `atMs`: when it arrived. */
     'Live': props<{ roomId: number; event: RoomEvent; own: boolean; atMs: number }>(),
-    'Send': props<{ roomId: number; body: string }>(),
+    /** A message: its text, and the ids of its uploaded files (possibly with no text). */
+    'Send': props<{ roomId: number; body: string; attachments: string[] }>(),
     'Edit': props<{ roomId: number; seq: number; body: string }>(),
     'Delete': props<{ roomId: number; seq: number }>(),
-    'Pending Added': props<{ roomId: number; nonce: string; body: string; sentAtMs: number }>(),
+    'Pending Added': props<{ roomId: number; nonce: string; body: string; attachments: string[]; sentAtMs: number }>(),
     'Sent': props<{ roomId: number; nonce: string; seq: number; messageId: string; senderId: number; atMs: number }>(),
     'Send Failed': props<{ roomId: number; nonce: string; error: AppError }>(),
     'Retry': props<{ roomId: number; nonce: string }>(),

@@ -60,9 +60,12 @@ export class ChatEffects {
   send$ = createEffect(() =>
     this.actions$.pipe(
       ofType(chatActions.send),
-      mergeMap(({ roomId, body }) => {
+      mergeMap(({ roomId, body, attachments }) => {
         const nonce = newNonce();
-        return concat(of(chatActions.pendingAdded({ roomId, nonce, body, sentAtMs: Date.now() })), this.sending(roomId, nonce, body));
+        return concat(
+          of(chatActions.pendingAdded({ roomId, nonce, body, attachments, sentAtMs: Date.now() })),
+          this.sending(roomId, nonce, body, attachments),
+        );
       }),
     ),
   );
@@ -74,7 +77,7 @@ export class ChatEffects {
       withLatestFrom(this.store.select(chatFeature.selectRooms)),
       mergeMap(([{ roomId, nonce }, rooms]) => {
         const p = rooms[roomId]?.pending.find((x) => x.nonce === nonce);
-        return p ? this.sending(roomId, nonce, p.body) : EMPTY;
+        return p ? this.sending(roomId, nonce, p.body, p.attachments) : EMPTY;
       }),
     ),
   );
@@ -147,13 +150,13 @@ export class ChatEffects {
     ),
   );
 
-  private sending(roomId: number, nonce: string, body: string) {
+  private sending(roomId: number, nonce: string, body: string, attachments: string[]) {
     return this.store.select(sessionFeature.selectUser).pipe(
       filter((u) => u !== null),
       take(1),
       map((u) => u.id),
       mergeMap((senderId) =>
-        from(this.stomp.send({ roomId, body, nonce })).pipe(
+        from(this.stomp.send({ roomId, body, nonce, attachments })).pipe(
           map((r) => chatActions.sent({ roomId, nonce, seq: r.seq, messageId: r.messageId, senderId, atMs: Date.now() })),
           catchError((e: AppError) => of(chatActions.sendFailed({ roomId, nonce, error: e }))),
         ),

@@ -40,8 +40,8 @@ describe('chat reducer', () => {
   });
 
   it('shows a sent message at its seq once acknowledged, and the live copy replaces it', () => {
-    let s = reducer(undefined, chatActions.pendingAdded({ roomId: 1, nonce: 'n1', body: 'hey', sentAtMs: 1 }));
-    s = reducer(s, chatActions.pendingAdded({ roomId: 1, nonce: 'n2', body: 'you', sentAtMs: 2 }));
+    let s = reducer(undefined, chatActions.pendingAdded({ roomId: 1, nonce: 'n1', body: 'hey', attachments: [], sentAtMs: 1 }));
+    s = reducer(s, chatActions.pendingAdded({ roomId: 1, nonce: 'n2', body: 'you', attachments: ['u1'], sentAtMs: 2 }));
     s = reducer(s, chatActions.sendFailed({ roomId: 1, nonce: 'n2', error: { code: 'rate_limited', message: 'slow down' } }));
     expect(s.rooms[1]?.pending.map((p) => [p.nonce, p.error?.code ?? null])).toEqual([['n1', null], ['n2', 'rate_limited']]);
     s = reducer(s, chatActions.sent({ roomId: 1, nonce: 'n1', seq: 12, messageId: 'x', senderId: 9, atMs: 3 }));

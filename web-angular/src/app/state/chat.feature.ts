@@ -14,6 +14,8 @@ export interface ChatItem extends Message {
 export interface PendingItem {
   nonce: string;
   body: string;
+  /** Upload ids. */
+  attachments: string[];
   sentAtMs: number;
   error: AppError | null;
 }
@@ -139,14 +141,18 @@ export const chatFeature = createFeature({
       }
       return changed ? { ...state, typing } : state;
     }),
-    on(chatActions.pendingAdded, (state, { roomId, nonce, body, sentAtMs }) =>
-      withRoom(state, roomId, (t) => ({ ...t, pending: [...t.pending, { nonce, body, sentAtMs, error: null }] })),
+    on(chatActions.pendingAdded, (state, { roomId, nonce, body, attachments, sentAtMs }) =>
+      withRoom(state, roomId, (t) => ({
+        ...t,
+        pending: [...t.pending, { nonce, body, attachments, sentAtMs, error: null }],
+      })),
     ),
     on(chatActions.sent, (state, { roomId, nonce, seq, messageId, senderId, atMs }) =>
       withRoom(state, roomId, (t) => {
         const p = t.pending.find((x) => x.nonce === nonce);
         const pending = t.pending.filter((x) => x.nonce !== nonce);
-        if (!p || t.messages.entities[seq]) {
+        if (!p || t.messages.entities[seq] || p.attachments.length > 0) {
+          // A message with files waits for its live copy, which describes them.
           return { ...t, pending };
         }
         // Shown at its seq at once; the live frame that follows replaces it with the server's copy.
