@@ -36,7 +36,7 @@ async fn two_people_chat_in_the_browser_across_a_restart_of_the_node() {
         listener,
         frames,
         config: ReplayConfig {
-            interval: Duration::from_millis(1500),
+            interval: Duration::from_millis(2500),
             drop_after: None,
             overlap: 0,
             repeat: false,

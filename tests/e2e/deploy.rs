@@ -221,6 +221,23 @@ fn check_compose(python: &Path) -> Result<()> {
             && root().join("nodes/feeds/fixtures/emsc.jsonl").is_file(),
         "the fixture the feed-replay service serves"
     );
+    // The web app the nodes serve is the image's build of web-angular/: the folder the nodes'
+    // http.web_dir names is where the image copies the build that angular.json writes.
+    let web_dir = str_at(&node_config(&bin, &services["banter-1"])?, "http.web_dir")?.to_owned();
+    let angular: Value = serde_json::from_str(&std::fs::read_to_string(
+        root().join("web-angular/angular.json"),
+    )?)?;
+    let output = angular["projects"]["banter-web"]["architect"]["build"]["options"]["outputPath"]
+        .as_str()
+        .context("angular.json's outputPath")?;
+    ensure!(
+        dockerfile.contains(" AS web\n")
+            && dockerfile.contains("npx --no-install ng build")
+            && dockerfile.contains(&format!(
+                "COPY --from=web /web/{output}/browser {web_dir}\n"
+            )),
+        "the image does not put web-angular's build ({output}/browser) at http.web_dir ({web_dir})"
+    );
     Ok(())
 }
 

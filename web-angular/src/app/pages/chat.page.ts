@@ -2,7 +2,9 @@ import {
   ChangeDetectionStrategy,
   Component,
   ElementRef,
+  Injector,
   OnDestroy,
+  afterNextRender,
   afterRenderEffect,
   computed,
   effect,
@@ -127,27 +129,41 @@ export class ChatPage implements OnDestroy {
   /** Set before older messages are added: the list's height then, to keep the view where it was. */
   private heightBeforeOlder: number | null = null;
   private atBottom = true;
+  /** Messages arrived while the list was scrolled up: a button offers to jump to them. */
+  protected readonly newBelow = signal(false);
+  private readonly injector = inject(Injector);
+  private lastSeq = 0;
 
   constructor() {
     effect(() => {
       const id = this.id();
       untracked(() => {
         this.atBottom = true;
+        this.newBelow.set(false);
+        this.lastSeq = 0;
         this.store.dispatch(roomsActions.select({ roomId: id }));
+        // Keyboard users land in the composer of the room they open.
+        afterNextRender(() => document.getElementById('composer')?.focus({ preventScroll: true }), {
+          injector: this.injector,
+        });
       });
     });
     afterRenderEffect(() => {
-      this.messages();
+      const newest = this.messages().at(-1)?.seq ?? 0;
       this.pending();
       const el = this.list()?.nativeElement;
       if (!el) {
         return;
       }
+      const arrived = newest > this.lastSeq && this.lastSeq > 0;
+      this.lastSeq = Math.max(this.lastSeq, newest);
       if (this.heightBeforeOlder !== null) {
         el.scrollTop += el.scrollHeight - this.heightBeforeOlder;
         this.heightBeforeOlder = null;
       } else if (this.atBottom) {
         el.scrollTop = el.scrollHeight;
+      } else if (arrived) {
+        this.newBelow.set(true);
       }
     });
   }
@@ -162,9 +178,21 @@ export class ChatPage implements OnDestroy {
       return;
     }
     this.atBottom = el.scrollHeight - el.scrollTop - el.clientHeight < STICK_PX;
+    if (this.atBottom) {
+      this.newBelow.set(false);
+    }
     if (el.scrollTop < LOAD_OLDER_PX) {
       this.loadOlder();
     }
+  }
+
+  protected jumpToNewest(): void {
+    const el = this.list()?.nativeElement;
+    if (el) {
+      el.scrollTop = el.scrollHeight;
+    }
+    this.atBottom = true;
+    this.newBelow.set(false);
   }
 
   protected loadOlder(): void {
