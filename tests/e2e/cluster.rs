@@ -18,8 +18,10 @@
 //! - [`traced`]: one message's trace across three members, from the frame to the row and the
 //!   fan-out, each hop a span on its own node;
 //! - [`uploads`]: a user's actor on its shard's owner serves grants and attachments asked on
-//!   every node (one rate for the user), with S3 and the Kafka journal.
+//!   every node (one rate for the user), with S3 and the Kafka journal;
+//! - [`browser`]: the web app in Chromium, one person on each of two members, chatting in a DM.
 
+mod browser;
 mod failover;
 mod feeds;
 mod traced;

@@ -113,7 +113,19 @@ impl WebApp {
         &self,
         script: &str,
         node: &mut Node,
+        feed: Option<Replay>,
+        limit: Duration,
+    ) -> Result<Vec<String>> {
+        self.run_with(script, node, feed, &[], limit).await
+    }
+
+    /// [`WebApp::run`] with more variables for the script (a second node's URL).
+    pub async fn run_with(
+        &self,
+        script: &str,
+        node: &mut Node,
         mut feed: Option<Replay>,
+        env: &[(&str, String)],
         limit: Duration,
     ) -> Result<Vec<String>> {
         let (_stop_feed, feed_stopped) = tokio::sync::watch::channel(false);
@@ -124,6 +136,7 @@ impl WebApp {
             .env("BANTER_CHROMIUM", &self.chromium)
             .env("BANTER_SCREENSHOTS", &self.screenshots)
             .env("BANTER_REPORTS", &self.reports)
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

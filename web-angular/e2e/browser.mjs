@@ -227,11 +227,17 @@ try {
   await alice.getByRole('link', { name: new RegExp(`${bobName}, online`) }).waitFor({ timeout: 15000 });
   await shot(alice, 'after-restart-1280');
 
-  step('profile: alice changes her display name');
+  step('profile: alice changes her display name and her picture');
   await alice.goto(`${base}/profile`);
   await alice.fill('#display-name', 'Alice A.');
   await alice.getByRole('button', { name: 'Save' }).click();
   await alice.getByRole('link', { name: 'Your profile' }).filter({ hasText: 'Alice A.' }).waitFor();
+  await alice.locator('#avatar-picker').setInputFiles({ name: 'me.png', mimeType: 'image/png', buffer: png(96, 96) });
+  await alice.getByRole('button', { name: 'Remove' }).waitFor({ timeout: 15000 });
+  await alice.waitForFunction(() => {
+    const img = document.querySelector('a[aria-label="Your profile"] img');
+    return img instanceof HTMLImageElement && img.complete && img.naturalWidth === 96;
+  });
   await shot(alice, 'profile-1280');
   console.log('ok');
 } catch (e) {

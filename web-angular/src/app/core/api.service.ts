@@ -106,6 +106,10 @@ export class ApiService {
     return this.http.put<User>('/api/users/me/avatar', { upload_id: uploadId });
   }
 
+  removeAvatar(): Observable<User> {
+    return this.http.delete<User>('/api/users/me/avatar');
+  }
+
   avatarUrl(userId: number): Observable<SignedUrl> {
     return this.http.get<SignedUrl>(`/api/users/${userId}/avatar`);
   }

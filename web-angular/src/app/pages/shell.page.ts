@@ -10,11 +10,12 @@ import { FeedSource, User } from '../core/api.types';
 import { authActions, roomsActions } from '../state/actions';
 import { roomsFeature } from '../state/rooms.feature';
 import { sessionFeature } from '../state/session.feature';
+import { Avatar } from '../ui/avatar';
 
 /** The signed-in frame: the room list (with new room and direct message), the user's menu, and the open page. */
 @Component({
   selector: 'bt-shell-page',
-  imports: [RouterOutlet, RouterLink, RouterLinkActive, FormsModule],
+  imports: [RouterOutlet, RouterLink, RouterLinkActive, FormsModule, Avatar],
   changeDetection: ChangeDetectionStrategy.OnPush,
   templateUrl: './shell.page.html',
 })
