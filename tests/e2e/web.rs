@@ -143,3 +143,39 @@ async fn without_a_build_the_root_says_how_to_make_one() {
         .context("no build"),
     );
 }
+
+/// The app's budget (issue #22): the JavaScript a first visit loads before it can render — the
+/// scripts `index.html` names and preloads — is at most 350 kB compressed (the gzip copies the
+/// build ships, which the node serves).
+#[test]
+fn the_apps_initial_javascript_is_at_most_350_kb_compressed() {
+    let Some(app) = banter_tests::browser::WebApp::or_skip("initial javascript budget") else {
+        return;
+    };
+    let index = std::fs::read_to_string(app.dist.join("index.html")).expect("index.html");
+    let mut total = 0;
+    let mut scripts = Vec::new();
+    for part in index.split(['"', '\'']) {
+        if part.ends_with(".js") && !part.contains('/') && !scripts.contains(&part) {
+            scripts.push(part);
+        }
+    }
+    assert!(
+        scripts.iter().any(|s| s.starts_with("main-")),
+        "index.html names no main script: {scripts:?}"
+    );
+    for script in &scripts {
+        let gz = app.dist.join(format!("{script}.gz"));
+        total += std::fs::metadata(&gz)
+            .unwrap_or_else(|e| panic!("{}: {e} (scripts/web.sh build makes it)", gz.display()))
+            .len();
+    }
+    eprintln!(
+        "initial JavaScript: {} scripts, {total} bytes gzip",
+        scripts.len()
+    );
+    assert!(
+        total <= 350 * 1000,
+        "initial JavaScript is {total} bytes gzip: {scripts:?}"
+    );
+}

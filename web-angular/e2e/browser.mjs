@@ -5,36 +5,14 @@
 // outside the repo). The harness and this script talk over stdio: a line `@restart` asks the harness
 // to kill -9 and restart the node (it answers `restarted` on stdin), `@feed` to start the replay
 // feed server the node's source connects to (it answers `feed`).
-import { chromium } from 'playwright-core';
-import { mkdirSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 
 import { png } from './png.mjs';
+import { check, launch, need, register as signUp, screenshots, send, step, texts, watchErrors } from './support.mjs';
 
 const base = need('BANTER_BASE_URL');
-const shots = need('BANTER_SCREENSHOTS');
-mkdirSync(shots, { recursive: true });
-const FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'];
+const shots = screenshots();
 const stdinLines = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
-
-function need(name) {
-  const v = process.env[name];
-  if (!v) {
-    throw new Error(`${name} is not set`);
-  }
-  return v;
-}
-
-function step(what) {
-  console.log(`step: ${what}`);
-}
-
-function check(cond, what) {
-  if (!cond) {
-    throw new Error(`check failed: ${what}`);
-  }
-}
 
 /** Asks the harness for `what` (`restart`: kill -9 the node and start it again; `feed`: start the
  *  replay feed server); resolves once it answered. */
@@ -48,36 +26,20 @@ async function shot(page, name) {
   await page.screenshot({ path: `${shots}/${name}.png`, fullPage: false });
 }
 
-/** Texts of the messages on screen, in order. */
-async function texts(page) {
-  return page.locator('[role=log] li[data-seq] p.whitespace-pre-wrap').allInnerTexts();
-}
-
 async function register(page, username) {
   await page.goto(`${base}/register`);
   await shot(page, `register-${page.viewportSize().width}`);
-  await page.fill('#username', username);
-  await page.getByText('This username is free.').waitFor();
-  await page.fill('#password', 'correct horse battery');
-  await page.click('button[type=submit]');
-  await page.waitForURL('**/rooms');
+  await signUp(page, base, username);
 }
 
-async function send(page, text) {
-  await page.fill('#composer', text);
-  await page.keyboard.press('Enter');
-}
-
-const browser = await chromium.launch({ executablePath: need('BANTER_CHROMIUM'), args: FLAGS });
+const browser = await launch();
 try {
   const suffix = Date.now().toString(36).slice(-6);
   const [aliceName, bobName] = [`alice_${suffix}`, `bob_${suffix}`];
   const alice = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage();
   const bob = await (await browser.newContext({ viewport: { width: 375, height: 812 }, isMobile: true, hasTouch: true })).newPage();
-  for (const [name, page] of [['alice', alice], ['bob', bob]]) {
-    page.on('pageerror', (e) => console.log(`${name} pageerror: ${e.message}`));
-    page.on('console', (m) => m.type() === 'error' && console.log(`${name} console: ${m.text()}`));
-  }
+  watchErrors('alice', alice);
+  watchErrors('bob', bob);
 
   step('the login page asks for a username and password, and refuses a wrong one next to the form');
   await alice.goto(`${base}/`);

@@ -1,59 +1,18 @@
 // The web app on two nodes of a cluster (tests/e2e/cluster/browser.rs): alice's browser on the
 // first node (BANTER_BASE_URL), bob's on the second (BANTER_BASE_URL_2).
-import { chromium } from 'playwright-core';
-import { mkdirSync } from 'node:fs';
+import { check, launch, need, register, screenshots, send, step, texts, watchErrors } from './support.mjs';
 
 const [baseA, baseB] = [need('BANTER_BASE_URL'), need('BANTER_BASE_URL_2')];
-const shots = need('BANTER_SCREENSHOTS');
-mkdirSync(shots, { recursive: true });
-const FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'];
+const shots = screenshots();
 
-function need(name) {
-  const v = process.env[name];
-  if (!v) {
-    throw new Error(`${name} is not set`);
-  }
-  return v;
-}
-
-function step(what) {
-  console.log(`step: ${what}`);
-}
-
-function check(cond, what) {
-  if (!cond) {
-    throw new Error(`check failed: ${what}`);
-  }
-}
-
-async function register(page, base, username) {
-  await page.goto(`${base}/register`);
-  await page.fill('#username', username);
-  await page.getByText('This username is free.').waitFor();
-  await page.fill('#password', 'correct horse battery');
-  await page.click('button[type=submit]');
-  await page.waitForURL('**/rooms');
-}
-
-async function send(page, text) {
-  await page.fill('#composer', text);
-  await page.keyboard.press('Enter');
-}
-
-function texts(page) {
-  return page.locator('[role=log] li[data-seq] p.whitespace-pre-wrap').allInnerTexts();
-}
-
-const browser = await chromium.launch({ executablePath: need('BANTER_CHROMIUM'), args: FLAGS });
+const browser = await launch();
 try {
   const suffix = Date.now().toString(36).slice(-6);
   const [aliceName, bobName] = [`alice_${suffix}`, `bob_${suffix}`];
   const alice = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage();
   const bob = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage();
-  for (const [name, page] of [['alice', alice], ['bob', bob]]) {
-    page.on('pageerror', (e) => console.log(`${name} pageerror: ${e.message}`));
-  }
+  watchErrors('alice', alice);
+  watchErrors('bob', bob);
 
   step('alice registers on the first node, bob on the second');
   await register(alice, baseA, aliceName);

@@ -10,18 +10,12 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+import { CHROMIUM_FLAGS, need } from './support.mjs';
+
 const TARGETS = { performance: 90, accessibility: 95, 'best-practices': 95 };
 const base = need('BANTER_BASE_URL');
 const reports = need('BANTER_REPORTS');
 mkdirSync(reports, { recursive: true });
-
-function need(name) {
-  const v = process.env[name];
-  if (!v) {
-    throw new Error(`${name} is not set`);
-  }
-  return v;
-}
 
 function freePort() {
   return new Promise((resolve, reject) => {
@@ -41,8 +35,7 @@ const profile = mkdtempSync(join(tmpdir(), 'banter-lighthouse-'));
 const context = await chromium.launchPersistentContext(profile, {
   executablePath: need('BANTER_CHROMIUM'),
   headless: true,
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage', `--remote-debugging-port=${port}`],
+  args: [...CHROMIUM_FLAGS, `--remote-debugging-port=${port}`],
 });
 const results = {};
 let failed = false;

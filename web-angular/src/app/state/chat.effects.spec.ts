@@ -1,14 +1,15 @@
 import { TestBed } from '@angular/core/testing';
 import { provideMockActions } from '@ngrx/effects/testing';
 import { Action } from '@ngrx/store';
-import { provideMockStore } from '@ngrx/store/testing';
+import { MockStore, provideMockStore } from '@ngrx/store/testing';
 import { ReplaySubject, firstValueFrom, take, toArray } from 'rxjs';
 
 import { ApiService } from '../core/api.service';
 import { Outgoing, SendReceipt, StompService } from '../core/stomp.service';
-import { chatActions } from './actions';
+import { chatActions, liveActions } from './actions';
 import { ChatEffects, refusalText } from './chat.effects';
 import { chatFeature } from './chat.feature';
+import { roomsFeature } from './rooms.feature';
 import { sessionFeature } from './session.feature';
 
 describe('ChatEffects', () => {
@@ -78,6 +79,20 @@ describe('ChatEffects', () => {
     actions$.next(chatActions.retry({ roomId: 4, nonce: 'n-old' }));
     expect(await retried).toMatchObject({ type: chatActions.sent.type, nonce: 'n-old', seq: 13 });
     expect(sent.at(-1)).toEqual({ roomId: 4, body: 'again', nonce: 'n-old', attachments: ['u1'] });
+  });
+
+  it('after a reconnection, loads the open room’s first page when it could not be loaded before', async () => {
+    const store = TestBed.inject(MockStore);
+    store.overrideSelector(roomsFeature.selectSelectedId, 5);
+    store.overrideSelector(chatFeature.selectRooms, {
+      5: { messages: { ids: [], entities: {} }, olderCursor: undefined, loadingOlder: false, pending: [] },
+    });
+    store.refreshState();
+    const effects = TestBed.inject(ChatEffects);
+    const out = firstValueFrom(effects.firstPageAgain$.pipe(take(1), toArray()));
+    actions$.next(liveActions.connection({ state: 'connecting' }));
+    actions$.next(liveActions.connection({ state: 'connected' }));
+    expect(await out).toEqual([chatActions.loadOlder({ roomId: 5 })]);
   });
 
   it('sends edits and deletes as events of their target', async () => {

@@ -7,7 +7,7 @@ import { ApiService } from '../core/api.service';
 import { AppError } from '../core/api.types';
 import { toAppError } from '../core/errors';
 import { StompService } from '../core/stomp.service';
-import { chatActions, roomsActions } from './actions';
+import { chatActions, liveActions, roomsActions } from './actions';
 import { chatFeature } from './chat.feature';
 import { toast } from './live.effects';
 import { RoomEntry, roomsFeature } from './rooms.feature';
@@ -54,6 +54,18 @@ export class ChatEffects {
           catchError((e: unknown) => of(chatActions.historyFailed({ roomId, error: toAppError(e) }))),
         ),
       ),
+    ),
+  );
+
+  /** The open room's first page, again after a (re)connection when it could not be loaded. */
+  firstPageAgain$ = createEffect(() =>
+    this.actions$.pipe(
+      ofType(liveActions.connection),
+      filter(({ state }) => state === 'connected'),
+      withLatestFrom(this.store.select(roomsFeature.selectSelectedId), this.store.select(chatFeature.selectRooms)),
+      map(([, id, rooms]) => (id !== null && rooms[id]?.olderCursor === undefined && !rooms[id]?.loadingOlder ? id : null)),
+      filter((roomId): roomId is number => roomId !== null),
+      map((roomId) => chatActions.loadOlder({ roomId })),
     ),
   );
 

@@ -24,7 +24,7 @@ import {
 import { ApiService } from '../core/api.service';
 import { Member, Page, Room, RoomSummary } from '../core/api.types';
 import { toAppError } from '../core/errors';
-import { authActions, chatActions, roomsActions } from './actions';
+import { authActions, chatActions, liveActions, roomsActions } from './actions';
 import { chatFeature } from './chat.feature';
 import { toast } from './live.effects';
 import { roomsFeature } from './rooms.feature';
@@ -42,9 +42,14 @@ export class RoomsEffects {
   private readonly router = inject(Router);
   private readonly store = inject(Store);
 
+  /**
+   * The list loads on sign-in, after a room was opened, and on every (re)connection of the live
+   * connection: a load that failed while the node was away is made good, and counts caught up.
+   */
   load$ = createEffect(() =>
     this.actions$.pipe(
-      ofType(authActions.signedIn, roomsActions.load, roomsActions.opened),
+      ofType(authActions.signedIn, roomsActions.load, roomsActions.opened, liveActions.connection),
+      filter((a) => a.type !== liveActions.connection.type || ('state' in a && a.state === 'connected')),
       switchMap(() =>
         this.allRooms().pipe(
           map((rooms) => roomsActions.loaded({ rooms })),
